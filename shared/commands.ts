@@ -1,0 +1,63 @@
+/**
+ * Command names that more than one process knows (DESIGN.md, "The gate" and "The services").
+ * Server, client and web import them from here; nothing re-declares them.
+ *
+ * @module
+ */
+
+/** Commands the gate serves itself, and the events it pushes. */
+export const GateCmd = {
+  /** Client heartbeat; any connection may send it. */
+  HEART: "cs_msg_heart",
+  /** Turns a connection into a service link. */
+  REG_API: "ss_reg_api",
+  /** Binds a user to a connection. */
+  USER_LOGIN: "ss_msg_user_login",
+  /** Unbinds a user from a connection. */
+  USER_LOGOUT: "ss_msg_user_logout",
+  /** Pushes a message to clients. */
+  PUSH: "ss_msg_push",
+  /** Pushes `sc_msg_kicked` to a client, then closes it. */
+  KICK: "ss_msg_kick",
+  /** Event pushed to the service links that listed it when a client leaves. */
+  CLIENT_LEAVE: "ss_msg_client_leave",
+  /** Push a kicked client receives before its connection closes. */
+  KICKED: "sc_msg_kicked",
+} as const;
+
+/** Commands of the login service. */
+export const LoginCmd = {
+  REGISTER: "cs_msg_register",
+  LOGIN: "cs_msg_login",
+  LOGIN_BY_TOKEN: "cs_msg_login_by_token",
+  CHANGE_PW: "cs_msg_change_pw",
+  LOGOUT: "cs_msg_logout",
+  DELETE_ACCOUNT: "cs_msg_delete_account",
+} as const;
+
+/** Commands and pushes of the group service. */
+export const GroupCmd = {
+  CREATE: "cs_msg_group_create",
+  JOIN: "cs_msg_group_join",
+  LEAVE: "cs_msg_group_leave",
+  SEND: "cs_msg_group_send",
+  MEMBERS: "cs_msg_group_members",
+  DISMISS: "cs_msg_group_dismiss",
+  LIST: "cs_msg_group_list",
+  /** Push: a message sent to a group. */
+  MSG: "sc_msg_group_msg",
+  /** Push: someone joined a group. */
+  JOINED: "sc_msg_group_join",
+  /** Push: someone left a group. */
+  LEFT: "sc_msg_group_leave",
+  /** Push: the group was dismissed. */
+  DISMISSED: "sc_msg_group_dismiss",
+} as const;
+
+/** Prefix of the commands only service links may call. */
+export const SERVICE_CMD_PREFIX = "ss_";
+
+/** Whether `cmd` is reserved for service links. */
+export function isServiceCmd(cmd: string): boolean {
+  return cmd.startsWith(SERVICE_CMD_PREFIX);
+}

@@ -1,0 +1,309 @@
+/**
+ * The 32-byte frame of framed TCP and WebSocket binary messages (DESIGN.md, "Frames"): an
+ * encoder, and a streaming decoder that copes with a frame split over many reads or many frames
+ * in one read, and checks the sync bytes and lengths before it allocates.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, FrameDecoder } from "./frame.ts";
+ * const bytes = encodeFrame({ seq: 1, type: 100, body: '{"cmd":"x"}' });
+ * const decoder = new FrameDecoder();
+ * const [frame] = decoder.push(bytes);
+ * frame.type; // 100
+ * ```
+ * @module
+ */
+
+import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from "./limits.ts";
+
+/** The four bytes every frame starts with. */
+export const SYNC_BYTES: readonly number[] = [0x09, 0x6f, 0x01, 0x01];
+
+/** Largest value a header integer can hold. */
+export const MAX_U32 = 0xffff_ffff;
+
+/** A decoded frame. */
+export interface Frame {
+  /** Sequence number, increasing per sender. */
+  seq: number;
+  /** Message type (see the message-type table). */
+  type: number;
+  /** The string body's bytes (UTF-8, usually a JSON envelope). */
+  body: Uint8Array;
+  /** The binary data after the string body, may be empty. */
+  binary: Uint8Array;
+}
+
+/** What {@linkcode encodeFrame} takes. */
+export interface FrameInput {
+  seq: number;
+  type: number;
+  /** The string body, as text or as UTF-8 bytes. */
+  body?: string | Uint8Array;
+  binary?: Uint8Array;
+}
+
+/** Why a frame header could not be accepted. */
+export type FrameFault =
+  | "BAD_SYNC"
+  | "BAD_LENGTH"
+  | "TOO_LARGE"
+  | "BAD_BODY_LENGTH";
+
+/** A header fault: after one, the stream cannot be trusted to resync and must be closed. */
+export class FrameError extends Error {
+  /** Which check failed. */
+  readonly fault: FrameFault;
+  constructor(fault: FrameFault, message: string) {
+    super(message);
+    this.name = "FrameError";
+    this.fault = fault;
+  }
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+function checkU32(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_U32) {
+    throw new RangeError(`Frame ${name} must be an unsigned 32-bit integer`);
+  }
+}
+
+/**
+ * Encodes one frame: header, string body, binary data.
+ *
+ * @example
+ * ```ts
+ * encodeFrame({ seq: 7, type: 1, body: "{}" }).length; // 34
+ * ```
+ */
+export function encodeFrame(input: FrameInput): Uint8Array {
+  checkU32("seq", input.seq);
+  checkU32("type", input.type);
+  const body = typeof input.body === "string"
+    ? encoder.encode(input.body)
+    : input.body ?? new Uint8Array();
+  const binary = input.binary ?? new Uint8Array();
+  const full = FRAME_HEADER_BYTES + body.length + binary.length;
+  checkU32("length", full);
+  const out = new Uint8Array(full);
+  out.set(SYNC_BYTES, 0);
+  const view = new DataView(out.buffer);
+  view.setUint32(4, full);
+  view.setUint32(8, input.seq);
+  view.setUint32(12, input.type);
+  view.setUint32(16, body.length);
+  out.set(body, FRAME_HEADER_BYTES);
+  out.set(binary, FRAME_HEADER_BYTES + body.length);
+  return out;
+}
+
+/** The header fields of a frame. */
+export interface FrameHeader {
+  fullLength: number;
+  seq: number;
+  type: number;
+  bodyLength: number;
+}
+
+/**
+ * Reads and checks a 32-byte header: sync bytes, 32 ≤ full length ≤ `maxFrameBytes`, and
+ * string-body length ≤ full length − 32. Throws {@linkcode FrameError} naming the fault.
+ */
+export function readFrameHeader(
+  header: Uint8Array,
+  maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+): FrameHeader {
+  for (let i = 0; i < 4; i++) {
+    if (header[i] !== SYNC_BYTES[i]) {
+      throw new FrameError(
+        "BAD_SYNC",
+        "The frame does not start with the sync bytes 09 6F 01 01",
+      );
+    }
+  }
+  const view = new DataView(
+    header.buffer,
+    header.byteOffset,
+    FRAME_HEADER_BYTES,
+  );
+  const fullLength = view.getUint32(4);
+  if (fullLength < FRAME_HEADER_BYTES) {
+    throw new FrameError(
+      "BAD_LENGTH",
+      `The frame's full length ${fullLength} is shorter than its 32-byte header`,
+    );
+  }
+  if (fullLength > maxFrameBytes) {
+    throw new FrameError(
+      "TOO_LARGE",
+      `The frame's full length ${fullLength} is over the limit of ${maxFrameBytes} bytes`,
+    );
+  }
+  const bodyLength = view.getUint32(16);
+  if (bodyLength > fullLength - FRAME_HEADER_BYTES) {
+    throw new FrameError(
+      "BAD_BODY_LENGTH",
+      `The frame's string-body length ${bodyLength} is more than its full length allows`,
+    );
+  }
+  return {
+    fullLength,
+    seq: view.getUint32(8),
+    type: view.getUint32(12),
+    bodyLength,
+  };
+}
+
+/** Options of {@linkcode FrameDecoder}. */
+export interface FrameDecoderOptions {
+  /** Largest full length accepted; defaults to 1 MiB. */
+  maxFrameBytes?: number;
+}
+
+/**
+ * A streaming frame decoder. Feed it bytes as they arrive; it returns each frame once whole.
+ * A header that fails its checks throws {@linkcode FrameError}, before any body is allocated.
+ *
+ * @example
+ * ```ts
+ * const decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 });
+ * for (const chunk of chunks) for (const frame of decoder.push(chunk)) handle(frame);
+ * ```
+ */
+export class FrameDecoder {
+  #max: number;
+  #header = new Uint8Array(FRAME_HEADER_BYTES);
+  #headerFill = 0;
+  #current: FrameHeader | undefined;
+  #frame: Uint8Array | undefined;
+  #frameFill = 0;
+  #failed = false;
+
+  constructor(options: FrameDecoderOptions = {}) {
+    this.#max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** Bytes held for a frame not yet complete. */
+  get bufferedBytes(): number {
+    return this.#headerFill + this.#frameFill;
+  }
+
+  /** Feeds bytes; returns the frames they complete, in order. */
+  push(chunk: Uint8Array): Frame[] {
+    if (this.#failed) {
+      throw new FrameError("BAD_SYNC", "The stream already failed");
+    }
+    const frames: Frame[] = [];
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.#current === undefined) {
+        // Whole frames inside the chunk are decoded without copying the header.
+        if (
+          this.#headerFill === 0 && chunk.length - offset >= FRAME_HEADER_BYTES
+        ) {
+          const header = this.#check(
+            chunk.subarray(offset, offset + FRAME_HEADER_BYTES),
+          );
+          if (chunk.length - offset >= header.fullLength) {
+            frames.push(
+              toFrame(header, chunk.slice(offset, offset + header.fullLength)),
+            );
+            offset += header.fullLength;
+            continue;
+          }
+          this.#begin(header);
+          continue;
+        }
+        const take = Math.min(
+          FRAME_HEADER_BYTES - this.#headerFill,
+          chunk.length - offset,
+        );
+        this.#header.set(
+          chunk.subarray(offset, offset + take),
+          this.#headerFill,
+        );
+        this.#headerFill += take;
+        offset += take;
+        if (this.#headerFill < FRAME_HEADER_BYTES) break;
+        const header = this.#check(this.#header);
+        this.#headerFill = 0;
+        this.#begin(header);
+        this.#frame!.set(this.#header, 0);
+        this.#frameFill = FRAME_HEADER_BYTES;
+      }
+      const frame = this.#frame!;
+      const take = Math.min(
+        frame.length - this.#frameFill,
+        chunk.length - offset,
+      );
+      frame.set(chunk.subarray(offset, offset + take), this.#frameFill);
+      this.#frameFill += take;
+      offset += take;
+      if (this.#frameFill === frame.length) {
+        frames.push(toFrame(this.#current!, frame));
+        this.#current = undefined;
+        this.#frame = undefined;
+        this.#frameFill = 0;
+      }
+    }
+    return frames;
+  }
+
+  #check(header: Uint8Array): FrameHeader {
+    try {
+      return readFrameHeader(header, this.#max);
+    } catch (error) {
+      this.#failed = true;
+      throw error;
+    }
+  }
+
+  #begin(header: FrameHeader): void {
+    this.#current = header;
+    this.#frame = new Uint8Array(header.fullLength);
+    this.#frameFill = 0;
+  }
+}
+
+function toFrame(header: FrameHeader, bytes: Uint8Array): Frame {
+  const bodyEnd = FRAME_HEADER_BYTES + header.bodyLength;
+  return {
+    seq: header.seq,
+    type: header.type,
+    body: bytes.subarray(FRAME_HEADER_BYTES, bodyEnd),
+    binary: bytes.subarray(bodyEnd),
+  };
+}
+
+/**
+ * Decodes exactly one whole frame (a WebSocket binary message). Throws {@linkcode FrameError}
+ * when the header fails its checks or the length does not match the bytes given.
+ */
+export function decodeFrame(
+  bytes: Uint8Array,
+  maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+): Frame {
+  if (bytes.length < FRAME_HEADER_BYTES) {
+    throw new FrameError(
+      "BAD_LENGTH",
+      `The frame has ${bytes.length} bytes, fewer than its 32-byte header`,
+    );
+  }
+  const header = readFrameHeader(bytes, maxFrameBytes);
+  if (header.fullLength !== bytes.length) {
+    throw new FrameError(
+      "BAD_LENGTH",
+      `The frame's full length ${header.fullLength} does not match the ${bytes.length} bytes received`,
+    );
+  }
+  return toFrame(header, bytes);
+}
+
+/**
+ * The string body of a frame as text. Throws `TypeError` when it is not valid UTF-8.
+ */
+export function frameText(frame: Frame): string {
+  return strictDecoder.decode(frame.body);
+}

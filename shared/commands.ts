@@ -23,6 +23,8 @@ export const GateCmd = {
   CLIENT_LEAVE: "ss_msg_client_leave",
   /** Push a kicked client receives before its connection closes. */
   KICKED: "sc_msg_kicked",
+  /** Push that reports a protocol fault to a WebSocket text client: data {code, msg}. */
+  ERROR: "sc_msg_error",
 } as const;
 
 /** Commands of the login service. */

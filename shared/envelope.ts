@@ -78,7 +78,7 @@ function isMsgId(value: unknown): value is number {
  * @example
  * ```ts
  * validateEnvelope({ cmd: "x", is_req: true, msgId: 0 });
- * // { ok: false, error: "Field msgId must be a positive integer", cmd: "x" }
+ * // { ok: false, error: "Field msgId must be a positive integer", msgId: undefined, cmd: "x" }
  * ```
  */
 export function validateEnvelope(value: unknown): EnvelopeResult {
@@ -91,16 +91,13 @@ export function validateEnvelope(value: unknown): EnvelopeResult {
     ok: false,
     error,
     msgId,
-    cmd: typeof cmd === "string" && cmd.length <= MAX_CMD_LENGTH
+    cmd: typeof cmd === "string" && cmd.length <= MAX_CMD_LENGTH && CMD_PATTERN.test(cmd)
       ? cmd
       : undefined,
   });
-  if (typeof cmd !== "string") return fail("Field cmd must be a string");
-  if (cmd.length > MAX_CMD_LENGTH) {
-    return fail(`Field cmd must be at most ${MAX_CMD_LENGTH} characters`);
-  }
-  if (!CMD_PATTERN.test(cmd)) {
-    return fail("Field cmd must be letters, digits, '_', '.', ':' or '-'");
+  if (typeof cmd !== "string") return fail("Field cmd is missing or not a string");
+  if (cmd.length === 0 || cmd.length > MAX_CMD_LENGTH || !CMD_PATTERN.test(cmd)) {
+    return fail(`Field cmd must be 1 to ${MAX_CMD_LENGTH} letters, digits, '_', '.', ':' or '-'`);
   }
   const kinds = Number(value.is_req === true) + Number(value.is_resp === true) +
     Number(value.is_push === true);

@@ -54,6 +54,8 @@ export type FrameFault =
 export class FrameError extends Error {
   /** Which check failed. */
   readonly fault: FrameFault;
+  /** Whole frames that came before the fault in the same push, to be handled first. */
+  framesBefore: Frame[] = [];
   constructor(fault: FrameFault, message: string) {
     super(message);
     this.name = "FrameError";
@@ -62,7 +64,7 @@ export class FrameError extends Error {
 }
 
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function checkU32(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 0 || value > MAX_U32) {
@@ -179,7 +181,7 @@ export class FrameDecoder {
   #current: FrameHeader | undefined;
   #frame: Uint8Array | undefined;
   #frameFill = 0;
-  #failed = false;
+  #failure: FrameError | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.#max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -190,12 +192,24 @@ export class FrameDecoder {
     return this.#headerFill + this.#frameFill;
   }
 
-  /** Feeds bytes; returns the frames they complete, in order. */
+  /**
+   * Feeds bytes; returns the frames they complete, in order. A bad header throws
+   * {@linkcode FrameError}, with the whole frames before it in `framesBefore`; every later call
+   * throws the same fault again.
+   */
   push(chunk: Uint8Array): Frame[] {
-    if (this.#failed) {
-      throw new FrameError("BAD_SYNC", "The stream already failed");
-    }
+    if (this.#failure) throw new FrameError(this.#failure.fault, this.#failure.message);
     const frames: Frame[] = [];
+    try {
+      this.#decode(chunk, frames);
+    } catch (error) {
+      if (error instanceof FrameError) error.framesBefore = frames;
+      throw error;
+    }
+    return frames;
+  }
+
+  #decode(chunk: Uint8Array, frames: Frame[]): void {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#current === undefined) {
@@ -248,14 +262,13 @@ export class FrameDecoder {
         this.#frameFill = 0;
       }
     }
-    return frames;
   }
 
   #check(header: Uint8Array): FrameHeader {
     try {
       return readFrameHeader(header, this.#max);
     } catch (error) {
-      this.#failed = true;
+      if (error instanceof FrameError) this.#failure = error;
       throw error;
     }
   }

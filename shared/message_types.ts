@@ -28,19 +28,18 @@ export type MessageTypeName =
   | "Error";
 
 /** The default numbering of DESIGN.md. */
-export const DEFAULT_MESSAGE_TYPES: Readonly<Record<MessageTypeName, number>> =
-  Object.freeze({
-    HeartbeatReq: 1,
-    HeartbeatRsp: 2,
-    LoginReq: 3,
-    LoginRsp: 4,
-    LogoutReq: 5,
-    LogoutRsp: 6,
-    GetDogStatusReq: 7,
-    GetDogStatusRsp: 8,
-    Envelope: 100,
-    Error: 255,
-  });
+export const DEFAULT_MESSAGE_TYPES: Readonly<Record<MessageTypeName, number>> = Object.freeze({
+  HeartbeatReq: 1,
+  HeartbeatRsp: 2,
+  LoginReq: 3,
+  LoginRsp: 4,
+  LogoutReq: 5,
+  LogoutRsp: 6,
+  GetDogStatusReq: 7,
+  GetDogStatusRsp: 8,
+  Envelope: 100,
+  Error: 255,
+});
 
 /** A name ↔ number table of message types. */
 export class MessageTypes {
@@ -53,7 +52,7 @@ export class MessageTypes {
     this.#byName = new Map();
     this.#byNumber = new Map();
     for (const [name, number] of Object.entries(merged)) {
-      if (!(name in DEFAULT_MESSAGE_TYPES)) {
+      if (!Object.hasOwn(DEFAULT_MESSAGE_TYPES, name)) {
         throw new TypeError(
           `Message type ${JSON.stringify(name)} is not one the protocol knows`,
         );

@@ -1,0 +1,191 @@
+/**
+ * `ServiceClient`: what a backend service uses to serve commands through the gate. It registers
+ * its commands with `ss_reg_api`, answers forwarded requests, pushes to clients, and after every
+ * reconnect registers again.
+ *
+ * @example
+ * ```ts
+ * import { ServiceClient } from "./mod.ts";
+ * const service = new ServiceClient({ url: "ws://127.0.0.1:8080/ws", sskey, name: "echo" });
+ * service.handle("echo", (request) => request.data);
+ * await service.start();
+ * ```
+ * @module
+ */
+
+import {
+  GateCmd,
+  makeResponse,
+  type RequestEnvelope,
+  type ResponseEnvelope,
+  State,
+} from "../shared/mod.ts";
+import { ResponseError, ServiceError } from "./errors.ts";
+import { type ChannelState, GateChannel, type GateChannelOptions } from "./gate_channel.ts";
+
+/** Options of {@linkcode ServiceClient}. */
+export interface ServiceClientOptions extends GateChannelOptions {
+  /** The service key of the gate. */
+  sskey: string;
+  /** This instance's name, for the gate's logs. */
+  name: string;
+  /** The service's kind (`login`, `group`, …); defaults to `name`. */
+  type?: string;
+}
+
+/** A request as a handler sees it. */
+export interface ServiceRequest<T = unknown> {
+  cmd: string;
+  data: T;
+  /** The gate's id of the sender's connection. */
+  clientId: number;
+  /** The sender's bound user, 0 when none. */
+  userId: number;
+  /** Whether the sender is a service link. */
+  isServiceLink: boolean;
+}
+
+/** A handler returns the response data, or throws {@linkcode ServiceError} for another state. */
+export type ServiceHandler<T = unknown> = (
+  request: ServiceRequest<T>,
+) => unknown | Promise<unknown>;
+
+/** What the gate tells a service when a client leaves. */
+export interface ClientLeave {
+  clientId: number;
+  userId: number;
+}
+
+/** A service connected to the gate. */
+export class ServiceClient {
+  #channel: GateChannel;
+  #options: ServiceClientOptions;
+  #handlers = new Map<string, ServiceHandler>();
+  #leaveHandlers = new Set<(leave: ClientLeave) => void>();
+  #registered = false;
+
+  constructor(options: ServiceClientOptions) {
+    this.#options = options;
+    this.#channel = new GateChannel(options);
+    this.#channel.onConnected = () => this.#register();
+    this.#channel.onRequest = (request) => this.#serve(request);
+    this.#channel.on(GateCmd.CLIENT_LEAVE, (data) => {
+      for (const handler of this.#leaveHandlers) handler(data as ClientLeave);
+    });
+  }
+
+  /** Serves `cmd` with `handler`. Call before {@linkcode start}. */
+  handle<T = unknown>(cmd: string, handler: ServiceHandler<T>): this {
+    this.#handlers.set(cmd, handler as ServiceHandler);
+    if (this.#registered) this.#register().catch(() => {});
+    return this;
+  }
+
+  /** Hears `ss_msg_client_leave` for every client that leaves the gate. */
+  onClientLeave(handler: (leave: ClientLeave) => void): this {
+    this.#leaveHandlers.add(handler);
+    if (this.#registered && this.#leaveHandlers.size === 1) this.#register().catch(() => {});
+    return this;
+  }
+
+  /** Hears every connection state change. */
+  onState(handler: (state: ChannelState, detail?: string) => void): () => void {
+    return this.#channel.onState(handler);
+  }
+
+  /** Connects and registers; resolves when registered. Reconnects and registers again later. */
+  start(): Promise<void> {
+    return this.#channel.connect();
+  }
+
+  /** Sends a request to the gate (an `ss_` command or another service's command). */
+  request<T = unknown>(
+    cmd: string,
+    data: unknown = {},
+    options?: { timeoutMs?: number },
+  ): Promise<ResponseEnvelope<T>> {
+    return this.#channel.request<T>(cmd, data, options);
+  }
+
+  /** Pushes `cmd` with `data` to clients; resolves with how many the gate reached. */
+  async push(clientIds: number[], cmd: string, data: unknown): Promise<number> {
+    const result = await this.#ok<{ reached: number }>(GateCmd.PUSH, { clientIds, cmd, data });
+    return result.reached;
+  }
+
+  /** Binds a user to a client's connection at the gate. */
+  async bindUser(binding: { clientId: number; userId: number; token?: string }): Promise<boolean> {
+    const response = await this.request(GateCmd.USER_LOGIN, binding);
+    return response.state === State.OK;
+  }
+
+  /** Unbinds a user from a client's connection at the gate. */
+  async unbindUser(binding: { clientId: number; userId: number }): Promise<boolean> {
+    const response = await this.request(GateCmd.USER_LOGOUT, binding);
+    return response.state === State.OK;
+  }
+
+  /** Pushes `sc_msg_kicked` to a client, then has the gate close it. */
+  async kick(kick: { clientId: number; reason: string }): Promise<boolean> {
+    const response = await this.request(GateCmd.KICK, kick);
+    return response.state === State.OK;
+  }
+
+  /** Stops for good. */
+  stop(): void {
+    this.#channel.close();
+  }
+
+  async #ok<T>(cmd: string, data: unknown): Promise<T> {
+    const response = await this.request<T>(cmd, data);
+    if (response.state !== State.OK) throw new ResponseError(response);
+    return response.data;
+  }
+
+  async #register(): Promise<void> {
+    const apis = [...this.#handlers.keys()];
+    if (this.#leaveHandlers.size > 0) apis.push(GateCmd.CLIENT_LEAVE);
+    const response = await this.#channel.send(GateCmd.REG_API, {
+      type: this.#options.type ?? this.#options.name,
+      name: this.#options.name,
+      sskey: this.#options.sskey,
+      apis,
+    }, this.#options.requestTimeoutMs ?? 10_000);
+    if (response.state !== State.OK) throw new ResponseError(response);
+    this.#registered = true;
+  }
+
+  async #serve(request: RequestEnvelope): Promise<void> {
+    const handler = this.#handlers.get(request.cmd);
+    let response: ResponseEnvelope;
+    if (!handler) {
+      response = makeResponse(request, {
+        state: State.UNDEFINED_CMD,
+        msg: `This service does not serve ${request.cmd}`,
+      });
+    } else {
+      try {
+        const data = await handler({
+          cmd: request.cmd,
+          data: request.data,
+          clientId: Number(request.clientId ?? 0),
+          userId: request.userId ?? 0,
+          isServiceLink: request.is_ss_link === true,
+        });
+        response = makeResponse(request, { data: data ?? {} });
+      } catch (error) {
+        if (error instanceof ServiceError) {
+          response = makeResponse(request, { state: error.state, msg: error.message });
+        } else {
+          console.error(`Handler of ${request.cmd} failed:`, error);
+          response = makeResponse(request, {
+            state: State.FAIL,
+            msg: `The service could not handle ${request.cmd}`,
+          });
+        }
+      }
+    }
+    response.clientId = request.clientId;
+    this.#channel.sendEnvelope(response);
+  }
+}

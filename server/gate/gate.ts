@@ -1,0 +1,376 @@
+/**
+ * The gate: one HTTP port (WebSocket at `/ws`, the web page, `/healthz`, `/metrics`) and one
+ * framed-TCP port, both carrying envelopes to the {@linkcode Router}.
+ *
+ * @example
+ * ```ts
+ * const gate = new Gate({ ...GATE_DEFAULTS, port: 0, tcpPort: 0, dataDir: "/tmp/g" });
+ * const { httpUrl, tcpUrl } = await gate.start();
+ * await gate.stop();
+ * ```
+ * @module
+ */
+
+import {
+  GateCmd,
+  isResponse,
+  isServiceCmd,
+  makeResponse,
+  MessageTypes,
+  parseEnvelope,
+  State,
+} from "../../shared/mod.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { loadOrCreateServiceKey } from "../service_key.ts";
+import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
+import { Connections } from "./connections.ts";
+import {
+  GATE_COMMANDS,
+  type GateCommandContext,
+  mayCall,
+  runGateCommand,
+} from "./gate_commands.ts";
+import { LocalRouter } from "./local_router.ts";
+import { GateMetrics } from "./metrics.ts";
+import type { GateOptions } from "./options.ts";
+import { serveStatic } from "./static_files.ts";
+import { TcpConnection } from "./tcp_connection.ts";
+import { TokenBucket } from "./token_bucket.ts";
+import { WebSocketConnection } from "./ws_connection.ts";
+
+/** Where a started gate listens. */
+export interface GateAddresses {
+  /** `http://host:port` (or https). */
+  httpUrl: string;
+  /** `ws://host:port/ws` (or wss). */
+  wsUrl: string;
+  /** `tcp://host:port` (or tls). */
+  tcpUrl: string;
+}
+
+/** A running gate. */
+export class Gate implements ConnectionEvents {
+  #options: GateOptions;
+  #log: Logger;
+  #metrics = new GateMetrics();
+  #connections = new Connections();
+  #types = new MessageTypes();
+  #router!: LocalRouter;
+  #commands!: GateCommandContext;
+  #server?: Deno.HttpServer<Deno.NetAddr>;
+  #listener?: Deno.Listener;
+  #sweeper?: ReturnType<typeof setInterval>;
+  #stopping = false;
+
+  constructor(options: GateOptions, log: Logger = createLogger("gate")) {
+    this.#options = options;
+    this.#log = log;
+  }
+
+  /** Starts listening on both ports. */
+  async start(): Promise<GateAddresses> {
+    const o = this.#options;
+    const serviceKey = await loadOrCreateServiceKey(o.dataDir);
+    if (serviceKey.source === "env") {
+      this.#log.info("service key", { from: "GATEHOUSE_SSKEY" });
+    } else {
+      this.#log.info(serviceKey.created ? "service key created" : "service key", {
+        path: serviceKey.source,
+      });
+    }
+    this.#router = new LocalRouter({
+      connections: this.#connections,
+      metrics: this.#metrics,
+      log: this.#log,
+      requestTimeoutMs: o.requestTimeoutMs,
+      maxInflight: o.maxInflight,
+      maxUnsentBytes: o.maxUnsentBytes,
+    });
+    this.#commands = {
+      router: this.#router,
+      metrics: this.#metrics,
+      log: this.#log,
+      serviceKey: serviceKey.key,
+      keyFailures: new Map(),
+    };
+    this.#metrics.gauge("connections", {
+      help: "Open connections",
+      read: () => this.#connections.size,
+    });
+
+    const tls = o.cert && o.key
+      ? { cert: await Deno.readTextFile(o.cert), key: await Deno.readTextFile(o.key) }
+      : undefined;
+    let resolveAddr: (addr: Deno.NetAddr) => void;
+    const listening = new Promise<Deno.NetAddr>((resolve) => resolveAddr = resolve);
+    this.#server = Deno.serve({
+      hostname: o.host,
+      port: o.port,
+      ...tls,
+      onListen: (addr) => resolveAddr(addr as Deno.NetAddr),
+      onError: (error) => {
+        this.#log.error("http error", { error });
+        return new Response("Internal error\n", { status: 500 });
+      },
+    }, (request, info) => this.#handleHttp(request, info.remoteAddr));
+    const httpAddr = await listening;
+    this.#listener = tls
+      ? Deno.listenTls({ hostname: o.host, port: o.tcpPort, ...tls })
+      : Deno.listen({ hostname: o.host, port: o.tcpPort });
+    this.#acceptTcp(this.#listener);
+    this.#sweeper = setInterval(() => this.#sweepIdle(), Math.min(o.heartbeatMs, 1000));
+
+    const tcpAddr = this.#listener.addr as Deno.NetAddr;
+    const host = o.host.includes(":") ? `[${o.host}]` : o.host;
+    const addresses: GateAddresses = {
+      httpUrl: `${tls ? "https" : "http"}://${host}:${httpAddr.port}`,
+      wsUrl: `${tls ? "wss" : "ws"}://${host}:${httpAddr.port}/ws`,
+      tcpUrl: `${tls ? "tls" : "tcp"}://${host}:${tcpAddr.port}`,
+    };
+    this.#log.info("listening", {
+      http: addresses.httpUrl,
+      tcp: addresses.tcpUrl,
+      ws: addresses.wsUrl,
+    });
+    return addresses;
+  }
+
+  /** Stops accepting, answers what is pending `SERVER_OFF`, closes every connection. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#log.info("stopping", { connections: this.#connections.size });
+    clearInterval(this.#sweeper);
+    try {
+      this.#listener?.close();
+    } catch { /* already closed */ }
+    this.#router?.close();
+    for (const connection of [...this.#connections.values()]) {
+      connection.close("The gate is shutting down", CloseCode.GOING_AWAY);
+    }
+    if (this.#server) {
+      await Promise.race([
+        this.#server.shutdown(),
+        new Promise((resolve) => setTimeout(resolve, 2000)),
+      ]);
+    }
+    this.#log.info("stopped");
+  }
+
+  /** The metrics, for tests and embedding. */
+  get metrics(): GateMetrics {
+    return this.#metrics;
+  }
+
+  onText(connection: Connection, text: string): void {
+    connection.lastSeen = performance.now();
+    const result = parseEnvelope(text);
+    if (!result.ok) {
+      this.#metrics.inc("bad_requests_total");
+      if (result.msgId !== undefined) {
+        // Answer the request it could not accept; an unreadable cmd is not echoed.
+        this.#router.respond(
+          connection,
+          makeResponse({ cmd: result.cmd ?? GateCmd.ERROR, msgId: result.msgId }, {
+            state: State.BAD_REQUEST,
+            msg: result.error,
+          }),
+        );
+      } else {
+        connection.sendError(result.error);
+      }
+      return;
+    }
+    const envelope = result.envelope;
+    if (isResponse(envelope)) {
+      if (connection.service) this.#router.answer(connection, envelope);
+      else connection.sendError("Only service links may send responses");
+      return;
+    }
+    if (!("is_req" in envelope)) {
+      connection.sendError("The gate does not accept pushes");
+      return;
+    }
+    this.#metrics.inc("requests_total");
+    if (!connection.service && !connection.bucket.take()) {
+      this.#metrics.inc("rate_limited_total");
+      this.#router.respond(
+        connection,
+        makeResponse(envelope, {
+          state: State.RATE_LIMITED,
+          msg: `More than ${this.#options.rate} requests per second`,
+        }),
+      );
+      return;
+    }
+    const cmd = envelope.cmd;
+    if (
+      !mayCall(connection, cmd) ||
+      (isServiceCmd(cmd) && !GATE_COMMANDS.has(cmd) && !connection.service)
+    ) {
+      this.#router.respond(
+        connection,
+        makeResponse(envelope, {
+          state: State.UNDEFINED_CMD,
+          msg: `Only service links may call ${cmd}`,
+        }),
+      );
+      return;
+    }
+    if (GATE_COMMANDS.has(cmd)) {
+      runGateCommand(this.#commands, connection, envelope).then(
+        (response) => this.#router.respond(connection, response),
+        (error) => {
+          this.#log.error("gate command failed", { cmd, error });
+          this.#router.respond(
+            connection,
+            makeResponse(envelope, {
+              state: State.FAIL,
+              msg: "The gate could not run the command",
+            }),
+          );
+        },
+      );
+      return;
+    }
+    this.#router.route(connection, envelope);
+  }
+
+  onClose(connection: Connection): void {
+    this.#connections.delete(connection);
+    if (connection.service) {
+      this.#router.removeLink(connection);
+      this.#log.info("service left", {
+        clientId: connection.id,
+        name: connection.service.name,
+      });
+    } else if (!this.#stopping) {
+      this.#router.clientLeft(connection);
+    }
+  }
+
+  async #handleHttp(request: Request, remote: Deno.Addr): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === "/ws") return this.#upgrade(request, remote as Deno.NetAddr);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+    }
+    if (url.pathname === "/healthz") {
+      return Response.json({
+        status: this.#stopping ? "stopping" : "ok",
+        connections: this.#connections.size,
+      }, { status: this.#stopping ? 503 : 200 });
+    }
+    if (url.pathname === "/metrics") {
+      return new Response(this.#metrics.render(), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    return await serveStatic(this.#options.webDir, url.pathname);
+  }
+
+  #upgrade(request: Request, remote: Deno.NetAddr): Response {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("This path takes WebSocket upgrades only\n", { status: 426 });
+    }
+    const origin = request.headers.get("origin");
+    const allowed = this.#options.allowOrigins;
+    if (origin !== null && allowed.length > 0 && !allowed.includes(origin)) {
+      this.#log.warn("origin refused", { origin, remote: `${remote.hostname}:${remote.port}` });
+      return new Response(`Origin ${origin} is not allowed\n`, { status: 403 });
+    }
+    if (this.#stopping) return new Response("The gate is shutting down\n", { status: 503 });
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+    if (this.#connections.size >= this.#options.maxConnections) {
+      this.#metrics.inc("connections_refused_total");
+      const reason = `The gate is at its limit of ${this.#options.maxConnections} connections`;
+      socket.onopen = () => socket.close(CloseCode.TRY_AGAIN_LATER, reason);
+      return response;
+    }
+    const connection = new WebSocketConnection({
+      id: this.#connections.nextId(),
+      socket,
+      remote: `${remote.hostname}:${remote.port}`,
+      bucket: this.#bucket(),
+      events: this,
+      types: this.#types,
+      maxMessageBytes: this.#options.maxMessageBytes,
+      onOversized: () => this.#metrics.inc("oversized_total"),
+    });
+    this.#opened(connection);
+    return response;
+  }
+
+  async #acceptTcp(listener: Deno.Listener): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        if (this.#stopping) {
+          conn.close();
+          continue;
+        }
+        this.#acceptOne(conn);
+      }
+    } catch (error) {
+      if (!this.#stopping) this.#log.error("tcp accept failed", { error });
+    }
+  }
+
+  #acceptOne(conn: Deno.Conn): void {
+    if (this.#connections.size >= this.#options.maxConnections) {
+      this.#metrics.inc("connections_refused_total");
+      const refused = new TcpConnection({
+        id: 0,
+        conn,
+        bucket: this.#bucket(),
+        events: { onText() {}, onClose() {} },
+        types: this.#types,
+        maxMessageBytes: this.#options.maxMessageBytes,
+      });
+      refused.sendError(
+        `The gate is at its limit of ${this.#options.maxConnections} connections`,
+        State.SERVER_BUSY,
+      );
+      refused.close("Connection limit");
+      return;
+    }
+    const connection = new TcpConnection({
+      id: this.#connections.nextId(),
+      conn,
+      bucket: this.#bucket(),
+      events: this,
+      types: this.#types,
+      maxMessageBytes: this.#options.maxMessageBytes,
+      onOversized: () => this.#metrics.inc("oversized_total"),
+    });
+    this.#opened(connection);
+  }
+
+  #opened(connection: Connection): void {
+    this.#connections.add(connection);
+    this.#metrics.inc("connections_opened_total", `transport="${connection.transport}"`);
+    this.#log.debug("connection opened", {
+      clientId: connection.id,
+      transport: connection.transport,
+      remote: connection.remote,
+    });
+  }
+
+  #bucket(): TokenBucket {
+    return new TokenBucket({ ratePerSecond: this.#options.rate, burst: this.#options.burst });
+  }
+
+  #sweepIdle(): void {
+    const limit = 3 * this.#options.heartbeatMs;
+    const now = performance.now();
+    for (const connection of this.#connections.values()) {
+      if (now - connection.lastSeen > limit && !connection.closed) {
+        this.#metrics.inc("idle_closed_total");
+        this.#log.info("idle connection closed", { clientId: connection.id });
+        connection.sendError(`Nothing received for ${limit} ms (3 heartbeat intervals)`);
+        connection.close("Idle for 3 heartbeat intervals", CloseCode.POLICY);
+      }
+    }
+  }
+}
+
+export { GateCmd };

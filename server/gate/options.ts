@@ -1,0 +1,161 @@
+/**
+ * The gate's flags (DESIGN.md, "Processes, flags and defaults"), parsed with `node:util`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../../shared/mod.ts";
+
+/** Everything the gate can be told. */
+export interface GateOptions {
+  host: string;
+  /** HTTP + WebSocket port; 0 picks a free one. */
+  port: number;
+  /** Framed-TCP port; 0 picks a free one. */
+  tcpPort: number;
+  dataDir: string;
+  /** Folder of the static web page. */
+  webDir: string;
+  /** PEM files that turn on TLS for both ports. */
+  cert?: string;
+  key?: string;
+  /** Web origins allowed to open a WebSocket; empty allows any. */
+  allowOrigins: string[];
+  requestTimeoutMs: number;
+  maxInflight: number;
+  /** Requests per second per client. */
+  rate: number;
+  burst: number;
+  maxMessageBytes: number;
+  maxConnections: number;
+  /** A client silent for 3 intervals is closed. */
+  heartbeatMs: number;
+  maxUnsentBytes: number;
+}
+
+/** The defaults of every flag. */
+export const GATE_DEFAULTS: GateOptions = {
+  host: "127.0.0.1",
+  port: 8080,
+  tcpPort: 8081,
+  dataDir: "./data",
+  webDir: new URL("../../web", import.meta.url).pathname,
+  allowOrigins: [],
+  requestTimeoutMs: 10_000,
+  maxInflight: 1000,
+  rate: 100,
+  burst: 200,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxConnections: 10_000,
+  heartbeatMs: 10_000,
+  maxUnsentBytes: 8 * 1024 * 1024,
+};
+
+/** The `--help` text. */
+export const GATE_HELP = `Gatehouse gate: clients and services connect here.
+
+Usage: deno task gate:only [flags]
+
+  --host HOST              address to listen on (${GATE_DEFAULTS.host})
+  --port N                 HTTP + WebSocket port, 0 for any free one (${GATE_DEFAULTS.port})
+  --tcp-port N             framed-TCP port, 0 for any free one (${GATE_DEFAULTS.tcpPort})
+  --data-dir DIR           where the service key file lives (${GATE_DEFAULTS.dataDir})
+  --web-dir DIR            static web page folder (the repo's web/)
+  --cert FILE --key FILE   PEM certificate and key: TLS on both ports
+  --allow-origin ORIGIN    web origin allowed to open a WebSocket (repeatable; any when absent)
+  --request-timeout-ms N   answer TIMEOUT after this long (${GATE_DEFAULTS.requestTimeoutMs})
+  --max-inflight N         requests in flight per service link (${GATE_DEFAULTS.maxInflight})
+  --rate N                 requests per second per client (${GATE_DEFAULTS.rate})
+  --burst N                requests a client may send at once (${GATE_DEFAULTS.burst})
+  --max-message-bytes N    largest message (${GATE_DEFAULTS.maxMessageBytes})
+  --max-connections N      most open connections (${GATE_DEFAULTS.maxConnections})
+  --heartbeat-ms N         a client silent for 3 intervals is closed (${GATE_DEFAULTS.heartbeatMs})
+  --max-unsent-bytes N     a slower reader is closed (${GATE_DEFAULTS.maxUnsentBytes})
+  --help                   this text
+
+The service key: GATEHOUSE_SSKEY when set, otherwise <data-dir>/sskey (created, mode 0600).
+`;
+
+/** Thrown for a flag value that cannot be used; the message says which and why. */
+export class FlagError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FlagError";
+  }
+}
+
+function integer(name: string, text: string | undefined, fallback: number, min = 0): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new FlagError(
+      `Flag --${name} must be an integer of at least ${min}, not ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
+}
+
+/** Parses the gate's flags; `help` is true when `--help` was given. */
+export function parseGateArgs(args: string[]): { help: boolean; options: GateOptions } {
+  const { values } = parseArgs({
+    args,
+    options: {
+      help: { type: "boolean" },
+      host: { type: "string" },
+      port: { type: "string" },
+      "tcp-port": { type: "string" },
+      "data-dir": { type: "string" },
+      "web-dir": { type: "string" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      "allow-origin": { type: "string", multiple: true },
+      "request-timeout-ms": { type: "string" },
+      "max-inflight": { type: "string" },
+      rate: { type: "string" },
+      burst: { type: "string" },
+      "max-message-bytes": { type: "string" },
+      "max-connections": { type: "string" },
+      "heartbeat-ms": { type: "string" },
+      "max-unsent-bytes": { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const d = GATE_DEFAULTS;
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new FlagError("Flags --cert and --key must be given together");
+  }
+  const options: GateOptions = {
+    host: values.host ?? d.host,
+    port: integer("port", values.port, d.port),
+    tcpPort: integer("tcp-port", values["tcp-port"], d.tcpPort),
+    dataDir: values["data-dir"] ?? d.dataDir,
+    webDir: values["web-dir"] ?? d.webDir,
+    cert: values.cert,
+    key: values.key,
+    allowOrigins: values["allow-origin"] ?? [],
+    requestTimeoutMs: integer(
+      "request-timeout-ms",
+      values["request-timeout-ms"],
+      d.requestTimeoutMs,
+      1,
+    ),
+    maxInflight: integer("max-inflight", values["max-inflight"], d.maxInflight, 1),
+    rate: integer("rate", values.rate, d.rate, 1),
+    burst: integer("burst", values.burst, d.burst, 1),
+    maxMessageBytes: integer(
+      "max-message-bytes",
+      values["max-message-bytes"],
+      d.maxMessageBytes,
+      64,
+    ),
+    maxConnections: integer("max-connections", values["max-connections"], d.maxConnections, 1),
+    heartbeatMs: integer("heartbeat-ms", values["heartbeat-ms"], d.heartbeatMs, 10),
+    maxUnsentBytes: integer("max-unsent-bytes", values["max-unsent-bytes"], d.maxUnsentBytes, 1024),
+  };
+  if (options.port > 65535 || options.tcpPort > 65535) {
+    throw new FlagError("Flags --port and --tcp-port must be at most 65535");
+  }
+  return { help: values.help ?? false, options };
+}

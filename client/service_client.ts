@@ -63,11 +63,16 @@ export class ServiceClient {
   #handlers = new Map<string, ServiceHandler>();
   #leaveHandlers = new Set<(leave: ClientLeave) => void>();
   #registered = false;
+  #registeredHandlers = new Set<() => void>();
+  #starting?: { resolve(): void; reject(error: Error): void };
 
   constructor(options: ServiceClientOptions) {
     this.#options = options;
     this.#channel = new GateChannel(options);
     this.#channel.onConnected = () => this.#register();
+    this.#channel.onState((state) => {
+      if (state !== "connected") this.#registered = false;
+    });
     this.#channel.onRequest = (request) => this.#serve(request);
     this.#channel.on(GateCmd.CLIENT_LEAVE, (data) => {
       for (const handler of this.#leaveHandlers) handler(data as ClientLeave);
@@ -93,9 +98,27 @@ export class ServiceClient {
     return this.#channel.onState(handler);
   }
 
-  /** Connects and registers; resolves when registered. Reconnects and registers again later. */
+  /**
+   * Connects and registers. Resolves once registered, retrying with backoff while the gate is
+   * unreachable; rejects when the gate refuses the registration (a wrong key), and then stops.
+   * After a lost connection it reconnects and registers again by itself.
+   */
   start(): Promise<void> {
-    return this.#channel.connect();
+    return new Promise((resolve, reject) => {
+      this.#starting = { resolve, reject };
+      this.#channel.connect().catch(() => {/* reconnecting goes on */});
+    });
+  }
+
+  /** Whether the gate has accepted the registration on the current connection. */
+  get registered(): boolean {
+    return this.#registered;
+  }
+
+  /** Hears every successful registration, the first and each after a reconnect. */
+  onRegistered(handler: () => void): () => void {
+    this.#registeredHandlers.add(handler);
+    return () => this.#registeredHandlers.delete(handler);
   }
 
   /** Sends a request to the gate (an `ss_` command or another service's command). */
@@ -151,8 +174,20 @@ export class ServiceClient {
       sskey: this.#options.sskey,
       apis,
     }, this.#options.requestTimeoutMs ?? 10_000);
-    if (response.state !== State.OK) throw new ResponseError(response);
+    if (response.state !== State.OK) {
+      const error = new ResponseError(response);
+      if (response.state === State.FORBIDDEN || response.state === State.BAD_REQUEST) {
+        // Trying again cannot help: stop, and tell start().
+        this.#starting?.reject(error);
+        this.#starting = undefined;
+        queueMicrotask(() => this.stop());
+      }
+      throw error;
+    }
     this.#registered = true;
+    this.#starting?.resolve();
+    this.#starting = undefined;
+    for (const handler of this.#registeredHandlers) handler();
   }
 
   async #serve(request: RequestEnvelope): Promise<void> {

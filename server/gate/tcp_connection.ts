@@ -8,6 +8,7 @@
 import {
   encodeFrame,
   errorBody,
+  type Frame,
   FrameDecoder,
   FrameError,
   frameText,
@@ -77,17 +78,14 @@ export class TcpConnection implements Connection {
     while (!this.#closing) {
       const n = await this.#conn.read(buffer);
       if (n === null) return;
-      let frames;
+      let frames: Frame[];
+      let fault: FrameError | undefined;
       try {
         frames = decoder.push(buffer.subarray(0, n));
       } catch (error) {
-        if (error instanceof FrameError) {
-          if (error.fault === "TOO_LARGE") options.onOversized?.();
-          this.sendError(error.message);
-          this.close(error.message);
-          return;
-        }
-        throw error;
+        if (!(error instanceof FrameError)) throw error;
+        frames = error.framesBefore;
+        fault = error;
       }
       for (const frame of frames) {
         if (this.#closing) return;
@@ -105,6 +103,12 @@ export class TcpConnection implements Connection {
           continue;
         }
         this.#events.onText(this, text);
+      }
+      if (fault) {
+        if (fault.fault === "TOO_LARGE") options.onOversized?.();
+        this.sendError(fault.message);
+        this.close(fault.message);
+        return;
       }
     }
   }

@@ -1,0 +1,136 @@
+/**
+ * `deno task echo`: a small service used by tests and benchmarks. It answers `echo` with what it
+ * was sent and what the gate told it about the sender, and has a few commands that exercise the
+ * gate (sleep, push, bind, client-leave events).
+ *
+ * @module
+ */
+
+import { ServiceClient, ServiceError } from "../../client/mod.ts";
+import { State } from "../../shared/mod.ts";
+import { createLogger } from "../log.ts";
+import { readServiceKey } from "../service_key.ts";
+import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
+
+const HELP = `Gatehouse echo service.
+
+Usage: deno task echo [flags]
+
+${SERVICE_FLAGS_HELP}
+  --name NAME       this instance's name (echo-<pid>)
+  --heartbeat-ms N  heartbeat interval (5000)
+
+Commands: echo, echo_sleep {ms}, echo_push {clientIds?, cmd?, data?}, echo_bind {userId},
+echo_leaves (the ss_msg_client_leave events seen).
+`;
+
+/** Most milliseconds `echo_sleep` waits. */
+const MAX_SLEEP_MS = 60_000;
+
+/** Runs the echo service until SIGINT or SIGTERM. */
+export async function main(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseServiceArgs(args, {
+      name: { type: "string" },
+      "heartbeat-ms": { type: "string" },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (flags.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const name = (flags.values.name as string | undefined) ?? `echo-${Deno.pid}`;
+  const log = createLogger(name);
+  const sskey = await readServiceKey(flags.dataDir);
+  const service = new ServiceClient({
+    url: flags.gate,
+    sskey,
+    name,
+    type: "echo",
+    heartbeatMs: integerFlag("heartbeat-ms", flags.values["heartbeat-ms"], 5000),
+  });
+  const leaves: Array<{ clientId: number; userId: number }> = [];
+
+  service
+    .handle("echo", (request) => ({
+      data: request.data,
+      clientId: request.clientId,
+      userId: request.userId,
+      isServiceLink: request.isServiceLink,
+      instance: name,
+    }))
+    .handle<{ ms?: unknown }>("echo_sleep", async (request) => {
+      const ms = request.data?.ms;
+      if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > MAX_SLEEP_MS) {
+        throw new ServiceError(
+          State.BAD_REQUEST,
+          `Field ms must be a number from 0 to ${MAX_SLEEP_MS}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { instance: name, slept: ms };
+    })
+    .handle<{ clientIds?: unknown; cmd?: unknown; data?: unknown }>(
+      "echo_push",
+      async (request) => {
+        const ids = request.data?.clientIds ?? [request.clientId];
+        const cmd = request.data?.cmd ?? "sc_msg_echo";
+        if (!Array.isArray(ids) || typeof cmd !== "string") {
+          throw new ServiceError(
+            State.BAD_REQUEST,
+            "Fields clientIds and cmd must be an array and a string",
+          );
+        }
+        const reached = await service.push(ids, cmd, request.data?.data ?? {});
+        return { reached };
+      },
+    )
+    .handle<{ userId?: unknown }>("echo_bind", async (request) => {
+      const userId = request.data?.userId;
+      if (typeof userId !== "number") {
+        throw new ServiceError(State.BAD_REQUEST, "Field userId must be a number");
+      }
+      const bound = await service.bindUser({ clientId: request.clientId, userId });
+      return { bound };
+    })
+    .handle("echo_leaves", () => ({ leaves }))
+    .onClientLeave((leave) => {
+      leaves.push(leave);
+      if (leaves.length > 10_000) leaves.shift();
+    });
+
+  service.onState((state, detail) => {
+    if (state === "disconnected") log.warn("gate connection lost", { detail });
+  });
+  let registrations = 0;
+  service.onRegistered(() => {
+    registrations++;
+    log.info(registrations === 1 ? "registered" : "registered again", {
+      gate: flags.gate.join(","),
+      name,
+    });
+  });
+  try {
+    await service.start();
+  } catch (error) {
+    log.error("registration refused", { error });
+    return 1;
+  }
+
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      service.stop();
+      resolve();
+    };
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+  });
+  log.info("stopped", { name });
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,74 @@
+/**
+ * The flags every service shares (DESIGN.md, "Processes, flags and defaults"): `--gate` and
+ * `--data-dir`, plus each service's own.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** Where a service finds the gate. */
+export const DEFAULT_GATE_URL = "ws://127.0.0.1:8080/ws";
+
+/** What every service is told. */
+export interface ServiceFlags {
+  help: boolean;
+  gate: string[];
+  dataDir: string;
+  /** Every other flag by name, as given. */
+  values: Record<string, string | boolean | string[] | undefined>;
+}
+
+/** The help lines of the shared flags. */
+export const SERVICE_FLAGS_HELP =
+  `  --gate URL        the gate: ws://host:port/ws or tcp://host:port; repeat or comma-separate
+                    for several (${DEFAULT_GATE_URL})
+  --data-dir DIR    where the gate's service key file is read (./data)
+  --help            this text`;
+
+/**
+ * Parses `--gate`, `--data-dir`, `--help` and the service's own string options.
+ *
+ * @example
+ * ```ts
+ * const flags = parseServiceArgs(Deno.args, { name: { type: "string" } });
+ * ```
+ */
+export function parseServiceArgs(
+  args: string[],
+  own: NonNullable<ParseArgsConfig["options"]> = {},
+): ServiceFlags {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...own,
+      help: { type: "boolean" },
+      gate: { type: "string", multiple: true },
+      "data-dir": { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const gate = ((values.gate as string[] | undefined) ?? [DEFAULT_GATE_URL])
+    .flatMap((url) => url.split(","))
+    .map((url) => url.trim())
+    .filter(Boolean);
+  return {
+    help: values.help === true,
+    gate,
+    dataDir: (values["data-dir"] as string | undefined) ?? "./data",
+    values: values as ServiceFlags["values"],
+  };
+}
+
+/** A positive integer flag, or the fallback; throws a sentence naming the flag. */
+export function integerFlag(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new TypeError(
+      `Flag --${name} must be a non-negative integer, not ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}

@@ -72,7 +72,7 @@ export class TcpConnection implements Connection {
   }
 
   async #read(options: TcpConnectionOptions): Promise<void> {
-    const decoder = new FrameDecoder({ maxFrameBytes: options.maxMessageBytes + 32 });
+    const decoder = new FrameDecoder({ maxFrameBytes: options.maxMessageBytes });
     const envelopeType = this.#types.number("Envelope");
     const buffer = new Uint8Array(64 * 1024);
     while (!this.#closing) {

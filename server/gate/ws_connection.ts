@@ -84,7 +84,7 @@ export class WebSocketConnection implements Connection {
       }
       const bytes = new Uint8Array(data as ArrayBuffer);
       this.#binary = true;
-      if (bytes.length > options.maxMessageBytes + 32) {
+      if (bytes.length > options.maxMessageBytes) {
         options.onOversized?.();
         this.sendError(`The frame is over the limit of ${options.maxMessageBytes} bytes`);
         this.close(`Frame over ${options.maxMessageBytes} bytes`, CloseCode.TOO_BIG);
@@ -92,7 +92,7 @@ export class WebSocketConnection implements Connection {
       }
       let text: string;
       try {
-        const frame = decodeFrame(bytes, options.maxMessageBytes + 32);
+        const frame = decodeFrame(bytes, options.maxMessageBytes);
         if (frame.type !== this.#types.number("Envelope")) {
           this.sendError(`Message type ${frame.type} is not one the gate accepts`);
           return;

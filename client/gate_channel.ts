@@ -202,13 +202,17 @@ export class GateChannel {
     const url = this.url;
     this.#setState("connecting", url);
     const open = this.#options.openTransport ?? openTransport;
-    let transport: Transport;
-    transport = await open(url, {
+    // The close handler may run before `open` resolves; it compares against this holder.
+    const holder: { transport?: Transport } = {};
+    const transport = await open(url, {
       onText: (text) => this.#onText(text),
       onClose: (reason) => {
-        if (this.#transport === transport) this.#lost(reason);
+        if (holder.transport !== undefined && this.#transport === holder.transport) {
+          this.#lost(reason);
+        }
       },
     }, this.#options);
+    holder.transport = transport;
     if (this.#closed) {
       transport.close();
       throw new ClientClosedError();

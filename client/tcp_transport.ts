@@ -40,7 +40,12 @@ export const openTcpTransport: OpenTransport = (url, handlers, options?: TcpTran
   const errorType = options?.types?.number("Error") ?? DEFAULT_MESSAGE_TYPES.Error;
   return new Promise<Transport>((resolve, reject) => {
     const socket: net.Socket = secure
-      ? tls.connect({ host, port, ca: options?.caCerts, servername: host })
+      ? tls.connect({
+        host,
+        port,
+        ca: options?.caCerts,
+        servername: net.isIP(host) ? undefined : host,
+      })
       : net.connect({ host, port });
     socket.setNoDelay(true);
     const decoder = new FrameDecoder({ maxFrameBytes: options?.maxFrameBytes });

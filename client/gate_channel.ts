@@ -87,6 +87,11 @@ export class GateChannel {
     this.#options = options;
     this.#urls = Array.isArray(options.url) ? [...options.url] : [options.url];
     if (this.#urls.length === 0) throw new TypeError("At least one gate URL is needed");
+    for (const url of this.#urls) {
+      if (!/^(wss?|tcp|tls):\/\/[^/\s]+/.test(url)) {
+        throw new TypeError(`Gate URL ${url} must start with ws://, wss://, tcp:// or tls://`);
+      }
+    }
     this.#backoff = new Backoff({
       minMs: options.backoffMinMs ?? 100,
       maxMs: options.backoffMaxMs ?? 5000,

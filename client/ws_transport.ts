@@ -10,6 +10,11 @@ import type { OpenTransport, Transport } from "./transport.ts";
 
 /** Opens a WebSocket to the gate. Resolves once open; rejects when it cannot connect. */
 export const openWebSocketTransport: OpenTransport = (url, handlers) => {
+  if (typeof WebSocket === "undefined") {
+    return Promise.reject(
+      new Error("This runtime has no WebSocket: use a tcp:// URL, or Node 22 and later"),
+    );
+  }
   return new Promise<Transport>((resolve, reject) => {
     const socket = new WebSocket(url);
     socket.binaryType = "arraybuffer";

@@ -22,7 +22,9 @@ import { DEFAULT_MAX_FRAME_BYTES } from "../shared/limits.ts";
 
 /** Where and how to connect. */
 export interface FramedSocketOptions {
+  /** The server's address. */
   host: string;
+  /** The server's port. */
   port: number;
   /** Give up connecting after this long; defaults to 5000 ms. */
   connectTimeoutMs?: number;

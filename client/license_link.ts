@@ -24,12 +24,19 @@ export type RequestName = "HeartbeatReq" | "LoginReq" | "LogoutReq" | "GetDogSta
 
 /** Options of {@linkcode LicenseLink.open}. */
 export interface LicenseLinkOptions {
+  /** The server's address. */
   host: string;
+  /** The server's port. */
   port: number;
+  /** The message-type table, the same as the server's. */
   types: MessageTypes;
+  /** The heartbeat interval until the server gives its own. */
   heartbeatMs: number;
+  /** Give up connecting after this long. */
   connectTimeoutMs: number;
+  /** How long a request waits for its response. */
   requestTimeoutMs: number;
+  /** Largest frame accepted; default 1 MiB. */
   maxFrameBytes?: number;
 }
 

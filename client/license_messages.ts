@@ -35,16 +35,23 @@ export interface LoginRsp extends LicenseRspBase {
 
 /** The body of `LogoutRsp`. */
 export interface LogoutRsp extends LicenseRspBase {
+  /** Seats free after this logout. */
   seatsLeft: number;
 }
 
 /** The body of `GetDogStatusRsp`: the signed license file's status. */
 export interface DogStatusRsp extends LicenseRspBase {
+  /** Whether the license file exists. */
   present: boolean;
+  /** Whether it is well formed and its signature verifies. */
   valid: boolean;
+  /** Whether it is past its last day. */
   expired: boolean;
+  /** Who it is for; empty when not valid. */
   customer: string;
+  /** Its seat count; 0 when not valid. */
   seats: number;
+  /** Its last day, YYYY-MM-DD; empty when not valid. */
   expiresAt: string;
 }
 
@@ -52,6 +59,7 @@ export interface DogStatusRsp extends LicenseRspBase {
 export class LicenseClientError extends Error {
   /** A state code when the server gave one (an `Error` frame), or `TIMEOUT`. */
   readonly code?: number;
+  /** An error with a sentence and, when known, a state code. */
   constructor(message: string, code?: number) {
     super(message);
     this.name = "LicenseClientError";

@@ -18,4 +18,5 @@ export * from "./gate_channel.ts";
 export * from "./service_client.ts";
 export * from "./transport.ts";
 export { Backoff } from "./backoff.ts";
-export { State } from "../shared/mod.ts";
+export * from "./license_client.ts";
+export { MessageTypes, State } from "../shared/mod.ts";

@@ -1,0 +1,378 @@
+/**
+ * The LAN license server: framed TCP of its own, seats from a signed license file, two-way
+ * heartbeats, an audit trail (DESIGN.md, "The services" → license).
+ *
+ * - `LoginReq` takes a seat (`LoginRsp` OK with the seats left), or refuses with a reason, or,
+ *   when it asks to wait, queues first-come first-served: a `license_queued` push says so, and
+ *   the `LoginRsp` (carrying the request's sequence number) comes when a seat is granted.
+ * - `LogoutReq`, a closed connection or 3 silent heartbeat intervals give the seat back.
+ * - The server sends `HeartbeatReq` to every connection each interval and answers the client's;
+ *   any whole frame counts as a sign of life.
+ * - A header fault gets an `Error` frame and the connection is closed; an unknown type gets an
+ *   `Error` frame (carrying the frame's sequence number) and the connection stays open; a
+ *   malformed body gets its `*Rsp` with state `BAD_REQUEST`.
+ * - `Envelope` frames carry the `license_status` request (see `messages.ts`).
+ *
+ * @example
+ * ```ts
+ * import { LicenseServer } from "./license_server.ts";
+ * const server = new LicenseServer({ host: "127.0.0.1", port: 0, dataDir: "./data", heartbeatMs: 5000 });
+ * await server.start();
+ * console.log(server.address);
+ * await server.close();
+ * ```
+ * @module
+ */
+
+import { isRequest, makeResponse, parseEnvelope } from "../../shared/envelope.ts";
+import type { Frame } from "../../shared/frame.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../../shared/limits.ts";
+import { type MessageTypeName, MessageTypes } from "../../shared/message_types.ts";
+import { errorBody } from "../../shared/protocol_error.ts";
+import { State } from "../../shared/state_codes.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { AuditLog } from "./audit_log.ts";
+import { type ConnEnd, FramedConn } from "./framed_conn.ts";
+import { checkLicense, type DogStatus, usableSeats } from "./license_file.ts";
+import { readObjectBody, STATUS_CMD, type StatusData, validateStatusRequest } from "./messages.ts";
+import { type DeskClient, SeatDesk } from "./seat_desk.ts";
+import type { SeatClaim } from "./seat_pool.ts";
+
+/** Options of {@linkcode LicenseServer}. */
+export interface LicenseServerOptions {
+  /** Address to listen on. */
+  host: string;
+  /** TCP port; 0 picks any free port. */
+  port: number;
+  /** Holds license.json, license.pub and license.sqlite. */
+  dataDir: string;
+  /** The heartbeat interval both sides use; 3 silent intervals drop the other side. */
+  heartbeatMs: number;
+  /** The message-type table; the defaults when absent. */
+  types?: MessageTypes;
+  /** Where log lines go; the `license` logger on stdout when absent. */
+  logger?: Logger;
+  /** Most connections at once; defaults to 1024. */
+  maxConnections?: number;
+  /** Largest frame accepted; defaults to 1 MiB. */
+  maxFrameBytes?: number;
+  /** Unsent bytes past which a slow reader is closed; defaults to 1 MiB. */
+  maxQueuedBytes?: number;
+}
+
+/** A connection of the server, as the seat desk sees it. */
+class Client implements DeskClient {
+  readonly conn: FramedConn;
+  readonly #types: MessageTypes;
+  claim?: SeatClaim;
+  pending?: { seq: number; claim: SeatClaim };
+  /** When the server last sent it a HeartbeatReq. */
+  lastPing = Date.now();
+
+  constructor(conn: FramedConn, types: MessageTypes) {
+    this.conn = conn;
+    this.#types = types;
+  }
+
+  get id(): number {
+    return this.conn.id;
+  }
+
+  get remote(): string {
+    return this.conn.remote;
+  }
+
+  get lastReceived(): number {
+    return this.conn.lastReceived;
+  }
+
+  get closed(): boolean {
+    return this.conn.closed;
+  }
+
+  nextSeq(): number {
+    return this.conn.nextSeq();
+  }
+
+  send(name: MessageTypeName, seq: number, body: object): void {
+    this.conn.send({ seq, type: this.#types.number(name), body: JSON.stringify(body) });
+  }
+
+  error(seq: number, msg: string, code: number = State.BAD_REQUEST): void {
+    this.conn.send({ seq, type: this.#types.number("Error"), body: errorBody(msg, code) });
+  }
+
+  drop(msg: string, code: number): void {
+    this.error(0, msg, code);
+    this.conn.closeAfterFlush();
+  }
+}
+
+/** The license server. */
+export class LicenseServer {
+  #options: LicenseServerOptions;
+  #types: MessageTypes;
+  #log: Logger;
+  #clients = new Map<number, Client>();
+  #desk: SeatDesk | undefined;
+  #runs = new Set<Promise<void>>();
+  #nextId = 1;
+  #audit: AuditLog | undefined;
+  #listener: Deno.TcpListener | undefined;
+  #accepting: Promise<void> | undefined;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  /** A server that does nothing until {@linkcode LicenseServer.start}. */
+  constructor(options: LicenseServerOptions) {
+    this.#options = options;
+    this.#types = options.types ?? new MessageTypes();
+    this.#log = options.logger ?? createLogger("license");
+  }
+
+  /** Opens the audit database, verifies the license file, and starts listening. */
+  async start(): Promise<void> {
+    const { dataDir, heartbeatMs } = this.#options;
+    await Deno.mkdir(dataDir, { recursive: true });
+    this.#audit = new AuditLog(`${dataDir.replace(/\/+$/, "")}/license.sqlite`);
+    this.#desk = new SeatDesk({
+      heartbeatMs,
+      audit: this.#audit,
+      log: this.#log,
+      find: (id) => this.#clients.get(id),
+    });
+    try {
+      await this.reloadLicense();
+      this.#listener = Deno.listen({
+        hostname: this.#options.host,
+        port: this.#options.port,
+        transport: "tcp",
+      });
+    } catch (error) {
+      this.#audit.close();
+      throw error;
+    }
+    this.#accepting = this.#accept(this.#listener);
+    this.#ticker = setInterval(() => this.#tick(), Math.max(5, Math.floor(heartbeatMs / 4)));
+  }
+
+  /** The address clients connect to, `tcp://host:port`. */
+  get address(): string {
+    const addr = this.#listener!.addr;
+    const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+    return `tcp://${host}:${addr.port}`;
+  }
+
+  /** The license file's status, re-evaluated for expiry now. */
+  dogStatus(): DogStatus {
+    return this.#desk!.dogStatus();
+  }
+
+  /** Reads and verifies the license file again (at start and on SIGHUP). */
+  async reloadLicense(): Promise<DogStatus> {
+    const dog = await checkLicense({ dataDir: this.#options.dataDir });
+    if (usableSeats(dog) > 0) {
+      this.#log.info("license-loaded", {
+        customer: dog.customer,
+        seats: dog.seats,
+        expiresAt: dog.expiresAt,
+      });
+    } else {
+      this.#log.warn("license-unusable", { reason: dog.reason });
+    }
+    if (!this.#closed) this.#desk!.setDog(dog);
+    return dog;
+  }
+
+  /** A snapshot of the seats, the queue and the latest `audit` events. */
+  status(audit = 0): StatusData {
+    return { ...this.#desk!.status(audit), connections: this.#clients.size };
+  }
+
+  /** Gives every seat back (reason `shutdown`), closes every connection and the database. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    try {
+      this.#listener?.close();
+    } catch { /* already closed */ }
+    const clients = [...this.#clients.values()];
+    this.#desk?.shutdown(clients);
+    for (const client of clients) client.conn.close();
+    await this.#accepting;
+    await Promise.allSettled([...this.#runs]);
+    this.#audit?.close();
+  }
+
+  async #accept(listener: Deno.TcpListener): Promise<void> {
+    const max = this.#options.maxConnections ?? 1024;
+    try {
+      for await (const tcp of listener) {
+        const conn = new FramedConn(tcp, {
+          id: this.#nextId++,
+          maxFrameBytes: this.#options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+          maxQueuedBytes: this.#options.maxQueuedBytes ?? 1024 * 1024,
+        });
+        const client = new Client(conn, this.#types);
+        if (this.#closed || this.#clients.size >= max) {
+          this.#log.warn("connection-refused", { remote: conn.remote, connections: max });
+          client.drop(`The server is at its limit of ${max} connections`, State.SERVER_BUSY);
+          continue;
+        }
+        this.#clients.set(conn.id, client);
+        this.#log.info("connected", { conn: conn.id, remote: conn.remote });
+        const run = conn.run({
+          onFrame: (frame) => this.#onFrame(client, frame),
+          onEnd: (end) => this.#onEnd(client, end),
+        }).catch((error) => {
+          this.#log.error("connection-failed", { conn: conn.id, error });
+          this.#onEnd(client, { cause: "closed", truncatedBytes: 0 });
+          conn.close();
+        });
+        this.#runs.add(run);
+        void run.finally(() => this.#runs.delete(run));
+      }
+    } catch (error) {
+      if (!this.#closed) this.#log.error("accept-failed", { error });
+    }
+  }
+
+  #onEnd(client: Client, end: ConnEnd): void {
+    const { conn } = client;
+    if (!this.#clients.delete(conn.id)) return;
+    if (end.cause === "fault") {
+      this.#log.warn("frame-error", { conn: conn.id, remote: conn.remote, error: end.fault });
+      client.error(0, end.fault!.message);
+    } else if (end.truncatedBytes > 0) {
+      this.#log.warn("truncated-frame", {
+        conn: conn.id,
+        remote: conn.remote,
+        bytes: end.truncatedBytes,
+      });
+      client.error(0, `The connection closed inside a frame after ${end.truncatedBytes} bytes`);
+    }
+    this.#desk!.leave(client, end.cause === "fault" ? "protocol error" : "disconnect");
+    conn.closeAfterFlush();
+    this.#log.info("disconnected", { conn: conn.id, remote: conn.remote, cause: end.cause });
+  }
+
+  #onFrame(client: Client, frame: Frame): void {
+    try {
+      this.#dispatch(client, frame);
+    } catch (error) {
+      this.#log.error("handler-failed", { conn: client.id, type: frame.type, error });
+      client.error(frame.seq, "The server failed to handle the message", State.FAIL);
+    }
+  }
+
+  #dispatch(client: Client, frame: Frame): void {
+    const name = this.#types.name(frame.type);
+    const desk = this.#desk!;
+    if (name === undefined) {
+      this.#log.warn("unknown-type", { conn: client.id, type: frame.type });
+      client.error(frame.seq, `Unknown message type ${frame.type}`);
+      return;
+    }
+    if (name === "HeartbeatRsp") return;
+    if (name === "Error") {
+      this.#log.warn("peer-error", { conn: client.id, body: new TextDecoder().decode(frame.body) });
+      return;
+    }
+    if (name === "Envelope") {
+      this.#onEnvelope(client, frame);
+      return;
+    }
+    if (!name.endsWith("Req")) {
+      client.error(frame.seq, `Message type ${name} is not a request the license server answers`);
+      return;
+    }
+    const rspName = name.replace(/Req$/, "Rsp") as MessageTypeName;
+    const body = readObjectBody(frame.body);
+    if (!body.ok) {
+      this.#log.warn("bad-request", { conn: client.id, type: name, error: body.error });
+      client.send(rspName, frame.seq, desk.failBody(rspName, State.BAD_REQUEST, body.error));
+    } else if (name === "HeartbeatReq") {
+      client.send("HeartbeatRsp", frame.seq, { state: State.OK, time: Date.now() });
+    } else if (name === "LoginReq") {
+      desk.login(client, frame.seq, body.value);
+    } else if (name === "LogoutReq") {
+      desk.logout(client, frame.seq);
+    } else {
+      desk.dogReply(client, frame.seq);
+    }
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    const { heartbeatMs } = this.#options;
+    for (const client of this.#clients.values()) {
+      if (client.closed) continue;
+      if (now - client.lastReceived >= 3 * heartbeatMs) {
+        this.#timeout(client);
+      } else if (now - client.lastPing >= heartbeatMs) {
+        client.lastPing = now;
+        client.send("HeartbeatReq", client.nextSeq(), {});
+      }
+    }
+  }
+
+  #timeout(client: Client): void {
+    const inFrame = client.conn.bufferedInputBytes;
+    this.#log.warn(inFrame > 0 ? "truncated-frame" : "heartbeat-timeout", {
+      conn: client.id,
+      remote: client.remote,
+    });
+    this.#desk!.leave(client, "heartbeat timeout");
+    if (inFrame > 0) {
+      client.drop(
+        `The connection went silent inside a frame after ${inFrame} bytes`,
+        State.BAD_REQUEST,
+      );
+    } else {
+      client.drop(
+        `No message arrived for 3 heartbeat intervals of ${this.#options.heartbeatMs} ms`,
+        State.TIMEOUT,
+      );
+    }
+  }
+
+  #onEnvelope(client: Client, frame: Frame): void {
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(frame.body);
+    } catch {
+      client.error(frame.seq, "The string body is not valid UTF-8");
+      return;
+    }
+    const parsed = parseEnvelope(text);
+    if (!parsed.ok) {
+      if (parsed.msgId !== undefined && parsed.cmd !== undefined) {
+        const request = { cmd: parsed.cmd, msgId: parsed.msgId };
+        const rsp = makeResponse(request, { state: State.BAD_REQUEST, msg: parsed.error });
+        client.send("Envelope", frame.seq, rsp);
+      } else {
+        client.error(frame.seq, parsed.error);
+      }
+      return;
+    }
+    const envelope = parsed.envelope;
+    if (!isRequest(envelope)) {
+      client.error(frame.seq, "The license server answers only request envelopes");
+      return;
+    }
+    const checked = validateStatusRequest(envelope.data);
+    let rsp;
+    if (envelope.cmd !== STATUS_CMD) {
+      rsp = makeResponse(envelope, {
+        state: State.UNDEFINED_CMD,
+        msg: `The license server has no command ${envelope.cmd}`,
+      });
+    } else if (!checked.ok) {
+      rsp = makeResponse(envelope, { state: State.BAD_REQUEST, msg: checked.error });
+    } else {
+      rsp = makeResponse(envelope, { data: this.status(checked.audit) });
+    }
+    client.send("Envelope", frame.seq, rsp);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * `deno task license`: the LAN license server. Flags (DESIGN.md, "Processes, flags and
+ * defaults"): `--host` (127.0.0.1), `--port` (8090, 0 = any free port), `--data-dir` (./data),
+ * `--heartbeat-ms` (5000), `--types` (a message-type JSON file; the built-in table when absent).
+ *
+ * SIGINT and SIGTERM give every seat back, close and exit 0; SIGHUP reloads the license file.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { MessageTypes } from "../../shared/message_types.ts";
+import { createLogger } from "../log.ts";
+import { LicenseServer } from "./license_server.ts";
+import { usableSeats } from "./license_file.ts";
+
+const HELP = `Usage: deno task license [options]
+
+The LAN license server: seats from a signed license file, over framed TCP.
+
+Options:
+  --host HOST          Address to listen on (default 127.0.0.1)
+  --port PORT          TCP port, 0 for any free port (default 8090)
+  --data-dir DIR       Holds license.json, license.pub and license.sqlite (default ./data)
+  --heartbeat-ms MS    Heartbeat interval; 3 silent intervals drop a client (default 5000)
+  --types FILE         Message-type table as JSON (default: the built-in table)
+  --help               Show this help
+
+Signals: SIGHUP reloads the license file; SIGINT and SIGTERM release every seat and exit.`;
+
+/** Parsed flags of the license server. */
+export interface LicenseFlags {
+  /** Address to listen on. */
+  host: string;
+  /** TCP port, 0 for any free port. */
+  port: number;
+  /** Data directory. */
+  dataDir: string;
+  /** Heartbeat interval, ms. */
+  heartbeatMs: number;
+  /** Message-type table file. */
+  types?: string;
+  /** Whether --help was given. */
+  help: boolean;
+}
+
+/** Smallest and largest heartbeat interval accepted. */
+export const HEARTBEAT_MS_RANGE = { min: 10, max: 3_600_000 } as const;
+
+/** Parses the flags; throws `TypeError` with a sentence naming the bad flag. */
+export function parseLicenseFlags(args: string[]): LicenseFlags {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "8090" },
+      "data-dir": { type: "string", default: "./data" },
+      "heartbeat-ms": { type: "string", default: "5000" },
+      types: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535) {
+    throw new TypeError("Flag --port must be a whole number from 0 to 65535");
+  }
+  const heartbeatMs = Number(values["heartbeat-ms"]);
+  if (
+    !/^\d+$/.test(values["heartbeat-ms"]) || heartbeatMs < HEARTBEAT_MS_RANGE.min ||
+    heartbeatMs > HEARTBEAT_MS_RANGE.max
+  ) {
+    throw new TypeError(
+      `Flag --heartbeat-ms must be a whole number from ${HEARTBEAT_MS_RANGE.min} to ${HEARTBEAT_MS_RANGE.max}`,
+    );
+  }
+  if (values.host === "") throw new TypeError("Flag --host must not be empty");
+  if (values["data-dir"] === "") throw new TypeError("Flag --data-dir must not be empty");
+  return {
+    host: values.host,
+    port,
+    dataDir: values["data-dir"],
+    heartbeatMs,
+    types: values.types,
+    help: values.help,
+  };
+}
+
+async function main(): Promise<void> {
+  const log = createLogger("license");
+  if (Deno.args.includes("--help")) {
+    console.log(HELP);
+    return;
+  }
+  let flags: LicenseFlags;
+  try {
+    flags = parseLicenseFlags(Deno.args);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${HELP}`);
+    Deno.exit(2);
+  }
+  let types: MessageTypes | undefined;
+  if (flags.types !== undefined) {
+    try {
+      types = MessageTypes.fromJson(await Deno.readTextFile(flags.types));
+    } catch (error) {
+      log.error("types-failed", { file: flags.types, error });
+      Deno.exit(2);
+    }
+  }
+  const server = new LicenseServer({
+    host: flags.host,
+    port: flags.port,
+    dataDir: flags.dataDir,
+    heartbeatMs: flags.heartbeatMs,
+    types,
+    logger: log,
+  });
+  try {
+    await server.start();
+  } catch (error) {
+    log.error("start-failed", { error });
+    Deno.exit(1);
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping", { signal });
+    await server.close();
+    log.info("stopped");
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
+    Deno.addSignalListener("SIGHUP", () => {
+      void server.reloadLicense().then((dog) =>
+        log.info("reloaded", { seats: usableSeats(dog), valid: dog.valid, expired: dog.expired })
+      );
+    });
+  }
+  const dog = server.dogStatus();
+  log.info("listening", {
+    tcp: server.address,
+    seats: usableSeats(dog),
+    heartbeatMs: flags.heartbeatMs,
+    dataDir: flags.dataDir,
+  });
+}
+
+if (import.meta.main) await main();

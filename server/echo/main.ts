@@ -21,7 +21,7 @@ ${SERVICE_FLAGS_HELP}
   --heartbeat-ms N  heartbeat interval (5000)
 
 Commands: echo, echo_sleep {ms}, echo_push {clientIds?, cmd?, data?}, echo_bind {userId},
-echo_leaves (the ss_msg_client_leave events seen).
+echo_kick {clientId, reason?}, echo_leaves (the ss_msg_client_leave events seen).
 `;
 
 /** Most milliseconds `echo_sleep` waits. */
@@ -96,6 +96,16 @@ export async function main(args: string[]): Promise<number> {
       }
       const bound = await service.bindUser({ clientId: request.clientId, userId });
       return { bound };
+    })
+    .handle<{ clientId?: unknown; reason?: unknown }>("echo_kick", async (request) => {
+      const clientId = request.data?.clientId;
+      if (typeof clientId !== "number") {
+        throw new ServiceError(State.BAD_REQUEST, "Field clientId must be a number");
+      }
+      const reason = typeof request.data?.reason === "string"
+        ? request.data.reason
+        : "Kicked by echo";
+      return { kicked: await service.kick({ clientId, reason }) };
     })
     .handle("echo_leaves", () => ({ leaves }))
     .onClientLeave((leave) => {

@@ -20,8 +20,8 @@ export interface ServiceInfo {
 export interface Connection {
   /** Unique for the gate's lifetime, never reused. */
   readonly id: number;
-  /** `ws` or `tcp`. */
-  readonly transport: "ws" | "tcp";
+  /** `ws` or `tcp`, or `cluster` for a request that came from another gate. */
+  readonly transport: "ws" | "tcp" | "cluster";
   /** The peer's address, for logs. */
   readonly remote: string;
   /** The bound user, 0 when none. */

@@ -10,10 +10,16 @@ import type { Connection } from "./connection.ts";
 export class Connections {
   #byId = new Map<number, Connection>();
   #lastId = 0;
+  #base: number;
+
+  /** `base` is added to every id: the gate's share of the cluster's clientIds (0 alone). */
+  constructor(options: { base?: number } = {}) {
+    this.#base = options.base ?? 0;
+  }
 
   /** A new clientId, unique for the gate's lifetime. */
   nextId(): number {
-    return ++this.#lastId;
+    return this.#base + ++this.#lastId;
   }
 
   /** How many connections are open. */

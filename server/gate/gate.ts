@@ -30,9 +30,11 @@ import {
   mayCall,
   runGateCommand,
 } from "./gate_commands.ts";
-import { LocalRouter } from "./local_router.ts";
+import { CLIENTS_PER_GATE, gateNumber } from "./cluster_ids.ts";
+import { LocalRouter, type LocalRouterOptions } from "./local_router.ts";
 import { GateMetrics } from "./metrics.ts";
 import type { GateOptions } from "./options.ts";
+import type { Router } from "./router.ts";
 import { serveStatic } from "./static_files.ts";
 import { TcpConnection } from "./tcp_connection.ts";
 import { TokenBucket } from "./token_bucket.ts";
@@ -53,9 +55,9 @@ export class Gate implements ConnectionEvents {
   #options: GateOptions;
   #log: Logger;
   #metrics = new GateMetrics();
-  #connections = new Connections();
+  #connections!: Connections;
   #types = new MessageTypes();
-  #router!: LocalRouter;
+  #router!: Router;
   #commands!: GateCommandContext;
   #server?: Deno.HttpServer<Deno.NetAddr>;
   #listener?: Deno.Listener;
@@ -78,14 +80,32 @@ export class Gate implements ConnectionEvents {
         path: serviceKey.source,
       });
     }
-    this.#router = new LocalRouter({
+    const gateId = o.gateId ?? crypto.randomUUID().slice(0, 8);
+    const gateNum = o.cluster ? gateNumber(gateId) : 0;
+    this.#connections = new Connections({ base: gateNum * CLIENTS_PER_GATE });
+    const routerOptions: LocalRouterOptions = {
       connections: this.#connections,
       metrics: this.#metrics,
       log: this.#log,
       requestTimeoutMs: o.requestTimeoutMs,
       maxInflight: o.maxInflight,
       maxUnsentBytes: o.maxUnsentBytes,
-    });
+    };
+    if (o.cluster) {
+      // Loaded only in cluster mode: a single gate never loads the NATS client.
+      const { ClusterRouter } = await import("./cluster_router.ts");
+      const router = new ClusterRouter({
+        ...routerOptions,
+        servers: o.cluster,
+        gateId,
+        gateNumber: gateNum,
+      });
+      router.start();
+      this.#router = router;
+      this.#log.info("cluster mode", { nats: o.cluster.join(","), gateId, gate: gateNum });
+    } else {
+      this.#router = new LocalRouter(routerOptions);
+    }
     this.#commands = {
       router: this.#router,
       metrics: this.#metrics,
@@ -256,8 +276,10 @@ export class Gate implements ConnectionEvents {
       return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
     }
     if (url.pathname === "/healthz") {
+      const health = this.#router.health();
       return Response.json({
-        status: this.#stopping ? "stopping" : "ok",
+        status: this.#stopping ? "stopping" : health.status,
+        reason: health.reason,
         connections: this.#connections.size,
       }, { status: this.#stopping ? 503 : 200 });
     }

@@ -110,7 +110,7 @@ async function gateCommand(
       if (data.token !== undefined && !shortString(data.token, 512)) {
         return fieldError("Field token must be a string of at most 512 characters");
       }
-      const bound = context.router.bindUser({
+      const bound = await context.router.bindUser({
         clientId: data.clientId,
         userId: data.userId,
         token: data.token as string | undefined,
@@ -124,7 +124,10 @@ async function gateCommand(
         return fieldError("Field clientId must be a positive integer");
       }
       if (!isUserId(data.userId)) return fieldError("Field userId must be a non-negative integer");
-      const unbound = context.router.unbindUser({ clientId: data.clientId, userId: data.userId });
+      const unbound = await context.router.unbindUser({
+        clientId: data.clientId,
+        userId: data.userId,
+      });
       return unbound
         ? { state: State.OK }
         : { state: State.FAIL, msg: `Client ${data.clientId} is not bound to user ${data.userId}` };
@@ -156,7 +159,7 @@ async function gateCommand(
         return fieldError("Field reason must be a string");
       }
       const reason = ((data.reason as string | undefined) ?? "Kicked by a service").slice(0, 200);
-      const kicked = context.router.kick({ clientId: data.clientId, reason });
+      const kicked = await context.router.kick({ clientId: data.clientId, reason });
       return kicked
         ? { state: State.OK }
         : { state: State.FAIL, msg: `Client ${data.clientId} is not connected` };

@@ -18,8 +18,18 @@ import { CloseCode, type Connection } from "./connection.ts";
 import type { Connections } from "./connections.ts";
 import type { GateMetrics } from "./metrics.ts";
 import { type PendingRequest, PendingRequests } from "./pending_requests.ts";
-import type { Router } from "./router.ts";
+import type { Router, RouterHealth } from "./router.ts";
 import { ServiceLinks } from "./service_links.ts";
+
+/**
+ * Sets the fields a service may trust: the sender's clientId, bound user, and whether it is a
+ * service link. Whatever the sender wrote there is overwritten.
+ */
+export function stampSender(request: RequestEnvelope, from: Connection): void {
+  request.clientId = from.id;
+  request.userId = from.userId;
+  request.is_ss_link = from.service !== undefined;
+}
 
 /** Options of {@linkcode LocalRouter}. */
 export interface LocalRouterOptions {
@@ -86,13 +96,24 @@ export class LocalRouter implements Router {
       this.respond(from, makeResponse(request, { state: pick.state, msg: pick.msg }));
       return;
     }
-    const link = pick.link;
+    stampSender(request, from);
+    this.forward({ link: pick.link, from, request });
+  }
+
+  /**
+   * Forwards a request whose sender fields are already set to one link, keeping it pending
+   * until the link answers (cluster mode calls this for requests from other gates).
+   */
+  forward(options: { link: Connection; from: Connection; request: RequestEnvelope }): void {
+    const { link, from, request } = options;
     const clientMsgId = request.msgId;
     request.msgId = this.#pending.add({ clientMsgId, cmd: request.cmd, client: from, link });
-    request.clientId = from.id;
-    request.userId = from.userId;
-    request.is_ss_link = from.service !== undefined;
     this.#send(link, JSON.stringify(request));
+  }
+
+  /** The local links of a command now, and whether one was ever registered here. */
+  get links(): ServiceLinks {
+    return this.#links;
   }
 
   answer(link: Connection, response: ResponseEnvelope): void {
@@ -144,11 +165,16 @@ export class LocalRouter implements Router {
     return true;
   }
 
-  clientLeft(client: Connection): void {
+  clientLeft(client: { id: number; userId: number }): void {
     const text = JSON.stringify(
       makePush(GateCmd.CLIENT_LEAVE, { clientId: client.id, userId: client.userId }),
     );
     for (const link of this.#links.listeners(GateCmd.CLIENT_LEAVE)) this.#send(link, text);
+  }
+
+  /** Single node is always healthy while running. */
+  health(): RouterHealth {
+    return { status: "ok" };
   }
 
   close(): void {

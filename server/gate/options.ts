@@ -22,6 +22,10 @@ export interface GateOptions {
   key?: string;
   /** Web origins allowed to open a WebSocket; empty allows any. */
   allowOrigins: string[];
+  /** NATS server URLs: cluster mode when given. */
+  cluster?: string[];
+  /** This gate's id in the cluster; random when absent. */
+  gateId?: string;
   requestTimeoutMs: number;
   maxInflight: number;
   /** Requests per second per client. */
@@ -64,6 +68,8 @@ Usage: deno task gate:only [flags]
   --web-dir DIR            static web page folder (the repo's web/)
   --cert FILE --key FILE   PEM certificate and key: TLS on both ports
   --allow-origin ORIGIN    web origin allowed to open a WebSocket (repeatable; any when absent)
+  --cluster URLS           join other gates over NATS: nats://host:port[,…] (off when absent)
+  --gate-id ID             this gate's id in the cluster (random)
   --request-timeout-ms N   answer TIMEOUT after this long (${GATE_DEFAULTS.requestTimeoutMs})
   --max-inflight N         requests in flight per service link (${GATE_DEFAULTS.maxInflight})
   --rate N                 requests per second per client (${GATE_DEFAULTS.rate})
@@ -110,6 +116,8 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
       cert: { type: "string" },
       key: { type: "string" },
       "allow-origin": { type: "string", multiple: true },
+      cluster: { type: "string" },
+      "gate-id": { type: "string" },
       "request-timeout-ms": { type: "string" },
       "max-inflight": { type: "string" },
       rate: { type: "string" },
@@ -135,6 +143,8 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
     cert: values.cert,
     key: values.key,
     allowOrigins: values["allow-origin"] ?? [],
+    cluster: values.cluster === undefined ? undefined : parseClusterUrls(values.cluster),
+    gateId: values["gate-id"],
     requestTimeoutMs: integer(
       "request-timeout-ms",
       values["request-timeout-ms"],
@@ -154,8 +164,25 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
     heartbeatMs: integer("heartbeat-ms", values["heartbeat-ms"], d.heartbeatMs, 10),
     maxUnsentBytes: integer("max-unsent-bytes", values["max-unsent-bytes"], d.maxUnsentBytes, 1024),
   };
+  if (options.gateId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.gateId)) {
+    throw new FlagError("Flag --gate-id must be 1 to 64 letters, digits, '_' or '-'");
+  }
   if (options.port > 65535 || options.tcpPort > 65535) {
     throw new FlagError("Flags --port and --tcp-port must be at most 65535");
   }
   return { help: values.help ?? false, options };
+}
+
+/** The NATS URLs of `--cluster`; throws a sentence naming a bad one. */
+export function parseClusterUrls(text: string): string[] {
+  const urls = text.split(",").map((url) => url.trim()).filter(Boolean);
+  if (urls.length === 0) {
+    throw new FlagError("Flag --cluster needs at least one nats://host:port URL");
+  }
+  for (const url of urls) {
+    if (!/^(nats|tls):\/\/[^\s/]+:\d+$/.test(url)) {
+      throw new FlagError(`Flag --cluster takes nats://host:port URLs, not ${JSON.stringify(url)}`);
+    }
+  }
+  return urls;
 }

@@ -23,13 +23,26 @@ export interface Router {
   /** Sends one push text to many clients; returns how many were reached. */
   push(clientIds: number[], text: string): number;
   /** Binds a user to a client; false when the client is not connected. */
-  bindUser(binding: { clientId: number; userId: number; token?: string }): boolean;
+  bindUser(
+    binding: { clientId: number; userId: number; token?: string },
+  ): boolean | Promise<boolean>;
   /** Unbinds a user from a client when it is bound to that user. */
-  unbindUser(binding: { clientId: number; userId: number }): boolean;
+  unbindUser(binding: { clientId: number; userId: number }): boolean | Promise<boolean>;
   /** Pushes `sc_msg_kicked` to a client, then closes it. */
-  kick(kick: { clientId: number; reason: string }): boolean;
+  kick(kick: { clientId: number; reason: string }): boolean | Promise<boolean>;
   /** A client (not a service link) left: tells the links that asked. */
-  clientLeft(client: Connection): void;
+  clientLeft(client: { id: number; userId: number }): void;
+  /** Whether routing works fully (`ok`) or only for this gate's own links (`degraded`). */
+  health(): RouterHealth;
+  /** Sends a response the gate itself makes (counted in the metrics). */
+  respond(to: Connection, response: ResponseEnvelope): void;
   /** Answers every pending request `SERVER_OFF` and stops timers. */
   close(): void;
+}
+
+/** What `/healthz` reports of the routing core. */
+export interface RouterHealth {
+  status: "ok" | "degraded";
+  /** Why it is degraded. */
+  reason?: string;
 }

@@ -71,6 +71,11 @@ export class ServiceLinks {
     for (const set of this.#byEvent.values()) set.delete(link);
   }
 
+  /** Every registered link. */
+  all(): Iterable<Connection> {
+    return this.#links;
+  }
+
   /** Whether any link serves `cmd` now. */
   serves(cmd: string): boolean {
     return this.#byCmd.has(cmd);

@@ -1,0 +1,235 @@
+/**
+ * Group commit for SQLite: many small writes share one transaction, so that a burst of requests
+ * pays one fsync rather than one each, and every write's promise resolves only after the COMMIT
+ * that holds it has returned (with `synchronous=FULL`, after the fsync).
+ *
+ * The algorithm. Writes are synchronous closures put on a queue. The first write into an empty
+ * queue schedules a flush on a later macrotask (a timer), so that every write that arrives before
+ * it (from other requests, from hashes finishing on the thread pool, from the network) joins the
+ * same batch. A flush takes up to `maxBatch` writes and runs `BEGIN IMMEDIATE`, then each write
+ * inside its own `SAVEPOINT` (a write that throws, a UNIQUE violation say, is rolled back to its
+ * savepoint and fails alone), then `COMMIT`. Only then are the promises settled: the successful
+ * ones resolve, the failed ones reject with their own error. When BEGIN or COMMIT fails, or a
+ * write's error takes the whole transaction down, every write of the batch rejects: none of them
+ * is on disk. Writes queued while a flush runs (node:sqlite is synchronous, so they are the ones
+ * that arrived during the commit and the continuations of the batch just settled) form the next
+ * batch, scheduled the same way.
+ *
+ * The flush runs on the event loop thread: while it commits, nothing else runs, so no read on the
+ * same connection can see an uncommitted row.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * const db = new DatabaseSync("/tmp/x.sqlite");
+ * const writer = new GroupCommit({ db });
+ * const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+ * const id = await writer.write(() => Number(insert.run("a").lastInsertRowid)); // committed
+ * await writer.close();
+ * ```
+ * @module
+ */
+
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+
+/** A write: runs synchronously inside the batch's transaction; its return value is the result. */
+export type WriteOp<T> = () => T;
+
+/** Options of {@linkcode GroupCommit}. */
+export interface GroupCommitOptions {
+  db: DatabaseSync;
+  /** Most writes in one transaction. Default 1000. */
+  maxBatch?: number;
+}
+
+/** Counters, for logs and tests. */
+export interface GroupCommitStats {
+  /** Transactions committed. */
+  commits: number;
+  /** Writes that committed. */
+  writes: number;
+  /** Writes that failed alone (rolled back to their savepoint). */
+  failedWrites: number;
+  /** Transactions that failed as a whole. */
+  failedCommits: number;
+  /** The most writes one committed transaction held. */
+  largestBatch: number;
+}
+
+/** The writer was closed: no more writes are taken. */
+export class WriterClosedError extends Error {
+  constructor() {
+    super("The database writer is closed");
+    this.name = "WriterClosedError";
+  }
+}
+
+interface Entry {
+  op: WriteOp<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+type Outcome =
+  | { ok: true; value: unknown }
+  | { ok: false; error: unknown; broken: boolean };
+
+/** Batches writes into shared transactions; see the module text for the algorithm. */
+export class GroupCommit {
+  #db: DatabaseSync;
+  #maxBatch: number;
+  #queue: Entry[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  #idleWaiters: Array<() => void> = [];
+  #begin: StatementSync;
+  #commit: StatementSync;
+  #rollback: StatementSync;
+  #savepoint: StatementSync;
+  #release: StatementSync;
+  #rollbackTo: StatementSync;
+  #stats: GroupCommitStats = {
+    commits: 0,
+    writes: 0,
+    failedWrites: 0,
+    failedCommits: 0,
+    largestBatch: 0,
+  };
+
+  constructor(options: GroupCommitOptions) {
+    this.#db = options.db;
+    this.#maxBatch = options.maxBatch ?? 1000;
+    this.#begin = this.#db.prepare("BEGIN IMMEDIATE");
+    this.#commit = this.#db.prepare("COMMIT");
+    this.#rollback = this.#db.prepare("ROLLBACK");
+    this.#savepoint = this.#db.prepare("SAVEPOINT write_op");
+    this.#release = this.#db.prepare("RELEASE write_op");
+    this.#rollbackTo = this.#db.prepare("ROLLBACK TO write_op");
+  }
+
+  /** A copy of the counters. */
+  get stats(): GroupCommitStats {
+    return { ...this.#stats };
+  }
+
+  /** Writes waiting for the next transaction. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Queues a write. Resolves with its result once the transaction holding it has committed;
+   * rejects with its own error when it threw (the others of its batch still commit), or with the
+   * transaction's error when the batch could not commit.
+   */
+  write<T>(op: WriteOp<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new WriterClosedError());
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ op, resolve: resolve as (value: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Resolves once the queue is empty (every write so far has settled). */
+  drained(): Promise<void> {
+    if (this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Takes no more writes, commits what is queued, and resolves when that is done. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#queue.length > 0) this.#flush();
+    await Promise.resolve();
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#queue.length === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#flush();
+      if (this.#queue.length > 0) this.#schedule();
+      else for (const wake of this.#idleWaiters.splice(0)) wake();
+    }, 0);
+  }
+
+  /** Commits one batch, synchronously, then settles its promises. */
+  #flush(): void {
+    const batch = this.#queue.splice(0, this.#maxBatch);
+    if (batch.length === 0) return;
+    const outcomes: Outcome[] = [];
+    let fatal: unknown;
+    try {
+      this.#begin.run();
+    } catch (error) {
+      fatal = error;
+    }
+    for (const entry of batch) {
+      if (fatal !== undefined) break;
+      const outcome = this.#runOne(entry);
+      outcomes.push(outcome);
+      if (!outcome.ok && outcome.broken) {
+        // The write's error took the whole transaction down (SQLite does this for some I/O
+        // errors), or its savepoint could not be rolled back: nothing of the batch can commit.
+        fatal = outcome.error;
+      }
+    }
+    if (fatal === undefined) {
+      try {
+        this.#commit.run();
+      } catch (error) {
+        fatal = error;
+      }
+    }
+    if (fatal !== undefined) {
+      if (this.#db.isTransaction) {
+        try {
+          this.#rollback.run();
+        } catch { /* the transaction is gone either way */ }
+      }
+      this.#stats.failedCommits++;
+      for (const entry of batch) entry.reject(fatal);
+      return;
+    }
+    this.#stats.commits++;
+    this.#stats.largestBatch = Math.max(this.#stats.largestBatch, batch.length);
+    batch.forEach((entry, i) => {
+      const outcome = outcomes[i];
+      if (outcome.ok) {
+        this.#stats.writes++;
+        entry.resolve(outcome.value);
+      } else {
+        this.#stats.failedWrites++;
+        entry.reject(outcome.error);
+      }
+    });
+  }
+
+  #runOne(entry: Entry): Outcome {
+    try {
+      this.#savepoint.run();
+    } catch (error) {
+      return { ok: false, error, broken: true };
+    }
+    try {
+      const value = entry.op();
+      if (value instanceof Promise) {
+        throw new TypeError("A write must be synchronous: it returned a promise");
+      }
+      this.#release.run();
+      return { ok: true, value };
+    } catch (error) {
+      if (!this.#db.isTransaction) return { ok: false, error, broken: true };
+      try {
+        this.#rollbackTo.run();
+        this.#release.run();
+      } catch {
+        return { ok: false, error, broken: true };
+      }
+      return { ok: false, error, broken: false };
+    }
+  }
+}

@@ -1,0 +1,372 @@
+/**
+ * The login service's commands (DESIGN.md, "The services"): register, login, login by token,
+ * change password, logout and delete account. Each checks its fields (`BAD_REQUEST` with a
+ * sentence naming the field), answers `NOT_LOGGED_IN` for a logged-in command from a connection
+ * with no user, and answers OK only once its write has committed.
+ *
+ * Answers: `cs_msg_register` {userId} (it does not log in); `cs_msg_login` and
+ * `cs_msg_login_by_token` {userId, username, token, expiresAt}; `cs_msg_change_pw` {token,
+ * expiresAt} (every earlier token is revoked, the session stays logged in with the new one);
+ * `cs_msg_logout` and `cs_msg_delete_account` {}. A password login revokes the account's earlier
+ * tokens (one session per account, also across reconnects); a token login keeps its token.
+ * The token writes and gate bindings of one account run one at a time, in arrival order, so that
+ * the connection left bound is always the one whose token is still valid.
+ *
+ * @example
+ * ```ts
+ * const login = new LoginService({ store, hasher, throttle, sessions, tokenTtlMs, log });
+ * login.install(serviceClient);
+ * ```
+ * @module
+ */
+
+import { type ServiceClient, ServiceError, type ServiceRequest } from "../../client/mod.ts";
+import { LoginCmd, State } from "../../shared/mod.ts";
+import type { Logger } from "../log.ts";
+import {
+  type Account,
+  AccountGoneError,
+  type AccountStore,
+  UsernameTakenError,
+} from "./account_store.ts";
+import { credentialField, objectData, tokenField } from "./fields.ts";
+import { WriterClosedError } from "./group_commit.ts";
+import { KeyedLock } from "./keyed_lock.ts";
+import { HasherBusyError, type PasswordHasher } from "./password_hash.ts";
+import type { LoginThrottle } from "./login_throttle.ts";
+import type { Sessions } from "./sessions.ts";
+import { hashToken, newToken, sameSecret } from "./tokens.ts";
+
+/** Options of {@linkcode LoginService}. */
+export interface LoginServiceOptions {
+  store: AccountStore;
+  hasher: PasswordHasher;
+  throttle: LoginThrottle;
+  sessions: Sessions;
+  /** How long a token lives. */
+  tokenTtlMs: number;
+  log: Logger;
+  /** The clock, in ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** What a login answers. */
+export interface LoginAnswer {
+  userId: number;
+  username: string;
+  token: string;
+  /** When the token expires, ms since the epoch. */
+  expiresAt: number;
+}
+
+const WRONG_CREDENTIALS = "The username or password is wrong";
+const WRONG_PASSWORD = "The password is wrong";
+
+function fail(msg: string): ServiceError {
+  return new ServiceError(State.FAIL, msg);
+}
+
+/** Serves the login commands. */
+export class LoginService {
+  #store: AccountStore;
+  #hasher: PasswordHasher;
+  #throttle: LoginThrottle;
+  #sessions: Sessions;
+  #ttlMs: number;
+  #log: Logger;
+  #now: () => number;
+  /** Token writes and gate bindings of one account happen in order, one at a time. */
+  #turns = new KeyedLock<number>();
+
+  constructor(options: LoginServiceOptions) {
+    this.#store = options.store;
+    this.#hasher = options.hasher;
+    this.#throttle = options.throttle;
+    this.#sessions = options.sessions;
+    this.#ttlMs = options.tokenTtlMs;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Registers the commands and the client-leave handler on a service client. */
+  install(service: ServiceClient): void {
+    service
+      .handle(LoginCmd.REGISTER, (request) => this.register(request))
+      .handle(LoginCmd.LOGIN, (request) => this.login(request))
+      .handle(LoginCmd.LOGIN_BY_TOKEN, (request) => this.loginByToken(request))
+      .handle(LoginCmd.CHANGE_PW, (request) => this.changePassword(request))
+      .handle(LoginCmd.LOGOUT, (request) => this.logout(request))
+      .handle(LoginCmd.DELETE_ACCOUNT, (request) => this.deleteAccount(request))
+      .onClientLeave((leave) => this.#sessions.clientLeft(leave));
+  }
+
+  /**
+   * `cs_msg_register` {username, password} → {userId}. Usernames are unique without regard to
+   * case; a taken one is refused with `FAIL`.
+   */
+  async register(request: ServiceRequest): Promise<{ userId: number }> {
+    const data = objectData(request.data);
+    const username = credentialField(data, "username");
+    const password = credentialField(data, "password");
+    const taken = () => fail(`Username ${username} is taken`);
+    if (this.#store.accountByName(username)) throw taken();
+    const passwordHash = await this.#hash(password);
+    let userId: number;
+    try {
+      userId = await this.#store.createAccount({ username, passwordHash, now: this.#now() });
+    } catch (error) {
+      if (error instanceof UsernameTakenError) throw taken();
+      throw this.#storageFailed(request.cmd, error);
+    }
+    this.#log.info("account registered", { userId, username, clientId: request.clientId });
+    return { userId };
+  }
+
+  /** `cs_msg_login` {username, password} → {@linkcode LoginAnswer}; kicks the earlier session. */
+  async login(request: ServiceRequest): Promise<LoginAnswer> {
+    const data = objectData(request.data);
+    const username = credentialField(data, "username");
+    const password = credentialField(data, "password");
+    const check = await this.#checkPassword({
+      key: username.toLowerCase(),
+      account: () => this.#store.accountByName(username),
+      password,
+      wrong: WRONG_CREDENTIALS,
+    });
+    const { account } = check;
+    let rehash: { from: string; to: string } | undefined;
+    if (check.needsRehash) {
+      try {
+        rehash = { from: account.passwordHash, to: await this.#hasher.hash(password) };
+      } catch (error) {
+        if (!(error instanceof HasherBusyError)) throw error;
+        // Raising the cost can wait for the next login.
+      }
+    }
+    const token = newToken();
+    const expiresAt = this.#now() + this.#ttlMs;
+    const kicked = await this.#turn(account.id, async () => {
+      try {
+        await this.#store.issueLoginToken({
+          userId: account.id,
+          tokenHash: hashToken(token),
+          expiresAt,
+          now: this.#now(),
+          rehash,
+        });
+      } catch (error) {
+        if (error instanceof AccountGoneError) throw fail(WRONG_CREDENTIALS);
+        throw this.#storageFailed(request.cmd, error);
+      }
+      return await this.#bind({ request, userId: account.id, token });
+    });
+    this.#log.info("logged in", {
+      userId: account.id,
+      clientId: request.clientId,
+      kicked,
+      rehashed: rehash ? true : undefined,
+    });
+    return { userId: account.id, username: account.username, token, expiresAt };
+  }
+
+  /** `cs_msg_login_by_token` {token} → {@linkcode LoginAnswer}; kicks the earlier session. */
+  async loginByToken(request: ServiceRequest): Promise<LoginAnswer> {
+    const token = tokenField(objectData(request.data));
+    const tokenHash = hashToken(token);
+    const refused = () => fail("The token is not valid or has expired");
+    const first = this.#store.tokenOwner({ tokenHash, now: this.#now() });
+    if (!first || !sameSecret(first.tokenHash, tokenHash)) throw refused();
+    const { owner, kicked } = await this.#turn(first.userId, async () => {
+      // Checked again in the account's turn: a logout may have revoked it meanwhile.
+      const owner = this.#store.tokenOwner({ tokenHash, now: this.#now() });
+      if (!owner || !sameSecret(owner.tokenHash, tokenHash)) throw refused();
+      return { owner, kicked: await this.#bind({ request, userId: owner.userId, token }) };
+    });
+    this.#log.info("logged in by token", {
+      userId: owner.userId,
+      clientId: request.clientId,
+      kicked,
+    });
+    return { userId: owner.userId, username: owner.username, token, expiresAt: owner.expiresAt };
+  }
+
+  /**
+   * `cs_msg_change_pw` {password, newPassword} (logged in) → {token, expiresAt}: every token of
+   * the account is revoked and the session goes on with the new one.
+   */
+  async changePassword(request: ServiceRequest): Promise<{ token: string; expiresAt: number }> {
+    const userId = this.#loggedIn(request);
+    const data = objectData(request.data);
+    const password = credentialField(data, "password");
+    const newPassword = credentialField(data, "newPassword");
+    if (newPassword === password) throw fail("The new password must differ from the current one");
+    const { account } = await this.#checkOwnPassword({ userId, password });
+    const passwordHash = await this.#hash(newPassword);
+    const token = newToken();
+    const expiresAt = this.#now() + this.#ttlMs;
+    await this.#turn(userId, async () => {
+      try {
+        await this.#store.changePassword({
+          userId,
+          passwordHash,
+          tokenHash: hashToken(token),
+          expiresAt,
+          now: this.#now(),
+        });
+      } catch (error) {
+        if (error instanceof AccountGoneError) throw this.#gone();
+        throw this.#storageFailed(request.cmd, error);
+      }
+      await this.#bind({ request, userId: account.id, token });
+    });
+    this.#log.info("password changed", { userId, clientId: request.clientId });
+    return { token, expiresAt };
+  }
+
+  /** `cs_msg_logout` (logged in) → {}: revokes the account's tokens and unbinds the user. */
+  async logout(request: ServiceRequest): Promise<Record<string, never>> {
+    const userId = this.#loggedIn(request);
+    await this.#turn(userId, async () => {
+      try {
+        await this.#store.revokeTokens(userId);
+      } catch (error) {
+        throw this.#storageFailed(request.cmd, error);
+      }
+      await this.#sessions.end({ userId, clientId: request.clientId });
+    });
+    this.#log.info("logged out", { userId, clientId: request.clientId });
+    return {};
+  }
+
+  /** `cs_msg_delete_account` {password} (logged in) → {}: the account and its tokens go. */
+  async deleteAccount(request: ServiceRequest): Promise<Record<string, never>> {
+    const userId = this.#loggedIn(request);
+    const password = credentialField(objectData(request.data), "password");
+    const { account } = await this.#checkOwnPassword({ userId, password });
+    await this.#turn(userId, async () => {
+      try {
+        await this.#store.deleteAccount(userId);
+      } catch (error) {
+        throw this.#storageFailed(request.cmd, error);
+      }
+      await this.#sessions.end({ userId, clientId: request.clientId });
+    });
+    this.#log.info("account deleted", {
+      userId,
+      username: account.username,
+      clientId: request.clientId,
+    });
+    return {};
+  }
+
+  #turn<T>(userId: number, work: () => Promise<T>): Promise<T> {
+    return this.#turns.run(userId, work);
+  }
+
+  /** The sender's user id; throws `NOT_LOGGED_IN` when the gate has none bound. */
+  #loggedIn(request: ServiceRequest): number {
+    if (!request.userId) throw new ServiceError(State.NOT_LOGGED_IN, "Log in first");
+    return request.userId;
+  }
+
+  #gone(): ServiceError {
+    return new ServiceError(State.NOT_LOGGED_IN, "The account no longer exists");
+  }
+
+  /** Checks the logged-in user's own password, throttled like a login. */
+  #checkOwnPassword(
+    options: { userId: number; password: string },
+  ): Promise<{ account: Account; needsRehash: boolean }> {
+    const account = this.#store.accountById(options.userId);
+    if (!account) throw this.#gone();
+    return this.#checkPassword({
+      key: account.username.toLowerCase(),
+      account: () => this.#store.accountById(options.userId),
+      password: options.password,
+      wrong: WRONG_PASSWORD,
+    });
+  }
+
+  /**
+   * Checks a password in the account's throttle turn. Throws `FAIL` with `wrong` when the
+   * account is missing or the password is wrong, and `FAIL` with the time to wait when locked.
+   */
+  async #checkPassword(options: {
+    key: string;
+    account: () => Account | undefined;
+    password: string;
+    wrong: string;
+  }): Promise<{ account: Account; needsRehash: boolean }> {
+    let outcome;
+    try {
+      outcome = await this.#throttle.attempt(options.key, async () => {
+        const account = options.account();
+        if (!account) {
+          await this.#hasher.verifyUnknown(options.password);
+          return { ok: false, value: undefined };
+        }
+        const result = await this.#hasher.verify({
+          stored: account.passwordHash,
+          password: options.password,
+        });
+        return { ok: result.ok, value: { account, needsRehash: result.needsRehash } };
+      });
+    } catch (error) {
+      throw this.#busy(error);
+    }
+    if (outcome.kind === "locked") {
+      const seconds = Math.ceil(outcome.retryAfterMs / 1000);
+      this.#log.warn("attempt refused: account locked", { key: options.key, seconds });
+      throw fail(`Too many failed logins for this account: try again in ${seconds} s`);
+    }
+    if (outcome.kind === "busy") {
+      const seconds = Math.ceil(outcome.retryAfterMs / 1000);
+      throw fail(`Too many logins for this account at once: try again in ${seconds} s`);
+    }
+    if (!outcome.ok || !outcome.value) {
+      const record = this.#throttle.record(options.key);
+      this.#log.info("password refused", {
+        key: options.key,
+        failures: record?.failures,
+        locked: record && record.lockedUntil > this.#now() ? true : undefined,
+      });
+      throw fail(options.wrong);
+    }
+    return outcome.value;
+  }
+
+  async #hash(password: string): Promise<string> {
+    try {
+      return await this.#hasher.hash(password);
+    } catch (error) {
+      throw this.#busy(error);
+    }
+  }
+
+  #busy(error: unknown): unknown {
+    if (!(error instanceof HasherBusyError)) return error;
+    this.#log.warn("password hashing busy", { reason: error.message });
+    return new ServiceError(State.SERVER_BUSY, "Too many password checks are waiting: try again");
+  }
+
+  /** Binds the user as the account's only session; resolves with the kicked connection. */
+  async #bind(
+    options: { request: ServiceRequest; userId: number; token: string },
+  ): Promise<number | undefined> {
+    const result = await this.#sessions.bind({
+      userId: options.userId,
+      clientId: options.request.clientId,
+      token: options.token,
+    });
+    if (!result.bound) throw fail("The connection closed before the login finished");
+    return result.kicked;
+  }
+
+  #storageFailed(cmd: string, error: unknown): ServiceError {
+    if (error instanceof WriterClosedError) {
+      return new ServiceError(State.SERVER_OFF, "The login service is stopping: try again");
+    }
+    this.#log.error("database write failed", { cmd, error });
+    return fail("The account database could not save the change: try again");
+  }
+}

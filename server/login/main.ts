@@ -1,0 +1,180 @@
+/**
+ * `deno task login`: the login service (DESIGN.md, "The services"). Accounts live in
+ * `<data-dir>/login.sqlite`; the service connects to the gate with `ServiceClient` and serves the
+ * `LoginCmd` commands. SIGINT or SIGTERM: the queued writes are committed, the database closed,
+ * and the process exits 0.
+ *
+ * @module
+ */
+
+import { ServiceClient } from "../../client/mod.ts";
+import { createLogger } from "../log.ts";
+import { readServiceKey } from "../service_key.ts";
+import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
+import { AccountStore } from "./account_store.ts";
+import { LoginService } from "./login_service.ts";
+import { LoginThrottle } from "./login_throttle.ts";
+import { HASH_COSTS, isHashCost, PasswordHasher } from "./password_hash.ts";
+import { Sessions } from "./sessions.ts";
+
+/** Default token lifetime: 7 days. */
+export const DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600;
+
+/** How often expired tokens are deleted. */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+const HELP = `Gatehouse login service: accounts, logins and tokens.
+
+Usage: deno task login [flags]
+
+${SERVICE_FLAGS_HELP}
+  --name NAME       this instance's name (login-<pid>)
+  --hash-cost COST  owasp: scrypt N=2^16, r=8, p=2; test: weak and fast, for tests only (owasp)
+  --token-ttl-s N   how long a login token lives, in seconds (${DEFAULT_TOKEN_TTL_S}, 7 days)
+
+The accounts are kept in <data-dir>/login.sqlite (WAL; keep it on a local disk).
+
+Commands: cs_msg_register {username, password}, cs_msg_login {username, password},
+cs_msg_login_by_token {token}, cs_msg_change_pw {password, newPassword}, cs_msg_logout,
+cs_msg_delete_account {password}. Usernames and passwords are 6 to 16 letters and digits.
+`;
+
+interface LoginFlags {
+  gate: string[];
+  dataDir: string;
+  name: string;
+  hashCost: keyof typeof HASH_COSTS;
+  tokenTtlS: number;
+}
+
+/** Parses the flags; `undefined` after printing the help. Throws a sentence on a bad flag. */
+function parseLoginArgs(args: string[]): LoginFlags | undefined {
+  const flags = parseServiceArgs(args, {
+    name: { type: "string" },
+    "hash-cost": { type: "string" },
+    "token-ttl-s": { type: "string" },
+  });
+  if (flags.help) return undefined;
+  const hashCost = flags.values["hash-cost"] ?? "owasp";
+  if (!isHashCost(hashCost)) {
+    throw new TypeError(
+      `Flag --hash-cost must be ${Object.keys(HASH_COSTS).join(" or ")}, not ${
+        JSON.stringify(hashCost)
+      }`,
+    );
+  }
+  const tokenTtlS = integerFlag("token-ttl-s", flags.values["token-ttl-s"], DEFAULT_TOKEN_TTL_S);
+  if (tokenTtlS < 1) throw new TypeError("Flag --token-ttl-s must be at least 1");
+  return {
+    gate: flags.gate,
+    dataDir: flags.dataDir,
+    name: (flags.values.name as string | undefined) ?? `login-${Deno.pid}`,
+    hashCost,
+    tokenTtlS,
+  };
+}
+
+/** Resolves at the first SIGINT or SIGTERM. */
+function stopSignal(): Promise<Deno.Signal> {
+  return new Promise((resolve) => {
+    Deno.addSignalListener("SIGINT", () => resolve("SIGINT"));
+    Deno.addSignalListener("SIGTERM", () => resolve("SIGTERM"));
+  });
+}
+
+/** Runs the login service until SIGINT or SIGTERM; resolves with the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseLoginArgs(args);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (!flags) {
+    console.log(HELP);
+    return 0;
+  }
+  const log = createLogger(flags.name);
+  const stopping = stopSignal();
+  if (flags.hashCost === "test") {
+    log.warn("INSECURE PASSWORD HASHING: --hash-cost test is weak and for tests only", {
+      hashCost: flags.hashCost,
+      params: HASH_COSTS.test,
+    });
+  }
+  let sskey: string;
+  let store: AccountStore;
+  try {
+    sskey = await readServiceKey(flags.dataDir);
+    store = await AccountStore.open({
+      path: `${flags.dataDir.replace(/\/$/, "")}/login.sqlite`,
+    });
+  } catch (error) {
+    log.error("start failed", { error });
+    return 1;
+  }
+  log.info(store.created ? "database created" : "database opened", {
+    path: store.path,
+    schemaVersion: store.schemaVersion,
+    accounts: store.countAccounts(),
+  });
+
+  const service = new ServiceClient({ url: flags.gate, sskey, name: flags.name, type: "login" });
+  const hasher = new PasswordHasher({ params: HASH_COSTS[flags.hashCost] });
+  const login = new LoginService({
+    store,
+    hasher,
+    throttle: new LoginThrottle(),
+    sessions: new Sessions({ gate: service, log }),
+    tokenTtlMs: flags.tokenTtlS * 1000,
+    log,
+  });
+  login.install(service);
+
+  const prune = async () => {
+    try {
+      const pruned = await store.pruneTokens(Date.now());
+      if (pruned > 0) log.info("expired tokens deleted", { count: pruned });
+    } catch (error) {
+      log.error("token pruning failed", { error });
+    }
+  };
+  await prune();
+  const pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+
+  service.onState((state, detail) => {
+    if (state === "disconnected") log.warn("gate connection lost", { detail });
+  });
+  let registrations = 0;
+  service.onRegistered(() => {
+    registrations++;
+    log.info(registrations === 1 ? "registered" : "registered again", {
+      gate: flags.gate.join(","),
+      name: flags.name,
+    });
+  });
+
+  let code = 0;
+  const started = service.start().then(
+    () => undefined,
+    (error: Error) => {
+      log.error("registration refused", { error });
+      code = 1;
+    },
+  );
+  const signal = await Promise.race([stopping, started.then(() => code ? undefined : stopping)]);
+  log.info("stopping", { signal });
+  clearInterval(pruneTimer);
+  service.stop();
+  await store.close();
+  const stats = store.writerStats;
+  log.info("stopped", {
+    commits: stats.commits,
+    writes: stats.writes,
+    largestBatch: stats.largestBatch,
+  });
+  return code;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,438 @@
+/**
+ * The session groups' state, in memory, with its limits (DESIGN.md, "The services": group). No
+ * I/O: each method changes the state at once and says who has to be told, and the service
+ * sends the pushes. A refusal throws `ServiceError` with the state and a sentence for the user.
+ *
+ * The rules:
+ * - A member is one connection and the user it joined as: {clientId, userId, joinedAt}. The
+ *   same user on two connections is two members; joining again on the same connection changes
+ *   nothing (OK, idempotent). Acting as a member (send, members, dismiss) needs the same
+ *   connection and the same user: a connection that has since logged in as someone else is not
+ *   a member for that user, though it may still leave (membership ends when the connection
+ *   leaves the group, leaves the gate, or the group is dismissed).
+ * - The owner is a member (a connection). The creator is the first member and the owner; when
+ *   the owner leaves, the earliest remaining member becomes the owner; a group with no members
+ *   ends. Only the owner may dismiss.
+ * - Keys are kept as SHA-256 and compared in constant time. A wrong key is `FORBIDDEN`, an
+ *   unknown group `FAIL` "No group <id>".
+ * - Limits: members per group; groups per user (distinct groups of one userId over all its
+ *   connections; a service link, userId 0, counts per connection).
+ *
+ * @example
+ * ```ts
+ * const registry = new GroupRegistry({ limits: { maxMembers: 1000, maxGroupsPerUser: 100 } });
+ * const { groupId, key } = registry.create({ caller: { clientId: 1, userId: 7 } });
+ * const { others } = registry.join({ caller: { clientId: 2, userId: 8 }, groupId, key });
+ * // others: [1], the members to tell with sc_msg_group_join
+ * registry.clientLeft(2); // [{ groupId, member, remaining: [1], … }]
+ * ```
+ * @module
+ */
+
+import { ServiceError } from "../../client/errors.ts";
+import { State } from "../../shared/state_codes.ts";
+import { hashGroupKey, newGroupId, newGroupKey, sameGroupKey } from "./group_ids.ts";
+
+/** Who makes a request: the gate's clientId of the connection and its user (0 when none). */
+export interface Caller {
+  /** The gate's id of the connection. */
+  clientId: number;
+  /** The user bound to it, 0 for a service link. */
+  userId: number;
+}
+
+/** One member of a group: a connection, its user when it joined, and when it joined (ms). */
+export interface Member {
+  /** The user the connection joined as, 0 for a service link. */
+  userId: number;
+  /** The gate's id of the connection. */
+  clientId: number;
+  /** When it joined, ms since the epoch. */
+  joinedAt: number;
+}
+
+/** The owner of a group: one of its members. */
+export interface Owner {
+  /** The owner's user, 0 for a service link. */
+  userId: number;
+  /** The owner's connection. */
+  clientId: number;
+}
+
+/** A group as the members command answers it. */
+export interface GroupInfo {
+  /** The group's id. */
+  groupId: string;
+  /** The member who owns it. */
+  owner: Owner;
+  /** In the order they joined. */
+  members: Member[];
+}
+
+/** One of a connection's groups, as the list command answers it. */
+export interface GroupListEntry {
+  /** The group's id. */
+  groupId: string;
+  /** The member who owns it. */
+  owner: Owner;
+  /** How many members it has. */
+  members: number;
+  /** Whether the asking connection is the owner. */
+  isOwner: boolean;
+}
+
+/** What a created group answers: the key is told only here. */
+export interface CreatedGroup {
+  /** The group's id, the given one or an assigned one. */
+  groupId: string;
+  /** The key others join with, the given one or an assigned one. */
+  key: string;
+  /** The creator. */
+  owner: Owner;
+}
+
+/** The outcome of a join. */
+export interface JoinOutcome {
+  /** The group after the join. */
+  group: GroupInfo;
+  /** False when the connection was already a member (nothing changed). */
+  joined: boolean;
+  /** The new member. */
+  member: Member;
+  /** The other members' clientIds, to tell (empty when nothing changed). */
+  others: number[];
+}
+
+/** A member's departure from a group (it left, or its client left the gate). */
+export interface Departure {
+  /** The group left. */
+  groupId: string;
+  /** Who left. */
+  member: Member;
+  /** True when nobody is left: the group has ended. */
+  ended: boolean;
+  /** The owner after the departure; absent when the group ended. */
+  owner?: Owner;
+  /** Whether ownership passed to another member. */
+  ownerChanged: boolean;
+  /** The remaining members' clientIds, to tell. */
+  remaining: number[];
+}
+
+/** The outcome of a dismiss. */
+export interface Dismissal {
+  /** The group that ended. */
+  groupId: string;
+  /** Every member the group had, the owner included. */
+  members: Member[];
+  /** The members' clientIds but the dismissing connection's, to tell. */
+  others: number[];
+}
+
+/** The limits of {@linkcode GroupRegistry}. */
+export interface GroupLimits {
+  /** Most members (connections) in one group. */
+  maxMembers: number;
+  /** Most groups one user (or one service link) may be a member of. */
+  maxGroupsPerUser: number;
+}
+
+/** Options of {@linkcode GroupRegistry}. */
+export interface GroupRegistryOptions {
+  /** Members per group and groups per user. */
+  limits: GroupLimits;
+  /** The clock, in ms. Default `Date.now`. */
+  now?: () => number;
+  /** Makes an id for a group created without one. Default {@linkcode newGroupId}. */
+  newId?: () => string;
+  /** Makes a key for a group created without one. Default {@linkcode newGroupKey}. */
+  newKey?: () => string;
+}
+
+interface Group {
+  id: string;
+  keyHash: Uint8Array;
+  /** By clientId, in the order they joined (a Map keeps insertion order). */
+  members: Map<number, Member>;
+  ownerClientId: number;
+}
+
+function fail(msg: string): ServiceError {
+  return new ServiceError(State.FAIL, msg);
+}
+
+function forbidden(msg: string): ServiceError {
+  return new ServiceError(State.FORBIDDEN, msg);
+}
+
+/** The key under which a member's groups are counted: its user, or a service link's connection. */
+function userKey(member: Caller): string {
+  return member.userId > 0 ? `u${member.userId}` : `c${member.clientId}`;
+}
+
+function ownerOf(group: Group): Owner {
+  const member = group.members.get(group.ownerClientId)!;
+  return { userId: member.userId, clientId: member.clientId };
+}
+
+function infoOf(group: Group): GroupInfo {
+  return {
+    groupId: group.id,
+    owner: ownerOf(group),
+    members: [...group.members.values()].map((m) => ({ ...m })),
+  };
+}
+
+/** Every group in memory, with who is in which, and the limits. */
+export class GroupRegistry {
+  #limits: GroupLimits;
+  #now: () => number;
+  #newId: () => string;
+  #newKey: () => string;
+  #groups = new Map<string, Group>();
+  /** clientId → the ids of its groups. */
+  #byClient = new Map<number, Set<string>>();
+  /** user key → groupId → how many of the user's connections are members. */
+  #byUser = new Map<string, Map<string, number>>();
+
+  /** An empty registry; throws `RangeError` when a limit is not a positive integer. */
+  constructor(options: GroupRegistryOptions) {
+    const { maxMembers, maxGroupsPerUser } = options.limits;
+    if (!Number.isSafeInteger(maxMembers) || maxMembers < 1) {
+      throw new RangeError("Limit maxMembers must be a positive integer");
+    }
+    if (!Number.isSafeInteger(maxGroupsPerUser) || maxGroupsPerUser < 1) {
+      throw new RangeError("Limit maxGroupsPerUser must be a positive integer");
+    }
+    this.#limits = { maxMembers, maxGroupsPerUser };
+    this.#now = options.now ?? Date.now;
+    this.#newId = options.newId ?? newGroupId;
+    this.#newKey = options.newKey ?? newGroupKey;
+  }
+
+  /** How many groups there are. */
+  get size(): number {
+    return this.#groups.size;
+  }
+
+  /** The limits in force. */
+  get limits(): Readonly<GroupLimits> {
+    return this.#limits;
+  }
+
+  /**
+   * Creates a group with the caller as its first member and owner. The id and key are assigned
+   * when not given; a given id that exists is refused (`FAIL`), and so is a caller already in
+   * the most groups allowed.
+   */
+  create(options: { caller: Caller; groupId?: string; key?: string }): CreatedGroup {
+    const { caller } = options;
+    this.#checkUserRoom(caller);
+    let groupId = options.groupId;
+    if (groupId === undefined) {
+      do groupId = this.#newId(); while (this.#groups.has(groupId));
+    } else if (this.#groups.has(groupId)) {
+      throw fail(`Group ${groupId} already exists`);
+    }
+    const key = options.key ?? this.#newKey();
+    const group: Group = {
+      id: groupId,
+      keyHash: hashGroupKey(key),
+      members: new Map(),
+      ownerClientId: caller.clientId,
+    };
+    this.#groups.set(groupId, group);
+    this.#add(group, caller);
+    return { groupId, key, owner: ownerOf(group) };
+  }
+
+  /**
+   * Adds the caller to a group whose key it knows. Unknown group: `FAIL`; wrong key:
+   * `FORBIDDEN`; already a member: OK with `joined: false`; full group or a caller in the most
+   * groups allowed: `FAIL`.
+   */
+  join(options: { caller: Caller; groupId: string; key: string }): JoinOutcome {
+    const { caller, groupId } = options;
+    const group = this.#group(groupId);
+    if (!sameGroupKey(group.keyHash, options.key)) {
+      throw forbidden(`The key of group ${groupId} is wrong`);
+    }
+    const existing = group.members.get(caller.clientId);
+    if (existing && existing.userId !== caller.userId) {
+      throw fail(`This connection is in group ${groupId} as another user: leave it first`);
+    }
+    if (existing) {
+      return { group: infoOf(group), joined: false, member: { ...existing }, others: [] };
+    }
+    if (group.members.size >= this.#limits.maxMembers) {
+      throw fail(`Group ${groupId} is full: it has ${this.#limits.maxMembers} members`);
+    }
+    this.#checkUserRoom(caller, groupId);
+    const others = [...group.members.keys()];
+    const member = this.#add(group, caller);
+    return { group: infoOf(group), joined: true, member: { ...member }, others };
+  }
+
+  /**
+   * Takes the caller's connection out of a group, whichever user it joined as. Unknown group or
+   * not a member: `FAIL`.
+   */
+  leave(options: { caller: Caller; groupId: string }): Departure {
+    const group = this.#group(options.groupId);
+    if (!group.members.has(options.caller.clientId)) {
+      throw fail(`You are not a member of group ${options.groupId}`);
+    }
+    return this.#remove(group, options.caller.clientId);
+  }
+
+  /** Takes a connection that left the gate out of all its groups. */
+  clientLeft(clientId: number): Departure[] {
+    const ids = [...this.#byClient.get(clientId) ?? []];
+    return ids.map((id) => this.#remove(this.#groups.get(id)!, clientId));
+  }
+
+  /** Ends a group; only its owner may. Unknown group: `FAIL`; anyone else: `FORBIDDEN`. */
+  dismiss(options: { caller: Caller; groupId: string }): Dismissal {
+    const group = this.#group(options.groupId);
+    if (!this.#isOwner(group, options.caller)) {
+      throw forbidden(`Only the owner of group ${options.groupId} may dismiss it`);
+    }
+    const members = [...group.members.values()];
+    for (const member of members) this.#unindex(group.id, member);
+    this.#groups.delete(group.id);
+    return {
+      groupId: group.id,
+      members,
+      others: members.map((m) => m.clientId).filter((id) => id !== options.caller.clientId),
+    };
+  }
+
+  /** A group and its members, for one of its members. Unknown: `FAIL`; others: `FORBIDDEN`. */
+  members(options: { caller: Caller; groupId: string }): GroupInfo {
+    const group = this.#memberGroup(options, "list its members");
+    return infoOf(group);
+  }
+
+  /**
+   * The clientIds a member's message goes to: every other member. Unknown group: `FAIL`;
+   * not a member: `FORBIDDEN`.
+   */
+  recipients(options: { caller: Caller; groupId: string }): number[] {
+    const group = this.#memberGroup(options, "send to it");
+    return [...group.members.keys()].filter((id) => id !== options.caller.clientId);
+  }
+
+  /**
+   * The groups the caller's connection is a member of, in the order it joined them (also those
+   * it joined as another user, so that it can leave them).
+   */
+  list(caller: Caller): GroupListEntry[] {
+    return [...this.#byClient.get(caller.clientId) ?? []].map((id) => {
+      const group = this.#groups.get(id)!;
+      return {
+        groupId: id,
+        owner: ownerOf(group),
+        members: group.members.size,
+        isOwner: this.#isOwner(group, caller),
+      };
+    });
+  }
+
+  /** A group as it is now, or `undefined`; for logs and tests, with no access check. */
+  peek(groupId: string): GroupInfo | undefined {
+    const group = this.#groups.get(groupId);
+    return group && infoOf(group);
+  }
+
+  /** Ends every group at once, telling no one; returns how many there were. */
+  clear(): number {
+    const count = this.#groups.size;
+    this.#groups.clear();
+    this.#byClient.clear();
+    this.#byUser.clear();
+    return count;
+  }
+
+  #group(groupId: string): Group {
+    const group = this.#groups.get(groupId);
+    if (!group) throw fail(`No group ${groupId}`);
+    return group;
+  }
+
+  #memberGroup(options: { caller: Caller; groupId: string }, action: string): Group {
+    const group = this.#group(options.groupId);
+    if (!this.#isMember(group, options.caller)) {
+      throw forbidden(`Only members of group ${options.groupId} may ${action}`);
+    }
+    return group;
+  }
+
+  /** Whether the caller's connection joined the group as the caller's user. */
+  #isMember(group: Group, caller: Caller): boolean {
+    return group.members.get(caller.clientId)?.userId === caller.userId;
+  }
+
+  #isOwner(group: Group, caller: Caller): boolean {
+    return group.ownerClientId === caller.clientId && this.#isMember(group, caller);
+  }
+
+  /** Refuses a caller who is in the most groups allowed (unless already in `groupId`). */
+  #checkUserRoom(caller: Caller, groupId?: string): void {
+    const groups = this.#byUser.get(userKey(caller));
+    if (!groups || (groupId !== undefined && groups.has(groupId))) return;
+    if (groups.size >= this.#limits.maxGroupsPerUser) {
+      throw fail(`You are in the most groups allowed (${this.#limits.maxGroupsPerUser})`);
+    }
+  }
+
+  #add(group: Group, caller: Caller): Member {
+    const member: Member = {
+      userId: caller.userId,
+      clientId: caller.clientId,
+      joinedAt: this.#now(),
+    };
+    group.members.set(member.clientId, member);
+    let ofClient = this.#byClient.get(member.clientId);
+    if (!ofClient) this.#byClient.set(member.clientId, ofClient = new Set());
+    ofClient.add(group.id);
+    const key = userKey(member);
+    let ofUser = this.#byUser.get(key);
+    if (!ofUser) this.#byUser.set(key, ofUser = new Map());
+    ofUser.set(group.id, (ofUser.get(group.id) ?? 0) + 1);
+    return member;
+  }
+
+  #remove(group: Group, clientId: number): Departure {
+    const member = group.members.get(clientId)!;
+    group.members.delete(clientId);
+    this.#unindex(group.id, member);
+    if (group.members.size === 0) {
+      this.#groups.delete(group.id);
+      return { groupId: group.id, member, ended: true, ownerChanged: false, remaining: [] };
+    }
+    const ownerChanged = group.ownerClientId === clientId;
+    // A Map iterates in insertion order: the first key is the earliest member.
+    if (ownerChanged) group.ownerClientId = group.members.keys().next().value!;
+    return {
+      groupId: group.id,
+      member,
+      ended: false,
+      owner: ownerOf(group),
+      ownerChanged,
+      remaining: [...group.members.keys()],
+    };
+  }
+
+  #unindex(groupId: string, member: Member): void {
+    const ofClient = this.#byClient.get(member.clientId);
+    ofClient?.delete(groupId);
+    if (ofClient?.size === 0) this.#byClient.delete(member.clientId);
+    const key = userKey(member);
+    const ofUser = this.#byUser.get(key);
+    if (!ofUser) return;
+    const count = (ofUser.get(groupId) ?? 1) - 1;
+    if (count > 0) ofUser.set(groupId, count);
+    else ofUser.delete(groupId);
+    if (ofUser.size === 0) this.#byUser.delete(key);
+  }
+}

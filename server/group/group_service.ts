@@ -1,0 +1,354 @@
+/**
+ * The group service's commands (DESIGN.md, "The services": group) and the pushes they cause.
+ * Every command needs a logged-in user or a service link (`NOT_LOGGED_IN` otherwise), checks its
+ * fields (`BAD_REQUEST` with a sentence naming the field), and changes {@linkcode GroupRegistry}
+ * at once; the members to tell get one `ss_msg_push` per event, with all their clientIds.
+ *
+ * Answers:
+ * - `cs_msg_group_create` {groupId?, key?} → {groupId, key, owner}
+ * - `cs_msg_group_join` {groupId, key} → {groupId, owner, members, joined}
+ * - `cs_msg_group_leave` {groupId} → {groupId, ended}
+ * - `cs_msg_group_send` {groupId, data} → {groupId, time, reached}
+ * - `cs_msg_group_members` {groupId} → {groupId, owner, members: [{userId, clientId, joinedAt}]}
+ * - `cs_msg_group_dismiss` {groupId} → {groupId, members}
+ * - `cs_msg_group_list` {} → {groups: [{groupId, owner, members, isOwner}]}
+ *
+ * Membership is per connection and user (see {@linkcode GroupRegistry}); the list command
+ * answers the asking connection's groups. `owner` is {userId, clientId}. Pushes (to every member but the connection that caused them):
+ * - `sc_msg_group_msg` {groupId, fromUserId, fromClientId, data, time}
+ * - `sc_msg_group_join` {groupId, userId, clientId, joinedAt, members}
+ * - `sc_msg_group_leave` {groupId, userId, clientId, reason: "left" | "disconnected", owner,
+ *   members}; `owner` is the owner after the departure (a new one when the owner left)
+ * - `sc_msg_group_dismiss` {groupId, byUserId, byClientId}
+ *
+ * @example
+ * ```ts
+ * const groups = new GroupService({ registry, gate: serviceClient, log, maxDataBytes: 16384 });
+ * groups.install(serviceClient);
+ * ```
+ * @module
+ */
+
+import {
+  type ClientLeave,
+  type ServiceClient,
+  ServiceError,
+  type ServiceRequest,
+} from "../../client/mod.ts";
+import { GroupCmd, State } from "../../shared/mod.ts";
+import type { Logger } from "../log.ts";
+import { isGroupId, isGroupKey, MAX_KEY_LENGTH } from "./group_ids.ts";
+import type {
+  Caller,
+  CreatedGroup,
+  Departure,
+  GroupInfo,
+  GroupListEntry,
+  GroupRegistry,
+} from "./group_registry.ts";
+
+/** What the service needs of the gate: pushes. `ServiceClient` is one. */
+export interface GroupGate {
+  /** Pushes `cmd` with `data` to clients; resolves with how many the gate reached. */
+  push(clientIds: number[], cmd: string, data: unknown): Promise<number>;
+}
+
+/** Options of {@linkcode GroupService}. */
+export interface GroupServiceOptions {
+  /** The groups. */
+  registry: GroupRegistry;
+  /** Where pushes go. */
+  gate: GroupGate;
+  /** Where notable events are written. */
+  log: Logger;
+  /** Largest `data` of `cs_msg_group_send`, in bytes of its JSON. */
+  maxDataBytes: number;
+  /** The clock, in ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Why a member left a group, as `sc_msg_group_leave` says it. */
+export type LeaveReason = "left" | "disconnected";
+
+/** The answer of `cs_msg_group_join`. */
+export interface JoinAnswer extends GroupInfo {
+  /** False when the connection was already a member. */
+  joined: boolean;
+}
+
+class FieldError extends ServiceError {
+  constructor(msg: string) {
+    super(State.BAD_REQUEST, msg);
+    this.name = "FieldError";
+  }
+}
+
+const GROUP_ID_RULE = `1 to 64 letters, digits, '_' or '-'`;
+
+function objectData(data: unknown): Record<string, unknown> {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new FieldError("Field data must be an object");
+  }
+  return data as Record<string, unknown>;
+}
+
+function groupIdField(data: Record<string, unknown>): string {
+  const value = data.groupId;
+  if (value === undefined || value === null) throw new FieldError("Field groupId is missing");
+  if (!isGroupId(value)) throw new FieldError(`Field groupId must be ${GROUP_ID_RULE}`);
+  return value;
+}
+
+function keyField(data: Record<string, unknown>): string {
+  const value = data.key;
+  if (value === undefined || value === null) throw new FieldError("Field key is missing");
+  if (!isGroupKey(value)) {
+    throw new FieldError(`Field key must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
+  }
+  return value;
+}
+
+const encoder = new TextEncoder();
+
+/** Serves the group commands and tells members what happens to their groups. */
+export class GroupService {
+  #registry: GroupRegistry;
+  #gate: GroupGate;
+  #log: Logger;
+  #maxDataBytes: number;
+  #now: () => number;
+
+  /** A service over a registry; {@linkcode install} it on a `ServiceClient`. */
+  constructor(options: GroupServiceOptions) {
+    this.#registry = options.registry;
+    this.#gate = options.gate;
+    this.#log = options.log;
+    this.#maxDataBytes = options.maxDataBytes;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Registers the commands and the client-leave handler on a service client, and drops every
+   * group when the connection to the gate is lost (see {@linkcode gateLost}).
+   */
+  install(service: ServiceClient): void {
+    service
+      .handle(GroupCmd.CREATE, (request) => this.create(request))
+      .handle(GroupCmd.JOIN, (request) => this.join(request))
+      .handle(GroupCmd.LEAVE, (request) => this.leave(request))
+      .handle(GroupCmd.SEND, (request) => this.send(request))
+      .handle(GroupCmd.MEMBERS, (request) => this.members(request))
+      .handle(GroupCmd.DISMISS, (request) => this.dismiss(request))
+      .handle(GroupCmd.LIST, (request) => this.list(request))
+      .onClientLeave((leave) => this.clientLeft(leave));
+    service.onState((state) => {
+      if (state === "disconnected") this.gateLost();
+    });
+  }
+
+  /** `cs_msg_group_create` {groupId?, key?} → {groupId, key, owner}. */
+  create(request: ServiceRequest): CreatedGroup {
+    const caller = this.#caller(request);
+    const data = objectData(request.data);
+    const groupId = data.groupId === undefined || data.groupId === null
+      ? undefined
+      : groupIdField(data);
+    const key = data.key === undefined || data.key === null ? undefined : keyField(data);
+    const created = this.#registry.create({ caller, groupId, key });
+    this.#log.info("group created", {
+      groupId: created.groupId,
+      userId: caller.userId,
+      clientId: caller.clientId,
+      assignedId: groupId === undefined,
+      groups: this.#registry.size,
+    });
+    return created;
+  }
+
+  /** `cs_msg_group_join` {groupId, key} → {groupId, owner, members, joined}. */
+  join(request: ServiceRequest): JoinAnswer {
+    const caller = this.#caller(request);
+    const data = objectData(request.data);
+    const groupId = groupIdField(data);
+    const key = keyField(data);
+    let outcome;
+    try {
+      outcome = this.#registry.join({ caller, groupId, key });
+    } catch (error) {
+      if (error instanceof ServiceError && error.state === State.FORBIDDEN) {
+        this.#log.warn("group key refused", {
+          groupId,
+          userId: caller.userId,
+          clientId: caller.clientId,
+        });
+      }
+      throw error;
+    }
+    if (outcome.joined) {
+      const { member, group } = outcome;
+      this.#log.info("group joined", {
+        groupId,
+        userId: member.userId,
+        clientId: member.clientId,
+        members: group.members.length,
+      });
+      this.#tell(outcome.others, GroupCmd.JOINED, {
+        groupId,
+        userId: member.userId,
+        clientId: member.clientId,
+        joinedAt: member.joinedAt,
+        members: group.members.length,
+      });
+    }
+    return { ...outcome.group, joined: outcome.joined };
+  }
+
+  /** `cs_msg_group_leave` {groupId} → {groupId, ended}. */
+  leave(request: ServiceRequest): { groupId: string; ended: boolean } {
+    const caller = this.#caller(request);
+    const groupId = groupIdField(objectData(request.data));
+    const departure = this.#registry.leave({ caller, groupId });
+    this.#departed(departure, "left");
+    return { groupId, ended: departure.ended };
+  }
+
+  /**
+   * `cs_msg_group_send` {groupId, data} → {groupId, time, reached}: one `sc_msg_group_msg` push
+   * to every other member, answered once the gate has taken it (`reached`: how many it reached).
+   */
+  async send(
+    request: ServiceRequest,
+  ): Promise<{ groupId: string; time: number; reached: number }> {
+    const caller = this.#caller(request);
+    const fields = objectData(request.data);
+    const groupId = groupIdField(fields);
+    const data = fields.data;
+    if (data === undefined) throw new FieldError("Field data is missing");
+    const bytes = encoder.encode(JSON.stringify(data)).length;
+    if (bytes > this.#maxDataBytes) {
+      throw new FieldError(`Field data must be at most ${this.#maxDataBytes} bytes as JSON`);
+    }
+    const recipients = this.#registry.recipients({ caller, groupId });
+    const time = this.#now();
+    if (recipients.length === 0) return { groupId, time, reached: 0 };
+    let reached: number;
+    try {
+      reached = await this.#gate.push(recipients, GroupCmd.MSG, {
+        groupId,
+        fromUserId: caller.userId,
+        fromClientId: caller.clientId,
+        data,
+        time,
+      });
+    } catch (error) {
+      this.#log.warn("group push failed", { groupId, cmd: GroupCmd.MSG, error });
+      throw new ServiceError(State.FAIL, `The message to group ${groupId} could not be delivered`);
+    }
+    return { groupId, time, reached };
+  }
+
+  /** `cs_msg_group_members` {groupId} → {groupId, owner, members}; members only. */
+  members(request: ServiceRequest): GroupInfo {
+    const caller = this.#caller(request);
+    const groupId = groupIdField(objectData(request.data));
+    return this.#registry.members({ caller, groupId });
+  }
+
+  /** `cs_msg_group_dismiss` {groupId} → {groupId, members}; the owner only. */
+  dismiss(request: ServiceRequest): { groupId: string; members: number } {
+    const caller = this.#caller(request);
+    const groupId = groupIdField(objectData(request.data));
+    const dismissal = this.#registry.dismiss({ caller, groupId });
+    this.#log.info("group dismissed", {
+      groupId,
+      userId: caller.userId,
+      clientId: caller.clientId,
+      members: dismissal.members.length,
+      groups: this.#registry.size,
+    });
+    this.#tell(dismissal.others, GroupCmd.DISMISSED, {
+      groupId,
+      byUserId: caller.userId,
+      byClientId: caller.clientId,
+    });
+    return { groupId, members: dismissal.members.length };
+  }
+
+  /** `cs_msg_group_list` → {groups}: the asking connection's groups. */
+  list(request: ServiceRequest): { groups: GroupListEntry[] } {
+    const caller = this.#caller(request);
+    objectData(request.data);
+    return { groups: this.#registry.list(caller) };
+  }
+
+  /** A client left the gate: it leaves every group it was in, and the others are told. */
+  clientLeft(leave: ClientLeave): void {
+    for (const departure of this.#registry.clientLeft(leave.clientId)) {
+      this.#departed(departure, "disconnected");
+    }
+  }
+
+  /**
+   * The connection to the gate is lost: every group ends, telling no one. While the link is
+   * down the service cannot hear clients leave, and a gate that restarted (or the next gate of
+   * `--gate`) hands out the same clientIds to new connections, so kept memberships could send
+   * a group's messages to strangers. Returns how many groups ended.
+   */
+  gateLost(): number {
+    const count = this.#registry.clear();
+    if (count > 0) {
+      this.#log.warn("groups dropped", { reason: "gate connection lost", groups: count });
+    }
+    return count;
+  }
+
+  /** The sender, when it is a logged-in user or a service link; `NOT_LOGGED_IN` otherwise. */
+  #caller(request: ServiceRequest): Caller {
+    if (!request.isServiceLink && !(request.userId > 0)) {
+      throw new ServiceError(State.NOT_LOGGED_IN, "Log in first to use groups");
+    }
+    return { clientId: request.clientId, userId: request.isServiceLink ? 0 : request.userId };
+  }
+
+  #departed(departure: Departure, reason: LeaveReason): void {
+    const { groupId, member } = departure;
+    this.#log.info("group left", {
+      groupId,
+      userId: member.userId,
+      clientId: member.clientId,
+      reason,
+      members: departure.remaining.length,
+    });
+    if (departure.ended) {
+      this.#log.info("group ended", { groupId, reason: "no members", groups: this.#registry.size });
+      return;
+    }
+    if (departure.ownerChanged) {
+      this.#log.info("group owner changed", {
+        groupId,
+        userId: departure.owner!.userId,
+        clientId: departure.owner!.clientId,
+      });
+    }
+    this.#tell(departure.remaining, GroupCmd.LEFT, {
+      groupId,
+      userId: member.userId,
+      clientId: member.clientId,
+      reason,
+      owner: departure.owner,
+      members: departure.remaining.length,
+    });
+  }
+
+  /** One push to many members, without waiting; a failure is logged. */
+  #tell(clientIds: number[], cmd: string, data: unknown): void {
+    if (clientIds.length === 0) return;
+    this.#gate.push(clientIds, cmd, data).catch((error) => {
+      this.#log.warn("group push failed", {
+        groupId: (data as { groupId: string }).groupId,
+        cmd,
+        error,
+      });
+    });
+  }
+}

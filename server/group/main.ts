@@ -1,0 +1,178 @@
+/**
+ * `deno task group`: the session-group service (DESIGN.md, "The services"). Groups live in this
+ * process's memory only: they end when it stops or loses its gate connection. Run one instance
+ * per gate (or per cluster): the gate shares requests among instances, and an instance knows only
+ * its own groups. SIGINT or SIGTERM: the process stops and exits 0.
+ *
+ * @module
+ */
+
+import { ServiceClient } from "../../client/mod.ts";
+import { createLogger } from "../log.ts";
+import { readServiceKey } from "../service_key.ts";
+import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
+import { type GroupLimits, GroupRegistry } from "./group_registry.ts";
+import { GroupService } from "./group_service.ts";
+
+/** The limits when no flag says otherwise. */
+export const GROUP_DEFAULTS = {
+  maxMembers: 1000,
+  maxGroupsPerUser: 100,
+  maxDataBytes: 16 * 1024,
+} as const;
+
+/**
+ * Highest `--max-members`: one broadcast is one `ss_msg_push` carrying every member's clientId,
+ * and it has to fit in the gate's message limit (1 MiB by default) beside the data.
+ */
+export const MAX_MEMBERS_LIMIT = 10_000;
+
+/** Highest `--max-data-bytes`, for the same reason. */
+export const MAX_DATA_BYTES_LIMIT = 512 * 1024;
+
+const HELP = `Gatehouse group service: session groups that members talk to each other through.
+
+Usage: deno task group [flags]
+
+${SERVICE_FLAGS_HELP}
+  --name NAME                this instance's name (group-<pid>)
+  --max-members N            most members (connections) in one group (${GROUP_DEFAULTS.maxMembers}; at most ${MAX_MEMBERS_LIMIT})
+  --max-groups-per-user N    most groups one user, or one service link, may be in (${GROUP_DEFAULTS.maxGroupsPerUser})
+  --max-data-bytes N         largest data of cs_msg_group_send, as JSON (${GROUP_DEFAULTS.maxDataBytes}; at most ${MAX_DATA_BYTES_LIMIT})
+
+Commands (logged-in users and services): cs_msg_group_create {groupId?, key?},
+cs_msg_group_join {groupId, key}, cs_msg_group_leave {groupId}, cs_msg_group_send {groupId,
+data}, cs_msg_group_members {groupId}, cs_msg_group_dismiss {groupId}, cs_msg_group_list.
+Groups live in memory: they end when this process stops or loses its gate connection. Run one
+instance per gate or cluster.
+`;
+
+interface GroupFlags {
+  gate: string[];
+  dataDir: string;
+  name: string;
+  limits: GroupLimits;
+  maxDataBytes: number;
+}
+
+/** A limit flag: an integer from 1 to `max`; throws a sentence naming the flag. */
+function limitFlag(
+  options: { name: string; value: unknown; fallback: number; max?: number },
+): number {
+  const n = integerFlag(options.name, options.value, options.fallback);
+  if (n < 1) throw new TypeError(`Flag --${options.name} must be at least 1`);
+  if (options.max !== undefined && n > options.max) {
+    throw new TypeError(`Flag --${options.name} must be at most ${options.max}`);
+  }
+  return n;
+}
+
+/** Parses the flags; `undefined` when `--help` is given. Throws a sentence on a bad flag. */
+function parseGroupArgs(args: string[]): GroupFlags | undefined {
+  const flags = parseServiceArgs(args, {
+    name: { type: "string" },
+    "max-members": { type: "string" },
+    "max-groups-per-user": { type: "string" },
+    "max-data-bytes": { type: "string" },
+  });
+  if (flags.help) return undefined;
+  return {
+    gate: flags.gate,
+    dataDir: flags.dataDir,
+    name: (flags.values.name as string | undefined) ?? `group-${Deno.pid}`,
+    limits: {
+      maxMembers: limitFlag({
+        name: "max-members",
+        value: flags.values["max-members"],
+        fallback: GROUP_DEFAULTS.maxMembers,
+        max: MAX_MEMBERS_LIMIT,
+      }),
+      maxGroupsPerUser: limitFlag({
+        name: "max-groups-per-user",
+        value: flags.values["max-groups-per-user"],
+        fallback: GROUP_DEFAULTS.maxGroupsPerUser,
+      }),
+    },
+    maxDataBytes: limitFlag({
+      name: "max-data-bytes",
+      value: flags.values["max-data-bytes"],
+      fallback: GROUP_DEFAULTS.maxDataBytes,
+      max: MAX_DATA_BYTES_LIMIT,
+    }),
+  };
+}
+
+/** Resolves at the first SIGINT or SIGTERM. */
+function stopSignal(): Promise<Deno.Signal> {
+  return new Promise((resolve) => {
+    Deno.addSignalListener("SIGINT", () => resolve("SIGINT"));
+    Deno.addSignalListener("SIGTERM", () => resolve("SIGTERM"));
+  });
+}
+
+/** Runs the group service until SIGINT or SIGTERM; resolves with the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseGroupArgs(args);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (!flags) {
+    console.log(HELP);
+    return 0;
+  }
+  const log = createLogger(flags.name);
+  const stopping = stopSignal();
+  let sskey: string;
+  try {
+    sskey = await readServiceKey(flags.dataDir);
+  } catch (error) {
+    log.error("start failed", { error });
+    return 1;
+  }
+
+  const service = new ServiceClient({ url: flags.gate, sskey, name: flags.name, type: "group" });
+  const registry = new GroupRegistry({ limits: flags.limits });
+  const groups = new GroupService({
+    registry,
+    gate: service,
+    log,
+    maxDataBytes: flags.maxDataBytes,
+  });
+  groups.install(service);
+  log.info("starting", {
+    maxMembers: flags.limits.maxMembers,
+    maxGroupsPerUser: flags.limits.maxGroupsPerUser,
+    maxDataBytes: flags.maxDataBytes,
+  });
+
+  service.onState((state, detail) => {
+    if (state === "disconnected") log.warn("gate connection lost", { detail });
+  });
+  let registrations = 0;
+  service.onRegistered(() => {
+    registrations++;
+    log.info(registrations === 1 ? "registered" : "registered again", {
+      gate: flags.gate.join(","),
+      name: flags.name,
+    });
+  });
+
+  let code = 0;
+  const started = service.start().then(
+    () => undefined,
+    (error: Error) => {
+      log.error("registration refused", { error });
+      code = 1;
+    },
+  );
+  const signal = await Promise.race([stopping, started.then(() => code ? undefined : stopping)]);
+  log.info("stopping", { signal, groups: registry.size });
+  service.stop();
+  log.info("stopped", { name: flags.name });
+  return code;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

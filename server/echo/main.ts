@@ -45,6 +45,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const name = (flags.values.name as string | undefined) ?? `echo-${Deno.pid}`;
   const log = createLogger(name);
+  log.info("starting", { pid: Deno.pid, gate: flags.gate.join(",") });
   const sskey = await readServiceKey(flags.dataDir);
   const service = new ServiceClient({
     url: flags.gate,

@@ -15,24 +15,9 @@
  * @module
  */
 
-const ROOT = new URL("../../", import.meta.url);
+import { ROOT_DIR, taskArgs } from "../../server/tasks.ts";
 
-/** The repository's root folder path. */
-export const ROOT_DIR: string = decodeURIComponent(ROOT.pathname).replace(/\/$/, "");
-
-interface DenoJson {
-  tasks: Record<string, string>;
-}
-
-/** The arguments after `deno` of a task in deno.json. */
-export function taskArgs(task: string): string[] {
-  const json = JSON.parse(Deno.readTextFileSync(`${ROOT_DIR}/deno.json`)) as DenoJson;
-  const line = json.tasks[task];
-  if (!line) throw new Error(`deno.json has no task ${task}`);
-  const words = line.split(/\s+/);
-  if (words[0] !== "deno") throw new Error(`Task ${task} does not start with deno`);
-  return words.slice(1);
-}
+export { ROOT_DIR, taskArgs };
 
 /** A running child process of ours. */
 export interface RunningProcess {

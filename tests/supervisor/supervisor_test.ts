@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { State } from "../../client/mod.ts";
+import { readPidFile } from "../../server/supervisor/pid_file.ts";
+import { startProcess, tempDataDir } from "../helpers/process.ts";
+import { connectClient, freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
+
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the supervisor the way `deno task gate` does, minus the build step. */
+function startSupervisor(dataDir: string, ports: number[]) {
+  return startProcess({
+    task: "supervisor",
+    args: [
+      "--data-dir",
+      dataDir,
+      "--port",
+      String(ports[0]),
+      "--tcp-port",
+      String(ports[1]),
+      "--license-port",
+      String(ports[2]),
+    ],
+    ready: /supervisor ready web=(\S+)/,
+  });
+}
+
+Deno.test({
+  name:
+    "supervisor: a stale pid file's process is ended, a killed child restarts, SIGTERM stops all",
+  ...INTEGRATION,
+  async fn(t) {
+    const dataDir = await tempDataDir();
+    const ports = freePorts(3);
+    // A process of ours left behind by an earlier run, named in a stale pid file.
+    const stale = await startProcess({
+      task: "echo",
+      args: ["--gate", "ws://127.0.0.1:9/ws", "--data-dir", dataDir, "--name", "stale"],
+      ready: /starting pid=/,
+      env: { GATEHOUSE_SSKEY: "stale-key" },
+    });
+    await Deno.writeTextFile(`${dataDir}/gatehouse.pid`, `${stale.child.pid}\n`);
+    const supervisor = await startSupervisor(dataDir, ports);
+    try {
+      await t.step("the stale process is ended at start", async () => {
+        await stale.status;
+        assert.ok(supervisor.lines.some((l) => /ending stale process pid=/.test(l)));
+      });
+
+      const pids = await readPidFile(`${dataDir}/gatehouse.pid`);
+      await t.step("the pid file names the supervisor and its children", () => {
+        assert.equal(pids[0], supervisor.child.pid);
+        assert.ok(pids.length >= 3, `pids: ${pids}`);
+      });
+
+      await t.step("a child killed with SIGKILL is restarted and clients recover", async () => {
+        const client = await connectClient(`ws://127.0.0.1:${ports[0]}/ws`, {
+          reconnect: true,
+          backoffMaxMs: 300,
+        });
+        assert.equal((await client.request("cs_msg_heart")).state, State.OK);
+        const text = await Deno.readTextFile(`${dataDir}/gatehouse.pid`);
+        const gatePid = Number(text.match(/^gate (\d+)$/m)![1]);
+        const from = supervisor.lines.length;
+        Deno.kill(gatePid, "SIGKILL");
+        await supervisor.waitForLine(/child restarting child=gate/, { from });
+        await supervisor.waitForLine(/gate listening/, { from });
+        await waitFor(async () => {
+          try {
+            return (await client.request("cs_msg_heart", {}, { timeoutMs: 500 })).state ===
+              State.OK;
+          } catch {
+            return false;
+          }
+        }, { what: "the client back on the restarted gate" });
+        client.close();
+        const newPids = await readPidFile(`${dataDir}/gatehouse.pid`);
+        assert.ok(!newPids.includes(gatePid), "the pid file follows the restart");
+      });
+
+      await t.step("SIGTERM stops every child and exits 0", async () => {
+        const children = (await readPidFile(`${dataDir}/gatehouse.pid`)).slice(1);
+        assert.equal(await supervisor.stop(), 0);
+        for (const pid of children) assert.equal(alive(pid), false, `child ${pid} still runs`);
+        await assert.rejects(Deno.stat(`${dataDir}/gatehouse.pid`));
+      });
+    } finally {
+      supervisor.kill("SIGKILL");
+      stale.kill("SIGKILL");
+    }
+  },
+});

@@ -49,8 +49,19 @@ export async function loadOrCreateServiceKey(dataDir: string): Promise<ServiceKe
   }
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const key = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  await Deno.writeTextFile(path, key + "\n", { mode: 0o600, createNew: true });
-  await Deno.chmod(path, 0o600);
+  // Write a whole file under a temporary name, then link it into place: a gate starting at the
+  // same moment either wins the link or reads the winner's complete key.
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, key + "\n", { mode: 0o600, createNew: true });
+  await Deno.chmod(tmp, 0o600);
+  try {
+    await Deno.link(tmp, path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    await Deno.remove(tmp);
+    return { key: (await Deno.readTextFile(path)).trim(), source: path, created: false };
+  }
+  await Deno.remove(tmp);
   return { key, source: path, created: true };
 }
 

@@ -264,9 +264,9 @@ export class Gate implements ConnectionEvents {
         clientId: connection.id,
         name: connection.service.name,
       });
-    } else if (!this.#stopping) {
-      this.#router.clientLeft(connection);
     }
+    // A service link is a member of the suite too (it may have joined groups): tell the others.
+    if (!this.#stopping) this.#router.clientLeft(connection);
   }
 
   async #handleHttp(request: Request, remote: Deno.Addr): Promise<Response> {

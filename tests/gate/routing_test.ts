@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type GateClient, State } from "../../client/mod.ts";
+import { type GateClient, ServiceClient, State } from "../../client/mod.ts";
 import { GateCmd } from "../../shared/mod.ts";
 import {
   connectClient,
@@ -142,6 +142,27 @@ Deno.test({
           }, { what: "ss_msg_client_leave" });
         });
       }
+
+      await t.step(
+        "a service link that leaves is announced too (it may hold group memberships)",
+        async () => {
+          const sskey = (await Deno.readTextFile(`${gate.dataDir}/sskey`)).trim();
+          const service = new ServiceClient({ url: gate.tcpUrl, sskey, name: "short-lived" });
+          service.handle("short_lived_cmd", () => ({}));
+          await service.start();
+          const watcher = await connectClient(gate.wsUrl);
+          clients.push(watcher);
+          const before = await watcher.request<{ leaves: { clientId: number }[] }>("echo_leaves");
+          const seen = new Set(before.data.leaves.map((l) => l.clientId));
+          service.stop();
+          await waitFor(async () => {
+            const r = await watcher.request<{ leaves: { clientId: number; userId: number }[] }>(
+              "echo_leaves",
+            );
+            return r.data.leaves.some((l) => !seen.has(l.clientId) && l.userId === 0);
+          }, { what: "the service link's leave" });
+        },
+      );
     } finally {
       for (const client of clients) client.close();
       for (const echo of echoes) await echo.stop();

@@ -1,0 +1,101 @@
+/**
+ * `deno task cluster`: a local demo of cluster mode under the supervisor: a `nats-server`, two
+ * gates joined over it, and the login and group services (on gate A; clients of either gate reach
+ * them). Point `--nats` at an existing NATS server to skip starting one.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { createLogger } from "../log.ts";
+import { gateSpec, serviceSpecs } from "./suite.ts";
+import { Supervisor } from "./supervisor.ts";
+
+const HELP = `Gatehouse cluster demo: nats-server, two gates, login and group.
+
+Usage: deno task cluster [flags]
+
+  --data-dir DIR     data of every process (./data/cluster)
+  --host HOST        address the gates listen on (127.0.0.1)
+  --port N           gate A's HTTP + WebSocket port; gate B takes N+2 (8080)
+  --tcp-port N       gate A's framed-TCP port; gate B takes N+2 (8081)
+  --nats-port N      port of the nats-server started here (4222)
+  --nats URL         use this NATS server instead of starting one
+  --help             this text
+`;
+
+/** Runs the demo until SIGINT or SIGTERM. */
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      help: { type: "boolean" },
+      "data-dir": { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      "tcp-port": { type: "string" },
+      "nats-port": { type: "string" },
+      nats: { type: "string" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const log = createLogger("cluster");
+  const dataDir = values["data-dir"] ?? "./data/cluster";
+  const absolute = dataDir.startsWith("/")
+    ? dataDir
+    : `${Deno.cwd()}/${dataDir.replace(/^\.\//, "")}`;
+  await Deno.mkdir(absolute, { recursive: true });
+  const host = values.host ?? "127.0.0.1";
+  const port = Number(values.port ?? 8080);
+  const tcpPort = Number(values["tcp-port"] ?? 8081);
+  const natsPort = Number(values["nats-port"] ?? 4222);
+  const supervisor = new Supervisor({ log, pidFile: `${absolute}/gatehouse.pid` });
+  await supervisor.claimPidFile();
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => supervisor.stop().then(resolve);
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+  });
+
+  let nats = values.nats;
+  if (!nats) {
+    nats = `nats://127.0.0.1:${natsPort}`;
+    try {
+      await new Deno.Command("nats-server", { args: ["--version"], stdout: "null" }).output();
+    } catch {
+      console.error(
+        "nats-server is not installed: apt-get install nats-server, or pass --nats nats://host:port",
+      );
+      return 1;
+    }
+    await supervisor.add(
+      { name: "nats", command: "nats-server", args: ["-a", "127.0.0.1", "-p", String(natsPort)] },
+      /Server is ready/,
+    );
+  }
+  const gates = [];
+  for (const [i, id] of ["a", "b"].entries()) {
+    const spec = gateSpec(
+      { dataDir: absolute, host, port: port + 2 * i, tcpPort: tcpPort + 2 * i, licensePort: 0 },
+      ["--cluster", nats, "--gate-id", id],
+    );
+    spec.name = `gate-${id}`;
+    gates.push(await supervisor.add(spec, /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/));
+  }
+  const wsA = gates[0]![3];
+  for (const spec of serviceSpecs({ dataDir: absolute, gateUrl: wsA })) supervisor.add(spec);
+  console.log(`
+Gatehouse cluster is up on NATS ${nats}:
+  gate A  ${gates[0]![1]}/   ${gates[0]![2]}
+  gate B  ${gates[1]![1]}/   ${gates[1]![2]}
+Login and group run on gate A; a page on gate B uses them through NATS. Ctrl-C stops it.
+`);
+  await stopped;
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -9,6 +9,7 @@
 import { ServiceClient, ServiceError } from "../../client/mod.ts";
 import { State } from "../../shared/mod.ts";
 import { createLogger } from "../log.ts";
+import { serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 
@@ -45,6 +46,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const name = (flags.values.name as string | undefined) ?? `echo-${Deno.pid}`;
   const log = createLogger(name);
+  const stopping = stopSignal();
   log.info("starting", { pid: Deno.pid, gate: flags.gate.join(",") });
   const sskey = await readServiceKey(flags.dataDir);
   const service = new ServiceClient({
@@ -114,34 +116,17 @@ export async function main(args: string[]): Promise<number> {
       if (leaves.length > 10_000) leaves.shift();
     });
 
-  service.onState((state, detail) => {
-    if (state === "disconnected") log.warn("gate connection lost", { detail });
+  const { code, signal } = await serveUntilStopped({
+    service,
+    log,
+    gate: flags.gate,
+    name,
+    stopping,
   });
-  let registrations = 0;
-  service.onRegistered(() => {
-    registrations++;
-    log.info(registrations === 1 ? "registered" : "registered again", {
-      gate: flags.gate.join(","),
-      name,
-    });
-  });
-  try {
-    await service.start();
-  } catch (error) {
-    log.error("registration refused", { error });
-    return 1;
-  }
-
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      service.stop();
-      resolve();
-    };
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
-  });
+  log.info("stopping", { signal });
+  service.stop();
   log.info("stopped", { name });
-  return 0;
+  return code;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -9,6 +9,7 @@
 
 import { ServiceClient } from "../../client/mod.ts";
 import { createLogger } from "../log.ts";
+import { serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 import { type GroupLimits, GroupRegistry } from "./group_registry.ts";
@@ -102,14 +103,6 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
   };
 }
 
-/** Resolves at the first SIGINT or SIGTERM. */
-function stopSignal(): Promise<Deno.Signal> {
-  return new Promise((resolve) => {
-    Deno.addSignalListener("SIGINT", () => resolve("SIGINT"));
-    Deno.addSignalListener("SIGTERM", () => resolve("SIGTERM"));
-  });
-}
-
 /** Runs the group service until SIGINT or SIGTERM; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   let flags;
@@ -148,27 +141,13 @@ export async function main(args: string[]): Promise<number> {
     maxDataBytes: flags.maxDataBytes,
   });
 
-  service.onState((state, detail) => {
-    if (state === "disconnected") log.warn("gate connection lost", { detail });
+  const { code, signal } = await serveUntilStopped({
+    service,
+    log,
+    gate: flags.gate,
+    name: flags.name,
+    stopping,
   });
-  let registrations = 0;
-  service.onRegistered(() => {
-    registrations++;
-    log.info(registrations === 1 ? "registered" : "registered again", {
-      gate: flags.gate.join(","),
-      name: flags.name,
-    });
-  });
-
-  let code = 0;
-  const started = service.start().then(
-    () => undefined,
-    (error: Error) => {
-      log.error("registration refused", { error });
-      code = 1;
-    },
-  );
-  const signal = await Promise.race([stopping, started.then(() => code ? undefined : stopping)]);
   log.info("stopping", { signal, groups: registry.size });
   service.stop();
   log.info("stopped", { name: flags.name });

@@ -24,20 +24,31 @@
  * @module
  */
 
-import { MessageTypes } from "../shared/message_types.ts";
-import { State } from "../shared/state_codes.ts";
-import { LicenseLink, type RequestName } from "./license_link.ts";
 import {
-  type DogStatusRsp,
+  type GetDogStatusRsp,
   type HeartbeatRsp,
-  LicenseClientError,
+  type LicenseRequestName,
+  type LicenseResponseName,
   type LicenseRspBase,
+  type LoginReq,
   type LoginRsp,
   type LogoutRsp,
-  type ResponseName,
-} from "./license_messages.ts";
+  MIN_LICENSE_HEARTBEAT_MS,
+} from "../shared/license_messages.ts";
+import { MessageTypes } from "../shared/message_types.ts";
+import { State } from "../shared/state_codes.ts";
+import { Backoff } from "./backoff.ts";
+import { LicenseClientError, LicenseLink } from "./license_link.ts";
 
-export * from "./license_messages.ts";
+export { LicenseClientError } from "./license_link.ts";
+export type {
+  GetDogStatusRsp,
+  HeartbeatRsp,
+  LicenseResponseName,
+  LicenseRspBase,
+  LoginRsp,
+  LogoutRsp,
+} from "../shared/license_messages.ts";
 
 /** The kinds of status change {@linkcode LicenseClient} reports. */
 export type LicenseStatusKind =
@@ -105,8 +116,6 @@ export interface LicenseClientConfig {
 
 type Settings = Required<Omit<LicenseClientConfig, "maxFrameBytes">> & { maxFrameBytes?: number };
 
-/** Shortest heartbeat interval the client accepts from a server. */
-const MIN_HEARTBEAT_MS = 10;
 /** Longest interval or timeout the client accepts: one day. */
 const MAX_TIMEOUT_MS = 86_400_000;
 
@@ -232,12 +241,12 @@ export class LicenseClient {
   }
 
   /** Asks for the license file's status; resolves with the `GetDogStatusRsp` body. */
-  sendGetDogStatusReq(): Promise<DogStatusRsp> {
-    return this.#request("GetDogStatusReq", {}) as Promise<DogStatusRsp>;
+  sendGetDogStatusReq(): Promise<GetDogStatusRsp> {
+    return this.#request("GetDogStatusReq", {}) as Promise<GetDogStatusRsp>;
   }
 
   #request(
-    name: RequestName,
+    name: LicenseRequestName,
     body: object,
     options: { timeoutMs?: number } = {},
   ): Promise<LicenseRspBase> {
@@ -252,7 +261,7 @@ export class LicenseClient {
     if (!config) {
       return Promise.reject(new LicenseClientError("The license client is not started"));
     }
-    const body = {
+    const body: LoginReq = {
       instanceId: config.instanceId,
       host: config.hostName,
       user: config.user,
@@ -296,13 +305,16 @@ export class LicenseClient {
     if (this.#wantSeat) this.#login().catch(() => {});
   }
 
-  #onResponse(name: ResponseName, body: LicenseRspBase): void {
+  #onResponse(name: LicenseResponseName, body: LicenseRspBase): void {
     if (name === "LoginRsp") {
       const rsp = body as LoginRsp;
       if (rsp.state === State.OK) {
         this.#licensed = true;
         // The server's interval, within sane bounds whatever a faulty server says.
-        this.#heartbeatMs = Math.min(Math.max(rsp.heartbeatMs, MIN_HEARTBEAT_MS), MAX_TIMEOUT_MS);
+        this.#heartbeatMs = Math.min(
+          Math.max(rsp.heartbeatMs, MIN_LICENSE_HEARTBEAT_MS),
+          MAX_TIMEOUT_MS,
+        );
         this.#link?.useHeartbeat(this.#heartbeatMs);
         this.#emit({
           status: "licensed",
@@ -335,10 +347,10 @@ export class LicenseClient {
     if (this.#reconnecting) return;
     this.#reconnecting = true;
     const config = this.#config!;
+    const backoff = new Backoff({ minMs: config.reconnectMinMs, maxMs: config.reconnectMaxMs });
     try {
       for (let attempt = 1; !this.#stopped; attempt++) {
-        const base = Math.min(config.reconnectMaxMs, config.reconnectMinMs * 2 ** (attempt - 1));
-        const delayMs = Math.round(base / 2 + Math.random() * base / 2);
+        const delayMs = backoff.next();
         this.#emit({ status: "reconnecting", attempt, delayMs, msg: this.#lastError });
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delayMs);

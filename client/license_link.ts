@@ -8,19 +8,32 @@
 
 import { parseEnvelope } from "../shared/envelope.ts";
 import type { Frame } from "../shared/frame.ts";
+import {
+  LicenseCmd,
+  type LicenseQueuedData,
+  type LicenseRequestName,
+  type LicenseResponseName,
+  licenseResponseName,
+  type LicenseRspBase,
+  makeHeartbeatRsp,
+  readLicenseResponse,
+} from "../shared/license_messages.ts";
 import type { MessageTypeName, MessageTypes } from "../shared/message_types.ts";
 import { errorBody } from "../shared/protocol_error.ts";
 import { State } from "../shared/state_codes.ts";
 import { FramedSocket } from "./framed_socket.ts";
-import {
-  LicenseClientError,
-  type LicenseRspBase,
-  readResponse,
-  type ResponseName,
-} from "./license_messages.ts";
 
-/** The license requests. */
-export type RequestName = "HeartbeatReq" | "LoginReq" | "LogoutReq" | "GetDogStatusReq";
+/** An error of the license client: a lost connection, a timeout, a malformed answer. */
+export class LicenseClientError extends Error {
+  /** A state code when the server gave one (an `Error` frame), or `TIMEOUT`. */
+  readonly code?: number;
+  /** An error with a sentence and, when known, a state code. */
+  constructor(message: string, code?: number) {
+    super(message);
+    this.name = "LicenseClientError";
+    this.code = code;
+  }
+}
 
 /** Options of {@linkcode LicenseLink.open}. */
 export interface LicenseLinkOptions {
@@ -43,7 +56,7 @@ export interface LicenseLinkOptions {
 /** What a {@linkcode LicenseLink} reports. */
 export interface LicenseLinkEvents {
   /** A response arrived for a request; called before the request's promise resolves. */
-  onResponse(name: ResponseName, body: LicenseRspBase): void;
+  onResponse(name: LicenseResponseName, body: LicenseRspBase): void;
   /** The server queued a login that asked to wait. */
   onQueued(position: number): void;
   /** The connection ended, with a sentence saying why; called once. */
@@ -51,7 +64,7 @@ export interface LicenseLinkEvents {
 }
 
 interface Pending {
-  expect: ResponseName;
+  expect: LicenseResponseName;
   resolve(value: LicenseRspBase): void;
   reject(error: Error): void;
   timer?: ReturnType<typeof setTimeout>;
@@ -101,7 +114,7 @@ export class LicenseLink {
 
   /** Sends a request; resolves with the checked response body. `timeoutMs` 0 waits forever. */
   request(
-    name: RequestName,
+    name: LicenseRequestName,
     body: object,
     options: { timeoutMs?: number } = {},
   ): Promise<LicenseRspBase> {
@@ -109,7 +122,7 @@ export class LicenseLink {
       return Promise.reject(new LicenseClientError("The license client is not connected"));
     }
     const seq = this.#nextSeq();
-    const expect = name.replace(/Req$/, "Rsp") as ResponseName;
+    const expect = licenseResponseName(name);
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
     return new Promise((resolve, reject) => {
       const pending: Pending = { expect, resolve, reject };
@@ -155,17 +168,13 @@ export class LicenseLink {
     if (name === undefined) {
       this.#sendError({ seq: frame.seq, msg: `Unknown message type ${frame.type}` });
     } else if (name === "HeartbeatReq") {
-      this.#send({
-        name: "HeartbeatRsp",
-        seq: frame.seq,
-        body: { state: State.OK, time: Date.now() },
-      });
+      this.#send({ name: "HeartbeatRsp", seq: frame.seq, body: makeHeartbeatRsp() });
     } else if (name === "Envelope") {
       this.#onEnvelope(frame);
     } else if (name === "Error") {
       this.#onError(frame);
     } else if (name.endsWith("Rsp")) {
-      this.#onResponse(name as ResponseName, frame);
+      this.#onResponse(name as LicenseResponseName, frame);
     } else {
       this.#sendError({
         seq: frame.seq,
@@ -174,12 +183,12 @@ export class LicenseLink {
     }
   }
 
-  #onResponse(name: ResponseName, frame: Frame): void {
+  #onResponse(name: LicenseResponseName, frame: Frame): void {
     const pending = this.#pending.get(frame.seq);
     if (!pending || pending.expect !== name) return; // late, after its timeout
     this.#pending.delete(frame.seq);
     clearTimeout(pending.timer);
-    const read = readResponse(name, frame.body);
+    const read = readLicenseResponse(name, frame.body);
     if (!read.ok) {
       pending.reject(new LicenseClientError(read.error));
       return;
@@ -195,8 +204,8 @@ export class LicenseLink {
     const parsed = parseEnvelope(new TextDecoder().decode(frame.body));
     if (!parsed.ok || !("is_push" in parsed.envelope)) return;
     const { cmd, data } = parsed.envelope;
-    const position = (data as { position?: unknown })?.position;
-    if (cmd === "license_queued" && typeof position === "number") {
+    const position = (data as Partial<LicenseQueuedData> | undefined)?.position;
+    if (cmd === LicenseCmd.QUEUED && typeof position === "number") {
       this.#events.onQueued(position);
     }
   }

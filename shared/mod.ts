@@ -17,3 +17,4 @@ export * from "./message_types.ts";
 export * from "./commands.ts";
 export * from "./limits.ts";
 export * from "./protocol_error.ts";
+export * from "./license_messages.ts";

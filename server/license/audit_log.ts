@@ -19,20 +19,15 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { SeatClaim } from "./seat_pool.ts";
 
 /** Kinds of audited events. */
 export type AuditEvent = "grant" | "release" | "queue" | "refuse";
 
-/** One event to record. */
-export interface AuditRecord {
+/** One event to record: who claimed the seat, and what happened. */
+export interface AuditRecord extends SeatClaim {
   /** What happened. */
   event: AuditEvent;
-  /** The client's instance id. */
-  instanceId: string;
-  /** The client's host name. */
-  host: string;
-  /** The client's user name. */
-  user: string;
   /** The peer address of the connection, `host:port`. */
   remote: string;
   /** Why: see the module documentation. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseFlags, runOrExit, usageError } from "./cli.ts";
 import {
   importPrivateKey,
   isExpired,
@@ -59,35 +59,17 @@ export async function issueLicense(
 }
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        "data-dir": { type: "string", default: "./data" },
-        customer: { type: "string" },
-        seats: { type: "string" },
-        expires: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`);
-    Deno.exit(2);
-  }
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
-  const missing = ["customer", "seats", "expires"].filter((name) =>
-    values[name as "customer" | "seats" | "expires"] === undefined
+  const values = parseFlags(Deno.args, {
+    "data-dir": { type: "string", default: "./data" },
+    customer: { type: "string" },
+    seats: { type: "string" },
+    expires: { type: "string" },
+  }, HELP);
+  if (!values) return;
+  const missing = (["customer", "seats", "expires"] as const).filter((name) =>
+    values[name] === undefined
   );
-  if (missing.length > 0) {
-    console.error(`Missing ${missing.map((m) => `--${m}`).join(", ")}\n\n${HELP}`);
-    Deno.exit(2);
-  }
+  if (missing.length > 0) usageError(`Missing ${missing.map((m) => `--${m}`).join(", ")}`, HELP);
   const seats = /^\d+$/.test(values.seats!) ? Number(values.seats) : NaN;
   const terms = {
     dataDir: values["data-dir"],
@@ -100,7 +82,7 @@ async function main(): Promise<void> {
     console.error(checked.error);
     Deno.exit(2);
   }
-  try {
+  await runOrExit(async () => {
     const { path, license } = await issueLicense(terms);
     if (isExpired(license.expiresAt)) {
       console.error(`Warning: the license expired after ${license.expiresAt} already`);
@@ -108,10 +90,7 @@ async function main(): Promise<void> {
     console.log(
       `Wrote ${path}: ${license.customer}, ${license.seats} seats, valid through ${license.expiresAt}`,
     );
-  } catch (error) {
-    console.error((error as Error).message);
-    Deno.exit(1);
-  }
+  });
 }
 
 if (import.meta.main) await main();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseFlags, runOrExit } from "./cli.ts";
 import { generateKeyPair, licensePaths } from "./license_file.ts";
 
 const HELP = `Usage: deno task license:keygen --data-dir DIR [--force]
@@ -46,33 +46,15 @@ export async function writeKeyPair(
 }
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        "data-dir": { type: "string", default: "./data" },
-        force: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`);
-    Deno.exit(2);
-  }
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
-  try {
+  const values = parseFlags(Deno.args, {
+    "data-dir": { type: "string", default: "./data" },
+    force: { type: "boolean", default: false },
+  }, HELP);
+  if (!values) return;
+  await runOrExit(async () => {
     const written = await writeKeyPair({ dataDir: values["data-dir"], force: values.force });
     console.log(`Wrote ${written.key} (keep it secret) and ${written.pub}`);
-  } catch (error) {
-    console.error((error as Error).message);
-    Deno.exit(1);
-  }
+  });
 }
 
 if (import.meta.main) await main();

@@ -21,6 +21,8 @@
  * @module
  */
 
+import type { GetDogStatusRsp, LicenseRspBase } from "../../shared/license_messages.ts";
+
 /** What a license grants. */
 export interface LicenseTerms {
   /** Who the license is for. */
@@ -37,20 +39,11 @@ export interface LicenseFile extends LicenseTerms {
   signature: string;
 }
 
-/** What the server knows about its license file (the body of `GetDogStatusRsp`, less state). */
-export interface DogStatus {
-  /** Whether `license.json` exists. */
-  present: boolean;
-  /** Whether the file is well formed and its signature verifies with `license.pub`. */
-  valid: boolean;
-  /** Whether the license is past its `expiresAt` day. */
-  expired: boolean;
-  /** The customer, or `""` when the file is not valid. */
-  customer: string;
-  /** The seat count, or 0 when the file is not valid. */
-  seats: number;
-  /** The last day of validity, or `""` when the file is not valid. */
-  expiresAt: string;
+/**
+ * What the server knows about its license file: the body of `GetDogStatusRsp` less `state` and
+ * `msg`, and why the license is not usable.
+ */
+export interface DogStatus extends Omit<GetDogStatusRsp, keyof LicenseRspBase> {
   /** A sentence saying why no seats can be granted; absent when the license is usable. */
   reason?: string;
 }
@@ -251,7 +244,8 @@ async function readSmallText(path: string): Promise<string | undefined> {
   }
 }
 
-function refused(present: boolean, reason: string): DogStatus {
+/** The status of a license file that grants nothing: `present` or not, and `reason` why. */
+export function refusedDog(present: boolean, reason: string): DogStatus {
   return { present, valid: false, expired: false, customer: "", seats: 0, expiresAt: "", reason };
 }
 
@@ -267,24 +261,24 @@ export async function checkLicense(
   try {
     text = await readSmallText(paths.json);
   } catch (error) {
-    return refused(true, `The license file cannot be read: ${(error as Error).message}`);
+    return refusedDog(true, `The license file cannot be read: ${(error as Error).message}`);
   }
-  if (text === undefined) return refused(false, `The license file ${paths.json} is missing`);
+  if (text === undefined) return refusedDog(false, `The license file ${paths.json} is missing`);
   let pubText: string | undefined;
   try {
     pubText = await readSmallText(paths.pub);
   } catch (error) {
-    return refused(true, `The public key cannot be read: ${(error as Error).message}`);
+    return refusedDog(true, `The public key cannot be read: ${(error as Error).message}`);
   }
-  if (pubText === undefined) return refused(true, `The public key ${paths.pub} is missing`);
+  if (pubText === undefined) return refusedDog(true, `The public key ${paths.pub} is missing`);
   let publicKey: CryptoKey;
   try {
     publicKey = await importPublicKey(pubText);
   } catch (error) {
-    return refused(true, (error as Error).message);
+    return refusedDog(true, (error as Error).message);
   }
   const verified = await verifyLicenseText(text, publicKey);
-  if (!verified.ok) return refused(true, verified.error);
+  if (!verified.ok) return refusedDog(true, verified.error);
   return withExpiry({ present: true, valid: true, expired: false, ...verified.terms }, options.now);
 }
 

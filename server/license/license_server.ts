@@ -11,7 +11,8 @@
  * - A header fault gets an `Error` frame and the connection is closed; an unknown type gets an
  *   `Error` frame (carrying the frame's sequence number) and the connection stays open; a
  *   malformed body gets its `*Rsp` with state `BAD_REQUEST`.
- * - `Envelope` frames carry the `license_status` request (see `messages.ts`).
+ * - `Envelope` frames carry the `license_status` request (see `shared/license_messages.ts` and
+ *   `messages.ts`).
  *
  * @example
  * ```ts
@@ -26,6 +27,13 @@
 
 import { isRequest, makeResponse, parseEnvelope } from "../../shared/envelope.ts";
 import type { Frame } from "../../shared/frame.ts";
+import {
+  LicenseCmd,
+  type LicenseRequestName,
+  licenseResponseName,
+  makeHeartbeatRsp,
+  readLicenseRequestBody,
+} from "../../shared/license_messages.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../../shared/limits.ts";
 import { type MessageTypeName, MessageTypes } from "../../shared/message_types.ts";
 import { errorBody } from "../../shared/protocol_error.ts";
@@ -34,7 +42,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { AuditLog } from "./audit_log.ts";
 import { type ConnEnd, FramedConn } from "./framed_conn.ts";
 import { checkLicense, type DogStatus, usableSeats } from "./license_file.ts";
-import { readObjectBody, STATUS_CMD, type StatusData, validateStatusRequest } from "./messages.ts";
+import { type StatusData, validateStatusRequest } from "./messages.ts";
 import { type DeskClient, SeatDesk } from "./seat_desk.ts";
 import type { SeatClaim } from "./seat_pool.ts";
 
@@ -287,13 +295,13 @@ export class LicenseServer {
       client.error(frame.seq, `Message type ${name} is not a request the license server answers`);
       return;
     }
-    const rspName = name.replace(/Req$/, "Rsp") as MessageTypeName;
-    const body = readObjectBody(frame.body);
+    const rspName = licenseResponseName(name as LicenseRequestName);
+    const body = readLicenseRequestBody(frame.body);
     if (!body.ok) {
       this.#log.warn("bad-request", { conn: client.id, type: name, error: body.error });
       client.send(rspName, frame.seq, desk.failBody(rspName, State.BAD_REQUEST, body.error));
     } else if (name === "HeartbeatReq") {
-      client.send("HeartbeatRsp", frame.seq, { state: State.OK, time: Date.now() });
+      client.send("HeartbeatRsp", frame.seq, makeHeartbeatRsp());
     } else if (name === "LoginReq") {
       desk.login(client, frame.seq, body.value);
     } else if (name === "LogoutReq") {
@@ -363,7 +371,7 @@ export class LicenseServer {
     }
     const checked = validateStatusRequest(envelope.data);
     let rsp;
-    if (envelope.cmd !== STATUS_CMD) {
+    if (envelope.cmd !== LicenseCmd.STATUS) {
       rsp = makeResponse(envelope, {
         state: State.UNDEFINED_CMD,
         msg: `The license server has no command ${envelope.cmd}`,

@@ -9,8 +9,10 @@
  */
 
 import { parseArgs } from "node:util";
+import { MIN_LICENSE_HEARTBEAT_MS } from "../../shared/license_messages.ts";
 import { MessageTypes } from "../../shared/message_types.ts";
 import { createLogger } from "../log.ts";
+import { usageError } from "./cli.ts";
 import { LicenseServer } from "./license_server.ts";
 import { usableSeats } from "./license_file.ts";
 
@@ -45,7 +47,7 @@ export interface LicenseFlags {
 }
 
 /** Smallest and largest heartbeat interval accepted. */
-export const HEARTBEAT_MS_RANGE = { min: 10, max: 3_600_000 } as const;
+export const HEARTBEAT_MS_RANGE = { min: MIN_LICENSE_HEARTBEAT_MS, max: 3_600_000 } as const;
 
 /** Parses the flags; throws `TypeError` with a sentence naming the bad flag. */
 export function parseLicenseFlags(args: string[]): LicenseFlags {
@@ -97,8 +99,7 @@ async function main(): Promise<void> {
   try {
     flags = parseLicenseFlags(Deno.args);
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`);
-    Deno.exit(2);
+    usageError((error as Error).message, HELP);
   }
   let types: MessageTypes | undefined;
   if (flags.types !== undefined) {

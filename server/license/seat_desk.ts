@@ -8,20 +8,23 @@
  * @module
  */
 
-import type { MessageTypeName } from "../../shared/message_types.ts";
 import { makePush } from "../../shared/envelope.ts";
+import {
+  type GetDogStatusRsp,
+  type HeartbeatRsp,
+  LicenseCmd,
+  type LicenseQueuedData,
+  type LicenseResponseName,
+  type LoginRsp,
+  type LogoutRsp,
+  validateLoginReq,
+} from "../../shared/license_messages.ts";
+import type { MessageTypeName } from "../../shared/message_types.ts";
 import { State } from "../../shared/state_codes.ts";
 import type { Logger } from "../log.ts";
 import type { AuditEvent, AuditLog } from "./audit_log.ts";
-import { type DogStatus, usableSeats, withExpiry } from "./license_file.ts";
-import {
-  type LoginResponse,
-  noLicenseMessage,
-  QUEUED_PUSH,
-  type StatusData,
-  type StatusSeat,
-  validateLoginRequest,
-} from "./messages.ts";
+import { type DogStatus, refusedDog, usableSeats, withExpiry } from "./license_file.ts";
+import { noLicenseMessage, type StatusData, type StatusSeat } from "./messages.ts";
 import { type Seat, type SeatClaim, SeatPool } from "./seat_pool.ts";
 
 /** A connection as the desk sees it. */
@@ -66,15 +69,7 @@ function claimOf(seat: SeatClaim): SeatClaim {
 export class SeatDesk {
   #options: SeatDeskOptions;
   #pool = new SeatPool();
-  #dog: DogStatus = {
-    present: false,
-    valid: false,
-    expired: false,
-    customer: "",
-    seats: 0,
-    expiresAt: "",
-    reason: "The license file has not been read yet",
-  };
+  #dog: DogStatus = refusedDog(false, "The license file has not been read yet");
 
   /** A desk with no license until {@linkcode SeatDesk.setDog}. */
   constructor(options: SeatDeskOptions) {
@@ -95,7 +90,7 @@ export class SeatDesk {
 
   /** Answers `LoginReq`: a seat, a place in the queue, or a refusal with its reason. */
   login(client: DeskClient, seq: number, value: Record<string, unknown>): void {
-    const checked = validateLoginRequest(value);
+    const checked = validateLoginReq(value);
     if (!checked.ok) {
       client.send("LoginRsp", seq, this.#loginBody(State.BAD_REQUEST, checked.error));
       return;
@@ -121,7 +116,7 @@ export class SeatDesk {
     if (result.kind === "queued") {
       client.pending = { seq, claim };
       this.#record("queue", client, claim, `position ${result.position}`);
-      const push = makePush(QUEUED_PUSH, {
+      const push = makePush<LicenseQueuedData>(LicenseCmd.QUEUED, {
         position: result.position,
         seats: this.#pool.capacity,
       });
@@ -138,35 +133,31 @@ export class SeatDesk {
     const cancelled = this.#cancelPending(client, "The login was cancelled by a logout");
     const released = this.#releaseSeat(client, "logout");
     const seatsLeft = this.#pool.free;
-    client.send(
-      "LogoutRsp",
-      seq,
-      cancelled || released
-        ? { state: State.OK, seatsLeft }
-        : { state: State.FAIL, msg: "This connection holds no seat", seatsLeft },
-    );
+    const body: LogoutRsp = cancelled || released
+      ? { state: State.OK, seatsLeft }
+      : { state: State.FAIL, msg: "This connection holds no seat", seatsLeft };
+    client.send("LogoutRsp", seq, body);
   }
 
   /** Answers `GetDogStatusReq`: OK when the license grants seats now, FAIL with the reason. */
   dogReply(client: DeskClient, seq: number): void {
     this.#syncCapacity();
     const { reason, ...dog } = this.dogStatus();
-    client.send(
-      "GetDogStatusRsp",
-      seq,
-      usableSeats(dog) > 0
-        ? { state: State.OK, ...dog }
-        : { state: State.FAIL, msg: reason, ...dog },
-    );
+    const body: GetDogStatusRsp = usableSeats(dog) > 0
+      ? { state: State.OK, ...dog }
+      : { state: State.FAIL, msg: reason, ...dog };
+    client.send("GetDogStatusRsp", seq, body);
   }
 
   /** The body of a `*Rsp` that refuses a request with `state` and `msg`. */
-  failBody(rspName: MessageTypeName, state: number, msg: string): object {
+  failBody(rspName: LicenseResponseName, state: number, msg: string): object {
     if (rspName === "LoginRsp") return this.#loginBody(state, msg);
-    if (rspName === "LogoutRsp") return { state, msg, seatsLeft: this.#pool.free };
-    if (rspName === "HeartbeatRsp") return { state, msg, time: Date.now() };
+    if (rspName === "LogoutRsp") {
+      return { state, msg, seatsLeft: this.#pool.free } satisfies LogoutRsp;
+    }
+    if (rspName === "HeartbeatRsp") return { state, msg, time: Date.now() } satisfies HeartbeatRsp;
     const { reason: _reason, ...dog } = this.dogStatus();
-    return { state, msg, ...dog };
+    return { state, msg, ...dog } satisfies GetDogStatusRsp;
   }
 
   /** A connection is gone or going: its queued login is dropped and its seat given back. */
@@ -205,7 +196,7 @@ export class SeatDesk {
     };
   }
 
-  #loginBody(state: number, msg?: string): LoginResponse {
+  #loginBody(state: number, msg?: string): LoginRsp {
     return {
       state,
       ...(msg === undefined ? {} : { msg }),

@@ -19,15 +19,10 @@
  * @module
  */
 
-/** Who asks for a seat. */
-export interface SeatClaim {
-  /** A stable id of the client program instance. */
-  instanceId: string;
-  /** The client's host name. */
-  host: string;
-  /** The client's user name. */
-  user: string;
-}
+import type { LoginReq } from "../../shared/license_messages.ts";
+
+/** Who asks for a seat: a `LoginReq` less `wait`. */
+export type SeatClaim = Omit<LoginReq, "wait">;
 
 /** A held seat, or a place in the queue. */
 export interface Seat extends SeatClaim {
@@ -37,12 +32,10 @@ export interface Seat extends SeatClaim {
   since: number;
 }
 
-/** What {@linkcode SeatPool.acquire} takes. */
-export interface AcquireOptions extends SeatClaim {
+/** What {@linkcode SeatPool.acquire} takes: the login, with `wait` to queue it, not refuse it. */
+export interface AcquireOptions extends LoginReq {
   /** The connection that asks. */
   owner: number;
-  /** Queue the login when no seat is free, instead of refusing it. */
-  wait: boolean;
   /** The time, ms since epoch; defaults to now. */
   now?: number;
 }

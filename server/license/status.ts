@@ -10,13 +10,14 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { makeRequest, parseEnvelope } from "../../shared/envelope.ts";
 import { encodeFrame, type Frame, FrameDecoder, frameText } from "../../shared/frame.ts";
+import { LicenseCmd } from "../../shared/license_messages.ts";
 import { MessageTypes } from "../../shared/message_types.ts";
 import { State, stateName } from "../../shared/state_codes.ts";
+import { parseFlags, usageError } from "./cli.ts";
 import { checkLicense } from "./license_file.ts";
-import { MAX_STATUS_AUDIT, STATUS_CMD, type StatusData, type StatusSeat } from "./messages.ts";
+import { MAX_STATUS_AUDIT, type StatusData, type StatusSeat } from "./messages.ts";
 
 const HELP = `Usage: deno task license:status [options]
 
@@ -57,7 +58,10 @@ export async function queryStatus(options: QueryOptions): Promise<StatusData> {
     } catch { /* closed */ }
   }, timeoutMs);
   try {
-    const request = makeRequest(STATUS_CMD, { msgId: 1, data: { audit: options.audit ?? 0 } });
+    const request = makeRequest(LicenseCmd.STATUS, {
+      msgId: 1,
+      data: { audit: options.audit ?? 0 },
+    });
     const envelopeType = types.number("Envelope");
     await writeAll(
       conn,
@@ -167,54 +171,38 @@ export function formatStatus(status: StatusData, server: string): string {
   return lines.join("\n");
 }
 
-function fail(message: string): never {
-  console.error(`${message}\n\n${HELP}`);
-  Deno.exit(2);
-}
-
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        host: { type: "string", default: "127.0.0.1" },
-        port: { type: "string", default: "8090" },
-        "data-dir": { type: "string", default: "./data" },
-        types: { type: "string" },
-        audit: { type: "string", default: "0" },
-        json: { type: "boolean", default: false },
-        "timeout-ms": { type: "string", default: "5000" },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    fail((error as Error).message);
-  }
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
+  const values = parseFlags(Deno.args, {
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string", default: "8090" },
+    "data-dir": { type: "string", default: "./data" },
+    types: { type: "string" },
+    audit: { type: "string", default: "0" },
+    json: { type: "boolean", default: false },
+    "timeout-ms": { type: "string", default: "5000" },
+  }, HELP);
+  if (!values) return;
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port < 1 || port > 65535) {
-    fail("Flag --port must be a whole number from 1 to 65535");
+    usageError("Flag --port must be a whole number from 1 to 65535", HELP);
   }
   const audit = Number(values.audit);
   if (!/^\d+$/.test(values.audit) || audit > MAX_STATUS_AUDIT) {
-    fail(`Flag --audit must be a whole number from 0 to ${MAX_STATUS_AUDIT}`);
+    usageError(`Flag --audit must be a whole number from 0 to ${MAX_STATUS_AUDIT}`, HELP);
   }
   const timeoutMs = Number(values["timeout-ms"]);
   if (!/^\d+$/.test(values["timeout-ms"]) || timeoutMs < 1) {
-    fail("Flag --timeout-ms must be a positive whole number");
+    usageError("Flag --timeout-ms must be a positive whole number", HELP);
   }
   let types: MessageTypes | undefined;
   if (values.types !== undefined) {
     try {
       types = MessageTypes.fromJson(await Deno.readTextFile(values.types));
     } catch (error) {
-      fail(`The message-type file ${values.types} cannot be used: ${(error as Error).message}`);
+      usageError(
+        `The message-type file ${values.types} cannot be used: ${(error as Error).message}`,
+        HELP,
+      );
     }
   }
   const server = `tcp://${values.host}:${port}`;

@@ -5,8 +5,10 @@
  *   framed-TCP transport is replaced by a stub that says browsers cannot use it).
  * - `client/dist/gatehouse.node.mjs`: an ES module for Node 20+ that needs no flags (framed TCP
  *   through `node:net`; WebSocket where the runtime has one).
+ * - `web/dist/app.js`: the web page's script (`web/app.ts`, with the client inside it), built
+ *   like the browser bundle.
  *
- * Both with source maps.
+ * All with source maps.
  *
  * @module
  */
@@ -36,6 +38,12 @@ export const BUNDLES: BundleTarget[] = [
     entry: `${ROOT}client/mod.ts`,
     outfile: `${ROOT}client/dist/gatehouse.node.mjs`,
     platform: "node",
+  },
+  {
+    name: "web app",
+    entry: `${ROOT}web/app.ts`,
+    outfile: `${ROOT}web/dist/app.js`,
+    platform: "browser",
   },
 ];
 

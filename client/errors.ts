@@ -40,11 +40,14 @@ export class ClientClosedError extends Error {
 export class ResponseError extends Error {
   readonly state: number;
   readonly cmd: string;
+  /** The response's `msg`: why, in words a user can read ("" when it gave none). */
+  readonly msg: string;
   constructor(options: { cmd: string; state: number; msg?: string }) {
     super(`${options.cmd} failed with ${stateName(options.state)}: ${options.msg ?? ""}`.trimEnd());
     this.name = "ResponseError";
     this.state = options.state;
     this.cmd = options.cmd;
+    this.msg = options.msg ?? "";
   }
 }
 

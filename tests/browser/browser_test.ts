@@ -1,0 +1,234 @@
+/**
+ * The web page in Chromium (issue 6): register and log in, stay logged in across a reload, the
+ * notice when the account logs in elsewhere, and two pages chatting through a group. Needs the
+ * system Chromium: without it these are skipped with a line saying so, unless CI is set, when
+ * they fail.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { Browser } from "playwright-core";
+import { uniqueName } from "../helpers/login.ts";
+import { INTEGRATION } from "../helpers/suite.ts";
+import {
+  browserCase,
+  browserTestsRequired,
+  findChromium,
+  gotoPage,
+  launchChromium,
+  loggedInHeading,
+  loginForm,
+  registerForm,
+  registerOnPage,
+  SKIP_LINE,
+  startWebSuite,
+  statusLine,
+  storedToken,
+  submitLogin,
+  submitRegister,
+  TEST_PASSWORD,
+  waitForConnected,
+  waitForText,
+  type WebSuite,
+} from "./browser_fixtures.ts";
+
+const chromiumPath = findChromium();
+const skip = !chromiumPath && !browserTestsRequired();
+if (skip) console.log(SKIP_LINE);
+
+Deno.test({
+  name: "web page in Chromium",
+  ignore: skip,
+  ...INTEGRATION,
+  async fn(t) {
+    if (!chromiumPath) {
+      throw new Error(
+        "Chromium is not installed (apt-get install chromium), and CI requires the browser tests",
+      );
+    }
+    let suite: WebSuite | undefined;
+    let browser: Browser | undefined;
+    try {
+      [suite, browser] = await Promise.all([startWebSuite(), launchChromium(chromiumPath)]);
+      const { url } = suite;
+      const b = browser;
+      const groupLog = suite.group;
+      const step = (name: string, work: Parameters<typeof browserCase>[2]) =>
+        t.step(name, () => browserCase(b, name, work));
+
+      await step("register and log in", async (open) => {
+        const page = await open();
+        await gotoPage(page, url);
+        await waitForText(page.locator("#rtt"), /^\d+ ms$/);
+
+        await registerForm(page).getByLabel("New username", { exact: true }).fill("abc");
+        await registerForm(page).getByRole("button", { name: "Register and log in" }).click();
+        await waitForText(statusLine(page), "The username must be 6 to 16 letters");
+
+        const username = uniqueName("web");
+        await registerOnPage(page, username);
+        await waitForText(page.locator("#who"), username);
+        assert.ok(await storedToken(page), "the token is kept in localStorage");
+
+        await page.getByRole("button", { name: "Log out" }).click();
+        await loginForm(page).waitFor();
+        assert.equal(await storedToken(page), null, "logging out clears the token");
+
+        await submitRegister(page, username);
+        await waitForText(statusLine(page), `Could not register: Username ${username} is taken`);
+
+        await submitLogin(page, username, "wrongpass1");
+        await waitForText(statusLine(page), "Could not log in: The username or password is wrong");
+        await submitLogin(page, username);
+        await loggedInHeading(page, username).waitFor();
+
+        await page.getByText("Account settings").click();
+        const remove = page.getByRole("form", { name: "Delete account" });
+        await remove.getByLabel("Password to confirm deletion").fill(TEST_PASSWORD);
+        await remove.getByRole("button", { name: "Delete account" }).click();
+        await waitForText(statusLine(page), `Account ${username} deleted.`);
+        await loginForm(page).waitFor();
+        await submitLogin(page, username);
+        await waitForText(statusLine(page), "The username or password is wrong");
+      });
+
+      await step("reload and still logged in", async (open) => {
+        const page = await open();
+        await gotoPage(page, url);
+        const username = uniqueName("reload");
+        await registerOnPage(page, username);
+        const token = await storedToken(page);
+
+        await page.reload();
+        await loggedInHeading(page, username).waitFor();
+        assert.equal(await storedToken(page), token, "a login by token keeps the token");
+
+        await page.getByText("Account settings").click();
+        const change = page.getByRole("form", { name: "Change password" });
+        await change.getByLabel("Current password").fill(TEST_PASSWORD);
+        await change.getByLabel("New password").fill("secret456");
+        await change.getByLabel("New password").press("Enter");
+        await waitForText(statusLine(page), "Password changed.");
+        const newToken = await storedToken(page);
+        assert.ok(newToken && newToken !== token, "the new token is stored");
+
+        await page.reload();
+        await loggedInHeading(page, username).waitFor();
+
+        await page.getByRole("button", { name: "Log out" }).click();
+        await loginForm(page).waitFor();
+        await page.reload();
+        await waitForConnected(page);
+        await loginForm(page).waitFor();
+        assert.equal(await page.getByRole("alert").isVisible(), false, "no notice after a logout");
+      });
+
+      await step("logged in elsewhere: the first page shows the notice", async (open) => {
+        const first = await open("first");
+        await gotoPage(first, url);
+        const username = uniqueName("kick");
+        await registerOnPage(first, username);
+        await first.getByRole("button", { name: "Create group" }).click();
+        await first.getByRole("heading", { name: /^In group \S+$/ }).waitFor();
+        const groupId = await first.getByLabel("This group's id").inputValue();
+        const key = await first.getByLabel("This group's key").inputValue();
+
+        const second = await open("second");
+        await gotoPage(second, url);
+        await submitLogin(second, username);
+        await loggedInHeading(second, username).waitFor();
+
+        await waitForText(first.getByRole("alert"), "Your account was logged in elsewhere");
+        await loginForm(first).waitFor();
+        assert.equal(await storedToken(first), null, "the kicked page forgets its token");
+        assert.equal(
+          await loginForm(first).getByLabel("Username", { exact: true }).inputValue(),
+          username,
+          "the log-in form is filled in with the account's name",
+        );
+
+        // The kicked page started over on a new connection, so its group membership ended:
+        // the group, with no members left, is gone.
+        await groupLog.waitForLine(
+          new RegExp(`group ended .*groupId=${escapeRegExp(groupId)}(\\s|$)`),
+        );
+        const join = second.getByRole("form", { name: "Join a group" });
+        await join.getByLabel("Group id", { exact: true }).fill(groupId);
+        await join.getByLabel("Group key", { exact: true }).fill(key);
+        await join.getByLabel("Group key", { exact: true }).press("Enter");
+        await waitForText(statusLine(second), `Could not join the group: No group ${groupId}`);
+
+        await first.reload();
+        await waitForConnected(first);
+        await loginForm(first).waitFor();
+        await loggedInHeading(second, username).waitFor();
+      });
+
+      await step("two pages chat through a group", async (open) => {
+        const a = await open("a");
+        const b = await open("b");
+        await Promise.all([gotoPage(a, url), gotoPage(b, url)]);
+        await registerOnPage(a, uniqueName("alice"));
+        await registerOnPage(b, uniqueName("bob"));
+
+        await a.getByRole("button", { name: "Create group" }).click();
+        await a.getByRole("heading", { name: /^In group \S+$/ }).waitFor();
+        const groupId = await a.getByLabel("This group's id").inputValue();
+        const key = await a.getByLabel("This group's key").inputValue();
+        assert.ok(groupId && key, "the page shows the new group's id and key");
+
+        const join = b.getByRole("form", { name: "Join a group" });
+        await join.getByLabel("Group id", { exact: true }).fill(groupId);
+        await join.getByLabel("Group key", { exact: true }).fill(key);
+        await join.getByLabel("Group key", { exact: true }).press("Enter");
+        await b.getByRole("heading", { name: `In group ${groupId}` }).waitFor();
+        assert.equal(await b.getByLabel("This group's id").inputValue(), groupId);
+
+        for (const page of [a, b]) {
+          const members = page.getByRole("list", { name: "Members" }).getByRole("listitem");
+          await members.nth(1).waitFor();
+          assert.equal(await members.count(), 2);
+          await waitForText(members, "(you");
+        }
+
+        await a.getByLabel("Message", { exact: true }).fill("hello from A");
+        await a.getByLabel("Message", { exact: true }).press("Enter");
+        const bMessages = b.getByRole("list", { name: "Messages" }).getByRole("listitem");
+        await waitForText(bMessages, "hello from A");
+
+        await b.getByLabel("Message", { exact: true }).fill("hi from B");
+        await b.getByRole("button", { name: "Send" }).click();
+        const aMessages = a.getByRole("list", { name: "Messages" }).getByRole("listitem");
+        await waitForText(aMessages, "hi from B");
+        await waitForText(aMessages, "you: hello from A");
+
+        await b.getByRole("button", { name: "Leave group" }).click();
+        await b.getByRole("form", { name: "Join a group" }).waitFor();
+        await waitForText(aMessages, / left\.$/);
+        const aMembers = a.getByRole("list", { name: "Members" }).getByRole("listitem");
+        await waitForText(aMembers, "(you, owner)");
+        await assertCount(() => aMembers.count(), 1);
+      });
+    } finally {
+      await browser?.close().catch(() => {});
+      await suite?.stop();
+    }
+  },
+});
+
+/** Waits until `count` resolves to `want`. */
+async function assertCount(count: () => Promise<number>, want: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  let last = await count();
+  while (last !== want && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    last = await count();
+  }
+  assert.equal(last, want);
+}
+
+/** `text` as a literal inside a RegExp. */
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { GateClient } from "../client/browser.ts";
 import { AccountPanel } from "./app/account_panel.ts";
 import { ConnectionPanel } from "./app/connection_panel.ts";
 import { byId } from "./app/dom.ts";
@@ -18,7 +19,6 @@ import { describeError } from "./app/errors.ts";
 import { gateUrl } from "./app/gate_url.ts";
 import { GroupPanel } from "./app/group_panel.ts";
 import { Notices } from "./app/notices.ts";
-import { PageClient } from "./app/page_client.ts";
 import { Session } from "./app/session.ts";
 import { TokenStore } from "./app/token_store.ts";
 
@@ -27,7 +27,7 @@ const HEARTBEAT_MS = 2000;
 
 function start(): void {
   const tokens = new TokenStore();
-  const client = new PageClient({
+  const client = new GateClient({
     url: gateUrl(location),
     token: tokens.get(),
     heartbeatMs: HEARTBEAT_MS,

@@ -285,6 +285,11 @@ export class GroupRegistry {
     return this.#remove(group, options.caller.clientId);
   }
 
+  /** Whether a connection is a member of a group (false for an unknown group). */
+  hasMember(options: { groupId: string; clientId: number }): boolean {
+    return this.#groups.get(options.groupId)?.members.has(options.clientId) ?? false;
+  }
+
   /** Takes a connection that left the gate out of all its groups. */
   clientLeft(clientId: number): Departure[] {
     const ids = [...this.#byClient.get(clientId) ?? []];

@@ -205,8 +205,11 @@ export class GroupService {
 
   /** `cs_msg_group_leave` {groupId} → {groupId, ended}. */
   leave(request: ServiceRequest): { groupId: string; ended: boolean } {
-    const caller = this.#caller(request);
     const groupId = groupIdField(objectData(request.data));
+    // A member connection may always leave, even once it was logged out or kicked.
+    const caller = this.#registry.hasMember({ groupId, clientId: request.clientId })
+      ? { clientId: request.clientId, userId: request.userId }
+      : this.#caller(request);
     const departure = this.#registry.leave({ caller, groupId });
     this.#departed(departure, "left");
     return { groupId, ended: departure.ended };

@@ -148,8 +148,8 @@ Deno.test({
           "the log-in form is filled in with the account's name",
         );
 
-        // The kicked page started over on a new connection, so its group membership ended:
-        // the group, with no members left, is gone.
+        // The kicked page left its group (a member connection may leave without a user), so the
+        // group, with no members left, is gone.
         await groupLog.waitForLine(
           new RegExp(`group ended .*groupId=${escapeRegExp(groupId)}(\\s|$)`),
         );

@@ -274,3 +274,24 @@ Deno.test("group service: a failed push fails the send, and a lost gate drops ev
   assert.ok(lines.includes("groups dropped"));
   assert.equal(service.gateLost(), 0);
 });
+
+Deno.test("group service: a member kicked or logged out may still leave its group", async () => {
+  const { service, pushes } = setup();
+  const { groupId, key } = await service.create(req(alice, GroupCmd.CREATE, {}));
+  await service.join(req(bob, GroupCmd.JOIN, { groupId, key }));
+  // Bob's connection lost its user (kicked by a login elsewhere): it is still a member.
+  const loggedOut = { clientId: bob.clientId, userId: 0 };
+  assert.deepEqual(service.leave(req(loggedOut, GroupCmd.LEAVE, { groupId })), {
+    groupId,
+    ended: false,
+  });
+  const left = pushes.at(-1)!;
+  assert.equal(left.cmd, GroupCmd.LEFT);
+  assert.deepEqual(left.clientIds, [alice.clientId]);
+  // A connection that is no member and not logged in is still refused.
+  await refuses(
+    () => service.leave(req(loggedOut, GroupCmd.LEAVE, { groupId })),
+    State.NOT_LOGGED_IN,
+    /Log in/,
+  );
+});

@@ -8,7 +8,7 @@
  * and `sc_msg_group_leave` add a line and refresh the members, `sc_msg_group_dismiss` ends it.
  * Membership belongs to the connection, so a lost connection ends it (the join form is filled
  * in again to rejoin), and so does logging out (the page leaves first) and a kick (the page
- * starts over on a new connection, see {@linkcode PageClient.reconnect}).
+ * leaves: a member connection may leave even once its user is gone).
  *
  * @module
  */
@@ -17,7 +17,7 @@ import { GroupCmd } from "../../shared/mod.ts";
 import { busy, byId, clockTime, fields, onSubmit, show } from "./dom.ts";
 import { call, describeError } from "./errors.ts";
 import type { Notices } from "./notices.ts";
-import type { PageClient } from "./page_client.ts";
+import type { GateClient } from "../../client/browser.ts";
 import type { Session, SessionEvent } from "./session.ts";
 
 /** A member as the group service answers it. */
@@ -74,7 +74,7 @@ export function messageText(data: unknown): string {
 
 /** Wires the group chat to a client. */
 export class GroupPanel {
-  #client: PageClient;
+  #client: GateClient;
   #session: Session;
   #notices: Notices;
   #room?: Room;
@@ -89,7 +89,7 @@ export class GroupPanel {
   #leave = byId("leave", HTMLButtonElement);
   #dismiss = byId("dismiss", HTMLButtonElement);
 
-  constructor(client: PageClient, session: Session, notices: Notices) {
+  constructor(client: GateClient, session: Session, notices: Notices) {
     this.#client = client;
     this.#session = session;
     this.#notices = notices;
@@ -245,9 +245,10 @@ export class GroupPanel {
       byId("join-key", HTMLInputElement).value = room.key;
     } else if (room && !this.#session.loggedIn) {
       this.#exit(`You are no longer in group ${room.groupId}.`);
-      // Still a member on this connection, but without a user it cannot leave: start over on a
-      // new connection, which ends the membership.
-      if (event.change === "kicked") this.#client.reconnect();
+      // After a kick the connection is still a member: leave, so that its messages stop.
+      if (event.change === "kicked") {
+        call(this.#client, GroupCmd.LEAVE, { groupId: room.groupId }).catch(() => {});
+      }
     }
     this.render();
   }

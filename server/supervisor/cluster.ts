@@ -86,8 +86,9 @@ export async function main(args: string[]): Promise<number> {
     spec.name = `gate-${id}`;
     gates.push(await supervisor.add(spec, /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/));
   }
-  const wsA = gates[0]![3];
-  for (const spec of serviceSpecs({ dataDir: absolute, gateUrl: wsA })) supervisor.add(spec);
+  // Services link over framed TCP (see main.ts).
+  const tcpA = gates[0]![2];
+  for (const spec of serviceSpecs({ dataDir: absolute, gateUrl: tcpA })) supervisor.add(spec);
   console.log(`
 Gatehouse cluster is up on NATS ${nats}:
   gate A  ${gates[0]![1]}/   ${gates[0]![2]}

@@ -94,9 +94,11 @@ export async function main(args: string[]): Promise<number> {
     gateSpec(options),
     /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/,
   );
-  const [, httpUrl, , wsUrl] = ready!;
-  // Services reach the gate on loopback when it listens on every address.
-  const gateUrl = wsUrl.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:");
+  const [, httpUrl, tcpUrl] = ready!;
+  // Services link over framed TCP: Deno's WebSocket client leaves Nagle's algorithm on, which
+  // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1). They
+  // reach the gate on loopback when it listens on every address.
+  const gateUrl = tcpUrl.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:");
   for (const spec of serviceSpecs({ dataDir: options.dataDir, gateUrl })) supervisor.add(spec);
   supervisor.add(licenseSpec(options));
   log.info("ready", { web: `${httpUrl}/` });

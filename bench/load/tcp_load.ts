@@ -1,0 +1,133 @@
+/**
+ * Framed-TCP load generator (Deno), one process for all its connections: closed-loop `echo`
+ * requests in our envelope protocol, each in an `Envelope` frame (shared/frame.ts), to the gate's
+ * TCP port. Each connection sends a request, waits for its response, sends the next.
+ *
+ * Usage: `deno run --allow-net bench/load/tcp_load.ts --url tcp://127.0.0.1:8081
+ *   --connections 100 --duration 10 --warmup 2`
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { DEFAULT_MESSAGE_TYPES, encodeFrame, FrameDecoder, frameText } from "../../shared/mod.ts";
+import { emit, Latencies, numberFlag, openInBatches, PAYLOAD, Phases, round3 } from "./common.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    url: { type: "string" },
+    mode: { type: "string", default: "envelope" },
+    connections: { type: "string" },
+    duration: { type: "string" },
+    warmup: { type: "string" },
+  },
+  strict: true,
+});
+const match = values.url?.match(/^tcp:\/\/([^:/]+):(\d+)\/?$/);
+if (!match) throw new TypeError("Flag --url must be tcp://host:port");
+if (values.mode !== "envelope") {
+  throw new TypeError("tcp_load.ts has only --mode envelope");
+}
+const hostname = match[1];
+const port = Number(match[2]);
+const connections = numberFlag("connections", values.connections, 100);
+const durationS = numberFlag("duration", values.duration, 10);
+const warmupS = numberFlag("warmup", values.warmup, 2);
+
+const ENVELOPE = DEFAULT_MESSAGE_TYPES.Envelope;
+const payloadJson = JSON.stringify(PAYLOAD);
+const phases = new Phases();
+const latencies = new Latencies();
+let completed = 0;
+let errors = 0;
+let closed = 0;
+let firstError: string | undefined;
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}
+
+/** One connection's closed loop; resolves when the measured window has closed. */
+async function loop(conn: Deno.Conn): Promise<void> {
+  const decoder = new FrameDecoder();
+  const buffer = new Uint8Array(64 * 1024);
+  let seq = 0;
+  let msgId = 0;
+  let sentAt = 0;
+  const send = () => {
+    msgId++;
+    seq = (seq + 1) >>> 0;
+    sentAt = performance.now();
+    const body =
+      `{"cmd":"echo","is_req":true,"msgId":${msgId},"time":${Date.now()},"data":${payloadJson}}`;
+    return writeAll(conn, encodeFrame({ seq, type: ENVELOPE, body }));
+  };
+  await send();
+  while (phases.running) {
+    const n = await conn.read(buffer);
+    if (n === null) {
+      if (phases.running) closed++;
+      return;
+    }
+    for (const frame of decoder.push(buffer.subarray(0, n))) {
+      const now = performance.now();
+      const text = frameText(frame);
+      const envelope = frame.type === ENVELOPE ? JSON.parse(text) : undefined;
+      if (
+        !envelope || envelope.msgId !== msgId || envelope.is_resp !== true ||
+        envelope.state !== 1
+      ) {
+        errors++;
+        firstError ??= `type ${frame.type}: ${text.slice(0, 300)}`;
+        if (envelope?.is_resp !== true) continue;
+      } else if (phases.measuring) {
+        completed++;
+        latencies.add(now - sentAt);
+      }
+      if (phases.running) await send();
+    }
+  }
+}
+
+const connectStart = performance.now();
+const conns = await openInBatches(connections, 200, async () => {
+  const conn = await Deno.connect({ hostname, port });
+  conn.setNoDelay(true);
+  return conn;
+});
+const connectMs = performance.now() - connectStart;
+emit("PHASE", "connected");
+const loops = conns.map((conn) =>
+  loop(conn).catch(() => {
+    if (phases.running) closed++;
+  })
+);
+await phases.run(warmupS, durationS, () => {});
+const seconds = phases.seconds;
+for (const conn of conns) {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+await Promise.race([
+  Promise.all(loops),
+  new Promise((resolve) => setTimeout(resolve, 1000)),
+]);
+emit("RESULT", {
+  mode: "envelope",
+  transport: "tcp",
+  connections,
+  seconds: round3(seconds),
+  completed,
+  throughput: Math.round(completed / seconds),
+  errors,
+  closedEarly: closed,
+  firstError,
+  connectMs: Math.round(connectMs),
+  latencyMs: latencies.summary(),
+});
+Deno.exit(0);

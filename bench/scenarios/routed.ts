@@ -1,0 +1,229 @@
+/**
+ * Routed request/response: closed-loop `echo` requests from N connections, client → gate → echo
+ * service → gate → client, over WebSocket and framed TCP; baselines: Socket.IO's acknowledged
+ * `emit` echo (one hop, no service) and the raw Deno WebSocket echo server (one hop, the limit).
+ *
+ * Targets (issue 7): ≥ 1.0× Socket.IO at 100 connections; ≥ 0.5× raw echo; p99 ≤ 10 ms at 100
+ * connections.
+ *
+ * @module
+ */
+
+import {
+  cpuText,
+  disturbed,
+  type Generator,
+  type LoadReport,
+  medianReport,
+  runLoad,
+} from "../lib/load.ts";
+import {
+  type Peer,
+  startOurs,
+  startRawEcho,
+  startSocketIo,
+  UNLIMITED_RATE,
+} from "../lib/servers.ts";
+import {
+  type BenchContext,
+  judge,
+  type Measurement,
+  type Row,
+  type Scenario,
+  type ScenarioResult,
+} from "../lib/types.ts";
+
+/** Connection counts of a full run and of `--quick`. */
+const FULL_CONNECTIONS = [100, 1000];
+const QUICK_CONNECTIONS = [100];
+
+interface Variant {
+  key: string;
+  label: string;
+  generator: Generator;
+  mode: string;
+  start(context: BenchContext): Promise<Peer & { url: string }>;
+}
+
+const VARIANTS: Variant[] = [
+  {
+    key: "raw",
+    label: "raw Deno WebSocket echo",
+    generator: "ws",
+    mode: "echo",
+    start: async () => {
+      const peer = await startRawEcho();
+      return { ...peer, url: peer.wsUrl };
+    },
+  },
+  {
+    key: "socketio",
+    label: "Socket.IO ack echo",
+    generator: "socketio",
+    mode: "echo",
+    start: async (context) => {
+      const peer = await startSocketIo(context);
+      return { ...peer, url: peer.url };
+    },
+  },
+  {
+    key: "ours-ws",
+    label: "ours over WebSocket",
+    generator: "ws",
+    mode: "envelope",
+    start: async (context) => {
+      const peer = await startOurs(context, { gateFlags: UNLIMITED_RATE });
+      return { ...peer, url: peer.wsUrl };
+    },
+  },
+  {
+    key: "ours-tcp",
+    label: "ours over framed TCP",
+    generator: "tcp",
+    mode: "envelope",
+    start: async (context) => {
+      const peer = await startOurs(context, { gateFlags: UNLIMITED_RATE });
+      return { ...peer, url: peer.tcpUrl };
+    },
+  },
+];
+
+/** Runs one variant against a fresh peer. */
+async function measure(
+  context: BenchContext,
+  variant: Variant,
+  connections: number,
+  round: number,
+): Promise<LoadReport> {
+  const of = context.rounds > 1 ? `round ${round}/${context.rounds}: ` : "";
+  context.step(
+    `${of}${variant.label}, ${connections} connections ` +
+      `(${context.warmupS} s warmup + ${context.durationS} s)`,
+  );
+  const peer = await variant.start(context);
+  try {
+    const report = await runLoad(
+      variant.generator,
+      [
+        "--url",
+        peer.url,
+        "--mode",
+        variant.mode,
+        "--connections",
+        String(connections),
+        "--warmup",
+        String(context.warmupS),
+        "--duration",
+        String(context.durationS),
+      ],
+      peer.pids,
+      (context.warmupS + context.durationS) * 1000 + 120_000,
+    );
+    const r = report.result;
+    context.detail(
+      `${
+        r.throughput.toLocaleString("en-US")
+      } req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ` +
+        `errors ${r.errors}; cpu cores: ${cpuText(report.cpuCores)}`,
+    );
+    if (r.errors > 0 || (r.closedEarly ?? 0) > 0) {
+      context.detail(
+        `warning: ${r.errors} errors, ${r.closedEarly} closed early: ${r.firstError}`,
+      );
+    }
+    return report;
+  } finally {
+    await peer.stop();
+  }
+}
+
+function latency(report: LoadReport) {
+  return { p50: report.result.latencyMs.p50, p99: report.result.latencyMs.p99 };
+}
+
+/** The routed request/response scenario. */
+export const routed: Scenario = {
+  name: "routed",
+  description: "routed request/response: client → gate → echo service → gate → client",
+  async run(context: BenchContext): Promise<ScenarioResult> {
+    context.note(
+      "routed: the gate runs with --rate 1000000 --burst 1000000 so that its per-client rate " +
+        "limiter (default 100/s) does not cap the load; every other gate flag is its default.",
+    );
+    context.note(
+      "routed: ours is two hops over three processes (gate, echo service, load generator); the " +
+        "baselines are one hop over two (server, load generator). All share the machine's 2 cores.",
+    );
+    const rows: Row[] = [];
+    const measurements: Measurement[] = [];
+    const counts = context.quick ? QUICK_CONNECTIONS : FULL_CONNECTIONS;
+    for (const connections of counts) {
+      const rounds = new Map<string, LoadReport[]>(
+        VARIANTS.map((v) => [v.key, []]),
+      );
+      for (let round = 1; round <= context.rounds; round++) {
+        // Alternate the order, so that no variant always runs first or last.
+        const order = round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse();
+        for (const variant of order) {
+          const report = await measure(context, variant, connections, round);
+          rounds.get(variant.key)!.push(report);
+          measurements.push({
+            name: `routed/${variant.key}/${connections}/round${round}`,
+            result: { ...report.result },
+            cpuCores: report.cpuCores,
+          });
+        }
+      }
+      const median = (key: string) => medianReport(rounds.get(key)!);
+      const raw = median("raw");
+      const socketio = median("socketio");
+      if (context.rounds > 1) {
+        context.detail(
+          `medians at ${connections} connections: ` +
+            VARIANTS.map((v) =>
+              `${v.key} ${median(v.key).result.throughput.toLocaleString("en-US")}`
+            )
+              .join(", ") +
+            " req/s",
+        );
+      }
+      for (const transport of ["ws", "tcp"] as const) {
+        const ours = median(`ours-${transport}`);
+        const name = `routed ${transport} ${connections} conns`;
+        rows.push(judge({
+          scenario: `${name} vs Socket.IO`,
+          unit: "req/s",
+          ours: ours.result.throughput,
+          baselineName: "Socket.IO",
+          baseline: socketio.result.throughput,
+          oursLatency: latency(ours),
+          baselineLatency: latency(socketio),
+          target: connections === 100 ? { kind: "ratio-at-least", value: 1.0 } : undefined,
+          disturbed: disturbed(ours, socketio),
+        }));
+        rows.push(judge({
+          scenario: `${name} vs raw echo`,
+          unit: "req/s",
+          ours: ours.result.throughput,
+          baselineName: "raw echo",
+          baseline: raw.result.throughput,
+          oursLatency: latency(ours),
+          baselineLatency: latency(raw),
+          target: { kind: "ratio-at-least", value: 0.5 },
+          disturbed: disturbed(ours, raw),
+        }));
+        if (connections === 100) {
+          rows.push(judge({
+            scenario: `${name} p99`,
+            unit: "ms",
+            ours: ours.result.latencyMs.p99,
+            oursLatency: latency(ours),
+            target: { kind: "at-most", value: 10 },
+            disturbed: disturbed(ours),
+          }));
+        }
+      }
+    }
+    return { rows, measurements };
+  },
+};

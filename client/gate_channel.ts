@@ -180,8 +180,13 @@ export class GateChannel {
 
   /** Sends an envelope as it is (service responses). */
   sendEnvelope(envelope: Envelope): boolean {
+    return this.sendText(JSON.stringify(envelope));
+  }
+
+  /** Sends an envelope's JSON text as it is. */
+  sendText(text: string): boolean {
     if (!this.#transport || this.#state !== "connected") return false;
-    this.#transport.send(JSON.stringify(envelope));
+    this.#transport.send(text);
     return true;
   }
 

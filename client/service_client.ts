@@ -14,6 +14,8 @@
  */
 
 import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  FRAME_HEADER_BYTES,
   GateCmd,
   makeResponse,
   type RequestEnvelope,
@@ -31,7 +33,14 @@ export interface ServiceClientOptions extends GateChannelOptions {
   name: string;
   /** The service's kind (`login`, `group`, …); defaults to `name`. */
   type?: string;
+  /**
+   * The gate's message limit (its `--max-message-bytes`, 1 MiB by default). An answer larger
+   * than this is replaced by a `FAIL` response: the gate would refuse it and drop the link.
+   */
+  maxMessageBytes?: number;
 }
+
+const encoder = new TextEncoder();
 
 /** A request as a handler sees it. */
 export interface ServiceRequest<T = unknown> {
@@ -221,6 +230,16 @@ export class ServiceClient {
       }
     }
     response.clientId = request.clientId;
-    this.#channel.sendEnvelope(response);
+    let text = JSON.stringify(response);
+    // Room for a frame's header: over framed TCP the gate's limit counts the whole frame.
+    const max = (this.#options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) - FRAME_HEADER_BYTES;
+    if (text.length > max || (text.length * 3 > max && encoder.encode(text).length > max)) {
+      const tooLarge = makeResponse(request, {
+        state: State.FAIL,
+        msg: `The answer to ${request.cmd} is over the gate's limit of ${max} bytes`,
+      });
+      text = JSON.stringify({ ...tooLarge, clientId: request.clientId });
+    }
+    this.#channel.sendText(text);
   }
 }

@@ -13,7 +13,7 @@
  */
 
 import { isStateCode, State } from "./state_codes.ts";
-import { CMD_PATTERN, MAX_CMD_LENGTH, MAX_MSG_LENGTH } from "./limits.ts";
+import { CMD_PATTERN, MAX_CMD_LENGTH, MAX_JSON_DEPTH, MAX_MSG_LENGTH } from "./limits.ts";
 
 /** A request: answered by exactly one response with the same `msgId`. */
 export interface RequestEnvelope<T = unknown> {
@@ -148,7 +148,48 @@ export function parseEnvelope(text: string): EnvelopeResult {
   } catch {
     return { ok: false, error: "The message is not valid JSON" };
   }
-  return validateEnvelope(value);
+  const result = validateEnvelope(value);
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    // Refused whole, but answered by its msgId when it has one.
+    const envelope = result.ok ? result.envelope as { msgId?: number; cmd: string } : result;
+    return {
+      ok: false,
+      error: `The message nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+      msgId: envelope.msgId,
+      cmd: envelope.cmd,
+    };
+  }
+  return result;
+}
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `limit` levels, found by one pass over
+ * the text (brackets inside strings do not count).
+ *
+ * @example
+ * ```ts
+ * nestsDeeperThan('{"a":[[1]]}', 2); // true: three levels
+ * nestsDeeperThan('{"a":"[[["}', 2); // false
+ * ```
+ */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  if (text.length <= limit) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /** Whether an envelope is a request. */

@@ -16,6 +16,12 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** Longest command name. */
 export const MAX_CMD_LENGTH = 64;
 
+/**
+ * Deepest nesting of arrays and objects an envelope may have (the envelope itself is level 1).
+ * Deeper JSON is refused as it arrives: re-serialising it can exhaust the call stack.
+ */
+export const MAX_JSON_DEPTH = 128;
+
 /** Longest `msg` in a response. */
 export const MAX_MSG_LENGTH = 1024;
 

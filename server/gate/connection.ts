@@ -55,6 +55,7 @@ export const CloseCode = {
   PROTOCOL_ERROR: 1002,
   POLICY: 1008,
   TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
   TRY_AGAIN_LATER: 1013,
 } as const;
 

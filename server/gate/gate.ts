@@ -38,7 +38,7 @@ import type { Router } from "./router.ts";
 import { serveStatic } from "./static_files.ts";
 import { TcpConnection } from "./tcp_connection.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { WebSocketConnection } from "./ws_connection.ts";
+import { refuseWebSocket, WebSocketConnection } from "./ws_connection.ts";
 
 /** Where a started gate listens. */
 export interface GateAddresses {
@@ -90,6 +90,7 @@ export class Gate implements ConnectionEvents {
       requestTimeoutMs: o.requestTimeoutMs,
       maxInflight: o.maxInflight,
       maxUnsentBytes: o.maxUnsentBytes,
+      maxMessageBytes: o.maxMessageBytes,
     };
     if (o.cluster) {
       // Loaded only in cluster mode: a single gate never loads the NATS client.
@@ -306,7 +307,7 @@ export class Gate implements ConnectionEvents {
     if (this.#connections.size >= this.#options.maxConnections) {
       this.#metrics.inc("connections_refused_total");
       const reason = `The gate is at its limit of ${this.#options.maxConnections} connections`;
-      socket.onopen = () => socket.close(CloseCode.TRY_AGAIN_LATER, reason);
+      refuseWebSocket(socket, reason);
       return response;
     }
     const connection = new WebSocketConnection({
@@ -318,6 +319,7 @@ export class Gate implements ConnectionEvents {
       types: this.#types,
       maxMessageBytes: this.#options.maxMessageBytes,
       onOversized: () => this.#metrics.inc("oversized_total"),
+      onHandlerError: (error) => this.#log.error("message handling failed", { error }),
     });
     this.#opened(connection);
     return response;

@@ -5,6 +5,7 @@
  */
 
 import {
+  FRAME_HEADER_BYTES,
   GateCmd,
   makePush,
   makeResponse,
@@ -39,6 +40,19 @@ export interface LocalRouterOptions {
   requestTimeoutMs: number;
   maxInflight: number;
   maxUnsentBytes: number;
+  /**
+   * The gate's message limit: a request that would be over it once the sender's fields are
+   * added is refused rather than forwarded, since the service could not read it, and an answer
+   * over it is replaced by an error, since the client could not.
+   */
+  maxMessageBytes?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** Whether text is more than `max` bytes of UTF-8. */
+function overBytes(text: string, max: number): boolean {
+  return text.length > max || (text.length * 3 > max && encoder.encode(text).length > max);
 }
 
 /** Routes within one gate. */
@@ -50,6 +64,7 @@ export class LocalRouter implements Router {
   #pending: PendingRequests;
   #timeoutMs: number;
   #maxUnsent: number;
+  #maxMessage: number;
 
   constructor(options: LocalRouterOptions) {
     this.#connections = options.connections;
@@ -57,6 +72,8 @@ export class LocalRouter implements Router {
     this.#log = options.log;
     this.#timeoutMs = options.requestTimeoutMs;
     this.#maxUnsent = options.maxUnsentBytes;
+    // Room for a frame's header: over framed TCP the limit counts the whole frame.
+    this.#maxMessage = (options.maxMessageBytes ?? Infinity) - FRAME_HEADER_BYTES;
     this.#links = new ServiceLinks({ maxInflight: options.maxInflight });
     this.#pending = new PendingRequests({
       timeoutMs: options.requestTimeoutMs,
@@ -108,7 +125,20 @@ export class LocalRouter implements Router {
     const { link, from, request } = options;
     const clientMsgId = request.msgId;
     request.msgId = this.#pending.add({ clientMsgId, cmd: request.cmd, client: from, link });
-    this.#send(link, JSON.stringify(request));
+    const text = JSON.stringify(request);
+    if (overBytes(text, this.#maxMessage)) {
+      this.#pending.take(request.msgId, link);
+      this.respond(
+        from,
+        makeResponse({ cmd: request.cmd, msgId: clientMsgId }, {
+          state: State.BAD_REQUEST,
+          msg: `The request is over the limit of ${this.#maxMessage} bytes once the gate ` +
+            "adds the sender's fields",
+        }),
+      );
+      return;
+    }
+    this.#send(link, text);
   }
 
   /** The local links of a command now, and whether one was ever registered here. */
@@ -125,8 +155,19 @@ export class LocalRouter implements Router {
     response.msgId = request.clientMsgId;
     response.cmd = request.cmd;
     delete response.clientId;
-    this.#metrics.inc("responses_total", `state="${stateName(response.state)}"`);
-    this.#send(request.client, JSON.stringify(response));
+    let text = JSON.stringify(response);
+    let state = response.state;
+    if (overBytes(text, this.#maxMessage)) {
+      state = State.FAIL;
+      text = JSON.stringify(
+        makeResponse({ cmd: request.cmd, msgId: request.clientMsgId }, {
+          state,
+          msg: `The answer to ${request.cmd} is over the limit of ${this.#maxMessage} bytes`,
+        }),
+      );
+    }
+    this.#metrics.inc("responses_total", `state="${stateName(state)}"`);
+    this.#send(request.client, text);
   }
 
   push(clientIds: number[], text: string): number {

@@ -60,7 +60,11 @@ export class TcpConnection implements Connection {
     this.bucket = options.bucket;
     this.#types = options.types;
     this.#events = options.events;
-    this.#read(options).catch(() => {}).finally(() => this.#finish());
+    // When reading stops because the gate is closing (a bad header, say), the flush or its
+    // grace timer ends the connection, so that the last frames (the Error) leave first.
+    this.#read(options).catch(() => {}).finally(() => {
+      if (!this.#closeAfterFlush) this.#finish();
+    });
   }
 
   get closed(): boolean {

@@ -4,8 +4,9 @@
  * prepared statements only).
  *
  * Reasons used by the server: grants `login`, `reconnect` (an instance took its seat back on a
- * new connection), `queue` (granted to a waiting login); releases `logout`, `disconnect`,
- * `heartbeat timeout`, `protocol error`, `shutdown`; refusals carry the sentence sent to the client.
+ * new connection, also after a restart), `queue` (granted to a waiting login); releases
+ * `logout`, `disconnect`, `heartbeat timeout`, `protocol error`, `shutdown`, `not reclaimed after
+ * restart`; refusals carry the sentence sent to the client.
  *
  * @example
  * ```ts
@@ -109,6 +110,25 @@ export class AuditLog {
       remote: String(row.remote),
       reason: String(row.reason),
       seatsLeft: Number(row.seats_left),
+    }));
+  }
+
+  /**
+   * The seats held when the server last stopped: the instances whose latest grant or release is
+   * a grant (the server was killed) or a release for `shutdown`, oldest first.
+   */
+  heldAtLastStop(): SeatClaim[] {
+    const rows = this.#db.prepare(
+      `SELECT a.instance_id, a.host, a.user FROM license_audit a
+        WHERE a.id = (SELECT max(b.id) FROM license_audit b
+                       WHERE b.instance_id = a.instance_id AND b.event IN ('grant', 'release'))
+          AND (a.event = 'grant' OR a.reason = 'shutdown')
+        ORDER BY a.id`,
+    ).all() as Record<string, unknown>[];
+    return rows.map((row) => ({
+      instanceId: String(row.instance_id),
+      host: String(row.host),
+      user: String(row.user),
     }));
   }
 

@@ -129,6 +129,7 @@ export class LicenseServer {
   #listener: Deno.TcpListener | undefined;
   #accepting: Promise<void> | undefined;
   #ticker: ReturnType<typeof setInterval> | undefined;
+  #keptSeats: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   /** A server that does nothing until {@linkcode LicenseServer.start}. */
@@ -151,12 +152,15 @@ export class LicenseServer {
     });
     try {
       await this.reloadLicense();
+      // The seats held when the server stopped wait 3 heartbeat intervals for their instances.
+      this.#keptSeats = this.#desk.reserve(this.#audit.heldAtLastStop(), 3 * heartbeatMs);
       this.#listener = Deno.listen({
         hostname: this.#options.host,
         port: this.#options.port,
         transport: "tcp",
       });
     } catch (error) {
+      clearTimeout(this.#keptSeats);
       this.#audit.close();
       throw error;
     }
@@ -202,6 +206,7 @@ export class LicenseServer {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#ticker);
+    clearTimeout(this.#keptSeats);
     try {
       this.#listener?.close();
     } catch { /* already closed */ }

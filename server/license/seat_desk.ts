@@ -61,6 +61,9 @@ export interface SeatDeskOptions {
   find(id: number): DeskClient | undefined;
 }
 
+/** The owner of a seat kept, after a restart, for an instance that has not reconnected yet. */
+const RESERVED = 0;
+
 function claimOf(seat: SeatClaim): SeatClaim {
   return { instanceId: seat.instanceId, host: seat.host, user: seat.user };
 }
@@ -234,6 +237,32 @@ export class SeatDesk {
     return true;
   }
 
+  /**
+   * After a restart: keeps the seats held when the server stopped (`claims`, up to the seats the
+   * license grants) for their instances for `graceMs` (3 heartbeat intervals), so that clients
+   * reconnecting take their own seats back before other logins are granted; a seat not taken back
+   * by then is released. Returns the timer of that release, if any seat was kept.
+   */
+  reserve(claims: SeatClaim[], graceMs: number): ReturnType<typeof setTimeout> | undefined {
+    this.#syncCapacity();
+    let kept = 0;
+    for (const claim of claims) {
+      const result = this.#pool.acquire({ ...claimOf(claim), owner: RESERVED, wait: false });
+      if (result.kind === "granted") kept++;
+    }
+    if (kept === 0) return undefined;
+    this.#options.log.info("seats-kept", { seats: kept, graceMs });
+    return setTimeout(() => {
+      for (const seat of this.#pool.holders()) {
+        if (seat.owner !== RESERVED) continue;
+        const result = this.#pool.release(seat.instanceId, { owner: RESERVED });
+        if (!result.seat) continue;
+        this.#record("release", { remote: "" }, claimOf(seat), "not reclaimed after restart");
+        this.#grantWaiters(result.granted);
+      }
+    }, graceMs);
+  }
+
   #releaseSeat(client: DeskClient, reason: string): boolean {
     const claim = client.claim;
     if (!claim) return false;
@@ -266,7 +295,12 @@ export class SeatDesk {
     this.#grantWaiters(this.#pool.setCapacity(usableSeats(this.dogStatus())));
   }
 
-  #record(event: AuditEvent, client: DeskClient, claim: SeatClaim, reason: string): void {
+  #record(
+    event: AuditEvent,
+    client: Pick<DeskClient, "remote">,
+    claim: SeatClaim,
+    reason: string,
+  ): void {
     const seatsLeft = this.#pool.free;
     const fields = {
       instance: claim.instanceId,

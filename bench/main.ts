@@ -5,8 +5,7 @@
  * `bench/results/latest.json`. Targets are reported, not asserted: the run exits 0 when every
  * scenario ran, 1 when one failed to run, 2 for bad flags.
  *
- * Usage: `deno task bench [--quick] [--only routed,idle,broadcast] [--duration S] [--warmup S]
- * [--rounds N]`
+ * Usage: `deno task bench [--quick] [--only NAME,…] [--duration S] [--warmup S] [--rounds N]`
  *
  * @module
  */
@@ -22,7 +21,7 @@ const HELP = `Gatehouse benchmarks (issue 7): ours against real peers, side by s
 
 Usage: deno task bench [flags]
 
-  --quick          a short run for CI (under ~90 s): fewer connections, shorter windows
+  --quick          a short run for CI (~90 s): fewer connections, smaller counts, shorter windows
   --only NAME      run only these scenarios (repeat or comma-separate): ${
   SCENARIOS.map((s) => s.name).join(", ")
 }
@@ -36,7 +35,8 @@ Scenarios:
 ${SCENARIOS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join("\n")}
 
 Writes bench/results/<time>.json and bench/results/latest.json. Needs node and npm for the
-Socket.IO baseline (bench/package.json, installed into bench/node_modules on first use).
+Socket.IO baseline (bench/package.json, installed into bench/node_modules on first use), and
+nats-server for the cluster scenario (skipped without it).
 `;
 
 /** Notes that hold for every scenario. */

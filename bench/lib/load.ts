@@ -8,8 +8,19 @@
 
 import { cpuSeconds, machineCpuSeconds, spawnTool, type Tool } from "./proc.ts";
 
-/** Which generator: Deno WebSocket, Deno framed TCP, or Node Socket.IO. */
-export type Generator = "ws" | "tcp" | "socketio";
+/**
+ * Which generator: Deno WebSocket, Deno framed TCP, Node Socket.IO, the accounts store (Deno,
+ * no network) or the license clients (Deno, framed TCP).
+ */
+export type Generator = "ws" | "tcp" | "socketio" | "store" | "license";
+
+/** The Deno generators: their file and the permissions they run with. */
+const DENO_GENERATORS: Record<Exclude<Generator, "socketio">, { file: string; allow: string[] }> = {
+  ws: { file: "bench/load/ws_load.ts", allow: ["--allow-net"] },
+  tcp: { file: "bench/load/tcp_load.ts", allow: ["--allow-net"] },
+  store: { file: "bench/load/store_load.ts", allow: ["--allow-read", "--allow-write"] },
+  license: { file: "bench/load/license_load.ts", allow: ["--allow-net"] },
+};
 
 /** What a timed run reports. */
 export interface LoadReport {
@@ -53,8 +64,8 @@ export function spawnGenerator(
       onLine,
     });
   }
-  const file = generator === "ws" ? "bench/load/ws_load.ts" : "bench/load/tcp_load.ts";
-  return spawnTool(Deno.execPath(), ["run", "--allow-net", file, ...flags], {
+  const { file, allow } = DENO_GENERATORS[generator];
+  return spawnTool(Deno.execPath(), ["run", ...allow, file, ...flags], {
     name: `${generator}_load`,
     onLine,
   });

@@ -23,6 +23,8 @@ export interface OursPeer extends Peer {
   wsUrl: string;
   tcpUrl: string;
   httpUrl: string;
+  /** The gate's --data-dir (its service key; a service started on it reads the key there). */
+  dataDir: string;
   /** The gate's open connections, from /healthz. */
   connections(): Promise<number>;
 }
@@ -30,16 +32,20 @@ export interface OursPeer extends Peer {
 /** Flags that keep the gate's per-client rate limiter from capping a load run. */
 export const UNLIMITED_RATE = ["--rate", "1000000", "--burst", "1000000"];
 
-/** Starts a gate on free ports with a fresh temporary --data-dir, and an echo service. */
+/**
+ * Starts a gate on free ports with a fresh temporary --data-dir (or the given one: gates of a
+ * cluster share theirs, so that they share the service key), and an echo service.
+ */
 export async function startOurs(
   context: BenchContext,
   options: {
     gateFlags?: string[];
     echo?: boolean;
     serviceTransport?: "ws" | "tcp";
+    dataDir?: string;
   } = {},
 ): Promise<OursPeer> {
-  const dataDir = await context.tempDir();
+  const dataDir = options.dataDir ?? await context.tempDir();
   const gate = await startProcess({
     task: "gate:only",
     args: [
@@ -87,6 +93,7 @@ export async function startOurs(
     wsUrl,
     tcpUrl,
     httpUrl,
+    dataDir,
     pids,
     stop,
     async connections() {

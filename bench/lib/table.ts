@@ -19,7 +19,7 @@ const HEADER = [
 ];
 
 function number(value: number, unit: string): string {
-  if (unit === "ms") return `${value.toFixed(2)} ms`;
+  if (unit === "ms" || unit === "s") return `${value.toFixed(2)} ${unit}`;
   if (Math.abs(value) < 100) return `${value.toFixed(1)} ${unit}`;
   return `${Math.round(value).toLocaleString("en-US")} ${unit}`;
 }

@@ -1,10 +1,15 @@
 /**
- * Framed-TCP load generator (Deno), one process for all its connections: closed-loop `echo`
- * requests in our envelope protocol, each in an `Envelope` frame (shared/frame.ts), to the gate's
- * TCP port. Each connection sends a request, waits for its response, sends the next.
+ * Framed-TCP load generator (Deno), one process for all its connections: closed-loop requests in
+ * our envelope protocol, each in an `Envelope` frame (shared/frame.ts), to the gate's TCP port.
+ * Each connection sends a request, waits for its response, sends the next.
+ *
+ * Modes:
+ * - `envelope`: `echo` requests (the echo service).
+ * - `register`: `cs_msg_register {username, password}` (the login service), each with a new
+ *   username (`r<connection>x<n>`, unique within the run: use a fresh database per run).
  *
  * Usage: `deno run --allow-net bench/load/tcp_load.ts --url tcp://127.0.0.1:8081
- *   --connections 100 --duration 10 --warmup 2`
+ *   [--mode envelope|register] --connections 100 --duration 10 --warmup 2`
  *
  * @module
  */
@@ -26,8 +31,9 @@ const { values } = parseArgs({
 });
 const match = values.url?.match(/^tcp:\/\/([^:/]+):(\d+)\/?$/);
 if (!match) throw new TypeError("Flag --url must be tcp://host:port");
-if (values.mode !== "envelope") {
-  throw new TypeError("tcp_load.ts has only --mode envelope");
+const mode = values.mode;
+if (mode !== "envelope" && mode !== "register") {
+  throw new TypeError("tcp_load.ts has --mode envelope or register");
 }
 const hostname = match[1];
 const port = Number(match[2]);
@@ -51,8 +57,23 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** The password of every account `register` mode creates. */
+const PASSWORD = "benchpass1";
+
+/** The request text of a connection's n-th request. */
+function requestText(connection: number, msgId: number): string {
+  const time = Date.now();
+  if (mode === "envelope") {
+    return `{"cmd":"echo","is_req":true,"msgId":${msgId},"time":${time},"data":${payloadJson}}`;
+  }
+  // 6 to 16 letters and digits, unique per connection and request.
+  const username = `r${String(connection).padStart(4, "0")}x${msgId}`;
+  return `{"cmd":"cs_msg_register","is_req":true,"msgId":${msgId},"time":${time},` +
+    `"data":{"username":"${username}","password":"${PASSWORD}"}}`;
+}
+
 /** One connection's closed loop; resolves when the measured window has closed. */
-async function loop(conn: Deno.Conn): Promise<void> {
+async function loop(conn: Deno.Conn, connection: number): Promise<void> {
   const decoder = new FrameDecoder();
   const buffer = new Uint8Array(64 * 1024);
   let seq = 0;
@@ -62,8 +83,7 @@ async function loop(conn: Deno.Conn): Promise<void> {
     msgId++;
     seq = (seq + 1) >>> 0;
     sentAt = performance.now();
-    const body =
-      `{"cmd":"echo","is_req":true,"msgId":${msgId},"time":${Date.now()},"data":${payloadJson}}`;
+    const body = requestText(connection, msgId);
     return writeAll(conn, encodeFrame({ seq, type: ENVELOPE, body }));
   };
   await send();
@@ -101,8 +121,8 @@ const conns = await openInBatches(connections, 200, async () => {
 });
 const connectMs = performance.now() - connectStart;
 emit("PHASE", "connected");
-const loops = conns.map((conn) =>
-  loop(conn).catch(() => {
+const loops = conns.map((conn, i) =>
+  loop(conn, i).catch(() => {
     if (phases.running) closed++;
   })
 );
@@ -118,7 +138,7 @@ await Promise.race([
   new Promise((resolve) => setTimeout(resolve, 1000)),
 ]);
 emit("RESULT", {
-  mode: "envelope",
+  mode,
   transport: "tcp",
   connections,
   seconds: round3(seconds),

@@ -35,10 +35,17 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 /** A write: runs synchronously inside the batch's transaction; its return value is the result. */
 export type WriteOp<T> = () => T;
 
+/** The default cap on writes in one transaction. */
+export const DEFAULT_MAX_BATCH = 1000;
+
 /** Options of {@linkcode GroupCommit}. */
 export interface GroupCommitOptions {
   db: DatabaseSync;
-  /** Most writes in one transaction. Default 1000. */
+  /**
+   * Most writes in one transaction: a positive integer, default {@linkcode DEFAULT_MAX_BATCH}.
+   * `1` commits each write in a transaction of its own (no group commit), which is what the
+   * benchmark's baseline runs.
+   */
   maxBatch?: number;
 }
 
@@ -98,7 +105,11 @@ export class GroupCommit {
 
   constructor(options: GroupCommitOptions) {
     this.#db = options.db;
-    this.#maxBatch = options.maxBatch ?? 1000;
+    const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
+      throw new RangeError(`maxBatch must be a positive integer, not ${maxBatch}`);
+    }
+    this.#maxBatch = maxBatch;
     this.#begin = this.#db.prepare("BEGIN IMMEDIATE");
     this.#commit = this.#db.prepare("COMMIT");
     this.#rollback = this.#db.prepare("ROLLBACK");

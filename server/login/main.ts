@@ -13,6 +13,7 @@ import { serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 import { AccountStore } from "./account_store.ts";
+import { DEFAULT_MAX_BATCH } from "./group_commit.ts";
 import { LoginService } from "./login_service.ts";
 import { LoginThrottle } from "./login_throttle.ts";
 import { HASH_COSTS, isHashCost, PasswordHasher } from "./password_hash.ts";
@@ -32,6 +33,8 @@ ${SERVICE_FLAGS_HELP}
   --name NAME       this instance's name (login-<pid>)
   --hash-cost COST  owasp: scrypt N=2^16, r=8, p=2; test: weak and fast, for tests only (owasp)
   --token-ttl-s N   how long a login token lives, in seconds (${DEFAULT_TOKEN_TTL_S}, 7 days)
+  --max-batch N     most writes committed in one transaction (group commit); 1 commits each
+                    write alone, one fsync per request (${DEFAULT_MAX_BATCH})
 
 The accounts are kept in <data-dir>/login.sqlite (WAL; keep it on a local disk).
 
@@ -46,6 +49,7 @@ interface LoginFlags {
   name: string;
   hashCost: keyof typeof HASH_COSTS;
   tokenTtlS: number;
+  maxBatch: number;
 }
 
 /** Parses the flags; `undefined` after printing the help. Throws a sentence on a bad flag. */
@@ -54,6 +58,7 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
     name: { type: "string" },
     "hash-cost": { type: "string" },
     "token-ttl-s": { type: "string" },
+    "max-batch": { type: "string" },
   });
   if (flags.help) return undefined;
   const hashCost = flags.values["hash-cost"] ?? "owasp";
@@ -66,12 +71,15 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
   }
   const tokenTtlS = integerFlag("token-ttl-s", flags.values["token-ttl-s"], DEFAULT_TOKEN_TTL_S);
   if (tokenTtlS < 1) throw new TypeError("Flag --token-ttl-s must be at least 1");
+  const maxBatch = integerFlag("max-batch", flags.values["max-batch"], DEFAULT_MAX_BATCH);
+  if (maxBatch < 1) throw new TypeError("Flag --max-batch must be at least 1");
   return {
     gate: flags.gate,
     dataDir: flags.dataDir,
     name: (flags.values.name as string | undefined) ?? `login-${Deno.pid}`,
     hashCost,
     tokenTtlS,
+    maxBatch,
   };
 }
 
@@ -102,6 +110,7 @@ export async function main(args: string[]): Promise<number> {
     sskey = await readServiceKey(flags.dataDir);
     store = await AccountStore.open({
       path: `${flags.dataDir.replace(/\/$/, "")}/login.sqlite`,
+      maxBatch: flags.maxBatch,
     });
   } catch (error) {
     log.error("start failed", { error });
@@ -111,6 +120,7 @@ export async function main(args: string[]): Promise<number> {
     path: store.path,
     schemaVersion: store.schemaVersion,
     accounts: store.countAccounts(),
+    maxBatch: flags.maxBatch,
   });
 
   const service = new ServiceClient({ url: flags.gate, sskey, name: flags.name, type: "login" });

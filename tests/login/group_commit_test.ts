@@ -148,6 +148,49 @@ Deno.test("group commit: maxBatch splits a long queue", async () => {
   }
 });
 
+Deno.test("group commit: a batch cap of 1 commits each write alone", async () => {
+  const { db, dir } = await openDb();
+  try {
+    const writer = new GroupCommit({ db, maxBatch: 1 });
+    const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+    const ids = await Promise.all(
+      Array.from(
+        { length: 10 },
+        (_, i) => writer.write(() => Number(insert.run(`one${i}`).lastInsertRowid)),
+      ),
+    );
+    assert.equal(new Set(ids).size, 10);
+    const stats = writer.stats;
+    assert.equal(stats.commits, 10);
+    assert.equal(stats.writes, 10);
+    assert.equal(stats.largestBatch, 1);
+    // A write that fails is still alone: the others commit, each in its own transaction.
+    const results = await Promise.allSettled([
+      writer.write(() => insert.run("dup")),
+      writer.write(() => insert.run("dup")),
+      writer.write(() => insert.run("other")),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+    assert.equal(writer.stats.commits, 13);
+    assert.equal(writer.stats.failedWrites, 1);
+    await writer.close();
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("group commit: the batch cap must be a positive integer", () => {
+  const db = new DatabaseSync(":memory:");
+  try {
+    for (const maxBatch of [0, -1, 1.5, NaN]) {
+      assert.throws(() => new GroupCommit({ db, maxBatch }), RangeError, String(maxBatch));
+    }
+  } finally {
+    db.close();
+  }
+});
+
 Deno.test("group commit: a failed COMMIT rejects every write of the batch", async () => {
   const { db, dir } = await openDb();
   try {

@@ -1,0 +1,153 @@
+/**
+ * Accounts-store load (Deno), in a process of its own: N account inserts, then N lookups by
+ * username, through the login service's `AccountStore` on a fresh database file — the same class,
+ * statements, PRAGMAs (WAL, `synchronous=FULL`) and group-commit writer the service runs.
+ *
+ * - Inserts: `createAccount` with a precomputed PHC string for each account (hashing is left
+ *   out: the strings are made before the clock starts, from random salt and key bytes in the
+ *   stored format). `--window` writes are kept in flight, each one queued without waiting for
+ *   the others, as the service does for concurrent requests; the group-commit writer puts the
+ *   queued ones in shared transactions (at most `--max-batch` each). The time is from the first
+ *   write queued until the last one has committed.
+ * - Lookups: `accountByName` for every username, in a scattered order (index × a stride coprime
+ *   to N), synchronous as in the service.
+ *
+ * Prints `PHASE measure` before the inserts, `PHASE done` after the lookups, then
+ * `RESULT {inserts, lookups, …}` (see bench/load/common.ts for the line protocol).
+ *
+ * Usage: `deno run --allow-read --allow-write bench/load/store_load.ts --db /tmp/x/login.sqlite
+ *   --count 1000000 --window 1000 [--max-batch 1000]`
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { AccountStore } from "../../server/login/account_store.ts";
+import { DEFAULT_MAX_BATCH } from "../../server/login/group_commit.ts";
+import {
+  formatPasswordHash,
+  HASH_COSTS,
+  KEY_BYTES,
+  SALT_BYTES,
+} from "../../server/login/password_hash.ts";
+import { emit, Latencies, numberFlag, round3 } from "./common.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    db: { type: "string" },
+    count: { type: "string" },
+    window: { type: "string" },
+    "max-batch": { type: "string" },
+  },
+  strict: true,
+});
+if (!values.db) throw new TypeError("Flag --db is required (a database file that does not exist)");
+const count = Math.floor(numberFlag("count", values.count, 1_000_000));
+const windowSize = Math.floor(numberFlag("window", values.window, 1000));
+const maxBatch = Math.floor(numberFlag("max-batch", values["max-batch"], DEFAULT_MAX_BATCH));
+
+/** Distinct precomputed hash strings; account i gets `hashes[i % HASH_POOL]`. */
+const HASH_POOL = 4096;
+
+/** Username of account i: 6 to 16 letters and digits, as the service requires. */
+function username(i: number): string {
+  return `user${String(i).padStart(7, "0")}`;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** A stride coprime to n, so that (i × stride) mod n visits every index once. */
+function scatterStride(n: number): number {
+  let stride = 7919;
+  while (n > 1 && gcd(stride, n) !== 1) stride++;
+  return stride;
+}
+
+const hashes = Array.from({ length: HASH_POOL }, () =>
+  formatPasswordHash({
+    params: { ...HASH_COSTS.owasp },
+    salt: crypto.getRandomValues(new Uint8Array(SALT_BYTES)),
+    hash: crypto.getRandomValues(new Uint8Array(KEY_BYTES)),
+  }));
+const names = Array.from({ length: count }, (_, i) => username(i));
+
+const store = await AccountStore.open({ path: values.db, maxBatch });
+if (!store.created) throw new Error(`The database ${values.db} already existed; give a new path`);
+
+const latencies = new Latencies();
+let insertErrors = 0;
+let firstError: string | undefined;
+let next = 0;
+const now = Date.now();
+
+/** One of `windowSize` chains: queue a write, wait for its commit, queue the next. */
+async function chain(): Promise<void> {
+  while (next < count) {
+    const i = next++;
+    const queuedAt = performance.now();
+    try {
+      await store.createAccount({ username: names[i], passwordHash: hashes[i % HASH_POOL], now });
+      latencies.add(performance.now() - queuedAt);
+    } catch (error) {
+      insertErrors++;
+      firstError ??= String(error);
+    }
+  }
+}
+
+emit("PHASE", "measure");
+const insertStart = performance.now();
+await Promise.all(Array.from({ length: Math.min(windowSize, count) }, chain));
+const insertSeconds = (performance.now() - insertStart) / 1000;
+const writer = store.writerStats;
+
+const stride = scatterStride(count);
+let misses = 0;
+const lookupStart = performance.now();
+for (let k = 0; k < count; k++) {
+  const i = (k * stride) % count;
+  if (store.accountByName(names[i])?.username !== names[i]) misses++;
+}
+const lookupSeconds = (performance.now() - lookupStart) / 1000;
+emit("PHASE", "done");
+
+const stored = store.countAccounts();
+await store.close();
+let dbBytes = 0;
+for (const suffix of ["", "-wal"]) {
+  try {
+    dbBytes += Deno.statSync(values.db + suffix).size;
+  } catch { /* absent */ }
+}
+emit("RESULT", {
+  mode: "store",
+  connections: windowSize,
+  count,
+  window: windowSize,
+  maxBatch,
+  seconds: round3(insertSeconds + lookupSeconds),
+  throughput: Math.round(count / insertSeconds),
+  errors: insertErrors + misses,
+  firstError,
+  inserts: {
+    seconds: round3(insertSeconds),
+    perSecond: Math.round(count / insertSeconds),
+    errors: insertErrors,
+    commits: writer.commits,
+    largestBatch: writer.largestBatch,
+    stored,
+  },
+  lookups: {
+    seconds: round3(lookupSeconds),
+    perSecond: Math.round(count / lookupSeconds),
+    misses,
+    stride,
+  },
+  dbBytes,
+  latencyMs: latencies.summary(),
+});
+Deno.exit(0);

@@ -20,7 +20,8 @@
  *
  * @example
  * ```ts
- * import { DatabaseSync } from "node:sqlite";
+ * import { clearImmediate, setImmediate } from "node:timers";
+import { DatabaseSync } from "node:sqlite";
  * const db = new DatabaseSync("/tmp/x.sqlite");
  * const writer = new GroupCommit({ db });
  * const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
@@ -86,7 +87,7 @@ export class GroupCommit {
   #db: DatabaseSync;
   #maxBatch: number;
   #queue: Entry[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: ReturnType<typeof setImmediate> | undefined;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
   #begin: StatementSync;
@@ -150,7 +151,7 @@ export class GroupCommit {
   /** Takes no more writes, commits what is queued, and resolves when that is done. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) clearImmediate(this.#timer);
     this.#timer = undefined;
     while (this.#queue.length > 0) this.#flush();
     await Promise.resolve();
@@ -159,12 +160,15 @@ export class GroupCommit {
 
   #schedule(): void {
     if (this.#timer !== undefined || this.#queue.length === 0) return;
-    this.#timer = setTimeout(() => {
+    // setImmediate, not setTimeout(0): it runs once this turn's I/O is read (so writes that
+    // arrived together share the batch) without the ~2 ms a zero timer costs here
+    // (bench/FINDINGS.md, finding 4).
+    this.#timer = setImmediate(() => {
       this.#timer = undefined;
       this.#flush();
       if (this.#queue.length > 0) this.#schedule();
       else for (const wake of this.#idleWaiters.splice(0)) wake();
-    }, 0);
+    });
   }
 
   /** Commits one batch, synchronously, then settles its promises. */

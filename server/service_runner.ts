@@ -65,3 +65,32 @@ export async function serveUntilStopped(
   const stopped = options.stopping.then((signal) => ({ code: 0, signal }));
   return await Promise.race([refused, stopped]);
 }
+
+/**
+ * Parses a process's flags with `parse`, which returns `undefined` for `--help`. Resolves to the
+ * flags, or to the exit code once the help is printed: 0 for `--help`, 2 (with the error first)
+ * for flags that cannot be used.
+ *
+ * @example
+ * ```ts
+ * const parsed = flagsOrExitCode(() => parseLoginArgs(args), HELP);
+ * if ("code" in parsed) return parsed.code;
+ * ```
+ */
+export function flagsOrExitCode<T>(
+  parse: () => T | undefined,
+  help: string,
+): { flags: T } | { code: number } {
+  let flags: T | undefined;
+  try {
+    flags = parse();
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${help}`);
+    return { code: 2 };
+  }
+  if (flags === undefined) {
+    console.log(help);
+    return { code: 0 };
+  }
+  return { flags };
+}

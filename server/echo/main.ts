@@ -9,7 +9,7 @@
 import { ServiceClient, ServiceError } from "../../client/mod.ts";
 import { State } from "../../shared/mod.ts";
 import { createLogger } from "../log.ts";
-import { serveUntilStopped, stopSignal } from "../service_runner.ts";
+import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 
@@ -30,20 +30,15 @@ const MAX_SLEEP_MS = 60_000;
 
 /** Runs the echo service until SIGINT or SIGTERM. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseServiceArgs(args, {
+  const parsed = flagsOrExitCode(() => {
+    const flags = parseServiceArgs(args, {
       name: { type: "string" },
       "heartbeat-ms": { type: "string" },
     });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (flags.help) {
-    console.log(HELP);
-    return 0;
-  }
+    return flags.help ? undefined : flags;
+  }, HELP);
+  if ("code" in parsed) return parsed.code;
+  const flags = parsed.flags;
   const name = (flags.values.name as string | undefined) ?? `echo-${Deno.pid}`;
   const log = createLogger(name);
   const stopping = stopSignal();

@@ -9,7 +9,7 @@
 
 import { ServiceClient } from "../../client/mod.ts";
 import { createLogger } from "../log.ts";
-import { serveUntilStopped, stopSignal } from "../service_runner.ts";
+import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 import { type GroupLimits, GroupRegistry } from "./group_registry.ts";
@@ -105,17 +105,9 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
 
 /** Runs the group service until SIGINT or SIGTERM; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseGroupArgs(args);
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (!flags) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = flagsOrExitCode(() => parseGroupArgs(args), HELP);
+  if ("code" in parsed) return parsed.code;
+  const flags = parsed.flags;
   const log = createLogger(flags.name);
   const stopping = stopSignal();
   let sskey: string;

@@ -9,7 +9,7 @@
 
 import { ServiceClient } from "../../client/mod.ts";
 import { createLogger } from "../log.ts";
-import { serveUntilStopped, stopSignal } from "../service_runner.ts";
+import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 import { AccountStore } from "./account_store.ts";
@@ -85,17 +85,9 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
 
 /** Runs the login service until SIGINT or SIGTERM; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseLoginArgs(args);
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (!flags) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = flagsOrExitCode(() => parseLoginArgs(args), HELP);
+  if ("code" in parsed) return parsed.code;
+  const flags = parsed.flags;
   const log = createLogger(flags.name);
   const stopping = stopSignal();
   if (flags.hashCost === "test") {

@@ -1,28 +1,18 @@
 import assert from "node:assert/strict";
 import { buildBundles, BUNDLES } from "../../client/build.ts";
+import { buildNodeBundle, hasNode } from "../helpers/node.ts";
 import { INTEGRATION, startEcho, startGate } from "../helpers/suite.ts";
-
-/** Whether `node` can be run here. */
-async function hasNode(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("node", { args: ["--version"], stdout: "null" }).output())
-      .success;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test({
   name: "the Node bundle runs on Node with no flags: GateClient and ServiceClient over framed TCP",
   ...INTEGRATION,
   async fn() {
-    if (!await hasNode()) {
+    if (!hasNode()) {
       console.log("skipped: node is not installed");
       return;
     }
     const dir = await Deno.makeTempDir({ prefix: "gatehouse_node_" });
-    const outfile = `${dir}/gatehouse.node.mjs`;
-    await buildBundles([{ ...BUNDLES.find((b) => b.platform === "node")!, outfile }]);
+    const outfile = await buildNodeBundle(dir);
     const gate = await startGate();
     const echo = await startEcho(gate);
     try {

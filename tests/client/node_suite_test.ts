@@ -7,21 +7,11 @@
  */
 
 import assert from "node:assert/strict";
-import { buildBundles, BUNDLES } from "../../client/build.ts";
+import { buildNodeBundle, hasNode } from "../helpers/node.ts";
 import { GroupCmd } from "../../shared/mod.ts";
 import { startGroup } from "../helpers/group.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
 import { INTEGRATION, startGate } from "../helpers/suite.ts";
-
-/** Whether `node` can be run here. */
-async function hasNode(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("node", { args: ["--version"], stdout: "null" }).output())
-      .success;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The Node program: two clients over framed TCP (Node 20 has no WebSocket without a flag).
@@ -70,13 +60,12 @@ Deno.test({
   name: "Node imports the built bundle: register, log in, a group, and its pushes from a suite",
   ...INTEGRATION,
   async fn() {
-    if (!await hasNode()) {
+    if (!hasNode()) {
       console.log("skipped: node is not installed");
       return;
     }
     const dir = await Deno.makeTempDir({ prefix: "gatehouse_node_suite_" });
-    const outfile = `${dir}/gatehouse.node.mjs`;
-    await buildBundles([{ ...BUNDLES.find((b) => b.platform === "node")!, outfile }]);
+    const outfile = await buildNodeBundle(dir);
     const gate = await startGate();
     const [login, group] = await Promise.all([startLogin(gate), startGroup(gate)]);
     try {

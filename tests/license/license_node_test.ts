@@ -4,17 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { buildBundles, BUNDLES } from "../../client/build.ts";
+import { buildNodeBundle, hasNode } from "../helpers/node.ts";
 import { makeLicenseDir, startLicenseServer } from "./license_fixtures.ts";
-
-function hasNode(): boolean {
-  try {
-    return new Deno.Command("node", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 const entry = (bundle: string) => `
 import { LicenseClient, MessageTypes } from ${JSON.stringify(bundle)};
@@ -42,8 +33,7 @@ Deno.test({
     const dataDir = await makeLicenseDir({ seats: 1, customer: "NodeCo" });
     const server = await startLicenseServer({ dataDir });
     try {
-      const bundle = `${dataDir}/gatehouse.node.mjs`;
-      await buildBundles([{ ...BUNDLES.find((b) => b.platform === "node")!, outfile: bundle }]);
+      const bundle = await buildNodeBundle(dataDir);
       await Deno.writeTextFile(`${dataDir}/entry.mjs`, entry(bundle));
       const run = await new Deno.Command("node", {
         args: [`${dataDir}/entry.mjs`, String(server.port)],

@@ -10,36 +10,16 @@
  * @module
  */
 
-import { type RunningProcess, startProcess } from "./process.ts";
+import type { RunningProcess } from "./process.ts";
+import { startService, type StartServiceOptions } from "./suite.ts";
 
-/** Options of {@linkcode startGroup}. */
-export interface StartGroupOptions {
-  /** Extra flags (limits). */
-  flags?: string[];
-  /** The gate URL; the gate's WebSocket URL by default. */
-  url?: string;
-  /** The instance's name; a random `group-…` by default. */
-  name?: string;
-  /** Where the service key is read; the gate's data dir by default. */
-  dataDir?: string;
-}
+/** Options of {@linkcode startGroup}: extra flags (limits), gate URL, name, data dir. */
+export type StartGroupOptions = StartServiceOptions;
 
 /** Starts a group service connected to a gate; resolves once it has registered. */
 export function startGroup(
   gate: { wsUrl: string; dataDir: string },
   options: StartGroupOptions = {},
 ): Promise<RunningProcess> {
-  return startProcess({
-    task: "group",
-    args: [
-      "--gate",
-      options.url ?? gate.wsUrl,
-      "--data-dir",
-      options.dataDir ?? gate.dataDir,
-      "--name",
-      options.name ?? `group-${crypto.randomUUID().slice(0, 8)}`,
-      ...(options.flags ?? []),
-    ],
-    ready: /registered gate=/,
-  });
+  return startService("group", gate, options);
 }

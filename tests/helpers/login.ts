@@ -12,19 +12,11 @@
  */
 
 import type { GateClient, LoginResult } from "../../client/mod.ts";
-import { type RunningProcess, startProcess } from "./process.ts";
-import { connectClient } from "./suite.ts";
+import type { RunningProcess } from "./process.ts";
+import { connectClient, startService, type StartServiceOptions } from "./suite.ts";
 
-/** Options of {@linkcode startLogin}. */
-export interface StartLoginOptions {
-  /** Extra flags; `--hash-cost test` is added unless a `--hash-cost` is among them. */
-  flags?: string[];
-  /** The gate URL; the gate's WebSocket URL by default. */
-  url?: string;
-  name?: string;
-  /** Where `login.sqlite` lives (and the service key is read); the gate's data dir by default. */
-  dataDir?: string;
-}
+/** Options of {@linkcode startLogin}: `--hash-cost test` is added unless `flags` has one. */
+export type StartLoginOptions = StartServiceOptions;
 
 /** Starts a login service connected to a gate; resolves once it has registered. */
 export function startLogin(
@@ -32,19 +24,9 @@ export function startLogin(
   options: StartLoginOptions = {},
 ): Promise<RunningProcess> {
   const flags = options.flags ?? [];
-  return startProcess({
-    task: "login",
-    args: [
-      "--gate",
-      options.url ?? gate.wsUrl,
-      "--data-dir",
-      options.dataDir ?? gate.dataDir,
-      "--name",
-      options.name ?? `login-${crypto.randomUUID().slice(0, 8)}`,
-      ...(flags.includes("--hash-cost") ? [] : ["--hash-cost", "test"]),
-      ...flags,
-    ],
-    ready: /registered gate=/,
+  return startService("login", gate, {
+    ...options,
+    flags: [...(flags.includes("--hash-cost") ? [] : ["--hash-cost", "test"]), ...flags],
   });
 }
 

@@ -52,25 +52,45 @@ export async function startGate(
   };
 }
 
-/** Starts an echo service connected to a gate; resolves once registered. */
-export function startEcho(
+/** Options of {@linkcode startService} (and of startEcho, startLogin, startGroup). */
+export interface StartServiceOptions {
+  /** Extra flags. */
+  flags?: string[];
+  /** The gate URL; the gate's WebSocket URL by default. */
+  url?: string;
+  /** The instance's name; a random `<task>-…` by default. */
+  name?: string;
+  /** Its `--data-dir` (where the service key is read); the gate's data dir by default. */
+  dataDir?: string;
+}
+
+/** Starts a service of ours (a deno.json task) connected to a gate; resolves once registered. */
+export function startService(
+  task: string,
   gate: { wsUrl: string; dataDir: string },
-  options: { name?: string; url?: string; flags?: string[] } = {},
+  options: StartServiceOptions = {},
 ): Promise<RunningProcess> {
-  const name = options.name ?? `echo-${crypto.randomUUID().slice(0, 8)}`;
   return startProcess({
-    task: "echo",
+    task,
     args: [
       "--gate",
       options.url ?? gate.wsUrl,
       "--data-dir",
-      gate.dataDir,
+      options.dataDir ?? gate.dataDir,
       "--name",
-      name,
+      options.name ?? `${task}-${crypto.randomUUID().slice(0, 8)}`,
       ...(options.flags ?? []),
     ],
     ready: /registered gate=/,
   });
+}
+
+/** Starts an echo service connected to a gate; resolves once registered. */
+export function startEcho(
+  gate: { wsUrl: string; dataDir: string },
+  options: StartServiceOptions = {},
+): Promise<RunningProcess> {
+  return startService("echo", gate, options);
 }
 
 /** Connects a GateClient; closed by `using`-style cleanup through the returned `close`. */

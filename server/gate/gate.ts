@@ -14,7 +14,6 @@
 import {
   GateCmd,
   isResponse,
-  isServiceCmd,
   makeResponse,
   MessageTypes,
   parseEnvelope,
@@ -225,10 +224,7 @@ export class Gate implements ConnectionEvents {
       return;
     }
     const cmd = envelope.cmd;
-    if (
-      !mayCall(connection, cmd) ||
-      (isServiceCmd(cmd) && !GATE_COMMANDS.has(cmd) && !connection.service)
-    ) {
+    if (!mayCall(connection, cmd)) {
       this.#router.respond(
         connection,
         makeResponse(envelope, {
@@ -396,5 +392,3 @@ export class Gate implements ConnectionEvents {
     }
   }
 }
-
-export { GateCmd };

@@ -222,7 +222,7 @@ async function register(
   return { state: State.OK, data: { clientId: from.id } };
 }
 
-/** Whether a connection may call a command the gate serves. */
+/** Whether a connection may call `cmd`: `ss_` commands are for service links (and `ss_reg_api`). */
 export function mayCall(from: Connection, cmd: string): boolean {
   return !isServiceCmd(cmd) || from.service !== undefined || cmd === GateCmd.REG_API;
 }

@@ -141,7 +141,7 @@ export class LocalRouter implements Router {
     this.#send(link, text);
   }
 
-  /** The local links of a command now, and whether one was ever registered here. */
+  /** This gate's service links: who serves what now, and what was ever served here. */
   get links(): ServiceLinks {
     return this.#links;
   }

@@ -9,6 +9,7 @@
 import { ServiceClient, ServiceError } from "../../client/mod.ts";
 import { State } from "../../shared/mod.ts";
 import { createLogger } from "../log.ts";
+import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
@@ -28,6 +29,12 @@ echo_kick {clientId, reason?}, echo_leaves (the ss_msg_client_leave events seen)
 /** Most milliseconds `echo_sleep` waits. */
 const MAX_SLEEP_MS = 60_000;
 
+/**
+ * The echo service's faults (server/process_faults.ts): both exit. It is a tool for tests and
+ * benchmarks, where a fault must show as a failure, not be carried on past.
+ */
+const FAULT_POLICY: FaultPolicy = { rejection: "exit", exception: "exit" };
+
 /** Runs the echo service until SIGINT or SIGTERM. */
 export async function main(args: string[]): Promise<number> {
   const parsed = flagsOrExitCode(() => {
@@ -41,6 +48,7 @@ export async function main(args: string[]): Promise<number> {
   const flags = parsed.flags;
   const name = (flags.values.name as string | undefined) ?? `echo-${Deno.pid}`;
   const log = createLogger(name);
+  installFaultHandlers({ log, policy: FAULT_POLICY });
   const stopping = stopSignal();
   log.info("starting", { pid: Deno.pid, gate: flags.gate.join(",") });
   const sskey = await readServiceKey(flags.dataDir);

@@ -71,7 +71,7 @@ export async function main(args: string[]): Promise<number> {
   installFaultHandlers({
     log,
     policy: { rejection: "continue", exception: "exit" },
-    beforeExit: () => supervisor.stop(),
+    beforeExit: () => supervisor.fail("an uncaught exception in the supervisor"),
   });
   // Signals first, so that they stop the demo in every state (see main.ts).
   Deno.addSignalListener("SIGINT", () => void supervisor.stop());

@@ -106,7 +106,11 @@ export async function main(args: string[]): Promise<number> {
     pidFile: `${options.dataDir}/gatehouse.pid`,
     startLimit: parsed.startLimit,
   });
-  installFaultHandlers({ log, policy: FAULT_POLICY, beforeExit: () => supervisor.stop() });
+  installFaultHandlers({
+    log,
+    policy: FAULT_POLICY,
+    beforeExit: () => supervisor.fail("an uncaught exception in the supervisor"),
+  });
   // Signals first: SIGINT and SIGTERM stop the supervisor in every state, a child that cannot
   // start included (issue 14, point 5).
   const onSignal = (signal: Deno.Signal) => () => {

@@ -112,11 +112,19 @@ export class Supervisor {
     this.#end.resolve(this.#ending);
   }
 
+  /**
+   * Stops every child and ends with exit code 1 and `reason` (the supervisor's own fault);
+   * resolves when they are stopped.
+   */
+  fail(reason: string): Promise<void> {
+    if (!this.#stopping) this.#ending = { code: 1, reason };
+    return this.stop();
+  }
+
   #giveUp(name: string, reason: string): void {
     if (this.#stopping) return;
-    this.#ending = { code: 1, reason };
     this.#options.log.error("giving up", { child: name, reason });
-    void this.stop();
+    void this.fail(reason);
   }
 
   #writePids(): Promise<void> {

@@ -43,6 +43,11 @@ export interface RunningProcess {
 export interface StartOptions {
   /** The deno.json task whose command and permissions are used. */
   task: string;
+  /**
+   * Deno's arguments instead of the task's, e.g. `["run", "--allow-all", "tests/x.ts"]` for a test
+   * program (`task` then only names it in messages).
+   */
+  denoArgs?: string[];
   args?: string[];
   /** A line pattern that says the process is ready. */
   ready: RegExp;
@@ -55,7 +60,7 @@ export interface StartOptions {
 /** Starts a process and waits until it prints its ready line. */
 export async function startProcess(options: StartOptions): Promise<RunningProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs(options.task), ...(options.args ?? [])],
+    args: [...(options.denoArgs ?? taskArgs(options.task)), ...(options.args ?? [])],
     cwd: ROOT_DIR,
     stdout: "piped",
     stderr: "piped",

@@ -255,7 +255,7 @@ function supervisorArgs(dataDir: string, ports: number[], extra: string[] = []):
 }
 
 async function sigtermWhileBlocked(options: RunOptions): Promise<CaseResult> {
-  const row = newResult("supervisor SIGTERM while the gate cannot bind");
+  const row = newResult("supervisor SIGTERM, gate cannot bind");
   const stops = Math.min(20, Math.max(2, Math.round(options.cases / 500)));
   let slowest = 0;
   for (let round = 0; round < stops; round++) {

@@ -76,7 +76,9 @@ export async function main(args: string[]): Promise<number> {
   // Signals first, so that they stop the demo in every state (see main.ts).
   Deno.addSignalListener("SIGINT", () => void supervisor.stop());
   Deno.addSignalListener("SIGTERM", () => void supervisor.stop());
-  await supervisor.claimPidFile();
+  // Ending a stale process may take its grace period; a signal meanwhile ends the wait.
+  await Promise.race([supervisor.claimPidFile(), supervisor.done]);
+  if (supervisor.stopping) return ended(await supervisor.done);
 
   let nats = values.nats;
   if (!nats) {

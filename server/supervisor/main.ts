@@ -121,7 +121,9 @@ export async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   await Deno.mkdir(options.dataDir, { recursive: true });
   log.info("starting", { pid: Deno.pid, dataDir: options.dataDir });
-  await supervisor.claimPidFile();
+  // Ending a stale process may take its grace period; a signal meanwhile ends the wait.
+  await Promise.race([supervisor.claimPidFile(), supervisor.done]);
+  if (supervisor.stopping) return ended(await supervisor.done);
 
   const ready = await supervisor.add(
     gateSpec(options),

@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { createLogger } from "../log.ts";
 import { installFaultHandlers } from "../process_faults.ts";
-import { ended } from "./main.ts";
+import { ended, SUPERVISOR_FAULT_POLICY } from "./main.ts";
 import { parseStartLimit, START_LIMIT_HELP } from "./start_limit.ts";
 import { gateSpec, serviceSpecs } from "./suite.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -67,10 +67,9 @@ export async function main(args: string[]): Promise<number> {
       intervalS: values["start-limit-interval-s"],
     }),
   });
-  // The supervisor's policy and its reasons: main.ts.
   installFaultHandlers({
     log,
-    policy: { rejection: "continue", exception: "exit" },
+    policy: SUPERVISOR_FAULT_POLICY,
     beforeExit: () => supervisor.fail("an uncaught exception in the supervisor"),
   });
   // Signals first, so that they stop the demo in every state (see main.ts).

@@ -84,7 +84,7 @@ export function parseSupervisorArgs(
  * child, then exits 1: the supervisor's own state is in doubt, and children left behind with no
  * one to restart them would be worse than a clean restart by whatever runs the supervisor.
  */
-const FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
+export const SUPERVISOR_FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
 
 /** Runs the suite until SIGINT or SIGTERM (0), or until a child is given up (1). */
 export async function main(args: string[]): Promise<number> {
@@ -108,7 +108,7 @@ export async function main(args: string[]): Promise<number> {
   });
   installFaultHandlers({
     log,
-    policy: FAULT_POLICY,
+    policy: SUPERVISOR_FAULT_POLICY,
     beforeExit: () => supervisor.fail("an uncaught exception in the supervisor"),
   });
   // Signals first: SIGINT and SIGTERM stop the supervisor in every state, a child that cannot

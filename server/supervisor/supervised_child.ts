@@ -181,6 +181,16 @@ export class SupervisedChild {
     );
   }
 
+  /**
+   * Marks the child as stopping before its turn to be stopped comes: an exit from now on (a
+   * Ctrl-C reaches every process of the terminal's group) is neither restarted nor counted as a
+   * failed start.
+   */
+  willStop(): void {
+    this.#stopping = true;
+    clearTimeout(this.#restartTimer);
+  }
+
   /** Stops the child: SIGTERM, and SIGKILL after `graceMs`. Resolves when it has exited. */
   async stop(graceMs = 8000): Promise<void> {
     this.#stopping = true;

@@ -103,6 +103,7 @@ export class Supervisor {
 
   async #stopAll(): Promise<void> {
     this.#options.log.info("stopping", { children: this.#children.length });
+    for (const child of this.#children) child.willStop();
     await Promise.all(this.#children.slice(1).map((child) => child.stop()));
     await this.#children[0]?.stop();
     try {

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { buildBundles, BUNDLES } from "../../client/build.ts";
-import { buildNodeBundle, hasNode } from "../helpers/node.ts";
+import { buildNodeBundle, nodeTool } from "../helpers/node.ts";
 import { INTEGRATION, startEcho, startGate } from "../helpers/suite.ts";
+
+const node = nodeTool();
 
 Deno.test({
   name: "the Node bundle runs on Node with no flags: GateClient and ServiceClient over framed TCP",
   ...INTEGRATION,
+  ignore: node.ignore,
   async fn() {
-    if (!hasNode()) {
-      console.log("skipped: node is not installed");
-      return;
-    }
+    node.check();
     const dir = await Deno.makeTempDir({ prefix: "gatehouse_node_" });
     const outfile = await buildNodeBundle(dir);
     const gate = await startGate();

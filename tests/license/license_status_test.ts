@@ -6,6 +6,9 @@
 import assert from "node:assert/strict";
 import { MessageTypes } from "../../shared/message_types.ts";
 import { State } from "../../shared/state_codes.ts";
+import { formatUptime } from "../../server/license/status.ts";
+import { licensePaths } from "../../server/license/license_file.ts";
+import { ROOT_DIR } from "../helpers/process.ts";
 import { makeLicenseDir, RawConn, runTask, startLicenseServer } from "./license_fixtures.ts";
 
 Deno.test({
@@ -24,6 +27,15 @@ Deno.test({
       const port = String(server.port);
       const text = await runTask("license:status", ["--port", port, "--audit", "5"]);
       assert.equal(text.code, 0, text.stderr);
+      const version = JSON.parse(await Deno.readTextFile(`${ROOT_DIR}/deno.json`)).version;
+      assert.match(
+        text.stdout,
+        new RegExp(
+          `^License server status: tcp://127\\.0\\.0\\.1:${port} \\(version ${
+            version.replaceAll(".", "\\.")
+          }, up \\d+s\\)`,
+        ),
+      );
       assert.match(text.stdout, /License: ACME Corp, 1 seats, valid through 2099-12-31/);
       assert.match(text.stdout, /Seats: 1 of 1 in use, 0 free, 1 waiting \(heartbeat 200 ms/);
       assert.match(text.stdout, /INSTANCE\s+HOST\s+USER\s+REMOTE\s+SINCE\s+LAST HEARTBEAT/);
@@ -34,6 +46,8 @@ Deno.test({
       const json = await runTask("license:status", ["--port", port, "--json"]);
       const status = JSON.parse(json.stdout);
       assert.equal(status.seatsUsed, 1);
+      assert.equal(status.version, version);
+      assert.ok(Number.isInteger(status.uptimeS) && status.uptimeS >= 0, `${status.uptimeS}`);
       assert.deepEqual(status.holders.map((h: { user: string }) => h.user), ["grace"]);
       assert.deepEqual(status.audit, []);
     } finally {
@@ -57,6 +71,38 @@ Deno.test({
     assert.match(bad.stderr, /Flag --port must be a whole number/);
     await Deno.remove(dataDir, { recursive: true });
   },
+});
+
+Deno.test({
+  name: "license:status with no license loaded says so, not 0 seats of 0",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dataDir = await makeLicenseDir({ seats: 1 });
+    await Deno.remove(licensePaths(dataDir).json);
+    const server = await startLicenseServer({ dataDir });
+    try {
+      const text = await runTask("license:status", ["--port", String(server.port)]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /License: not usable: The license file .*license\.json is missing/);
+      assert.match(
+        text.stdout,
+        /Seats: none can be granted, no license loaded, 0 waiting \(heartbeat 200 ms, 1 connections\)/,
+      );
+      assert.doesNotMatch(text.stdout, /of 0 in use/);
+    } finally {
+      assert.equal(await server.stop(), 0);
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("license:status writes the uptime in the largest two units", () => {
+  assert.equal(formatUptime(0), "0s");
+  assert.equal(formatUptime(59), "59s");
+  assert.equal(formatUptime(250), "4m 10s");
+  assert.equal(formatUptime(2 * 3600 + 5 * 60 + 9), "2h 5m");
+  assert.equal(formatUptime(3 * 86_400 + 4 * 3600 + 59), "3d 4h");
 });
 
 Deno.test({

@@ -67,6 +67,13 @@ Deno.test({
     assert.doesNotMatch(code, /\bDeno\./);
     assert.match(code, /GateClient = class|class GateClient/);
     assert.ok((await Deno.stat(`${outfile}.map`)).isFile, "a source map is written");
+    assert.doesNotMatch(code, /import\(["']ws["']\)|from\s*["']ws["']/, "no ws package");
+    // The web page imports this bundle instead of carrying a second copy of the client.
+    const appfile = `${dir}/app.js`;
+    await buildBundles([{ ...BUNDLES.find((b) => b.name === "web app")!, outfile: appfile }]);
+    const app = await Deno.readTextFile(appfile);
+    assert.match(app, /from "\.\/gatehouse\.js"/);
+    assert.doesNotMatch(app, /GateChannel = class|class GateChannel/);
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -33,6 +33,7 @@ Options:
   --seats N            How many seats may be held at once
   --expires DATE       Last day of validity, YYYY-MM-DD (not in the past unless --force)
   --force              Issue a license that has already expired (for tests)
+  --version            Print the version
   --help               Show this help`;
 
 /** Options of {@linkcode issueLicense}. */

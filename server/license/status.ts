@@ -31,6 +31,7 @@ Options:
   --audit N          Also print the latest N audit events (0 to ${MAX_STATUS_AUDIT}, default 0)
   --json             Print the server's answer as JSON
   --timeout-ms MS    How long to wait for the answer (default 5000)
+  --version          Print the version
   --help             Show this help`;
 
 /** Options of {@linkcode queryStatus}. */

@@ -8,7 +8,7 @@ import { MessageTypes } from "../../shared/message_types.ts";
 import { State } from "../../shared/state_codes.ts";
 import { formatUptime } from "../../server/license/status.ts";
 import { licensePaths } from "../../server/license/license_file.ts";
-import { ROOT_DIR } from "../helpers/process.ts";
+import { ROOT_DIR, startProcess } from "../helpers/process.ts";
 import { makeLicenseDir, RawConn, runTask, startLicenseServer } from "./license_fixtures.ts";
 
 Deno.test({
@@ -97,6 +97,65 @@ Deno.test({
   },
 });
 
+Deno.test("every license task prints the version with --version", async () => {
+  const version = JSON.parse(await Deno.readTextFile(`${ROOT_DIR}/deno.json`)).version;
+  for (const task of ["license", "license:keygen", "license:issue", "license:status"]) {
+    const result = await runTask(task, ["--version"]);
+    assert.equal(result.code, 0, `${task}: ${result.stderr}`);
+    assert.match(result.stdout.trim(), new RegExp(`^gatehouse (license )?${version}$`), task);
+  }
+});
+
+Deno.test({
+  name: "the license server writes JSON log lines with --log-format json, warnings on stderr",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dataDir = await makeLicenseDir({ seats: 1, customer: "Json Co" });
+    const proc = await startProcess({
+      task: "license",
+      args: ["--port", "0", "--data-dir", dataDir, "--log-format", "json", "--log-level", "debug"],
+      ready: /"event":"listening".*"tcp":"tcp:\/\/127\.0\.0\.1:(\d+)"/,
+    });
+    try {
+      const conn = await RawConn.open(Number(proc.match[1]));
+      assert.equal(
+        (await conn.request("LoginReq", { instanceId: "j", host: "h", user: "u" }))
+          .json.state,
+        State.OK,
+      );
+      await conn.close();
+      await Deno.writeTextFile(licensePaths(dataDir).json, "broken");
+      const from = proc.lines.length;
+      proc.kill("SIGHUP");
+      await proc.waitForLine(/"event":"reloaded"/, { from });
+    } finally {
+      assert.equal(await proc.stop(), 0);
+      await Deno.remove(dataDir, { recursive: true });
+    }
+    const lines = proc.lines.filter((line) => line.trim() !== "");
+    const events = lines.map((line) => JSON.parse(line));
+    for (const event of events) {
+      assert.match(event.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.ok(["debug", "info", "warn", "error"].includes(event.level), event.level);
+      assert.equal(event.process, "license");
+      assert.equal(typeof event.event, "string");
+    }
+    const names = events.map((event) => event.event);
+    for (const name of ["license-loaded", "listening", "license-reload-refused", "stopped"]) {
+      assert.ok(names.includes(name), `${name} in ${names.join(", ")}`);
+    }
+    const refused = events.find((event) => event.event === "license-reload-refused");
+    assert.equal(refused.level, "warn");
+    assert.equal(refused.reason, "The license file is not valid JSON");
+    assert.equal(refused.kept, "Json Co");
+    assert.equal(refused.seats, 1);
+    const bad = await runTask("license", ["--log-level", "loud"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^Flag --log-level must be one of debug, info, warn, error/);
+  },
+});
+
 Deno.test("license:status writes the uptime in the largest two units", () => {
   assert.equal(formatUptime(0), "0s");
   assert.equal(formatUptime(59), "59s");
@@ -163,7 +222,7 @@ Deno.test("the license server refuses bad flags and a bad --types file", async (
       `${dataDir}/types.json`,
     ]);
     assert.equal(clash.code, 2);
-    assert.match(clash.stdout, /types-failed .*share the number 2/);
+    assert.match(clash.stderr, /ERROR license types-failed .*share the number 2/);
     const help = await runTask("license", ["--help"]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--heartbeat-ms MS/);

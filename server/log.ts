@@ -85,14 +85,25 @@ export function formatLogLine(
   return line;
 }
 
+/** The process's defaults, set once from its flags (see {@linkcode setLogDefaults}). */
+let defaults: LoggerOptions = {};
+
+/**
+ * Sets the level and format of every logger created afterwards without options of its own: a
+ * process calls it once, with what {@linkcode parseLogFlags} found in its flags.
+ */
+export function setLogDefaults(options: LoggerOptions): void {
+  defaults = { ...options };
+}
+
 /**
  * A logger for process `name`: lines at `level` and above (a level alone is taken as
- * `{ level }`), debug and info on stdout, warnings and errors on stderr.
+ * `{ level }`), debug and info on stdout, warnings and errors on stderr. What `options` leaves
+ * out comes from {@linkcode setLogDefaults}, then info and text.
  */
 export function createLogger(name: string, options: LogLevel | LoggerOptions = {}): Logger {
-  const { level: minLevel = "info", format = "text" } = typeof options === "string"
-    ? { level: options }
-    : options;
+  const given = typeof options === "string" ? { level: options } : options;
+  const { level: minLevel = "info", format = "text" } = { ...defaults, ...given };
   const write = (level: LogLevel) => (event: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < ORDER[minLevel]) return;
     const line = formatLogLine({ level, name, event, fields, format });

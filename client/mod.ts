@@ -20,3 +20,4 @@ export * from "./transport.ts";
 export { Backoff } from "./backoff.ts";
 export * from "./license_client.ts";
 export { MessageTypes, State } from "../shared/mod.ts";
+export type { Envelope, PushEnvelope, RequestEnvelope, ResponseEnvelope } from "../shared/mod.ts";

@@ -23,8 +23,19 @@ export interface Transport {
   close(): void;
 }
 
+/**
+ * A WebSocket class: the runtime's own, or one like the `ws` package's (`import WebSocket from
+ * "ws"`). Typed loosely on purpose, so that any such class fits without DOM types.
+ */
+export type WebSocketConstructor = new (url: string) => object;
+
 /** Options every transport understands. */
 export interface TransportOptions {
+  /**
+   * The WebSocket class for `ws://` and `wss://`. Default: the runtime's own, or on a runtime
+   * without one (Node 20) the `ws` package when it is installed.
+   */
+  WebSocket?: WebSocketConstructor;
   /** PEM CA certificates to trust for `tls://` (framed TCP). */
   caCerts?: string[];
   /** Largest frame accepted from the gate. */

@@ -6,6 +6,8 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseLogFlags, setLogDefaults } from "./log.ts";
+import { VERSION } from "./version.ts";
 
 /** Where a service finds the gate. */
 export const DEFAULT_GATE_URL = "ws://127.0.0.1:8080/ws";
@@ -24,10 +26,14 @@ export const SERVICE_FLAGS_HELP =
   `  --gate URL        the gate: ws://host:port/ws or tcp://host:port; repeat or comma-separate
                     for several (${DEFAULT_GATE_URL})
   --data-dir DIR    where the gate's service key file is read (./data)
+  --log-format F    text or json log lines (text)
+  --log-level L     debug, info, warn or error (info)
+  --version         print the version
   --help            this text`;
 
 /**
- * Parses `--gate`, `--data-dir`, `--help` and the service's own string options.
+ * Parses `--gate`, `--data-dir`, `--help` and the service's own string options. `--log-format`
+ * and `--log-level` set the process's log defaults; `--version` prints the version and exits.
  *
  * @example
  * ```ts
@@ -38,10 +44,12 @@ export function parseServiceArgs(
   args: string[],
   own: NonNullable<ParseArgsConfig["options"]> = {},
 ): ServiceFlags {
+  const log = parseLogFlags(args);
   const { values } = parseArgs({
-    args,
+    args: log.rest,
     options: {
       ...own,
+      version: { type: "boolean" },
       help: { type: "boolean" },
       gate: { type: "string", multiple: true },
       "data-dir": { type: "string" },
@@ -49,6 +57,11 @@ export function parseServiceArgs(
     strict: true,
     allowPositionals: false,
   });
+  if (values.version === true) {
+    console.log(`gatehouse ${VERSION}`);
+    Deno.exit(0);
+  }
+  setLogDefaults(log.options);
   const gate = ((values.gate as string[] | undefined) ?? [DEFAULT_GATE_URL])
     .flatMap((url) => url.split(","))
     .map((url) => url.trim())

@@ -1,7 +1,7 @@
 /**
  * The command-line run the license tasks share (`license:keygen`, `license:issue`,
  * `license:status`, and the server's `main.ts`): flags through `parseArgs` (strict, no
- * positionals) with `--help`, and the exits: 2 for bad flags (the message, a blank line and the
+ * positionals) with `--help` and `--version`, and the exits: 2 for bad flags (the message, a blank line and the
  * help on stderr), 1 for a run that failed (its message on stderr).
  *
  * @example
@@ -14,8 +14,12 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { VERSION } from "../version.ts";
 
-const HELP_FLAG = { help: { type: "boolean", default: false } } as const;
+const HELP_FLAG = {
+  help: { type: "boolean", default: false },
+  version: { type: "boolean", default: false },
+} as const;
 
 /** The values `parseArgs` gives for `options` and `--help`. */
 export type FlagValues<O extends ParseArgsOptionsConfig> = ReturnType<
@@ -34,8 +38,9 @@ export function usageError(message: string, help: string): never {
 }
 
 /**
- * Parses `args` with `options` and `--help`. With `--help`, prints `help` on stdout and returns
- * `undefined`; a flag `parseArgs` refuses ends the process through {@linkcode usageError}.
+ * Parses `args` with `options`, `--help` and `--version`. With `--help`, prints `help` on stdout
+ * and returns `undefined` (with `--version`, the version); a flag `parseArgs` refuses ends the
+ * process through {@linkcode usageError}.
  */
 export function parseFlags<const O extends ParseArgsOptionsConfig>(
   args: string[],
@@ -55,6 +60,10 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(
   }
   if ((values as { help?: boolean }).help) {
     console.log(help);
+    return undefined;
+  }
+  if ((values as { version?: boolean }).version) {
+    console.log(`gatehouse ${VERSION}`);
     return undefined;
   }
   return values;

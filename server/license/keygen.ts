@@ -18,6 +18,7 @@ Makes an Ed25519 key pair for signing license files:
 Options:
   --data-dir DIR   Where to write the keys (default ./data)
   --force          Replace an existing key pair
+  --version        Print the version
   --help           Show this help`;
 
 /** Writes a new key pair into `dataDir`; returns the paths written. */

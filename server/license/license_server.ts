@@ -39,9 +39,10 @@ import { type MessageTypeName, MessageTypes } from "../../shared/message_types.t
 import { errorBody } from "../../shared/protocol_error.ts";
 import { State } from "../../shared/state_codes.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { VERSION } from "../version.ts";
 import { AuditLog } from "./audit_log.ts";
 import { type ConnEnd, FramedConn } from "./framed_conn.ts";
-import { checkLicense, type DogStatus, usableSeats } from "./license_file.ts";
+import { checkLicense, type DogStatus, usableSeats, withExpiry } from "./license_file.ts";
 import { type StatusData, validateStatusRequest } from "./messages.ts";
 import { type DeskClient, SeatDesk } from "./seat_desk.ts";
 import type { SeatClaim } from "./seat_pool.ts";
@@ -131,6 +132,9 @@ export class LicenseServer {
   #ticker: ReturnType<typeof setInterval> | undefined;
   #keptSeats: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** The last license file that granted seats: kept when a reload finds a worse one. */
+  #lastGood: DogStatus | undefined;
+  #startedAt = Date.now();
 
   /** A server that does nothing until {@linkcode LicenseServer.start}. */
   constructor(options: LicenseServerOptions) {
@@ -180,15 +184,29 @@ export class LicenseServer {
     return this.#desk!.dogStatus();
   }
 
-  /** Reads and verifies the license file again (at start and on SIGHUP). */
+  /**
+   * Reads and verifies the license file again (at start and on SIGHUP); returns the license in
+   * force afterwards. A file that grants no seats (missing, broken, tampered or expired) does not
+   * replace a license that still does: that one is kept, with its seats, and the log says why.
+   */
   async reloadLicense(): Promise<DogStatus> {
     const dog = await checkLicense({ dataDir: this.#options.dataDir });
+    const kept = this.#lastGood && withExpiry(this.#lastGood);
     if (usableSeats(dog) > 0) {
+      this.#lastGood = dog;
       this.#log.info("license-loaded", {
         customer: dog.customer,
         seats: dog.seats,
         expiresAt: dog.expiresAt,
       });
+    } else if (kept && usableSeats(kept) > 0) {
+      this.#log.warn("license-reload-refused", {
+        reason: dog.reason,
+        kept: kept.customer,
+        seats: kept.seats,
+        expiresAt: kept.expiresAt,
+      });
+      return this.#closed ? kept : this.dogStatus();
     } else {
       this.#log.warn("license-unusable", { reason: dog.reason });
     }
@@ -196,9 +214,19 @@ export class LicenseServer {
     return dog;
   }
 
+  /** Seconds since the server was made. */
+  get uptimeS(): number {
+    return Math.floor((Date.now() - this.#startedAt) / 1000);
+  }
+
   /** A snapshot of the seats, the queue and the latest `audit` events. */
   status(audit = 0): StatusData {
-    return { ...this.#desk!.status(audit), connections: this.#clients.size };
+    return {
+      ...this.#desk!.status(audit),
+      connections: this.#clients.size,
+      version: VERSION,
+      uptimeS: this.uptimeS,
+    };
   }
 
   /** Gives every seat back (reason `shutdown`), closes every connection and the database. */

@@ -11,8 +11,9 @@
 import { parseArgs } from "node:util";
 import { MIN_LICENSE_HEARTBEAT_MS } from "../../shared/license_messages.ts";
 import { MessageTypes } from "../../shared/message_types.ts";
-import { createLogger } from "../log.ts";
+import { createLogger, type LoggerOptions, parseLogFlags } from "../log.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
+import { VERSION } from "../version.ts";
 import { usageError } from "./cli.ts";
 import { LicenseServer } from "./license_server.ts";
 import { usableSeats } from "./license_file.ts";
@@ -27,9 +28,13 @@ Options:
   --data-dir DIR       Holds license.json, license.pub and license.sqlite (default ./data)
   --heartbeat-ms MS    Heartbeat interval; 3 silent intervals drop a client (default 5000)
   --types FILE         Message-type table as JSON (default: the built-in table)
+  --log-format FORMAT  text or json lines (default text)
+  --log-level LEVEL    debug, info, warn or error (default info)
+  --version            Print the version
   --help               Show this help
 
-Signals: SIGHUP reloads the license file; SIGINT and SIGTERM release every seat and exit.`;
+Signals: SIGHUP reloads the license file (a bad one keeps the license in force); SIGINT and
+SIGTERM release every seat and exit.`;
 
 /** Parsed flags of the license server. */
 export interface LicenseFlags {
@@ -103,18 +108,25 @@ const FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
 
 /** Runs the license server with the process's arguments (exits the process when it fails). */
 export async function main(): Promise<void> {
-  const log = createLogger("license");
-  installFaultHandlers({ log, policy: FAULT_POLICY });
   if (Deno.args.includes("--help")) {
     console.log(HELP);
     return;
   }
+  if (Deno.args.includes("--version")) {
+    console.log(`gatehouse license ${VERSION}`);
+    return;
+  }
   let flags: LicenseFlags;
+  let logOptions: LoggerOptions;
   try {
-    flags = parseLicenseFlags(Deno.args);
+    const { options, rest } = parseLogFlags(Deno.args);
+    logOptions = options;
+    flags = parseLicenseFlags(rest);
   } catch (error) {
     usageError((error as Error).message, HELP);
   }
+  const log = createLogger("license", logOptions);
+  installFaultHandlers({ log, policy: FAULT_POLICY });
   let types: MessageTypes | undefined;
   if (flags.types !== undefined) {
     try {

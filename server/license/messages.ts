@@ -37,6 +37,10 @@ export interface StatusData {
   heartbeatMs: number;
   /** Open connections. */
   connections: number;
+  /** The server's version (deno.json's `version`). */
+  version: string;
+  /** Whole seconds since the server started. */
+  uptimeS: number;
   /** The seats held, oldest first. */
   holders: StatusSeat[];
   /** The logins waiting, first in line first. */

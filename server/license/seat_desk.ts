@@ -176,7 +176,7 @@ export class SeatDesk {
   }
 
   /** A snapshot of the seats, the queue and the latest `audit` events. */
-  status(audit: number): Omit<StatusData, "connections"> {
+  status(audit: number): Omit<StatusData, "connections" | "version" | "uptimeS"> {
     this.#syncCapacity();
     const report = (seat: Seat): StatusSeat => {
       const client = this.#options.find(seat.owner);

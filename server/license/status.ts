@@ -1,11 +1,11 @@
 /**
- * `deno task license:status --port P` (and `--host`, `--data-dir`): prints the seats held, like
- * `lmstat`, by asking the running server. It connects to the license port and sends one frame of
- * type `Envelope` holding the request `{cmd: "license_status", is_req: true, msgId: 1,
- * data: {audit: N}}`; the server answers with an `Envelope` response whose `data` is the status
- * (see `messages.ts`). When the server cannot be reached, it says so and, when `--data-dir` holds
- * a license file, prints what that file grants (verified with its `license.pub`). Exit codes:
- * 0 answered, 1 no answer, 2 bad flags.
+ * `deno task license:status --port P` (and `--host`, `--data-dir`): prints the server's version
+ * and uptime and the seats held, like `lmstat`, by asking the running server. It connects to the
+ * license port and sends one frame of type `Envelope` holding the request `{cmd:
+ * "license_status", is_req: true, msgId: 1, data: {audit: N}}`; the server answers with an
+ * `Envelope` response whose `data` is the status (see `messages.ts`). When the server cannot be
+ * reached, it says so and, when `--data-dir` holds a license file, prints what that file grants
+ * (verified with its `license.pub`). Exit codes: 0 answered, 1 no answer, 2 bad flags.
  *
  * @module
  */
@@ -31,6 +31,7 @@ Options:
   --audit N          Also print the latest N audit events (0 to ${MAX_STATUS_AUDIT}, default 0)
   --json             Print the server's answer as JSON
   --timeout-ms MS    How long to wait for the answer (default 5000)
+  --version          Print the version
   --help             Show this help`;
 
 /** Options of {@linkcode queryStatus}. */
@@ -136,20 +137,45 @@ function seatRows(seats: StatusSeat[]): string[][] {
   ];
 }
 
+/** Whole seconds as `3d 4h`, `2h 5m`, `4m 10s` or `7s`. */
+export function formatUptime(seconds: number): string {
+  const d = Math.floor(seconds / 86_400);
+  const h = Math.floor(seconds / 3600) % 24;
+  const m = Math.floor(seconds / 60) % 60;
+  const s = seconds % 60;
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
 /** The status as `lmstat`-like text. */
 export function formatStatus(status: StatusData, server: string): string {
   const { dog } = status;
-  const lines = [`License server status: ${server}`];
+  const lines = [
+    `License server status: ${server} (version ${status.version}, up ${
+      formatUptime(status.uptimeS)
+    })`,
+  ];
   lines.push(
     dog.valid && !dog.expired
       ? `License: ${dog.customer}, ${dog.seats} seats, valid through ${dog.expiresAt}`
       : `License: not usable: ${dog.reason ?? "unknown reason"}`,
   );
-  lines.push(
-    `Seats: ${status.seatsUsed} of ${status.seats} in use, ${status.seatsLeft} free, ` +
-      `${status.waiting.length} waiting (heartbeat ${status.heartbeatMs} ms, ` +
-      `${status.connections} connections)`,
-  );
+  const load = `heartbeat ${status.heartbeatMs} ms, ${status.connections} connections`;
+  if (status.seats > 0) {
+    lines.push(
+      `Seats: ${status.seatsUsed} of ${status.seats} in use, ${status.seatsLeft} free, ` +
+        `${status.waiting.length} waiting (${load})`,
+    );
+  } else {
+    // No usable license: "3 of 0 in use" would read as a bug, so say what is wrong instead.
+    const why = dog.valid && dog.expired ? "the license has expired" : "no license loaded";
+    const held = status.seatsUsed > 0 ? `, ${status.seatsUsed} still held` : "";
+    lines.push(
+      `Seats: none can be granted, ${why}${held}, ${status.waiting.length} waiting (${load})`,
+    );
+  }
   lines.push("", "Seats held:");
   lines.push(status.holders.length > 0 ? table(seatRows(status.holders)) : "  (none)");
   if (status.waiting.length > 0) lines.push("", "Waiting:", table(seatRows(status.waiting)));

@@ -1,6 +1,6 @@
 /**
- * What the browser tests share: finding the system Chromium (and skipping, or failing under CI,
- * without it), building the page's bundles into web/dist, a real suite (gate serving web/,
+ * What the browser tests share: finding the system Chromium (without it the tests are ignored,
+ * or failed under CI), building the page's bundles into web/dist, a real suite (gate serving web/,
  * login, group), and one browser case at a time with a screenshot of each of its pages on
  * failure, under tests/artifacts/.
  *
@@ -23,11 +23,12 @@ import { startGroup } from "../helpers/group.ts";
 import { startLogin, TEST_PASSWORD } from "../helpers/login.ts";
 import { ROOT_DIR, type RunningProcess } from "../helpers/process.ts";
 import { type GateProcess, startGate } from "../helpers/suite.ts";
+import { inCI, type RequiredTool, requireTool } from "../helpers/tool.ts";
 
 export { TEST_PASSWORD, TOKEN_KEY };
 
-/** The line printed when the browser tests are skipped. */
-export const SKIP_LINE = "skipped: Chromium is not installed (apt-get install chromium)";
+/** The line printed when the browser tests are ignored. */
+export const SKIP_LINE = "ignored: Chromium is not installed here (apt-get install chromium)";
 
 /** Flags for a quiet headless Chromium in a container. */
 export const CHROMIUM_ARGS = [
@@ -65,7 +66,16 @@ export function findChromium(): string | undefined {
 
 /** Whether the browser tests must run (CI is set): then a missing Chromium fails them. */
 export function browserTestsRequired(): boolean {
-  return (Deno.env.get("CI") ?? "") !== "";
+  return inCI();
+}
+
+/** Chromium for the browser tests: their `ignore`, and the check that fails them in CI. */
+export function chromiumTool(): RequiredTool {
+  return requireTool({
+    name: "Chromium",
+    found: findChromium() !== undefined,
+    install: "apt-get install chromium",
+  });
 }
 
 /** Launches headless Chromium through playwright-core. */

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { buildBundles, BUNDLES } from "../../client/build.ts";
-import { buildNodeBundle, hasNode } from "../helpers/node.ts";
+import { buildNodeBundle, nodeTool } from "../helpers/node.ts";
 import { INTEGRATION, startEcho, startGate } from "../helpers/suite.ts";
+
+const node = nodeTool();
 
 Deno.test({
   name: "the Node bundle runs on Node with no flags: GateClient and ServiceClient over framed TCP",
   ...INTEGRATION,
+  ignore: node.ignore,
   async fn() {
-    if (!hasNode()) {
-      console.log("skipped: node is not installed");
-      return;
-    }
+    node.check();
     const dir = await Deno.makeTempDir({ prefix: "gatehouse_node_" });
     const outfile = await buildNodeBundle(dir);
     const gate = await startGate();
@@ -67,6 +67,13 @@ Deno.test({
     assert.doesNotMatch(code, /\bDeno\./);
     assert.match(code, /GateClient = class|class GateClient/);
     assert.ok((await Deno.stat(`${outfile}.map`)).isFile, "a source map is written");
+    assert.doesNotMatch(code, /import\(["']ws["']\)|from\s*["']ws["']/, "no ws package");
+    // The web page imports this bundle instead of carrying a second copy of the client.
+    const appfile = `${dir}/app.js`;
+    await buildBundles([{ ...BUNDLES.find((b) => b.name === "web app")!, outfile: appfile }]);
+    const app = await Deno.readTextFile(appfile);
+    assert.match(app, /from "\.\/gatehouse\.js"/);
+    assert.doesNotMatch(app, /GateChannel = class|class GateChannel/);
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -7,11 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import { buildNodeBundle, hasNode } from "../helpers/node.ts";
+import { buildNodeBundle, nodeTool } from "../helpers/node.ts";
 import { GroupCmd } from "../../shared/mod.ts";
 import { startGroup } from "../helpers/group.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
 import { INTEGRATION, startGate } from "../helpers/suite.ts";
+
+const node = nodeTool();
 
 /**
  * The Node program: two clients over framed TCP (Node 20 has no WebSocket without a flag).
@@ -59,11 +61,9 @@ const SCRIPT = `
 Deno.test({
   name: "Node imports the built bundle: register, log in, a group, and its pushes from a suite",
   ...INTEGRATION,
+  ignore: node.ignore,
   async fn() {
-    if (!hasNode()) {
-      console.log("skipped: node is not installed");
-      return;
-    }
+    node.check();
     const dir = await Deno.makeTempDir({ prefix: "gatehouse_node_suite_" });
     const outfile = await buildNodeBundle(dir);
     const gate = await startGate();

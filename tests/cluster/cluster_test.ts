@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type GateClient, State } from "../../client/mod.ts";
-import { natsSkipReason, startNats } from "../helpers/nats.ts";
+import { natsServerTool, startNats } from "../helpers/nats.ts";
 import type { RunningProcess } from "../helpers/process.ts";
 import {
   connectClient,
@@ -11,6 +11,8 @@ import {
   startGate,
   waitFor,
 } from "../helpers/suite.ts";
+
+const natsServer = natsServerTool();
 
 interface EchoData {
   clientId: number;
@@ -27,9 +29,9 @@ async function waitRouted(client: GateClient, cmd = "echo"): Promise<void> {
 Deno.test({
   name: "cluster: routing, fair share, push, kick and client-leave across gates",
   ...INTEGRATION,
+  ignore: natsServer.ignore,
   async fn(t) {
-    const skip = await natsSkipReason();
-    if (skip) return console.log(skip);
+    natsServer.check();
     const nats = await startNats();
     const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
     const gates: GateProcess[] = [];
@@ -141,9 +143,9 @@ Deno.test({
 Deno.test({
   name: "cluster: gate B killed with requests in flight, and nats-server restarted",
   ...INTEGRATION,
+  ignore: natsServer.ignore,
   async fn(t) {
-    const skip = await natsSkipReason();
-    if (skip) return console.log(skip);
+    natsServer.check();
     const nats = await startNats();
     const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
     const flags = (

@@ -217,7 +217,8 @@ export async function forgedFields(s: Stage, options: RunOptions): Promise<CaseR
   }
   // A forged response: a client cannot answer someone else's pending request.
   for (const transport of TRANSPORTS) {
-    const waiting = victim.client.request<Json>("echo_sleep", { ms: 300 });
+    // Pending long enough for the forged answers below to arrive first, even on a loaded machine.
+    const waiting = victim.client.request<Json>("echo_sleep", { ms: 2000 });
     await delay(50);
     const raw = await openRaw(s.gate.url(transport));
     try {
@@ -288,7 +289,7 @@ export async function serviceCommands(s: Stage, options: RunOptions): Promise<Ca
       const self = await attacker.request<Json>("echo", {});
       expect.that(self.data.userId === 0, () => `${transport}: the attacker bound a user`);
     }
-    await delay(100);
+    await delay(500); // a forged push would arrive in this time
     expect.that(pushes.length === 0, () => `the victim got pushes: ${JSON.stringify(pushes)}`);
     expect.that(victim.state === "connected", () => "the victim was kicked");
     expect.that(called === 0, () => "ss_custom ran for a client");

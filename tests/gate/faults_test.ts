@@ -31,7 +31,7 @@ Deno.test({
           try {
             const started = Date.now();
             const inFlight = client.request("echo_sleep", { ms: 5000 });
-            await delay(200);
+            await delay(500); // the request reaches the service
             echo.kill("SIGKILL");
             const response = await inFlight;
             assert.equal(response.state, State.SERVER_OFF);
@@ -66,7 +66,7 @@ Deno.test({
             const response = await client.request("echo_sleep", { ms: 1000 });
             assert.equal(response.state, State.TIMEOUT);
             assert.match(response.msg!, /within 300 ms/);
-            await delay(800); // let the late answer arrive and be dropped
+            await delay(1500); // let the late answer (at 1000 ms) arrive and be dropped
             const next = await client.request("echo", { after: "timeout" });
             assert.equal(next.state, State.OK, "a late answer does not confuse the next request");
           });
@@ -252,7 +252,7 @@ Deno.test({
       client = await connectClient(gate.wsUrl, { reconnect: true, backoffMaxMs: 300 });
       assert.equal((await client.request("echo", {})).state, State.OK);
       const inFlight = client.request("echo_sleep", { ms: 3000 });
-      await delay(100);
+      await delay(500); // the request reaches the service
       assert.equal(await gate.stop(), 0);
       const lost = await inFlight;
       assert.equal(lost.state, State.SERVER_OFF, "the gate answers what is pending as it stops");

@@ -3,7 +3,6 @@ import { type GateClient, ServiceClient, State } from "../../client/mod.ts";
 import { GateCmd } from "../../shared/mod.ts";
 import {
   connectClient,
-  delay,
   type GateProcess,
   INTEGRATION,
   startEcho,
@@ -120,9 +119,11 @@ Deno.test({
           });
           assert.equal(response.data.reached, 1);
           await waitFor(() => gotA.length === 1, { what: "the push" });
-          await delay(100);
+          // A fence instead of a sleep: a push for a sent to b too would reach b before b's own.
+          await b.request("echo_push", { data: { for: "b" } });
+          await waitFor(() => gotB.length > 0, { what: "b's own push" });
           assert.deepEqual(gotA, [{ for: "a" }]);
-          assert.deepEqual(gotB, []);
+          assert.deepEqual(gotB, [{ for: "b" }]);
         });
 
         await t.step(`${transport}: ss_msg_client_leave is delivered`, async () => {

@@ -2,31 +2,39 @@ import assert from "node:assert/strict";
 import { GateClient, State } from "../../client/mod.ts";
 import { ROOT_DIR } from "../helpers/process.ts";
 import { INTEGRATION, startGate } from "../helpers/suite.ts";
+import { onPath, requireTool } from "../helpers/tool.ts";
 
-/** Runs openssl; false when it failed or is not installed. */
-async function openssl(args: string[]): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("openssl", { args, stdout: "null", stderr: "null" })
-      .output();
-    return success;
-  } catch {
-    return false;
+const opensslNeeded = requireTool({
+  name: "openssl",
+  found: onPath("openssl", ["version"]),
+  install: "apt-get install openssl",
+});
+
+/** Runs openssl; throws with its stderr when it fails. */
+async function openssl(args: string[]): Promise<void> {
+  const { success, stderr } = await new Deno.Command("openssl", {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) {
+    throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(stderr).trim()}`);
   }
 }
 
 /**
- * Makes a test CA and a certificate it signs for 127.0.0.1 and localhost, or undefined without
- * openssl. (A self-signed leaf would be refused by rustls as a CA used as an end entity.)
+ * Makes a test CA and a certificate it signs for 127.0.0.1 and localhost. (A self-signed leaf
+ * would be refused by rustls as a CA used as an end entity.)
  */
 async function makeCertificate(
   dir: string,
-): Promise<{ ca: string; cert: string; key: string } | undefined> {
+): Promise<{ ca: string; cert: string; key: string }> {
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   await Deno.writeTextFile(
     `${dir}/leaf.ext`,
     "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
   );
-  const ok = await openssl([
+  await openssl([
     "req",
     "-x509",
     ...ec,
@@ -42,47 +50,45 @@ async function makeCertificate(
     "basicConstraints=critical,CA:TRUE",
     "-addext",
     "keyUsage=critical,keyCertSign",
-  ]) &&
-    await openssl([
-      "req",
-      ...ec,
-      "-keyout",
-      `${dir}/key.pem`,
-      "-out",
-      `${dir}/leaf.csr`,
-      "-subj",
-      "/CN=localhost",
-    ]) &&
-    await openssl([
-      "x509",
-      "-req",
-      "-in",
-      `${dir}/leaf.csr`,
-      "-CA",
-      `${dir}/ca.pem`,
-      "-CAkey",
-      `${dir}/ca.key`,
-      "-CAcreateserial",
-      "-out",
-      `${dir}/cert.pem`,
-      "-days",
-      "1",
-      "-extfile",
-      `${dir}/leaf.ext`,
-    ]);
-  return ok ? { ca: `${dir}/ca.pem`, cert: `${dir}/cert.pem`, key: `${dir}/key.pem` } : undefined;
+  ]);
+  await openssl([
+    "req",
+    ...ec,
+    "-keyout",
+    `${dir}/key.pem`,
+    "-out",
+    `${dir}/leaf.csr`,
+    "-subj",
+    "/CN=localhost",
+  ]);
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/leaf.csr`,
+    "-CA",
+    `${dir}/ca.pem`,
+    "-CAkey",
+    `${dir}/ca.key`,
+    "-CAcreateserial",
+    "-out",
+    `${dir}/cert.pem`,
+    "-days",
+    "1",
+    "-extfile",
+    `${dir}/leaf.ext`,
+  ]);
+  return { ca: `${dir}/ca.pem`, cert: `${dir}/cert.pem`, key: `${dir}/key.pem` };
 }
 
 Deno.test({
   name: "TLS: a wss:// client and a TLS framed-TCP client reach a gate started with a certificate",
   ...INTEGRATION,
+  ignore: opensslNeeded.ignore,
   async fn(t) {
+    opensslNeeded.check();
     const dir = await Deno.makeTempDir({ prefix: "gatehouse_tls_" });
     const files = await makeCertificate(dir);
-    if (!files) {
-      console.log("skipped: openssl is not installed, so no test certificate can be made");
-      return;
-    }
     const gate = await startGate({ flags: ["--cert", files.cert, "--key", files.key] });
     try {
       assert.match(gate.wsUrl, /^wss:\/\//);

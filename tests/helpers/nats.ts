@@ -1,10 +1,11 @@
 /**
- * A real `nats-server` on loopback for cluster tests, or a skip line when it is not installed.
+ * A real `nats-server` on loopback for cluster tests; without one they are ignored (failed in CI).
  *
  * @module
  */
 
 import { freePorts } from "./suite.ts";
+import { onPath, type RequiredTool, requireTool } from "./tool.ts";
 
 /** A running nats-server. */
 export interface NatsServer {
@@ -16,25 +17,13 @@ export interface NatsServer {
   restart(): Promise<void>;
 }
 
-/** Whether `nats-server` is on PATH. */
-export async function hasNatsServer(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("nats-server", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output()).success;
-  } catch {
-    return false;
-  }
-}
-
-/** The reason cluster tests are skipped here, or undefined when they can run. */
-export async function natsSkipReason(): Promise<string | undefined> {
-  if (await hasNatsServer()) return undefined;
-  if (Deno.env.get("CI")) throw new Error("nats-server is required in CI but is not on PATH");
-  return "skipped: nats-server is not on PATH (apt-get install nats-server)";
+/** nats-server for the cluster tests: their `ignore`, and the check that fails them in CI. */
+export function natsServerTool(): RequiredTool {
+  return requireTool({
+    name: "nats-server",
+    found: onPath("nats-server"),
+    install: "apt-get install nats-server",
+  });
 }
 
 /** Starts nats-server on a free loopback port. */

@@ -83,6 +83,66 @@ Deno.test("issue refuses bad arguments with a sentence and a usage exit code", a
   }
 });
 
+Deno.test("issue refuses an expiry in the past unless --force, and leaves the file as it was", async () => {
+  const dir = await makeLicenseDir({ seats: 3, customer: "Kept Co" });
+  const paths = licensePaths(dir);
+  const before = await Deno.readTextFile(paths.json);
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  const today = new Date().toISOString().slice(0, 10);
+  const args = ["--data-dir", dir, "--customer", "Late", "--seats", "2", "--expires"];
+  try {
+    for (const date of ["2001-01-01", yesterday]) {
+      const refused = await runTask("license:issue", [...args, date]);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        refused.stderr,
+        new RegExp(`^The expiry date ${date} is in the past; pass --force to issue an expired`),
+      );
+      assert.equal(await Deno.readTextFile(paths.json), before, "the valid file is untouched");
+    }
+    // Today is still valid (through the whole day, UTC).
+    await runTaskOk("license:issue", [...args, today]);
+    assert.equal((await checkLicense({ dataDir: dir })).expiresAt, today);
+    const forced = await runTaskOk("license:issue", [...args, "2001-01-01", "--force"]);
+    assert.match(forced.stderr, /Warning: the license expired after 2001-01-01 already/);
+    assert.equal((await checkLicense({ dataDir: dir })).expired, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("issue never replaces a valid file with one that does not verify", async () => {
+  const dir = await makeLicenseDir({ seats: 3, customer: "Kept Co" });
+  const other = await makeLicenseDir({});
+  const paths = licensePaths(dir);
+  const before = await Deno.readTextFile(paths.json);
+  try {
+    // A public key from another pair: what the new file is signed with would not verify here.
+    await Deno.copyFile(licensePaths(other).pub, paths.pub);
+    const result = await runTask("license:issue", [
+      "--data-dir",
+      dir,
+      "--customer",
+      "Wrong Pair",
+      "--seats",
+      "9",
+      "--expires",
+      "2099-01-01",
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /The new license does not verify with .*license\.pub \(The license signature does not match its contents\), so .*license\.json was left as it was/,
+    );
+    assert.equal(await Deno.readTextFile(paths.json), before);
+    const leftovers = [...Deno.readDirSync(dir)].filter((entry) => entry.name.endsWith(".tmp"));
+    assert.deepEqual(leftovers, [], "no temporary file is left behind");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(other, { recursive: true });
+  }
+});
+
 Deno.test("a tampered, foreign-signed, malformed, expired or missing license is refused", async (t) => {
   const dir = await makeLicenseDir({ seats: 2 });
   const paths = licensePaths(dir);
@@ -127,6 +187,7 @@ Deno.test("a tampered, foreign-signed, malformed, expired or missing license is 
         "2",
         "--expires",
         "2001-01-01",
+        "--force",
       ]);
       const dog = await checkLicense({ dataDir: dir });
       assert.equal(dog.valid, true);

@@ -30,6 +30,9 @@ interface BadVector {
 
 const GOOD = vectors.good as GoodVector[];
 const BAD = vectors.bad as BadVector[];
+// Every loop below runs once per vector: an emptied list must fail, not pass with no steps.
+assert.ok(GOOD.length > 0, "shared/testdata/envelopes.json lists good vectors");
+assert.ok(BAD.length > 0, "shared/testdata/envelopes.json lists bad vectors");
 
 function kindOf(envelope: Envelope): string[] {
   const kinds = [];

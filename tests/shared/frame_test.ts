@@ -32,6 +32,9 @@ interface BadVector {
 
 const GOOD: GoodVector[] = vectors.good;
 const BAD: BadVector[] = vectors.bad as BadVector[];
+// Every loop below runs once per vector: an emptied list must fail, not pass with no steps.
+assert.ok(GOOD.length > 0, "shared/testdata/frames.json lists good vectors");
+assert.ok(BAD.length > 0, "shared/testdata/frames.json lists bad vectors");
 const FAULTS: FrameFault[] = ["BAD_SYNC", "BAD_LENGTH", "TOO_LARGE", "BAD_BODY_LENGTH"];
 
 /** Lowercase hex to bytes, without going through our codec. */

@@ -46,13 +46,42 @@ export function parseOpenFileLimit(text: string): number | undefined {
   return Number.isSafeInteger(soft) && soft > 0 ? soft : undefined;
 }
 
-/** The process's soft open-file limit, or `undefined` when it cannot be read. */
+/** The most descriptors {@linkcode probeOpenFileLimit} opens. */
+export const PROBE_CAP = 16_384;
+
+/**
+ * The process's soft open-file limit, or `undefined` when it cannot be learned. Deno lets only
+ * `--allow-all` read `/proc/self/limits` (any `/proc/<pid>/limits`, in fact), and our processes
+ * run with narrower permissions: then the limit is probed ({@linkcode probeOpenFileLimit}).
+ */
 export function readOpenFileLimit(): number | undefined {
   try {
     return parseOpenFileLimit(Deno.readTextFileSync("/proc/self/limits"));
   } catch {
-    return undefined;
+    return probeOpenFileLimit();
   }
+}
+
+/**
+ * Learns the open-file limit by opening `/dev/null` until `EMFILE` (at most
+ * {@linkcode PROBE_CAP} times, ~25 µs each: 0.4 s at most), then closing them all: the count
+ * plus the three standard streams. Meant for start-up, before any client is served. `undefined` when
+ * `/dev/null` cannot be opened; {@linkcode PROBE_CAP} when the limit is at least that.
+ */
+export function probeOpenFileLimit(): number | undefined {
+  const files: Deno.FsFile[] = [];
+  let capped = true;
+  try {
+    while (files.length < PROBE_CAP) files.push(Deno.openSync("/dev/null"));
+  } catch {
+    capped = false;
+  } finally {
+    for (const file of files) file.close();
+  }
+  if (files.length === 0) return undefined;
+  // What was open before is not readable either (/dev/fd is /proc/self/fd): count the three
+  // standard streams, which errs low by the runtime's own few (epoll, eventfd, …).
+  return capped ? PROBE_CAP : files.length + 3;
 }
 
 /**

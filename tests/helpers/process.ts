@@ -50,12 +50,18 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Echo the child's output to this process's stdout (for debugging). */
   echo?: boolean;
+  /** Runs it under `ulimit -n` of this many open files (through `sh`, which execs it). */
+  openFileLimit?: number;
 }
 
 /** Starts a process and waits until it prints its ready line. */
 export async function startProcess(options: StartOptions): Promise<RunningProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...taskArgs(options.task), ...(options.args ?? [])],
+  const args = [...taskArgs(options.task), ...(options.args ?? [])];
+  const limit = options.openFileLimit;
+  const child = new Deno.Command(limit === undefined ? Deno.execPath() : "sh", {
+    args: limit === undefined
+      ? args
+      : ["-c", `ulimit -n ${Math.floor(limit)} && exec "$0" "$@"`, Deno.execPath(), ...args],
     cwd: ROOT_DIR,
     stdout: "piped",
     stderr: "piped",

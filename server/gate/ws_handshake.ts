@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import type { RequestHead } from "./http_request.ts";
 
-const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65";
+const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();
 
 /** The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key`. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { WsFault, WsOpcode, WsReceiver } from "../../server/gate/ws_receiver.ts";
+import { websocketAccept } from "../../server/gate/ws_handshake.ts";
 import { encodeWsFrame, type RawFrame } from "../fault/raw_ws.ts";
 
 const encoder = new TextEncoder();
@@ -146,4 +147,8 @@ Deno.test("WsReceiver: each protocol fault has its close code", () => {
     assert.equal(r.push(bytes({ opcode: WsOpcode.TEXT, payload: encoder.encode("x") })), undefined);
     assert.equal(r.done, true, name);
   }
+});
+
+Deno.test("websocketAccept gives RFC 6455's example answer", () => {
+  assert.equal(websocketAccept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 });

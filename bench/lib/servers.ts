@@ -43,6 +43,8 @@ export async function startOurs(
     echo?: boolean;
     serviceTransport?: "ws" | "tcp";
     dataDir?: string;
+    /** Another checkout whose gate and echo service to run (`--before`). */
+    rootDir?: string;
   } = {},
 ): Promise<OursPeer> {
   const dataDir = options.dataDir ?? await context.tempDir();
@@ -58,6 +60,7 @@ export async function startOurs(
       ...(options.gateFlags ?? []),
     ],
     ready: /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/,
+    rootDir: options.rootDir,
   });
   const [, httpUrl, tcpUrl, wsUrl] = gate.match;
   const started: RunningProcess[] = [gate];
@@ -80,6 +83,7 @@ export async function startOurs(
           "bench-echo",
         ],
         ready: /registered gate=/,
+        rootDir: options.rootDir,
       });
       started.push(echo);
       forget.push(track(() => echo.kill()));

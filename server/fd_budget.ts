@@ -24,8 +24,14 @@ export const FALLBACK_MAX_CONNECTIONS = 10_000;
 export interface ConnectionBudget {
   /** The default `--max-connections`. */
   maxConnections: number;
-  /** The soft open-file limit it came from; `undefined` when it could not be read. */
+  /** The soft open-file limit it came from; `undefined` when it could not be learned. */
   fdLimit?: number;
+  /**
+   * Where the limit came from: `/proc/self/limits` (readable with `--allow-all` only), a probe
+   * that reached `EMFILE`, a probe that stopped at {@linkcode PROBE_CAP} (the limit is at least
+   * that), or nowhere.
+   */
+  source: "proc" | "probe" | "probe capped" | "fallback";
 }
 
 /**
@@ -46,25 +52,33 @@ export function parseOpenFileLimit(text: string): number | undefined {
   return Number.isSafeInteger(soft) && soft > 0 ? soft : undefined;
 }
 
-/** The most descriptors {@linkcode probeOpenFileLimit} opens. */
-export const PROBE_CAP = 16_384;
+/**
+ * The most descriptors {@linkcode probeOpenFileLimit} opens. Each costs about 1.3 KiB of memory
+ * while it is open (reused by connections later), so the probe learns small limits exactly (the
+ * usual soft limit is 1,024) and stops here; past it the fallback applies and the accept loops'
+ * back-off is the safety net.
+ */
+export const PROBE_CAP = 4096;
 
 /**
  * The process's soft open-file limit, or `undefined` when it cannot be learned. Deno lets only
  * `--allow-all` read `/proc/self/limits` (any `/proc/<pid>/limits`, in fact), and our processes
  * run with narrower permissions: then the limit is probed ({@linkcode probeOpenFileLimit}).
  */
-export function readOpenFileLimit(): number | undefined {
+export function readOpenFileLimit(): { fdLimit?: number; source: ConnectionBudget["source"] } {
   try {
-    return parseOpenFileLimit(Deno.readTextFileSync("/proc/self/limits"));
+    const fdLimit = parseOpenFileLimit(Deno.readTextFileSync("/proc/self/limits"));
+    return { fdLimit, source: fdLimit === undefined ? "fallback" : "proc" };
   } catch {
-    return probeOpenFileLimit();
+    const fdLimit = probeOpenFileLimit();
+    if (fdLimit === undefined) return { source: "fallback" };
+    return { fdLimit, source: fdLimit >= PROBE_CAP ? "probe capped" : "probe" };
   }
 }
 
 /**
  * Learns the open-file limit by opening `/dev/null` until `EMFILE` (at most
- * {@linkcode PROBE_CAP} times, ~25 µs each: 0.4 s at most), then closing them all: the count
+ * {@linkcode PROBE_CAP} times, ~25 µs each: 0.3 s at most), then closing them all: the count
  * plus the three standard streams. Meant for start-up, before any client is served. `undefined` when
  * `/dev/null` cannot be opened; {@linkcode PROBE_CAP} when the limit is at least that.
  */
@@ -85,9 +99,9 @@ export function probeOpenFileLimit(): number | undefined {
 }
 
 /**
- * The connection budget for an open-file limit (read from `/proc/self/limits` when not given):
- * `(limit − 64) × 0.9`, at least 1; {@linkcode FALLBACK_MAX_CONNECTIONS} when the limit is
- * unknown.
+ * The connection budget for an open-file limit (read from `/proc/self/limits`, or probed, when
+ * not given): `(limit − 64) × 0.9`, at least 1; {@linkcode FALLBACK_MAX_CONNECTIONS} when the
+ * limit is unknown or above {@linkcode PROBE_CAP} as far as a probe can tell.
  *
  * @example
  * ```ts
@@ -96,11 +110,20 @@ export function probeOpenFileLimit(): number | undefined {
  * ```
  */
 export function connectionBudget(options: { fdLimit?: number } = {}): ConnectionBudget {
-  const fdLimit = "fdLimit" in options ? options.fdLimit : readOpenFileLimit();
-  if (fdLimit === undefined) return { maxConnections: FALLBACK_MAX_CONNECTIONS };
+  const { fdLimit, source } = "fdLimit" in options
+    ? { fdLimit: options.fdLimit, source: "proc" as const }
+    : readOpenFileLimit();
+  if (fdLimit === undefined) {
+    return { maxConnections: FALLBACK_MAX_CONNECTIONS, source: "fallback" };
+  }
+  if (source === "probe capped") {
+    // The limit is at least the cap; how much more is not known: the fallback.
+    return { maxConnections: FALLBACK_MAX_CONNECTIONS, source };
+  }
   return {
     maxConnections: Math.max(1, Math.floor((fdLimit - FD_RESERVE) * CLIENT_SHARE)),
     fdLimit,
+    source,
   };
 }
 

@@ -20,7 +20,7 @@ import {
   State,
 } from "../../shared/mod.ts";
 import { acceptLoop } from "../accept_loop.ts";
-import { connectionBudget, socketCeiling } from "../fd_budget.ts";
+import { connectionBudget, PROBE_CAP, socketCeiling } from "../fd_budget.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadOrCreateServiceKey } from "../service_key.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
@@ -141,7 +141,8 @@ export class Gate implements ConnectionEvents {
     });
     this.#log.info("max connections", {
       max: this.#maxConnections,
-      fdLimit: budget.fdLimit ?? "unknown",
+      fdLimit: budget.fdLimit ?? (budget.source === "probe capped" ? `>=${PROBE_CAP}` : "unknown"),
+      fdLimitFrom: budget.source,
       from: o.maxConnections === undefined ? "fd limit" : "flag",
     });
     if (budget.fdLimit !== undefined && this.#maxConnections > budget.maxConnections) {

@@ -41,7 +41,7 @@ import type { RequestHead } from "./http_request.ts";
 import { serveStatic } from "./static_files.ts";
 import { TcpConnection } from "./tcp_connection.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { WebSocketConnection } from "./ws_connection.ts";
+import { CLOSE_GRACE_MS, WebSocketConnection } from "./ws_connection.ts";
 import { websocketHandshake } from "./ws_handshake.ts";
 
 /** Where a started gate listens. */
@@ -215,6 +215,11 @@ export class Gate implements ConnectionEvents {
     }
     await this.#http?.stop();
     await this.#tcpAccepting;
+    // Let the closes leave: each connection ends when its peer answers, or after its grace.
+    const deadline = performance.now() + CLOSE_GRACE_MS + 200;
+    while (this.#sockets > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     this.#log.info("stopped");
   }
 

@@ -103,6 +103,9 @@ export class HttpPort {
       return;
     }
     this.#pending.add(conn);
+    // Realtime traffic: no Nagle delay on small writes (a TLS conn has no such switch here).
+    const tcp = conn as Partial<Deno.TcpConn>;
+    if (typeof tcp.setNoDelay === "function") tcp.setNoDelay(true);
     let released = false;
     const release = () => {
       if (released) return;

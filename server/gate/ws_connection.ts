@@ -59,7 +59,7 @@ const encoder = new TextEncoder();
 export const CLOSE_GRACE_MS = 1000;
 
 /** The first read buffer of a connection: small, since most are idle (FINDINGS, finding 9). */
-const FIRST_READ_BYTES = 2048;
+const FIRST_READ_BYTES = 1024;
 /** Reads that fill the buffer double it, up to this. */
 const MAX_READ_BYTES = 64 * 1024;
 
@@ -87,7 +87,8 @@ export class WebSocketConnection implements Connection {
   lastSeen = performance.now();
   inflight = 0;
   #conn: Deno.Conn;
-  #options: WebSocketConnectionOptions;
+  /** The options, less the bytes of the upgrade (not kept for the connection's life). */
+  #options: Omit<WebSocketConnectionOptions, "rest" | "handshake">;
   #types: MessageTypes;
   #binary = false;
   #seq = 0;
@@ -109,10 +110,11 @@ export class WebSocketConnection implements Connection {
     this.remote = options.remote;
     this.bucket = options.bucket;
     this.#conn = options.conn;
-    this.#options = options;
+    const { rest, handshake, ...kept } = options;
+    this.#options = kept;
     this.#types = options.types;
-    this.#enqueue(options.handshake);
-    this.#read().catch(() => {}).finally(() => {
+    this.#enqueue(handshake);
+    this.#read(rest).catch(() => {}).finally(() => {
       // The peer went away (or the socket failed): nothing more can be read or written.
       if (!this.#endAfterFlush) this.#end();
     });
@@ -126,7 +128,7 @@ export class WebSocketConnection implements Connection {
     return this.#queued;
   }
 
-  async #read(): Promise<void> {
+  async #read(rest: Uint8Array | undefined): Promise<void> {
     const options = this.#options;
     const receiver = new WsReceiver({
       maxMessageBytes: options.maxMessageBytes,
@@ -139,7 +141,8 @@ export class WebSocketConnection implements Connection {
         onClose: (code) => this.#onPeerClose(code),
       },
     });
-    let chunk = options.rest;
+    let chunk = rest;
+    rest = undefined;
     let buffer = new Uint8Array(FIRST_READ_BYTES);
     while (true) {
       if (chunk && chunk.length > 0) {
@@ -150,6 +153,8 @@ export class WebSocketConnection implements Connection {
           this.close(fault.message, fault.closeCode);
         }
         // After a close frame, wait for the socket to end (the peer closes it, or the grace).
+        // The chunk may be the upgrade's head buffer: not kept while the connection is idle.
+        chunk = undefined;
       }
       if (this.#ended) return;
       const n = await this.#conn.read(buffer);

@@ -146,8 +146,8 @@ export class WsReceiver {
   }
 
   /**
-   * Parses `chunk` (which the caller may reuse once this returns), handing on every whole
-   * message, ping and close in it. Returns the fault that ends the connection, if any; after a
+   * Parses `chunk` (which the caller may reuse once this returns; payloads are unmasked in place
+   * in it), handing on every whole message, ping and close in it. Returns the fault that ends the connection, if any; after a
    * fault or a close frame, further bytes are ignored.
    */
   push(chunk: Uint8Array): WsFault | undefined {

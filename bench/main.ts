@@ -29,6 +29,8 @@ Usage: deno task bench [flags]
   --warmup S       seconds of warmup before each (full 2, quick 1)
   --rounds N       repeat each load run N times, ours and baselines alternating, and report
                    the median round (full 5, quick 1)
+  --before COMMIT  also run that commit's gate (git archive into a temp folder) in the routed
+                   and idle scenarios, beside ours: before/after rows in the same run
   --help           this text
 
 Scenarios:
@@ -66,6 +68,7 @@ interface Flags {
   durationS?: number;
   warmupS?: number;
   rounds?: number;
+  before?: string;
 }
 
 function parseFlags(args: string[]): Flags | "help" {
@@ -77,6 +80,7 @@ function parseFlags(args: string[]): Flags | "help" {
       duration: { type: "string" },
       warmup: { type: "string" },
       rounds: { type: "string" },
+      before: { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -111,7 +115,35 @@ function parseFlags(args: string[]): Flags | "help" {
     durationS: seconds("duration", values.duration),
     warmupS: seconds("warmup", values.warmup),
     rounds: values.rounds === undefined ? undefined : roundsFlag(values.rounds),
+    before: values.before,
   };
+}
+
+/** Extracts `commit`'s tree into `dir` (git archive), for `--before`. */
+async function extractCommit(
+  commit: string,
+  dir: string,
+): Promise<{ commit: string; rootDir: string }> {
+  if (!/^[0-9A-Za-z._\/-]{1,100}$/.test(commit)) {
+    throw new TypeError(`Flag --before takes a commit, not ${JSON.stringify(commit)}`);
+  }
+  const archive = await new Deno.Command("git", {
+    args: ["archive", "--format=tar", commit],
+    cwd: ROOT_DIR,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!archive.success) {
+    throw new TypeError(
+      `Flag --before: git archive ${commit} failed: ${new TextDecoder().decode(archive.stderr)}`,
+    );
+  }
+  const tar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
+  const writer = tar.stdin.getWriter();
+  await writer.write(archive.stdout);
+  await writer.close();
+  if (!(await tar.status).success) throw new Error(`Could not extract ${commit} into ${dir}`);
+  return { commit, rootDir: dir };
 }
 
 function roundsFlag(text: string): number {
@@ -222,6 +254,10 @@ export async function main(args: string[]): Promise<number> {
       return dir;
     },
   };
+
+  if (flags.before !== undefined) {
+    context.before = await extractCommit(flags.before, await context.tempDir());
+  }
 
   const interrupted = () => {
     console.log("[bench] interrupted: stopping the processes it started");

@@ -45,6 +45,8 @@ export async function startOurs(
     echoTestCommands?: boolean;
     serviceTransport?: "ws" | "tcp";
     dataDir?: string;
+    /** Another checkout whose gate and echo service to run (`--before`). */
+    rootDir?: string;
   } = {},
 ): Promise<OursPeer> {
   const dataDir = options.dataDir ?? await context.tempDir();
@@ -60,6 +62,7 @@ export async function startOurs(
       ...(options.gateFlags ?? []),
     ],
     ready: /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/,
+    rootDir: options.rootDir,
   });
   const [, httpUrl, tcpUrl, wsUrl] = gate.match;
   const started: RunningProcess[] = [gate];
@@ -83,6 +86,7 @@ export async function startOurs(
           ...(options.echoTestCommands ? ["--test-commands"] : []),
         ],
         ready: /registered gate=/,
+        rootDir: options.rootDir,
       });
       started.push(echo);
       forget.push(track(() => echo.kill()));

@@ -81,6 +81,11 @@ export interface BenchContext {
   note(text: string): void;
   /** A temporary folder removed when the run ends. */
   tempDir(): Promise<string>;
+  /**
+   * `--before COMMIT`: that commit's tree, extracted, whose gate the routed and idle scenarios
+   * run beside ours (e.g. the gate on Deno's own WebSocket before issue 14).
+   */
+  before?: { commit: string; rootDir: string };
 }
 
 /** A benchmark scenario: one row group of the issue's table. */

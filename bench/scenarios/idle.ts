@@ -161,16 +161,49 @@ export const idle: Scenario = {
       result: { ...oursHeld },
     });
 
-    return {
-      rows: [judge({
-        scenario: `idle ${count.toLocaleString("en-US")} ws conns, memory`,
+    const rows = [judge({
+      scenario: `idle ${count.toLocaleString("en-US")} ws conns, memory`,
+      unit: "B/conn",
+      ours: oursHeld.perConnection,
+      baselineName: "raw echo",
+      baseline: rawHeld.perConnection,
+      target: { kind: "ratio-at-most", value: 1.3 },
+    })];
+    if (context.before) {
+      context.step(`the gate of ${context.before.commit} holding ${count} connections`);
+      const before = await startOurs(context, {
+        echo: false,
+        rootDir: context.before.rootDir,
+        gateFlags: ["--heartbeat-ms", "600000", "--max-connections", String(count + 1000)],
+      });
+      let beforeHeld: Held;
+      try {
+        beforeHeld = await hold({
+          url: before.wsUrl,
+          pid: before.pids.gate,
+          hello: "gate",
+          connections: before.connections,
+        }, count);
+      } finally {
+        await before.stop();
+      }
+      context.detail(
+        `${beforeHeld.perConnection.toLocaleString("en-US")} B/conn ` +
+          `(${mib(beforeHeld.before)} → ${
+            mib(beforeHeld.after)
+          }, opened in ${beforeHeld.openMs} ms)`,
+      );
+      measurements.push({ name: `idle/before-ws/${count}`, result: { ...beforeHeld } });
+      rows.push(judge({
+        scenario: `idle ${
+          count.toLocaleString("en-US")
+        } ws conns, memory vs before (${context.before.commit})`,
         unit: "B/conn",
         ours: oursHeld.perConnection,
-        baselineName: "raw echo",
-        baseline: rawHeld.perConnection,
-        target: { kind: "ratio-at-most", value: 1.3 },
-      })],
-      measurements,
-    };
+        baselineName: "before",
+        baseline: beforeHeld.perConnection,
+      }));
+    }
+    return { rows, measurements };
   },
 };

@@ -88,6 +88,22 @@ const VARIANTS: Variant[] = [
   },
 ];
 
+/** The variants of a run: with `--before`, that commit's gate over WebSocket too. */
+function variantsOf(context: BenchContext): Variant[] {
+  const before = context.before;
+  if (!before) return VARIANTS;
+  return [...VARIANTS, {
+    key: "before-ws",
+    label: `the gate of ${before.commit} over WebSocket`,
+    generator: "ws",
+    mode: "envelope",
+    start: async (context) => {
+      const peer = await startOurs(context, { gateFlags: UNLIMITED_RATE, rootDir: before.rootDir });
+      return { ...peer, url: peer.wsUrl };
+    },
+  }];
+}
+
 /** Runs one variant against a fresh peer. */
 async function measure(
   context: BenchContext,
@@ -157,13 +173,14 @@ export const routed: Scenario = {
     const rows: Row[] = [];
     const measurements: Measurement[] = [];
     const counts = context.quick ? QUICK_CONNECTIONS : FULL_CONNECTIONS;
+    const variants = variantsOf(context);
     for (const connections of counts) {
       const rounds = new Map<string, LoadReport[]>(
-        VARIANTS.map((v) => [v.key, []]),
+        variants.map((v) => [v.key, []]),
       );
       for (let round = 1; round <= context.rounds; round++) {
         // Alternate the order, so that no variant always runs first or last.
-        const order = round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse();
+        const order = round % 2 === 1 ? variants : [...variants].reverse();
         for (const variant of order) {
           const report = await measure(context, variant, connections, round);
           rounds.get(variant.key)!.push(report);
@@ -180,7 +197,7 @@ export const routed: Scenario = {
       if (context.rounds > 1) {
         context.detail(
           `medians at ${connections} connections: ` +
-            VARIANTS.map((v) =>
+            variants.map((v) =>
               `${v.key} ${median(v.key).result.throughput.toLocaleString("en-US")}`
             )
               .join(", ") +
@@ -212,6 +229,19 @@ export const routed: Scenario = {
           target: { kind: "ratio-at-least", value: 0.5 },
           disturbed: disturbed(ours, raw),
         }));
+        if (transport === "ws" && context.before) {
+          const before = median("before-ws");
+          rows.push(judge({
+            scenario: `${name} vs before (${context.before.commit})`,
+            unit: "req/s",
+            ours: ours.result.throughput,
+            baselineName: "before",
+            baseline: before.result.throughput,
+            oursLatency: latency(ours),
+            baselineLatency: latency(before),
+            disturbed: disturbed(ours, before),
+          }));
+        }
         if (connections === 100) {
           rows.push(judge({
             scenario: `${name} p99`,

@@ -19,6 +19,8 @@ import {
   parseEnvelope,
   State,
 } from "../../shared/mod.ts";
+import { acceptLoop } from "../accept_loop.ts";
+import { connectionBudget, PROBE_CAP, socketCeiling } from "../fd_budget.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadOrCreateServiceKey } from "../service_key.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
@@ -34,10 +36,13 @@ import { LocalRouter, type LocalRouterOptions } from "./local_router.ts";
 import { GateMetrics } from "./metrics.ts";
 import type { GateOptions } from "./options.ts";
 import type { Router } from "./router.ts";
+import { type Admission, type HttpAnswer, HttpPort } from "./http_port.ts";
+import type { RequestHead } from "./http_request.ts";
 import { serveStatic } from "./static_files.ts";
 import { TcpConnection } from "./tcp_connection.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { refuseWebSocket, WebSocketConnection } from "./ws_connection.ts";
+import { CLOSE_GRACE_MS, WebSocketConnection } from "./ws_connection.ts";
+import { websocketHandshake } from "./ws_handshake.ts";
 
 /** Where a started gate listens. */
 export interface GateAddresses {
@@ -58,8 +63,14 @@ export class Gate implements ConnectionEvents {
   #types = new MessageTypes();
   #router!: Router;
   #commands!: GateCommandContext;
-  #server?: Deno.HttpServer<Deno.NetAddr>;
+  #http?: HttpPort;
   #listener?: Deno.Listener;
+  #tcpAccepting?: Promise<void>;
+  /** Open sockets on both ports, finished or not: the budget `--max-connections` caps. */
+  #sockets = 0;
+  #maxConnections = 0;
+  /** Past this many sockets a new one is closed at once (fd_budget.ts socketCeiling). */
+  #ceiling = 0;
   #sweeper?: ReturnType<typeof setInterval>;
   #stopping = false;
 
@@ -118,26 +129,60 @@ export class Gate implements ConnectionEvents {
       read: () => this.#connections.size,
     });
 
+    this.#metrics.gauge("sockets", {
+      help: "Open sockets on both ports, finished or not",
+      read: () => this.#sockets,
+    });
+    const budget = connectionBudget();
+    this.#maxConnections = o.maxConnections ?? budget.maxConnections;
+    this.#ceiling = socketCeiling({
+      maxConnections: this.#maxConnections,
+      fdLimit: budget.fdLimit,
+    });
+    this.#log.info("max connections", {
+      max: this.#maxConnections,
+      fdLimit: budget.fdLimit ?? (budget.source === "probe capped" ? `>=${PROBE_CAP}` : "unknown"),
+      fdLimitFrom: budget.source,
+      from: o.maxConnections === undefined ? "fd limit" : "flag",
+    });
+    if (budget.fdLimit !== undefined && this.#maxConnections > budget.maxConnections) {
+      this.#log.warn("max connections above the fd budget", {
+        max: this.#maxConnections,
+        budget: budget.maxConnections,
+        fdLimit: budget.fdLimit,
+      });
+    }
+
     const tls = o.cert && o.key
       ? { cert: await Deno.readTextFile(o.cert), key: await Deno.readTextFile(o.key) }
       : undefined;
-    let resolveAddr: (addr: Deno.NetAddr) => void;
-    const listening = new Promise<Deno.NetAddr>((resolve) => resolveAddr = resolve);
-    this.#server = Deno.serve({
-      hostname: o.host,
-      port: o.port,
-      ...tls,
-      onListen: (addr) => resolveAddr(addr as Deno.NetAddr),
-      onError: (error) => {
-        this.#log.error("http error", { error });
-        return new Response("Internal error\n", { status: 500 });
-      },
-    }, (request, info) => this.#handleHttp(request, info.remoteAddr));
-    const httpAddr = await listening;
-    this.#listener = tls
-      ? Deno.listenTls({ hostname: o.host, port: o.tcpPort, ...tls })
-      : Deno.listen({ hostname: o.host, port: o.tcpPort });
-    this.#acceptTcp(this.#listener);
+    const httpListener = tls
+      ? Deno.listenTls({ hostname: o.host, port: o.port, ...tls })
+      : Deno.listen({ hostname: o.host, port: o.port });
+    try {
+      this.#listener = tls
+        ? Deno.listenTls({ hostname: o.host, port: o.tcpPort, ...tls })
+        : Deno.listen({ hostname: o.host, port: o.tcpPort });
+    } catch (error) {
+      httpListener.close();
+      throw error;
+    }
+    const httpAddr = httpListener.addr as Deno.NetAddr;
+    this.#http = new HttpPort({
+      listener: httpListener,
+      log: this.#log,
+      headerTimeoutMs: o.headerTimeoutMs,
+      admit: () => this.#admit(),
+      release: () => this.#sockets--,
+      handle: (head, info) => this.#handleHttp(head, info),
+    });
+    this.#http.start();
+    this.#tcpAccepting = acceptLoop({
+      listener: this.#listener,
+      name: "tcp",
+      log: this.#log,
+      onConn: (conn) => this.#acceptOne(conn),
+    });
     this.#sweeper = setInterval(() => this.#sweepIdle(), Math.min(o.heartbeatMs, 1000));
 
     const tcpAddr = this.#listener.addr as Deno.NetAddr;
@@ -168,11 +213,12 @@ export class Gate implements ConnectionEvents {
     for (const connection of [...this.#connections.values()]) {
       connection.close("The gate is shutting down", CloseCode.GOING_AWAY);
     }
-    if (this.#server) {
-      await Promise.race([
-        this.#server.shutdown(),
-        new Promise((resolve) => setTimeout(resolve, 2000)),
-      ]);
+    await this.#http?.stop();
+    await this.#tcpAccepting;
+    // Let the closes leave: each connection ends when its peer answers, or after its grace.
+    const deadline = performance.now() + CLOSE_GRACE_MS + 200;
+    while (this.#sockets > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     this.#log.info("stopped");
   }
@@ -266,10 +312,35 @@ export class Gate implements ConnectionEvents {
     if (!this.#stopping) this.#router.clientLeft(connection);
   }
 
-  async #handleHttp(request: Request, remote: Deno.Addr): Promise<Response> {
-    const url = new URL(request.url);
-    if (url.pathname === "/ws") return this.#upgrade(request, remote as Deno.NetAddr);
-    if (request.method !== "GET" && request.method !== "HEAD") {
+  /**
+   * At accept, on either port: serve the socket, refuse what it asks (past `--max-connections`,
+   * told why), or close it at once (past the ceiling, so that refusing cannot exhaust the fds).
+   */
+  #admit(): Admission {
+    if (this.#stopping || this.#sockets >= this.#ceiling) {
+      if (!this.#stopping) this.#metrics.inc("connections_refused_total");
+      return "drop";
+    }
+    this.#sockets++;
+    return this.#sockets <= this.#maxConnections ? "serve" : "refuse";
+  }
+
+  #limitReason(): string {
+    return `The gate is at its limit of ${this.#maxConnections} connections`;
+  }
+
+  async #handleHttp(
+    head: RequestHead,
+    info: { remote: Deno.NetAddr; refused: boolean },
+  ): Promise<HttpAnswer> {
+    let url: URL;
+    try {
+      url = new URL(head.target, "http://gate");
+    } catch {
+      return new Response("The request target is not a valid URL\n", { status: 400 });
+    }
+    if (url.pathname === "/ws") return this.#upgrade(head, info);
+    if (head.method !== "GET" && head.method !== "HEAD") {
       return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
     }
     if (url.pathname === "/healthz") {
@@ -288,55 +359,81 @@ export class Gate implements ConnectionEvents {
     return await serveStatic(this.#options.webDir, url.pathname);
   }
 
-  #upgrade(request: Request, remote: Deno.NetAddr): Response {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("This path takes WebSocket upgrades only\n", { status: 426 });
+  #upgrade(head: RequestHead, info: { remote: Deno.NetAddr; refused: boolean }): HttpAnswer {
+    const remote = `${info.remote.hostname}:${info.remote.port}`;
+    const handshake = websocketHandshake(head);
+    if (!handshake.ok && handshake.status === 426 && !head.headers.has("upgrade")) {
+      return new Response(`${handshake.message}\n`, { status: 426 });
     }
-    const origin = request.headers.get("origin");
+    const origin = head.headers.get("origin");
     const allowed = this.#options.allowOrigins;
-    if (origin !== null && allowed.length > 0 && !allowed.includes(origin)) {
-      this.#log.warn("origin refused", { origin, remote: `${remote.hostname}:${remote.port}` });
+    if (origin !== undefined && allowed.length > 0 && !allowed.includes(origin)) {
+      this.#log.warn("origin refused", { origin, remote });
       return new Response(`Origin ${origin} is not allowed\n`, { status: 403 });
     }
+    if (!handshake.ok) {
+      return new Response(`${handshake.message}\n`, {
+        status: handshake.status,
+        headers: handshake.headers,
+      });
+    }
     if (this.#stopping) return new Response("The gate is shutting down\n", { status: 503 });
-    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
-    if (this.#connections.size >= this.#options.maxConnections) {
-      this.#metrics.inc("connections_refused_total");
-      const reason = `The gate is at its limit of ${this.#options.maxConnections} connections`;
-      refuseWebSocket(socket, reason);
-      return response;
-    }
-    const connection = new WebSocketConnection({
-      id: this.#connections.nextId(),
-      socket,
-      remote: `${remote.hostname}:${remote.port}`,
-      bucket: this.#bucket(),
-      events: this,
-      types: this.#types,
-      maxMessageBytes: this.#options.maxMessageBytes,
-      onOversized: () => this.#metrics.inc("oversized_total"),
-      onHandlerError: (error) => this.#log.error("message handling failed", { error }),
-    });
-    this.#opened(connection);
-    return response;
-  }
-
-  async #acceptTcp(listener: Deno.Listener): Promise<void> {
-    try {
-      for await (const conn of listener) {
-        if (this.#stopping) {
-          conn.close();
-          continue;
+    const o = this.#options;
+    return {
+      takeOver: (conn, rest, onEnd) => {
+        if (info.refused) {
+          // Closed at once with the reason; what the peer sends meanwhile is read and dropped
+          // until it answers the close, so that no reset destroys the close frame.
+          this.#metrics.inc("connections_refused_total");
+          const refused = new WebSocketConnection({
+            id: 0,
+            conn,
+            rest,
+            handshake: handshake.response,
+            remote,
+            bucket: this.#bucket(),
+            events: { onText() {}, onClose() {} },
+            types: this.#types,
+            maxMessageBytes: o.maxMessageBytes,
+            onEnd,
+          });
+          refused.close(this.#limitReason(), CloseCode.TRY_AGAIN_LATER);
+          return;
         }
-        this.#acceptOne(conn);
-      }
-    } catch (error) {
-      if (!this.#stopping) this.#log.error("tcp accept failed", { error });
-    }
+        const connection = new WebSocketConnection({
+          id: this.#connections.nextId(),
+          conn,
+          rest,
+          handshake: handshake.response,
+          remote,
+          bucket: this.#bucket(),
+          events: this,
+          types: this.#types,
+          maxMessageBytes: o.maxMessageBytes,
+          onOversized: () => this.#metrics.inc("oversized_total"),
+          onHandlerError: (error) => this.#log.error("message handling failed", { error }),
+          onEnd,
+        });
+        this.#opened(connection);
+      },
+    };
   }
 
   #acceptOne(conn: Deno.Conn): void {
-    if (this.#connections.size >= this.#options.maxConnections) {
+    const admission = this.#admit();
+    if (admission === "drop") {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+      return;
+    }
+    let released = false;
+    const onEnd = () => {
+      if (released) return;
+      released = true;
+      this.#sockets--;
+    };
+    if (admission === "refuse") {
       this.#metrics.inc("connections_refused_total");
       const refused = new TcpConnection({
         id: 0,
@@ -345,11 +442,9 @@ export class Gate implements ConnectionEvents {
         events: { onText() {}, onClose() {} },
         types: this.#types,
         maxMessageBytes: this.#options.maxMessageBytes,
+        onEnd,
       });
-      refused.sendError(
-        `The gate is at its limit of ${this.#options.maxConnections} connections`,
-        State.SERVER_BUSY,
-      );
+      refused.sendError(this.#limitReason(), State.SERVER_BUSY);
       refused.close("Connection limit");
       return;
     }
@@ -361,6 +456,7 @@ export class Gate implements ConnectionEvents {
       types: this.#types,
       maxMessageBytes: this.#options.maxMessageBytes,
       onOversized: () => this.#metrics.inc("oversized_total"),
+      onEnd,
     });
     this.#opened(connection);
   }

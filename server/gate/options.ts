@@ -32,7 +32,10 @@ export interface GateOptions {
   rate: number;
   burst: number;
   maxMessageBytes: number;
-  maxConnections: number;
+  /** Most open sockets on both ports; derived from the fd limit when absent (server/fd_budget.ts). */
+  maxConnections?: number;
+  /** A socket on the HTTP port that has not sent its whole request head by then is closed. */
+  headerTimeoutMs: number;
   /** A client silent for 3 intervals is closed. */
   heartbeatMs: number;
   maxUnsentBytes: number;
@@ -51,7 +54,7 @@ export const GATE_DEFAULTS: GateOptions = {
   rate: 100,
   burst: 200,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  maxConnections: 10_000,
+  headerTimeoutMs: 5000,
   heartbeatMs: 10_000,
   maxUnsentBytes: 8 * 1024 * 1024,
 };
@@ -75,7 +78,10 @@ Usage: deno task gate:only [flags]
   --rate N                 requests per second per client (${GATE_DEFAULTS.rate})
   --burst N                requests a client may send at once (${GATE_DEFAULTS.burst})
   --max-message-bytes N    largest message (${GATE_DEFAULTS.maxMessageBytes})
-  --max-connections N      most open connections (${GATE_DEFAULTS.maxConnections})
+  --max-connections N      most open sockets on both ports, finished or not (from the fd
+                           limit: (ulimit -n − 64) × 0.9; 10000 when unreadable)
+  --header-timeout-ms N    an HTTP request whose head has not arrived by then is closed
+                           (${GATE_DEFAULTS.headerTimeoutMs})
   --heartbeat-ms N         a client silent for 3 intervals is closed (${GATE_DEFAULTS.heartbeatMs})
   --max-unsent-bytes N     a slower reader is closed (${GATE_DEFAULTS.maxUnsentBytes})
   --help                   this text
@@ -124,6 +130,7 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
       burst: { type: "string" },
       "max-message-bytes": { type: "string" },
       "max-connections": { type: "string" },
+      "header-timeout-ms": { type: "string" },
       "heartbeat-ms": { type: "string" },
       "max-unsent-bytes": { type: "string" },
     },
@@ -160,7 +167,15 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
       d.maxMessageBytes,
       64,
     ),
-    maxConnections: integer("max-connections", values["max-connections"], d.maxConnections, 1),
+    maxConnections: values["max-connections"] === undefined
+      ? undefined
+      : integer("max-connections", values["max-connections"], 0, 1),
+    headerTimeoutMs: integer(
+      "header-timeout-ms",
+      values["header-timeout-ms"],
+      d.headerTimeoutMs,
+      10,
+    ),
     heartbeatMs: integer("heartbeat-ms", values["heartbeat-ms"], d.heartbeatMs, 10),
     maxUnsentBytes: integer("max-unsent-bytes", values["max-unsent-bytes"], d.maxUnsentBytes, 1024),
   };

@@ -28,6 +28,8 @@ export interface TcpConnectionOptions {
   maxMessageBytes: number;
   /** Called when a frame is refused for its size. */
   onOversized?: () => void;
+  /** Called once the socket is closed (the gate's socket budget). */
+  onEnd?: () => void;
 }
 
 /** A connection over framed TCP. */
@@ -52,6 +54,7 @@ export class TcpConnection implements Connection {
   #closing = false;
   #closed = false;
   #closeAfterFlush = false;
+  #onEnd?: () => void;
 
   constructor(options: TcpConnectionOptions) {
     this.id = options.id;
@@ -61,6 +64,7 @@ export class TcpConnection implements Connection {
     this.bucket = options.bucket;
     this.#types = options.types;
     this.#events = options.events;
+    this.#onEnd = options.onEnd;
     // When reading stops because the gate is closing (a bad header, say), the flush or its
     // grace timer ends the connection, so that the last frames (the Error) leave first.
     this.#read(options).catch(() => {}).finally(() => {
@@ -201,6 +205,7 @@ export class TcpConnection implements Connection {
     } catch {
       // Already closed.
     }
+    this.#onEnd?.();
     this.#events.onClose(this);
   }
 

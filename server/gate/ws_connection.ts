@@ -2,6 +2,12 @@
  * A gate connection carried by a WebSocket: text messages are envelopes, binary messages are
  * frames of type `Envelope`. Answers go back as text until the peer sends a binary frame.
  *
+ * The gate speaks RFC 6455 itself over the socket it accepted ({@linkcode WsReceiver} reads,
+ * this class writes), so that what one connection may make it hold is bounded: at most
+ * `--max-message-bytes` of a message in progress, fragments included, plus a read buffer of at
+ * most 64 KiB (bench/FINDINGS.md, finding 9). Writes are queued and leave together once per turn
+ * of the event loop, as on framed TCP.
+ *
  * @module
  */
 
@@ -23,26 +29,51 @@ import {
   type ServiceInfo,
 } from "./connection.ts";
 import type { TokenBucket } from "./token_bucket.ts";
+import { WsOpcode, WsReceiver } from "./ws_receiver.ts";
 
 /** Options of {@linkcode WebSocketConnection}. */
 export interface WebSocketConnectionOptions {
   id: number;
-  socket: WebSocket;
+  /** The accepted socket, its upgrade request read; the connection owns it from now on. */
+  conn: Deno.Conn;
+  /** Bytes that came after the upgrade request's head (the first frames, if any). */
+  rest?: Uint8Array;
+  /** The `101 Switching Protocols` response, written first. */
+  handshake: Uint8Array;
   remote: string;
   bucket: TokenBucket;
   events: ConnectionEvents;
   types: MessageTypes;
   maxMessageBytes: number;
-  /** Called with a sentence when a message is refused for its size. */
+  /** Called when a message is refused for its size. */
   onOversized?: () => void;
   /** Called when handling a message threw: the connection is closed, the gate goes on. */
   onHandlerError?: (error: unknown) => void;
+  /** Called once the socket is closed (the gate's socket budget). */
+  onEnd?: () => void;
 }
 
 const encoder = new TextEncoder();
 
 /** How long a closing connection has to finish the closing handshake before the gate drops it. */
 export const CLOSE_GRACE_MS = 1000;
+
+/** The first read buffer of a connection: small, since most are idle (FINDINGS, finding 9). */
+const FIRST_READ_BYTES = 1024;
+/** Reads that fill the buffer double it, up to this. */
+const MAX_READ_BYTES = 64 * 1024;
+
+/** The header of a server frame (FIN set, unmasked) with a payload of `length` bytes. */
+function frameHeader(opcode: number, length: number): Uint8Array {
+  if (length < 126) return new Uint8Array([0x80 | opcode, length]);
+  if (length < 65536) return new Uint8Array([0x80 | opcode, 126, length >> 8, length & 0xff]);
+  const head = new Uint8Array(10);
+  head[0] = 0x80 | opcode;
+  head[1] = 127;
+  new DataView(head.buffer).setUint32(2, Math.floor(length / 2 ** 32));
+  new DataView(head.buffer).setUint32(6, length >>> 0);
+  return head;
+}
 
 /** A connection over WebSocket. */
 export class WebSocketConnection implements Connection {
@@ -55,111 +86,154 @@ export class WebSocketConnection implements Connection {
   service?: ServiceInfo;
   lastSeen = performance.now();
   inflight = 0;
-  #socket: WebSocket;
+  #conn: Deno.Conn;
+  /** The options, less the bytes of the upgrade (not kept for the connection's life). */
+  #options: Omit<WebSocketConnectionOptions, "rest" | "handshake">;
   #types: MessageTypes;
   #binary = false;
   #seq = 0;
-  #closed = false;
+  /** Set once a close frame was sent or received: nothing more is handed to the gate. */
+  #closing = false;
+  /** Set once the socket is closed. */
+  #ended = false;
   #left = false;
-  #leaveTimer: ReturnType<typeof setTimeout> | undefined;
-  #events: ConnectionEvents;
+  #closeSent = false;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #writing = false;
+  #scheduled = false;
+  #endAfterFlush = false;
 
   constructor(options: WebSocketConnectionOptions) {
     this.id = options.id;
     this.remote = options.remote;
     this.bucket = options.bucket;
-    this.#socket = options.socket;
+    this.#conn = options.conn;
+    const { rest, handshake, ...kept } = options;
+    this.#options = kept;
     this.#types = options.types;
-    const socket = options.socket;
-    socket.binaryType = "arraybuffer";
-    // An exception thrown here would be uncaught and end the gate's process: it ends only this
-    // connection, as on framed TCP.
-    socket.onmessage = (event: MessageEvent) => {
-      try {
-        this.#onMessage(event, options);
-      } catch (error) {
-        options.onHandlerError?.(error);
-        this.sendError("The gate could not handle the message", State.FAIL);
-        this.close("The gate could not handle the message", CloseCode.INTERNAL_ERROR);
-      }
-    };
-    this.#events = options.events;
-    socket.onclose = () => {
-      this.#closed = true;
-      this.#leave();
-    };
-    socket.onerror = () => {};
-  }
-
-  #onMessage(event: MessageEvent, options: WebSocketConnectionOptions): void {
-    if (this.#closed) return;
-    const data = event.data;
-    if (typeof data === "string") {
-      // A UTF-16 length over the limit, or its UTF-8 size, is over the limit.
-      if (
-        data.length > options.maxMessageBytes ||
-        (data.length * 3 > options.maxMessageBytes &&
-          encoder.encode(data).length > options.maxMessageBytes)
-      ) {
-        options.onOversized?.();
-        this.sendError(`The message is over the limit of ${options.maxMessageBytes} bytes`);
-        this.close(`Message over ${options.maxMessageBytes} bytes`, CloseCode.TOO_BIG);
-        return;
-      }
-      options.events.onText(this, data);
-      return;
-    }
-    const bytes = new Uint8Array(data as ArrayBuffer);
-    this.#binary = true;
-    if (bytes.length > options.maxMessageBytes) {
-      options.onOversized?.();
-      this.sendError(`The frame is over the limit of ${options.maxMessageBytes} bytes`);
-      this.close(`Frame over ${options.maxMessageBytes} bytes`, CloseCode.TOO_BIG);
-      return;
-    }
-    let text: string;
-    try {
-      const frame = decodeFrame(bytes, options.maxMessageBytes);
-      if (frame.type !== this.#types.number("Envelope")) {
-        this.sendError(`Message type ${frame.type} is not one the gate accepts`);
-        return;
-      }
-      text = frameText(frame);
-    } catch (error) {
-      if (error instanceof FrameError) {
-        this.sendError(error.message);
-        this.close(error.message, CloseCode.PROTOCOL_ERROR);
-      } else {
-        this.sendError("The frame's string body is not valid UTF-8");
-      }
-      return;
-    }
-    options.events.onText(this, text);
+    this.#enqueue(handshake);
+    this.#read(rest).catch(() => {}).finally(() => {
+      // The peer went away (or the socket failed): nothing more can be read or written.
+      if (!this.#endAfterFlush) this.#end();
+    });
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#closing || this.#ended;
   }
 
   get unsentBytes(): number {
-    return this.#socket.bufferedAmount;
+    return this.#queued;
+  }
+
+  async #read(rest: Uint8Array | undefined): Promise<void> {
+    const options = this.#options;
+    const receiver = new WsReceiver({
+      maxMessageBytes: options.maxMessageBytes,
+      events: {
+        onText: (text) => this.#onText(text),
+        onBinary: (bytes) => this.#onBinary(bytes),
+        onPing: (bytes) => {
+          if (!this.#closing) this.#enqueueFrame(WsOpcode.PONG, bytes.slice());
+        },
+        onClose: (code) => this.#onPeerClose(code),
+      },
+    });
+    let chunk = rest;
+    rest = undefined;
+    let buffer = new Uint8Array(FIRST_READ_BYTES);
+    while (true) {
+      if (chunk && chunk.length > 0) {
+        const fault = receiver.push(chunk);
+        if (fault && !this.#closing) {
+          if (fault.closeCode === CloseCode.TOO_BIG) options.onOversized?.();
+          this.sendError(fault.message);
+          this.close(fault.message, fault.closeCode);
+        }
+        // After a close frame, wait for the socket to end (the peer closes it, or the grace).
+        // The chunk may be the upgrade's head buffer: not kept while the connection is idle.
+        chunk = undefined;
+      }
+      if (this.#ended) return;
+      const n = await this.#conn.read(buffer);
+      if (n === null) return;
+      chunk = buffer.subarray(0, n);
+      if (n === buffer.length && buffer.length < MAX_READ_BYTES) {
+        // The next read gets a larger buffer; this one is handed to the receiver first.
+        buffer = new Uint8Array(buffer.length * 2);
+      }
+    }
+  }
+
+  #guard(fn: () => void): void {
+    if (this.#closing) return;
+    // A throw here would end the read loop: it ends only this connection, as on framed TCP.
+    try {
+      fn();
+    } catch (error) {
+      this.#options.onHandlerError?.(error);
+      this.sendError("The gate could not handle the message", State.FAIL);
+      this.close("The gate could not handle the message", CloseCode.INTERNAL_ERROR);
+    }
+  }
+
+  #onText(text: string): void {
+    this.#guard(() => this.#options.events.onText(this, text));
+  }
+
+  #onBinary(bytes: Uint8Array): void {
+    this.#guard(() => {
+      this.#binary = true;
+      let text: string;
+      try {
+        const frame = decodeFrame(bytes, this.#options.maxMessageBytes);
+        if (frame.type !== this.#types.number("Envelope")) {
+          this.sendError(`Message type ${frame.type} is not one the gate accepts`);
+          return;
+        }
+        text = frameText(frame);
+      } catch (error) {
+        if (error instanceof FrameError) {
+          this.sendError(error.message);
+          this.close(error.message, CloseCode.PROTOCOL_ERROR);
+        } else {
+          this.sendError("The frame's string body is not valid UTF-8");
+        }
+        return;
+      }
+      this.#options.events.onText(this, text);
+    });
+  }
+
+  #onPeerClose(code: number | undefined): void {
+    if (!this.#closeSent) {
+      // Answer the closing handshake with the peer's code, then end once it has left.
+      this.#closeSent = true;
+      this.#closing = true;
+      this.#enqueueFrame(WsOpcode.CLOSE, code === undefined ? new Uint8Array(0) : closeBody(code));
+    }
+    this.#endWhenFlushed();
   }
 
   sendText(text: string): void {
-    if (this.#closed || this.#socket.readyState !== WebSocket.OPEN) return;
+    if (this.closed) return;
     if (this.#binary) {
-      this.#socket.send(
+      this.#enqueueFrame(
+        WsOpcode.BINARY,
         encodeFrame({ seq: this.#nextSeq(), type: this.#types.number("Envelope"), body: text }),
       );
     } else {
-      this.#socket.send(text);
+      this.#enqueueFrame(WsOpcode.TEXT, encoder.encode(text));
     }
   }
 
   sendError(msg: string, code: number = State.BAD_REQUEST): void {
-    if (this.#closed || this.#socket.readyState !== WebSocket.OPEN) return;
+    if (this.closed) return;
     if (this.#binary) {
-      this.#socket.send(
+      this.#enqueueFrame(
+        WsOpcode.BINARY,
         encodeFrame({
           seq: this.#nextSeq(),
           type: this.#types.number("Error"),
@@ -167,32 +241,102 @@ export class WebSocketConnection implements Connection {
         }),
       );
     } else {
-      this.#socket.send(JSON.stringify(makePush(GateCmd.ERROR, { code, msg })));
+      this.#enqueueFrame(
+        WsOpcode.TEXT,
+        encoder.encode(JSON.stringify(makePush(GateCmd.ERROR, { code, msg }))),
+      );
     }
   }
 
   close(reason: string, code: number = CloseCode.NORMAL): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    // A peer that reads nothing never answers the closing handshake, and Deno's WebSocket has no
-    // way to abort the socket under it: after a grace period the gate lets the connection go all
-    // the same (its services are told it left); the socket itself, holding at most the unsent
-    // bytes it had, ends when the peer reads or goes away.
-    this.#leaveTimer = setTimeout(() => this.#leave(), CLOSE_GRACE_MS);
-    try {
-      // A close reason may hold at most 123 bytes.
-      this.#socket.close(code, truncateUtf8(reason, 123));
-    } catch {
-      // Already closing.
+    if (this.#closing || this.#ended) return;
+    this.#closing = true;
+    this.#closeSent = true;
+    // A close reason may hold at most 123 bytes.
+    this.#enqueueFrame(WsOpcode.CLOSE, closeBody(code, truncateUtf8(reason, 123)));
+    // A peer that reads nothing never answers the closing handshake: after a grace period the
+    // gate drops the socket and lets the connection go (its services are told it left).
+    this.#graceTimer = setTimeout(() => this.#end(), CLOSE_GRACE_MS);
+  }
+
+  #enqueueFrame(opcode: number, payload: Uint8Array): void {
+    this.#enqueue(frameHeader(opcode, payload.length));
+    this.#enqueue(payload);
+  }
+
+  #enqueue(bytes: Uint8Array): void {
+    if (this.#ended) return;
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    // Frames queued in one turn of the event loop leave in one write (FINDINGS, finding 2).
+    if (!this.#writing && !this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        if (!this.#writing) this.#flush();
+      });
     }
   }
 
-  /** Tells the gate the connection is gone, once. */
-  #leave(): void {
-    clearTimeout(this.#leaveTimer);
-    if (this.#left) return;
-    this.#left = true;
-    this.#events.onClose(this);
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length && !this.#ended) {
+        let chunk: Uint8Array;
+        if (this.#queue.length === 1) {
+          chunk = this.#queue[0];
+        } else {
+          chunk = new Uint8Array(this.#queued);
+          let offset = 0;
+          for (const part of this.#queue) {
+            chunk.set(part, offset);
+            offset += part.length;
+          }
+        }
+        this.#queue = [];
+        let written = 0;
+        while (written < chunk.length) {
+          written += await this.#conn.write(chunk.subarray(written));
+        }
+        this.#queued -= chunk.length;
+      }
+    } catch {
+      this.#end();
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#endAfterFlush) this.#end();
+  }
+
+  /** Ends the socket once what is queued has been written (at most the grace period). */
+  #endWhenFlushed(): void {
+    if (!this.#writing && !this.#scheduled && this.#queue.length === 0) {
+      this.#end();
+      return;
+    }
+    this.#endAfterFlush = true;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = setTimeout(() => this.#end(), CLOSE_GRACE_MS);
+  }
+
+  /** Closes the socket and tells the gate the connection is gone, once. */
+  #end(): void {
+    clearTimeout(this.#graceTimer);
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#closing = true;
+    this.#queue = [];
+    this.#queued = 0;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    this.#options.onEnd?.();
+    if (!this.#left) {
+      this.#left = true;
+      this.#options.events.onClose(this);
+    }
   }
 
   #nextSeq(): number {
@@ -201,47 +345,14 @@ export class WebSocketConnection implements Connection {
   }
 }
 
-/** How long a refused WebSocket's peer must be quiet before it is closed. */
-export const REFUSE_QUIET_MS = 100;
-
-/** The longest a refused WebSocket stays open. */
-export const REFUSE_MAX_MS = 1000;
-
-/**
- * Refuses an upgraded WebSocket (the gate is at its connection limit): closes it with 1013 and
- * `reason` once the peer has been quiet for {@linkcode REFUSE_QUIET_MS} (at most
- * {@linkcode REFUSE_MAX_MS} after it opened), and answers each message it sends meanwhile with
- * `sc_msg_error` naming the reason. Closing at once would lose the reason for a peer that talks
- * first: Deno drops the TCP connection when a message arrives after `close()`, and the reset can
- * destroy the close frame before the peer reads it.
- */
-export function refuseWebSocket(socket: WebSocket, reason: string): void {
-  let openedAt = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const tell = () => {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    socket.send(JSON.stringify(makePush(GateCmd.ERROR, { code: State.SERVER_BUSY, msg: reason })));
-  };
-  const close = () => {
-    try {
-      socket.close(CloseCode.TRY_AGAIN_LATER, truncateUtf8(reason, 123));
-    } catch { /* already closing */ }
-  };
-  const closeWhenQuiet = () => {
-    clearTimeout(timer);
-    const left = REFUSE_MAX_MS - (performance.now() - openedAt);
-    timer = setTimeout(close, Math.max(0, Math.min(REFUSE_QUIET_MS, left)));
-  };
-  socket.onopen = () => {
-    openedAt = performance.now();
-    closeWhenQuiet();
-  };
-  socket.onmessage = () => {
-    tell();
-    closeWhenQuiet();
-  };
-  socket.onclose = () => clearTimeout(timer);
-  socket.onerror = () => {};
+/** A close frame's payload: the code, then the reason's UTF-8. */
+function closeBody(code: number, reason = ""): Uint8Array {
+  const text = encoder.encode(reason);
+  const body = new Uint8Array(2 + text.length);
+  body[0] = code >> 8;
+  body[1] = code & 0xff;
+  body.set(text, 2);
+  return body;
 }
 
 /** Cuts text to at most `maxBytes` of UTF-8 without splitting a character. */

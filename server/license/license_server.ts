@@ -38,6 +38,8 @@ import { DEFAULT_MAX_FRAME_BYTES } from "../../shared/limits.ts";
 import { type MessageTypeName, MessageTypes } from "../../shared/message_types.ts";
 import { errorBody } from "../../shared/protocol_error.ts";
 import { State } from "../../shared/state_codes.ts";
+import { acceptLoop } from "../accept_loop.ts";
+import { connectionBudget } from "../fd_budget.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { AuditLog } from "./audit_log.ts";
@@ -247,9 +249,17 @@ export class LicenseServer {
   }
 
   async #accept(listener: Deno.TcpListener): Promise<void> {
-    const max = this.#options.maxConnections ?? 1024;
-    try {
-      for await (const tcp of listener) {
+    // Sockets are a budget: at most the fd budget (server/fd_budget.ts), and 1024 by default.
+    const max = this.#options.maxConnections ??
+      Math.min(1024, connectionBudget().maxConnections);
+    this.#log.info("max-connections", { max });
+    // One accept loop for every port (server/accept_loop.ts): EMFILE and other accept errors
+    // back off and retry; it ends when the listener is closed.
+    await acceptLoop({
+      listener,
+      name: "license",
+      log: this.#log,
+      onConn: (tcp) => {
         const conn = new FramedConn(tcp, {
           id: this.#nextId++,
           maxFrameBytes: this.#options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
@@ -259,7 +269,7 @@ export class LicenseServer {
         if (this.#closed || this.#clients.size >= max) {
           this.#log.warn("connection-refused", { remote: conn.remote, connections: max });
           client.drop(`The server is at its limit of ${max} connections`, State.SERVER_BUSY);
-          continue;
+          return;
         }
         this.#clients.set(conn.id, client);
         this.#log.info("connected", { conn: conn.id, remote: conn.remote });
@@ -273,10 +283,8 @@ export class LicenseServer {
         });
         this.#runs.add(run);
         void run.finally(() => this.#runs.delete(run));
-      }
-    } catch (error) {
-      if (!this.#closed) this.#log.error("accept-failed", { error });
-    }
+      },
+    });
   }
 
   #onEnd(client: Client, end: ConnEnd): void {

@@ -55,13 +55,35 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Echo the child's output to this process's stdout (for debugging). */
   echo?: boolean;
+  /** Runs it under `ulimit -n` of this many open files (through `sh`, which execs it). */
+  openFileLimit?: number;
+  /** Another checkout to run the task of (its deno.json, its files); this repository's if absent. */
+  rootDir?: string;
+}
+
+/** The arguments after `deno` of a task in the deno.json of another checkout. */
+function otherTaskArgs(rootDir: string, task: string): string[] {
+  const json = JSON.parse(Deno.readTextFileSync(`${rootDir}/deno.json`)) as {
+    tasks: Record<string, string>;
+  };
+  const words = (json.tasks[task] ?? "").trim().split(/\s+/);
+  if (words[0] !== "deno") throw new Error(`${rootDir}/deno.json has no deno task ${task}`);
+  return words.slice(1);
 }
 
 /** Starts a process and waits until it prints its ready line. */
 export async function startProcess(options: StartOptions): Promise<RunningProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...(options.denoArgs ?? taskArgs(options.task)), ...(options.args ?? [])],
-    cwd: ROOT_DIR,
+  const args = [
+    ...(options.denoArgs ??
+      (options.rootDir ? otherTaskArgs(options.rootDir, options.task) : taskArgs(options.task))),
+    ...(options.args ?? []),
+  ];
+  const limit = options.openFileLimit;
+  const child = new Deno.Command(limit === undefined ? Deno.execPath() : "sh", {
+    args: limit === undefined
+      ? args
+      : ["-c", `ulimit -n ${Math.floor(limit)} && exec "$0" "$@"`, Deno.execPath(), ...args],
+    cwd: options.rootDir ?? ROOT_DIR,
     stdout: "piped",
     stderr: "piped",
     stdin: "null",

@@ -27,6 +27,7 @@
  * @module
  */
 
+import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { AccountStore, MIGRATIONS } from "../../server/login/account_store.ts";
@@ -87,8 +88,16 @@ const latencies = new Latencies();
 const stride = scatterStride(count);
 const measured = values.raw ? await measureRaw(values.db) : await measureStore(values.db);
 
+/** CPU seconds (user + system) of this process since `start`. */
+function cpuSecondsSince(start: { user: number; system: number }): number {
+  const { user, system } = cpuUsage(start);
+  return (user + system) / 1e6;
+}
+
 interface Measured {
   insertSeconds: number;
+  insertCpuSeconds: number;
+  lookupCpuSeconds: number;
   insertErrors: number;
   firstError?: string;
   commits: number;
@@ -124,22 +133,28 @@ async function measureStore(path: string): Promise<Measured> {
 
   emit("PHASE", "measure");
   const insertStart = performance.now();
+  const insertCpu = cpuUsage();
   await Promise.all(Array.from({ length: Math.min(windowSize, count) }, chain));
   const insertSeconds = (performance.now() - insertStart) / 1000;
+  const insertCpuSeconds = cpuSecondsSince(insertCpu);
   const writer = store.writerStats;
 
   let misses = 0;
   const lookupStart = performance.now();
+  const lookupCpu = cpuUsage();
   for (let k = 0; k < count; k++) {
     const i = (k * stride) % count;
     if (store.accountByName(names[i])?.username !== names[i]) misses++;
   }
   const lookupSeconds = (performance.now() - lookupStart) / 1000;
+  const lookupCpuSeconds = cpuSecondsSince(lookupCpu);
   emit("PHASE", "done");
   const stored = store.countAccounts();
   await store.close();
   return {
     insertSeconds,
+    insertCpuSeconds,
+    lookupCpuSeconds,
     insertErrors,
     firstError,
     commits: writer.commits,
@@ -172,24 +187,30 @@ async function measureRaw(path: string): Promise<Measured> {
 
   emit("PHASE", "measure");
   const insertStart = performance.now();
+  const insertCpu = cpuUsage();
   db.exec("BEGIN IMMEDIATE");
   for (let i = 0; i < count; i++) insert.run(names[i], hashes[i % HASH_POOL], now, now);
   db.exec("COMMIT");
   const insertSeconds = (performance.now() - insertStart) / 1000;
+  const insertCpuSeconds = cpuSecondsSince(insertCpu);
 
   let misses = 0;
   const lookupStart = performance.now();
+  const lookupCpu = cpuUsage();
   for (let k = 0; k < count; k++) {
     const i = (k * stride) % count;
     const row = select.get(names[i]) as { username: string } | undefined;
     if (row?.username !== names[i]) misses++;
   }
   const lookupSeconds = (performance.now() - lookupStart) / 1000;
+  const lookupCpuSeconds = cpuSecondsSince(lookupCpu);
   emit("PHASE", "done");
   const stored = (db.prepare("SELECT count(*) AS n FROM accounts").get() as { n: number }).n;
   db.close();
   return {
     insertSeconds,
+    insertCpuSeconds,
+    lookupCpuSeconds,
     insertErrors: 0,
     commits: 1,
     largestBatch: count,
@@ -220,6 +241,7 @@ emit("RESULT", {
     seconds: round3(insertSeconds),
     perSecond: Math.round(count / insertSeconds),
     errors: insertErrors,
+    cpuSeconds: round3(measured.insertCpuSeconds),
     commits: measured.commits,
     largestBatch: measured.largestBatch,
     stored: measured.stored,
@@ -228,6 +250,7 @@ emit("RESULT", {
     seconds: round3(lookupSeconds),
     perSecond: Math.round(count / lookupSeconds),
     misses,
+    cpuSeconds: round3(measured.lookupCpuSeconds),
     stride,
   },
   dbBytes,

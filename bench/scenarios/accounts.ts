@@ -39,8 +39,14 @@ const TARGET_SECONDS = { inserts: 3, lookups: 2 };
 const RAW_RATIO_TARGET = 1.3;
 
 interface StoreResult {
-  inserts: { seconds: number; perSecond: number; commits: number; largestBatch: number };
-  lookups: { seconds: number; perSecond: number; misses: number };
+  inserts: {
+    seconds: number;
+    perSecond: number;
+    commits: number;
+    largestBatch: number;
+    cpuSeconds: number;
+  };
+  lookups: { seconds: number; perSecond: number; misses: number; cpuSeconds: number };
   dbBytes: number;
 }
 
@@ -58,9 +64,13 @@ async function measure(
   return report;
 }
 
-/** The median of each phase's seconds over the rounds. */
-function medianSeconds(reports: LoadReport[], phase: "inserts" | "lookups"): number {
-  const sorted = reports.map((r) => (r.result as unknown as StoreResult)[phase].seconds)
+/** The median of each phase's seconds (wall or CPU) over the rounds. */
+function medianSeconds(
+  reports: LoadReport[],
+  phase: "inserts" | "lookups",
+  clock: "seconds" | "cpuSeconds" = "seconds",
+): number {
+  const sorted = reports.map((r) => (r.result as unknown as StoreResult)[phase][clock])
     .sort((x, y) => x - y);
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
@@ -100,9 +110,10 @@ export const accounts: Scenario = {
         const report = await measure(context, { count, raw });
         const r = report.result as unknown as StoreResult & LoadReport["result"];
         context.detail(
-          `inserts ${r.inserts.seconds} s (${r.inserts.perSecond.toLocaleString("en-US")}/s, ` +
+          `inserts ${r.inserts.seconds} s, cpu ${r.inserts.cpuSeconds} s ` +
+            `(${r.inserts.perSecond.toLocaleString("en-US")}/s, ` +
             `${r.inserts.commits} commits, write p50 ${r.latencyMs.p50} ms, p99 ` +
-            `${r.latencyMs.p99} ms); lookups ${r.lookups.seconds} s ` +
+            `${r.latencyMs.p99} ms); lookups ${r.lookups.seconds} s, cpu ${r.lookups.cpuSeconds} s ` +
             `(${r.lookups.perSecond.toLocaleString("en-US")}/s, ${r.lookups.misses} misses); ` +
             `db ${(r.dbBytes / 2 ** 20).toFixed(0)} MiB; cpu cores: ${cpuText(report.cpuCores)}`,
         );
@@ -141,6 +152,22 @@ export const accounts: Scenario = {
         baseline: medianSeconds(rawReports, "lookups"),
         target: { kind: "ratio-at-most", value: RAW_RATIO_TARGET },
         disturbed: disturbed || rawDisturbed,
+      }),
+      // CPU time (user + system of the store process) tells less about fsync waits, but more
+      // than wall time when other programs load the machine.
+      judge({
+        scenario: `accounts store ${label} inserts, CPU time vs raw`,
+        unit: "s",
+        ours: medianSeconds(reports, "inserts", "cpuSeconds"),
+        baselineName: "raw, one transaction",
+        baseline: medianSeconds(rawReports, "inserts", "cpuSeconds"),
+      }),
+      judge({
+        scenario: `accounts store ${label} lookups, CPU time vs raw`,
+        unit: "s",
+        ours: medianSeconds(reports, "lookups", "cpuSeconds"),
+        baselineName: "raw prepared SELECT",
+        baseline: medianSeconds(rawReports, "lookups", "cpuSeconds"),
       }),
       judge({
         scenario: `accounts store ${label} inserts (group commit)`,

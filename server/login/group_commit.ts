@@ -10,17 +10,18 @@
  * inside its own `SAVEPOINT` (a write that throws is rolled back to its savepoint and fails
  * alone), then `COMMIT`. Only then are the promises settled: the successful ones resolve, the
  * failed ones reject with their own error. When BEGIN or COMMIT fails, or a write's error takes
- * the whole transaction down, every write of the batch rejects: none of them is on disk.
+ * the whole transaction down, every write of the batch rejects: none of them is on disk. Writes
+ * queued while a flush runs (node:sqlite is synchronous, so they are the ones that arrived during
+ * the commit and the continuations of the batch just settled) form the next batch, scheduled the
+ * same way.
  *
  * A write marked `oneStatement` changes the database through at most one statement and runs
  * without a savepoint: SQLite makes each statement atomic, and a statement that fails with the
  * default `ABORT` conflict handling (a UNIQUE violation, say) is undone alone while the
  * transaction stays open, which is all the savepoint would have done. The savepoint pair costs
- * about as much as a one-row INSERT (bench/FINDINGS.md, finding 5), so the login service's account
- * inserts skip it. When a failed statement took the whole transaction with it (some I/O errors
- * do), the batch fails as a whole, as above. Writes queued while a flush runs (node:sqlite is synchronous, so they are the ones
- * that arrived during the commit and the continuations of the batch just settled) form the next
- * batch, scheduled the same way.
+ * about as much as a one-row INSERT (bench/FINDINGS.md, findings 5 and 9), so the login service's
+ * account inserts skip it. When a failed statement took the whole transaction with it (some I/O
+ * errors do), the batch fails as a whole, as above.
  *
  * The flush runs on the event loop thread: while it commits, nothing else runs, so no read on the
  * same connection can see an uncommitted row.
@@ -74,7 +75,7 @@ export interface GroupCommitStats {
   commits: number;
   /** Writes that committed. */
   writes: number;
-  /** Writes that failed alone (rolled back to their savepoint). */
+  /** Writes that failed alone (rolled back to their savepoint, or their one statement undone). */
   failedWrites: number;
   /** Transactions that failed as a whole. */
   failedCommits: number;

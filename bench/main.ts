@@ -37,7 +37,7 @@ Scenarios:
 ${SCENARIOS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join("\n")}
 
 Writes bench/results/<time>.json and bench/results/latest.json. Needs node and npm for the
-Socket.IO baseline (bench/package.json, installed into bench/node_modules on first use), and
+Socket.IO and Pinus baselines (bench/package.json, installed into bench/node_modules on first use), and
 nats-server for the cluster scenario (skipped without it).
 `;
 
@@ -60,6 +60,11 @@ const GENERAL_NOTES = [
   "Socket.IO: socket.io and socket.io-client from npm (bench/package.json), WebSocket transport " +
   "only (no long-polling first), no compression, forceNew per client; the raw baseline is " +
   "Deno.serve + upgradeWebSocket echoing each message (bench/baselines/raw_ws_echo.ts).",
+  "Pinus: pinus 1.7.4 from npm (bench/package.json), a master, one connector (hybridconnector, " +
+  "no dictionary, no protobuf, heartbeat 30 s) and one echo backend, three Node processes " +
+  "(bench/baselines/pinus_server.mjs); a request goes client → connector → echo backend over " +
+  "Pinus's RPC → connector → client, the same two hops as ours; the Node load generator speaks " +
+  "its protocol over the ws package or plain TCP (bench/load/pinus_load.mjs).",
 ];
 
 interface Flags {

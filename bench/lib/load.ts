@@ -9,13 +9,16 @@
 import { cpuSeconds, machineCpuSeconds, spawnTool, type Tool } from "./proc.ts";
 
 /**
- * Which generator: Deno WebSocket, Deno framed TCP, Node Socket.IO, the accounts store (Deno,
- * no network) or the license clients (Deno, framed TCP).
+ * Which generator: Deno WebSocket, Deno framed TCP, Node Socket.IO, Node Pinus (hybridconnector
+ * protocol), the accounts store (Deno, no network) or the license clients (Deno, framed TCP).
  */
-export type Generator = "ws" | "tcp" | "socketio" | "store" | "license";
+export type Generator = "ws" | "tcp" | "socketio" | "pinus" | "store" | "license";
 
 /** The Deno generators: their file and the permissions they run with. */
-const DENO_GENERATORS: Record<Exclude<Generator, "socketio">, { file: string; allow: string[] }> = {
+const DENO_GENERATORS: Record<
+  Exclude<Generator, "socketio" | "pinus">,
+  { file: string; allow: string[] }
+> = {
   ws: { file: "bench/load/ws_load.ts", allow: ["--allow-net"] },
   tcp: { file: "bench/load/tcp_load.ts", allow: ["--allow-net"] },
   store: { file: "bench/load/store_load.ts", allow: ["--allow-read", "--allow-write"] },
@@ -58,9 +61,9 @@ export function spawnGenerator(
   flags: string[],
   onLine?: (line: string) => void,
 ): Tool {
-  if (generator === "socketio") {
-    return spawnTool("node", ["bench/load/socketio_load.mjs", ...flags], {
-      name: "socketio_load",
+  if (generator === "socketio" || generator === "pinus") {
+    return spawnTool("node", [`bench/load/${generator}_load.mjs`, ...flags], {
+      name: `${generator}_load`,
       onLine,
     });
   }

@@ -178,12 +178,70 @@ export async function startSocketIo(
   };
 }
 
+/** The Pinus baseline: master, connector (hybridconnector) and echo backend on Node. */
+export interface PinusPeer extends Peer {
+  /** The connector's client port over WebSocket. */
+  wsUrl: string;
+  /** The same port over plain TCP (the hybridconnector serves both). */
+  tcpUrl: string;
+  /** Established client connections on the connector's port, from /proc/net/tcp{,6}. */
+  connections(): Promise<number>;
+}
+
+/** Starts bench/baselines/pinus_server.mjs (three Node processes) on free ports. */
+export async function startPinus(context: BenchContext): Promise<PinusPeer> {
+  await ensureNodeModules(context);
+  const tool = spawnTool("node", ["bench/baselines/pinus_server.mjs", "--port", "0"], {
+    name: "pinus_server",
+  });
+  let match: RegExpMatchArray;
+  try {
+    match = await tool.waitForLine(
+      /pinus listening port=(\d+) master=(\d+) connector=(\d+) echo=(\d+)/,
+      90_000,
+    );
+  } catch (error) {
+    await tool.stop();
+    throw error;
+  }
+  const [, port, master, connector, echo] = match;
+  return {
+    wsUrl: `ws://127.0.0.1:${port}`,
+    tcpUrl: `tcp://127.0.0.1:${port}`,
+    pids: { connector: Number(connector), echo: Number(echo), master: Number(master) },
+    stop: () => tool.stop(),
+    connections: () => Promise.resolve(establishedOn(Number(port))),
+  };
+}
+
+/** TCP connections in state ESTABLISHED whose local port is `port` (the server's side). */
+function establishedOn(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  let count = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 3 && fields[1].endsWith(`:${hex}`) && fields[3] === "01") count++;
+    }
+  }
+  return count;
+}
+
 let installed = false;
 
-/** Installs bench/package.json's packages (socket.io, socket.io-client) when missing. */
+/** The packages of bench/package.json that must be in bench/node_modules. */
+const NODE_PACKAGES = ["socket.io", "socket.io-client", "pinus", "reflect-metadata", "ws"];
+
+/** Installs bench/package.json's packages (Socket.IO, Pinus, ws) when missing. */
 export async function ensureNodeModules(context: BenchContext): Promise<void> {
   if (installed) return;
-  const present = ["socket.io", "socket.io-client"].every((name) => {
+  const present = NODE_PACKAGES.every((name) => {
     try {
       Deno.statSync(`${BENCH_DIR}/node_modules/${name}/package.json`);
       return true;

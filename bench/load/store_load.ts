@@ -12,17 +12,25 @@
  * - Lookups: `accountByName` for every username, in a scattered order (index × a stride coprime
  *   to N), synchronous as in the service.
  *
+ * With `--raw`, the same rows go through `node:sqlite` directly, the baseline: the store's schema
+ * ({@linkcode MIGRATIONS}) and PRAGMAs on a fresh file, every insert through one prepared
+ * `INSERT` inside one transaction (`BEGIN` … `COMMIT`: one fsync in all, no promises, no
+ * per-write error isolation), then every lookup through one prepared `SELECT` of the same five
+ * columns by username, in the same scattered order, returning node:sqlite's row object.
+ *
  * Prints `PHASE measure` before the inserts, `PHASE done` after the lookups, then
  * `RESULT {inserts, lookups, …}` (see bench/load/common.ts for the line protocol).
  *
  * Usage: `deno run --allow-read --allow-write bench/load/store_load.ts --db /tmp/x/login.sqlite
- *   --count 1000000 --window 1000 [--max-batch 1000]`
+ *   --count 1000000 --window 1000 [--max-batch 1000] [--raw]`
  *
  * @module
  */
 
+import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
-import { AccountStore } from "../../server/login/account_store.ts";
+import { DatabaseSync } from "node:sqlite";
+import { AccountStore, MIGRATIONS } from "../../server/login/account_store.ts";
 import { DEFAULT_MAX_BATCH } from "../../server/login/group_commit.ts";
 import {
   formatPasswordHash,
@@ -39,6 +47,7 @@ const { values } = parseArgs({
     count: { type: "string" },
     window: { type: "string" },
     "max-batch": { type: "string" },
+    raw: { type: "boolean" },
   },
   strict: true,
 });
@@ -75,48 +84,143 @@ const hashes = Array.from({ length: HASH_POOL }, () =>
   }));
 const names = Array.from({ length: count }, (_, i) => username(i));
 
-const store = await AccountStore.open({ path: values.db, maxBatch });
-if (!store.created) throw new Error(`The database ${values.db} already existed; give a new path`);
-
 const latencies = new Latencies();
-let insertErrors = 0;
-let firstError: string | undefined;
-let next = 0;
-const now = Date.now();
+const stride = scatterStride(count);
+const measured = values.raw ? await measureRaw(values.db) : await measureStore(values.db);
 
-/** One of `windowSize` chains: queue a write, wait for its commit, queue the next. */
-async function chain(): Promise<void> {
-  while (next < count) {
-    const i = next++;
-    const queuedAt = performance.now();
-    try {
-      await store.createAccount({ username: names[i], passwordHash: hashes[i % HASH_POOL], now });
-      latencies.add(performance.now() - queuedAt);
-    } catch (error) {
-      insertErrors++;
-      firstError ??= String(error);
+/** CPU seconds (user + system) of this process since `start`. */
+function cpuSecondsSince(start: { user: number; system: number }): number {
+  const { user, system } = cpuUsage(start);
+  return (user + system) / 1e6;
+}
+
+interface Measured {
+  insertSeconds: number;
+  insertCpuSeconds: number;
+  lookupCpuSeconds: number;
+  insertErrors: number;
+  firstError?: string;
+  commits: number;
+  largestBatch: number;
+  lookupSeconds: number;
+  misses: number;
+  stored: number;
+}
+
+/** Inserts and lookups through the login service's `AccountStore`. */
+async function measureStore(path: string): Promise<Measured> {
+  const store = await AccountStore.open({ path, maxBatch });
+  if (!store.created) throw new Error(`The database ${path} already existed; give a new path`);
+  let insertErrors = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const now = Date.now();
+
+  /** One of `windowSize` chains: queue a write, wait for its commit, queue the next. */
+  async function chain(): Promise<void> {
+    while (next < count) {
+      const i = next++;
+      const queuedAt = performance.now();
+      try {
+        await store.createAccount({ username: names[i], passwordHash: hashes[i % HASH_POOL], now });
+        latencies.add(performance.now() - queuedAt);
+      } catch (error) {
+        insertErrors++;
+        firstError ??= String(error);
+      }
     }
   }
+
+  emit("PHASE", "measure");
+  const insertStart = performance.now();
+  const insertCpu = cpuUsage();
+  await Promise.all(Array.from({ length: Math.min(windowSize, count) }, chain));
+  const insertSeconds = (performance.now() - insertStart) / 1000;
+  const insertCpuSeconds = cpuSecondsSince(insertCpu);
+  const writer = store.writerStats;
+
+  let misses = 0;
+  const lookupStart = performance.now();
+  const lookupCpu = cpuUsage();
+  for (let k = 0; k < count; k++) {
+    const i = (k * stride) % count;
+    if (store.accountByName(names[i])?.username !== names[i]) misses++;
+  }
+  const lookupSeconds = (performance.now() - lookupStart) / 1000;
+  const lookupCpuSeconds = cpuSecondsSince(lookupCpu);
+  emit("PHASE", "done");
+  const stored = store.countAccounts();
+  await store.close();
+  return {
+    insertSeconds,
+    insertCpuSeconds,
+    lookupCpuSeconds,
+    insertErrors,
+    firstError,
+    commits: writer.commits,
+    largestBatch: writer.largestBatch,
+    lookupSeconds,
+    misses,
+    stored,
+  };
 }
 
-emit("PHASE", "measure");
-const insertStart = performance.now();
-await Promise.all(Array.from({ length: Math.min(windowSize, count) }, chain));
-const insertSeconds = (performance.now() - insertStart) / 1000;
-const writer = store.writerStats;
+/** The same rows through `node:sqlite` alone: one transaction, one prepared statement each. */
+async function measureRaw(path: string): Promise<Measured> {
+  const slash = path.lastIndexOf("/");
+  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+  await Deno.writeFile(path, new Uint8Array(), { mode: 0o600, createNew: true });
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = FULL");
+  db.exec("PRAGMA foreign_keys = ON");
+  for (const step of MIGRATIONS) db.exec(step);
+  const insert = db.prepare(
+    `INSERT INTO accounts (username, password_hash, created_at, password_changed_at)
+     VALUES (?, ?, ?, ?)`,
+  );
+  const select = db.prepare(
+    `SELECT id, username, password_hash, created_at, password_changed_at
+       FROM accounts WHERE username = ?`,
+  );
+  const now = Date.now();
 
-const stride = scatterStride(count);
-let misses = 0;
-const lookupStart = performance.now();
-for (let k = 0; k < count; k++) {
-  const i = (k * stride) % count;
-  if (store.accountByName(names[i])?.username !== names[i]) misses++;
+  emit("PHASE", "measure");
+  const insertStart = performance.now();
+  const insertCpu = cpuUsage();
+  db.exec("BEGIN IMMEDIATE");
+  for (let i = 0; i < count; i++) insert.run(names[i], hashes[i % HASH_POOL], now, now);
+  db.exec("COMMIT");
+  const insertSeconds = (performance.now() - insertStart) / 1000;
+  const insertCpuSeconds = cpuSecondsSince(insertCpu);
+
+  let misses = 0;
+  const lookupStart = performance.now();
+  const lookupCpu = cpuUsage();
+  for (let k = 0; k < count; k++) {
+    const i = (k * stride) % count;
+    const row = select.get(names[i]) as { username: string } | undefined;
+    if (row?.username !== names[i]) misses++;
+  }
+  const lookupSeconds = (performance.now() - lookupStart) / 1000;
+  const lookupCpuSeconds = cpuSecondsSince(lookupCpu);
+  emit("PHASE", "done");
+  const stored = (db.prepare("SELECT count(*) AS n FROM accounts").get() as { n: number }).n;
+  db.close();
+  return {
+    insertSeconds,
+    insertCpuSeconds,
+    lookupCpuSeconds,
+    insertErrors: 0,
+    commits: 1,
+    largestBatch: count,
+    lookupSeconds,
+    misses,
+    stored,
+  };
 }
-const lookupSeconds = (performance.now() - lookupStart) / 1000;
-emit("PHASE", "done");
 
-const stored = store.countAccounts();
-await store.close();
+const { insertSeconds, lookupSeconds, insertErrors, misses } = measured;
 let dbBytes = 0;
 for (const suffix of ["", "-wal"]) {
   try {
@@ -124,7 +228,7 @@ for (const suffix of ["", "-wal"]) {
   } catch { /* absent */ }
 }
 emit("RESULT", {
-  mode: "store",
+  mode: values.raw ? "store-raw" : "store",
   connections: windowSize,
   count,
   window: windowSize,
@@ -132,19 +236,21 @@ emit("RESULT", {
   seconds: round3(insertSeconds + lookupSeconds),
   throughput: Math.round(count / insertSeconds),
   errors: insertErrors + misses,
-  firstError,
+  firstError: measured.firstError,
   inserts: {
     seconds: round3(insertSeconds),
     perSecond: Math.round(count / insertSeconds),
     errors: insertErrors,
-    commits: writer.commits,
-    largestBatch: writer.largestBatch,
-    stored,
+    cpuSeconds: round3(measured.insertCpuSeconds),
+    commits: measured.commits,
+    largestBatch: measured.largestBatch,
+    stored: measured.stored,
   },
   lookups: {
     seconds: round3(lookupSeconds),
     perSecond: Math.round(count / lookupSeconds),
     misses,
+    cpuSeconds: round3(measured.lookupCpuSeconds),
     stride,
   },
   dbBytes,

@@ -7,16 +7,27 @@
  * - `envelope`: `echo` requests (the echo service).
  * - `register`: `cs_msg_register {username, password}` (the login service), each with a new
  *   username (`r<connection>x<n>`, unique within the run: use a fresh database per run).
+ * - `idle`: opens the connections, does one `cs_msg_heart` exchange on each, prints `READY`, and
+ *   holds them until SIGTERM (the idle-connections scenario).
  *
  * Usage: `deno run --allow-net bench/load/tcp_load.ts --url tcp://127.0.0.1:8081
- *   [--mode envelope|register] --connections 100 --duration 10 --warmup 2`
+ *   [--mode envelope|register|idle] --connections 100 --duration 10 --warmup 2`
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { DEFAULT_MESSAGE_TYPES, encodeFrame, FrameDecoder, frameText } from "../../shared/mod.ts";
-import { emit, Latencies, numberFlag, openInBatches, PAYLOAD, Phases, round3 } from "./common.ts";
+import {
+  emit,
+  Latencies,
+  numberFlag,
+  openInBatches,
+  PAYLOAD,
+  Phases,
+  round3,
+  untilSignal,
+} from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -32,8 +43,8 @@ const { values } = parseArgs({
 const match = values.url?.match(/^tcp:\/\/([^:/]+):(\d+)\/?$/);
 if (!match) throw new TypeError("Flag --url must be tcp://host:port");
 const mode = values.mode;
-if (mode !== "envelope" && mode !== "register") {
-  throw new TypeError("tcp_load.ts has --mode envelope or register");
+if (mode !== "envelope" && mode !== "register" && mode !== "idle") {
+  throw new TypeError("tcp_load.ts has --mode envelope, register or idle");
 }
 const hostname = match[1];
 const port = Number(match[2]);
@@ -112,6 +123,41 @@ async function loop(conn: Deno.Conn, connection: number): Promise<void> {
     }
   }
 }
+
+/** Opens `connections` idle connections, one `cs_msg_heart` each, and holds them until SIGTERM. */
+async function idle(): Promise<never> {
+  const start = performance.now();
+  const held = await openInBatches(connections, 200, async () => {
+    const conn = await Deno.connect({ hostname, port });
+    conn.setNoDelay(true);
+    const body = `{"cmd":"cs_msg_heart","is_req":true,"msgId":1,"time":${Date.now()},"data":{}}`;
+    await writeAll(conn, encodeFrame({ seq: 1, type: ENVELOPE, body }));
+    const decoder = new FrameDecoder();
+    const buffer = new Uint8Array(4096);
+    const timer = setTimeout(() => conn.close(), 30_000);
+    try {
+      for (;;) {
+        const n = await conn.read(buffer);
+        if (n === null) throw new Error("The gate closed a connection before answering");
+        const [frame] = decoder.push(buffer.subarray(0, n));
+        if (!frame) continue;
+        const answer = JSON.parse(frameText(frame));
+        if (answer.state !== 1) {
+          throw new Error(`cs_msg_heart answered ${JSON.stringify(answer)}`);
+        }
+        return conn;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+  emit("READY", { connections: held.length, openMs: Math.round(performance.now() - start) });
+  await untilSignal();
+  emit("RESULT", { mode, transport: "tcp", connections });
+  Deno.exit(0);
+}
+
+if (mode === "idle") await idle();
 
 const connectStart = performance.now();
 const conns = await openInBatches(connections, 200, async () => {

@@ -1,21 +1,28 @@
 /**
- * Idle connections: N WebSocket clients held open (10,000; `--quick` 1,000), and the server's
- * resident memory per connection: VmRSS of the server process after the clients are connected
- * and a settle, minus VmRSS before, over N. Ours is the gate alone; the baseline is the raw Deno
- * WebSocket echo server holding the same N. Each server is started fresh.
+ * Idle connections: N clients held open (10,000; `--quick` 1,000), and the server's resident
+ * memory per connection: VmRSS of the server process after the clients are connected and a
+ * settle, minus VmRSS before, over N. Each server is started fresh for each reading, and the
+ * readings are repeated `--rounds` times (the order alternating), the median reported.
  *
- * Target (issue 7): ≤ 1.3× the raw server's bytes per connection.
+ * Peers: ours is the gate alone, over WebSocket and over framed TCP; the baselines are the raw
+ * Deno WebSocket echo server and Pinus (issue 18) over WebSocket and over plain TCP (its
+ * hybridconnector serves both on one port; the reading is its connector process, which holds
+ * every client connection).
+ *
+ * Target (issue 7): ours over WebSocket ≤ 1.3× the raw server's bytes per connection. The Pinus
+ * rows have no target.
  *
  * @module
  */
 
-import { spawnGenerator } from "../lib/load.ts";
+import { type Generator, spawnGenerator } from "../lib/load.ts";
 import { openFileLimit, rssBytes, sleep } from "../lib/proc.ts";
-import { startOurs, startRawEcho } from "../lib/servers.ts";
+import { startOurs, startPinus, startRawEcho } from "../lib/servers.ts";
 import {
   type BenchContext,
   judge,
   type Measurement,
+  type Row,
   type Scenario,
   type ScenarioResult,
 } from "../lib/types.ts";
@@ -26,6 +33,8 @@ const QUICK_CONNECTIONS = 1_000;
 const SPARE_FDS = 200;
 /** How long the server is left alone before each memory reading. */
 const SETTLE_MS = 3000;
+/** Each reading opens N connections on a fresh server (~15 s for 10,000): at most this many rounds. */
+const MAX_ROUNDS = 5;
 
 interface Held {
   /** Resident bytes before and after the clients connected. */
@@ -36,27 +45,138 @@ interface Held {
   openMs: number;
 }
 
-/** Connects `count` idle clients to a started server and reads its memory around it. */
-async function hold(
-  target: {
-    url: string;
-    pid: number;
-    hello: "gate" | "echo";
-    connections(): Promise<number>;
+/** A started server to read: where its clients go, and the process that holds them. */
+interface Target {
+  url: string;
+  pid: number;
+  /** The generator and its flags besides --url and --connections. */
+  generator: Generator;
+  flags: string[];
+  connections(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** One peer of the scenario. */
+interface IdlePeer {
+  key: string;
+  label: string;
+  start(context: BenchContext, count: number): Promise<Target>;
+}
+
+/** The gate's flags for an idle reading: no idle close during it, room for every client. */
+function gateFlags(count: number): string[] {
+  return ["--heartbeat-ms", "600000", "--max-connections", String(count + 1000)];
+}
+
+/** The gate of the commit given with `--before`, over WebSocket (only with `--before`). */
+const BEFORE_PEER: IdlePeer = {
+  key: "before-ws",
+  label: "the gate before (--before) over WebSocket",
+  start: async (context, count) => {
+    const before = await startOurs(context, {
+      echo: false,
+      rootDir: context.before!.rootDir,
+      gateFlags: gateFlags(count),
+    });
+    return {
+      url: before.wsUrl,
+      pid: before.pids.gate,
+      generator: "ws",
+      flags: ["--mode", "idle", "--hello", "gate"],
+      connections: before.connections,
+      stop: before.stop,
+    };
   },
-  count: number,
-): Promise<Held> {
+};
+
+const PEERS: IdlePeer[] = [
+  {
+    key: "raw",
+    label: "raw Deno WebSocket echo server",
+    start: async () => {
+      const raw = await startRawEcho();
+      return {
+        url: raw.wsUrl,
+        pid: raw.pids.server,
+        generator: "ws",
+        flags: ["--mode", "idle", "--hello", "echo"],
+        connections: raw.connections,
+        stop: raw.stop,
+      };
+    },
+  },
+  {
+    key: "ours-ws",
+    label: "our gate over WebSocket",
+    start: async (context, count) => {
+      const ours = await startOurs(context, { echo: false, gateFlags: gateFlags(count) });
+      return {
+        url: ours.wsUrl,
+        pid: ours.pids.gate,
+        generator: "ws",
+        flags: ["--mode", "idle", "--hello", "gate"],
+        connections: ours.connections,
+        stop: ours.stop,
+      };
+    },
+  },
+  {
+    key: "ours-tcp",
+    label: "our gate over framed TCP",
+    start: async (context, count) => {
+      const ours = await startOurs(context, { echo: false, gateFlags: gateFlags(count) });
+      return {
+        url: ours.tcpUrl,
+        pid: ours.pids.gate,
+        generator: "tcp",
+        flags: ["--mode", "idle"],
+        connections: ours.connections,
+        stop: ours.stop,
+      };
+    },
+  },
+  {
+    key: "pinus-ws",
+    label: "Pinus connector over WebSocket",
+    start: async (context) => {
+      const pinus = await startPinus(context);
+      return {
+        url: pinus.wsUrl,
+        pid: pinus.pids.connector,
+        generator: "pinus",
+        flags: ["--mode", "idle"],
+        connections: pinus.connections,
+        stop: pinus.stop,
+      };
+    },
+  },
+  {
+    key: "pinus-tcp",
+    label: "Pinus connector over TCP",
+    start: async (context) => {
+      const pinus = await startPinus(context);
+      return {
+        url: pinus.tcpUrl,
+        pid: pinus.pids.connector,
+        generator: "pinus",
+        flags: ["--mode", "idle"],
+        connections: pinus.connections,
+        stop: pinus.stop,
+      };
+    },
+  },
+];
+
+/** Connects `count` idle clients to a started server and reads its memory around it. */
+async function hold(target: Target, count: number): Promise<Held> {
   await sleep(SETTLE_MS);
   const before = rssBytes(target.pid);
-  const load = spawnGenerator("ws", [
+  const load = spawnGenerator(target.generator, [
     "--url",
     target.url,
-    "--mode",
-    "idle",
     "--connections",
     String(count),
-    "--hello",
-    target.hello,
+    ...target.flags,
   ]);
   try {
     const [, json] = await load.waitForLine(/^READY (.*)$/, 180_000);
@@ -85,12 +205,20 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** The median reading of a peer by bytes per connection. */
+function median(readings: Held[]): Held {
+  const sorted = [...readings].sort((a, b) => a.perConnection - b.perConnection);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
 /** The idle-connections scenario. */
 export const idle: Scenario = {
   name: "idle",
-  description: "idle connections: memory per WebSocket connection held by the gate",
+  description:
+    "idle connections: memory per connection held by the gate (WebSocket, TCP) and Pinus",
   async run(context: BenchContext): Promise<ScenarioResult> {
     let count = context.quick ? QUICK_CONNECTIONS : FULL_CONNECTIONS;
+    const rounds = Math.min(context.rounds, MAX_ROUNDS);
     const limit = openFileLimit();
     if (limit.soft < count + SPARE_FDS) {
       const scaled = Math.max(
@@ -104,104 +232,82 @@ export const idle: Scenario = {
       count = scaled;
     }
     context.note(
-      `idle: bytes per connection = (server VmRSS after ${count} WebSocket clients connected and ` +
-        `${SETTLE_MS / 1000} s settle − VmRSS before) / ${count}; each server started fresh; ` +
-        `each client did one exchange (cs_msg_heart to the gate, a text echo to the raw server). ` +
-        `The gate runs with --heartbeat-ms 600000 (no idle close during the reading) and ` +
-        `--max-connections ${count + 1000}. Open-file limit ${limit.soft} per process.`,
+      `idle: bytes per connection = (server VmRSS after ${count} clients connected and ` +
+        `${SETTLE_MS / 1000} s settle − VmRSS before) / ${count}; each server started fresh for ` +
+        `each reading; median of ${rounds} round(s) (at most ${MAX_ROUNDS}), the order ` +
+        `alternating. Each client did one exchange (cs_msg_heart to the gate, a text echo to ` +
+        `the raw server, an echo request through Pinus's connector and backend). The gate runs ` +
+        `with --heartbeat-ms 600000 (no idle close during the reading) and --max-connections ` +
+        `${count + 1000}; Pinus's connector with a 30 s heartbeat, which its clients answer. ` +
+        `Pinus's reading is its connector process (it holds the connections; its echo backend ` +
+        `and master hold none). Open-file limit ${limit.soft} per process.`,
     );
     const measurements: Measurement[] = [];
-
-    context.step(`raw Deno WebSocket echo server holding ${count} connections`);
-    const raw = await startRawEcho();
-    let rawHeld: Held;
-    try {
-      rawHeld = await hold({
-        url: raw.wsUrl,
-        pid: raw.pids.server,
-        hello: "echo",
-        connections: raw.connections,
-      }, count);
-    } finally {
-      await raw.stop();
-    }
-    context.detail(
-      `${rawHeld.perConnection.toLocaleString("en-US")} B/conn ` +
-        `(${mib(rawHeld.before)} → ${mib(rawHeld.after)}, opened in ${rawHeld.openMs} ms)`,
-    );
-    measurements.push({ name: `idle/raw/${count}`, result: { ...rawHeld } });
-
-    context.step(`our gate holding ${count} connections`);
-    const ours = await startOurs(context, {
-      echo: false,
-      gateFlags: [
-        "--heartbeat-ms",
-        "600000",
-        "--max-connections",
-        String(count + 1000),
-      ],
-    });
-    let oursHeld: Held;
-    try {
-      oursHeld = await hold({
-        url: ours.wsUrl,
-        pid: ours.pids.gate,
-        hello: "gate",
-        connections: ours.connections,
-      }, count);
-    } finally {
-      await ours.stop();
-    }
-    context.detail(
-      `${oursHeld.perConnection.toLocaleString("en-US")} B/conn ` +
-        `(${mib(oursHeld.before)} → ${mib(oursHeld.after)}, opened in ${oursHeld.openMs} ms)`,
-    );
-    measurements.push({
-      name: `idle/ours-ws/${count}`,
-      result: { ...oursHeld },
-    });
-
-    const rows = [judge({
-      scenario: `idle ${count.toLocaleString("en-US")} ws conns, memory`,
-      unit: "B/conn",
-      ours: oursHeld.perConnection,
-      baselineName: "raw echo",
-      baseline: rawHeld.perConnection,
-      target: { kind: "ratio-at-most", value: 1.3 },
-    })];
-    if (context.before) {
-      context.step(`the gate of ${context.before.commit} holding ${count} connections`);
-      const before = await startOurs(context, {
-        echo: false,
-        rootDir: context.before.rootDir,
-        gateFlags: ["--heartbeat-ms", "600000", "--max-connections", String(count + 1000)],
-      });
-      let beforeHeld: Held;
-      try {
-        beforeHeld = await hold({
-          url: before.wsUrl,
-          pid: before.pids.gate,
-          hello: "gate",
-          connections: before.connections,
-        }, count);
-      } finally {
-        await before.stop();
+    const peers = context.before ? [...PEERS, BEFORE_PEER] : PEERS;
+    const readings = new Map<string, Held[]>(peers.map((peer) => [peer.key, []]));
+    for (let round = 1; round <= rounds; round++) {
+      const of = rounds > 1 ? `round ${round}/${rounds}: ` : "";
+      // Alternate the order, so that no peer always runs first or last.
+      const order = round % 2 === 1 ? peers : [...peers].reverse();
+      for (const peer of order) {
+        context.step(`${of}${peer.label} holding ${count} connections`);
+        const target = await peer.start(context, count);
+        let held: Held;
+        try {
+          held = await hold(target, count);
+        } finally {
+          await target.stop();
+        }
+        context.detail(
+          `${held.perConnection.toLocaleString("en-US")} B/conn ` +
+            `(${mib(held.before)} → ${mib(held.after)}, opened in ${held.openMs} ms)`,
+        );
+        readings.get(peer.key)!.push(held);
+        measurements.push({
+          name: `idle/${peer.key}/${count}${rounds > 1 ? `/round${round}` : ""}`,
+          result: { ...held },
+        });
       }
+    }
+    const of = (key: string) => median(readings.get(key)!).perConnection;
+    const label = count.toLocaleString("en-US");
+    if (rounds > 1) {
       context.detail(
-        `${beforeHeld.perConnection.toLocaleString("en-US")} B/conn ` +
-          `(${mib(beforeHeld.before)} → ${
-            mib(beforeHeld.after)
-          }, opened in ${beforeHeld.openMs} ms)`,
+        `medians: ` + peers.map((p) => `${p.key} ${of(p.key).toLocaleString("en-US")}`).join(", ") +
+          " B/conn",
       );
-      measurements.push({ name: `idle/before-ws/${count}`, result: { ...beforeHeld } });
-      rows.push(judge({
-        scenario: `idle ${
-          count.toLocaleString("en-US")
-        } ws conns, memory vs before (${context.before.commit})`,
+    }
+    const rows: Row[] = [
+      judge({
+        scenario: `idle ${label} ws conns, memory`,
         unit: "B/conn",
-        ours: oursHeld.perConnection,
+        ours: of("ours-ws"),
+        baselineName: "raw echo",
+        baseline: of("raw"),
+        target: { kind: "ratio-at-most", value: 1.3 },
+      }),
+      judge({
+        scenario: `idle ${label} ws conns, memory vs Pinus`,
+        unit: "B/conn",
+        ours: of("ours-ws"),
+        baselineName: "Pinus ws",
+        baseline: of("pinus-ws"),
+      }),
+      judge({
+        scenario: `idle ${label} tcp conns, memory vs Pinus`,
+        unit: "B/conn",
+        ours: of("ours-tcp"),
+        baselineName: "Pinus tcp",
+        baseline: of("pinus-tcp"),
+      }),
+    ];
+    if (context.before) {
+      rows.push(judge({
+        scenario: `idle ${label} ws conns, memory vs before (${context.before.commit})`,
+        unit: "B/conn",
+        ours: of("ours-ws"),
         baselineName: "before",
-        baseline: beforeHeld.perConnection,
+        baseline: of("before-ws"),
       }));
     }
     return { rows, measurements };

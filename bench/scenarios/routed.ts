@@ -1,7 +1,10 @@
 /**
  * Routed request/response: closed-loop `echo` requests from N connections, client → gate → echo
  * service → gate → client, over WebSocket and framed TCP; baselines: Socket.IO's acknowledged
- * `emit` echo (one hop, no service) and the raw Deno WebSocket echo server (one hop, the limit).
+ * `emit` echo (one hop, no service), the raw Deno WebSocket echo server (one hop, the limit), and
+ * Pinus (issue 18: a connector and an echo backend over its RPC, the same two hops as ours, driven
+ * over WebSocket in its own protocol by bench/load/pinus_load.mjs), with the server CPU per
+ * request of ours and of Pinus.
  *
  * Targets (issue 7): ≥ 1.0× Socket.IO at 100 connections; ≥ 0.5× raw echo; p99 ≤ 10 ms at 100
  * connections.
@@ -20,6 +23,7 @@ import {
 import {
   type Peer,
   startOurs,
+  startPinus,
   startRawEcho,
   startSocketIo,
   UNLIMITED_RATE,
@@ -64,6 +68,16 @@ const VARIANTS: Variant[] = [
     start: async (context) => {
       const peer = await startSocketIo(context);
       return { ...peer, url: peer.url };
+    },
+  },
+  {
+    key: "pinus",
+    label: "Pinus connector + echo backend",
+    generator: "pinus",
+    mode: "echo",
+    start: async (context) => {
+      const peer = await startPinus(context);
+      return { ...peer, url: peer.wsUrl };
     },
   },
   {
@@ -153,6 +167,15 @@ async function measure(
   }
 }
 
+/** CPU time of the server processes per request, µs (every watched role but the generator's). */
+function serverMicros(report: LoadReport): number {
+  let cores = 0;
+  for (const [role, value] of Object.entries(report.cpuCores)) {
+    if (role !== "load" && role !== "other" && role !== "irq") cores += value;
+  }
+  return Math.round((cores * 1e6 / Math.max(1, report.result.throughput)) * 10) / 10;
+}
+
 function latency(report: LoadReport) {
   return { p50: report.result.latencyMs.p50, p99: report.result.latencyMs.p99 };
 }
@@ -194,6 +217,7 @@ export const routed: Scenario = {
       const median = (key: string) => medianReport(rounds.get(key)!);
       const raw = median("raw");
       const socketio = median("socketio");
+      const pinus = median("pinus");
       if (context.rounds > 1) {
         context.detail(
           `medians at ${connections} connections: ` +
@@ -228,6 +252,24 @@ export const routed: Scenario = {
           baselineLatency: latency(raw),
           target: { kind: "ratio-at-least", value: 0.5 },
           disturbed: disturbed(ours, raw),
+        }));
+        rows.push(judge({
+          scenario: `${name} vs Pinus`,
+          unit: "req/s",
+          ours: ours.result.throughput,
+          baselineName: "Pinus (ws)",
+          baseline: pinus.result.throughput,
+          oursLatency: latency(ours),
+          baselineLatency: latency(pinus),
+          disturbed: disturbed(ours, pinus),
+        }));
+        rows.push(judge({
+          scenario: `${name} server CPU per request vs Pinus`,
+          unit: "µs",
+          ours: serverMicros(ours),
+          baselineName: "Pinus (ws)",
+          baseline: serverMicros(pinus),
+          disturbed: disturbed(ours, pinus),
         }));
         if (transport === "ws" && context.before) {
           const before = median("before-ws");

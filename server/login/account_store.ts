@@ -103,26 +103,41 @@ export interface AccountStoreOptions {
   maxBatch?: number;
 }
 
-interface AccountRow {
-  id: number;
-  username: string;
-  password_hash: string;
-  created_at: number;
-  password_changed_at: number;
-}
+/** An account row as node:sqlite returns it with `setReturnArrays(true)`: the columns in order. */
+type AccountRow = [
+  id: number,
+  username: string,
+  passwordHash: string,
+  createdAt: number,
+  passwordChangedAt: number,
+];
 
 /** SQLite's extended code for a UNIQUE violation. */
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
 
+/**
+ * For the writes that are one statement: no savepoint, since SQLite undoes a failed statement
+ * alone (a taken username fails only its own write; see group_commit.ts).
+ */
+const ONE_STATEMENT = { oneStatement: true } as const;
+
 function toAccount(row: AccountRow | undefined): Account | undefined {
   if (!row) return undefined;
   return {
-    id: row.id,
-    username: row.username,
-    passwordHash: row.password_hash,
-    createdAt: row.created_at,
-    passwordChangedAt: row.password_changed_at,
+    id: row[0],
+    username: row[1],
+    passwordHash: row[2],
+    createdAt: row[3],
+    passwordChangedAt: row[4],
   };
+}
+
+/**
+ * Makes a statement return each row as an array of its columns (node:sqlite's
+ * `setReturnArrays`, which Deno's type declarations lack): no keyed object per row.
+ */
+function returnArrays(statement: StatementSync): void {
+  (statement as StatementSync & { setReturnArrays(enabled: boolean): void }).setReturnArrays(true);
 }
 
 /** Creates the file with mode 0600 when missing, so the WAL and SHM files inherit that mode. */
@@ -191,6 +206,7 @@ export class AccountStore {
     this.#path = options.path;
     this.#created = options.created;
     this.#writer = new GroupCommit({ db, maxBatch: options.maxBatch });
+    // The column order of AccountRow; both statements hand back arrays, not keyed objects.
     const accountColumns = "id, username, password_hash, created_at, password_changed_at";
     this.#statements = {
       accountByName: db.prepare(`SELECT ${accountColumns} FROM accounts WHERE username = ?`),
@@ -219,6 +235,8 @@ export class AccountStore {
       deleteAccount: db.prepare("DELETE FROM accounts WHERE id = ?"),
       pruneTokens: db.prepare("DELETE FROM tokens WHERE expires_at <= ?"),
     };
+    returnArrays(this.#statements.accountByName);
+    returnArrays(this.#statements.accountById);
   }
 
   /**
@@ -326,7 +344,7 @@ export class AccountStore {
         }
         throw error;
       }
-    });
+    }, ONE_STATEMENT);
   }
 
   /**
@@ -378,17 +396,27 @@ export class AccountStore {
 
   /** Revokes every token of an account; resolves with how many there were. */
   revokeTokens(userId: number): Promise<number> {
-    return this.#writer.write(() => Number(this.#statements.deleteTokensOf.run(userId).changes));
+    return this.#writer.write(
+      () => Number(this.#statements.deleteTokensOf.run(userId).changes),
+      ONE_STATEMENT,
+    );
   }
 
   /** Deletes an account and its tokens; resolves with whether it existed. */
   deleteAccount(userId: number): Promise<boolean> {
-    return this.#writer.write(() => Number(this.#statements.deleteAccount.run(userId).changes) > 0);
+    // One statement: the tokens go by ON DELETE CASCADE, inside the DELETE's own atomicity.
+    return this.#writer.write(
+      () => Number(this.#statements.deleteAccount.run(userId).changes) > 0,
+      ONE_STATEMENT,
+    );
   }
 
   /** Deletes tokens expired at `now`; resolves with how many. */
   pruneTokens(now: number): Promise<number> {
-    return this.#writer.write(() => Number(this.#statements.pruneTokens.run(now).changes));
+    return this.#writer.write(
+      () => Number(this.#statements.pruneTokens.run(now).changes),
+      ONE_STATEMENT,
+    );
   }
 
   /** Commits what is queued, then closes the database. */

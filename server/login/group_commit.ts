@@ -7,25 +7,34 @@
  * queue schedules a flush on a later macrotask (a timer), so that every write that arrives before
  * it (from other requests, from hashes finishing on the thread pool, from the network) joins the
  * same batch. A flush takes up to `maxBatch` writes and runs `BEGIN IMMEDIATE`, then each write
- * inside its own `SAVEPOINT` (a write that throws, a UNIQUE violation say, is rolled back to its
- * savepoint and fails alone), then `COMMIT`. Only then are the promises settled: the successful
- * ones resolve, the failed ones reject with their own error. When BEGIN or COMMIT fails, or a
- * write's error takes the whole transaction down, every write of the batch rejects: none of them
- * is on disk. Writes queued while a flush runs (node:sqlite is synchronous, so they are the ones
- * that arrived during the commit and the continuations of the batch just settled) form the next
- * batch, scheduled the same way.
+ * inside its own `SAVEPOINT` (a write that throws is rolled back to its savepoint and fails
+ * alone), then `COMMIT`. Only then are the promises settled: the successful ones resolve, the
+ * failed ones reject with their own error. When BEGIN or COMMIT fails, or a write's error takes
+ * the whole transaction down, every write of the batch rejects: none of them is on disk. Writes
+ * queued while a flush runs (node:sqlite is synchronous, so they are the ones that arrived during
+ * the commit and the continuations of the batch just settled) form the next batch, scheduled the
+ * same way.
+ *
+ * A write marked `oneStatement` changes the database through at most one statement and runs
+ * without a savepoint: SQLite makes each statement atomic, and a statement that fails with the
+ * default `ABORT` conflict handling (a UNIQUE violation, say) is undone alone while the
+ * transaction stays open, which is all the savepoint would have done. The savepoint pair costs
+ * about as much as a one-row INSERT (bench/FINDINGS.md, findings 5 and 9), so the login service's
+ * account inserts skip it. When a failed statement took the whole transaction with it (some I/O
+ * errors do), the batch fails as a whole, as above.
  *
  * The flush runs on the event loop thread: while it commits, nothing else runs, so no read on the
  * same connection can see an uncommitted row.
  *
  * @example
  * ```ts
- * import { clearImmediate, setImmediate } from "node:timers";
-import { DatabaseSync } from "node:sqlite";
+ * import { DatabaseSync } from "node:sqlite";
  * const db = new DatabaseSync("/tmp/x.sqlite");
  * const writer = new GroupCommit({ db });
  * const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
- * const id = await writer.write(() => Number(insert.run("a").lastInsertRowid)); // committed
+ * const id = await writer.write(() => Number(insert.run("a").lastInsertRowid), {
+ *   oneStatement: true,
+ * }); // committed
  * await writer.close();
  * ```
  * @module
@@ -50,13 +59,23 @@ export interface GroupCommitOptions {
   maxBatch?: number;
 }
 
+/** Options of {@linkcode GroupCommit.write}. */
+export interface WriteOptions {
+  /**
+   * The write changes the database through at most one statement, so SQLite's statement
+   * atomicity undoes it when it throws: it runs without a savepoint of its own (cheaper). Leave
+   * it unset for a write of several statements, or one that may throw after a statement ran.
+   */
+  oneStatement?: boolean;
+}
+
 /** Counters, for logs and tests. */
 export interface GroupCommitStats {
   /** Transactions committed. */
   commits: number;
   /** Writes that committed. */
   writes: number;
-  /** Writes that failed alone (rolled back to their savepoint). */
+  /** Writes that failed alone (rolled back to their savepoint, or their one statement undone). */
   failedWrites: number;
   /** Transactions that failed as a whole. */
   failedCommits: number;
@@ -74,6 +93,7 @@ export class WriterClosedError extends Error {
 
 interface Entry {
   op: WriteOp<unknown>;
+  oneStatement: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -134,10 +154,11 @@ export class GroupCommit {
    * rejects with its own error when it threw (the others of its batch still commit), or with the
    * transaction's error when the batch could not commit.
    */
-  write<T>(op: WriteOp<T>): Promise<T> {
+  write<T>(op: WriteOp<T>, options?: WriteOptions): Promise<T> {
     if (this.#closed) return Promise.reject(new WriterClosedError());
+    const oneStatement = options?.oneStatement === true;
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ op, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ op, oneStatement, resolve: resolve as (value: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -224,6 +245,7 @@ export class GroupCommit {
   }
 
   #runOne(entry: Entry): Outcome {
+    if (entry.oneStatement) return this.#runBare(entry);
     try {
       this.#savepoint.run();
     } catch (error) {
@@ -245,6 +267,21 @@ export class GroupCommit {
         return { ok: false, error, broken: true };
       }
       return { ok: false, error, broken: false };
+    }
+  }
+
+  /** A one-statement write: no savepoint; a failed statement is undone by SQLite alone. */
+  #runBare(entry: Entry): Outcome {
+    try {
+      const value = entry.op();
+      if (value instanceof Promise) {
+        // Its statement may have run, and nothing can undo it alone: the batch must not commit.
+        const error = new TypeError("A write must be synchronous: it returned a promise");
+        return { ok: false, error, broken: true };
+      }
+      return { ok: true, value };
+    } catch (error) {
+      return { ok: false, error, broken: !this.#db.isTransaction };
     }
   }
 }

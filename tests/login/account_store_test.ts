@@ -217,3 +217,60 @@ Deno.test("account store: writes in one tick share a commit", async () => {
     assert.equal(store.writerStats.commits - before, 1);
   });
 });
+
+Deno.test("account store: a taken username among good writes fails only its own write", async () => {
+  await withStore(async (store, path) => {
+    await store.createAccount({ username: "Taken01", passwordHash: HASH, now: 1 });
+    const before = store.writerStats;
+    const names = ["good001", "good002", "TAKEN01", "good003", "good004"];
+    const results = await Promise.allSettled(
+      names.map((username) => store.createAccount({ username, passwordHash: HASH, now: 2 })),
+    );
+    assert.deepEqual(results.map((r) => r.status), [
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    assert.ok((results[2] as PromiseRejectedResult).reason instanceof UsernameTakenError);
+    assert.equal(store.writerStats.commits - before.commits, 1, "one transaction");
+    // Every OK is on disk, seen from another connection.
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      const rows = db.prepare("SELECT username FROM accounts ORDER BY username").all()
+        .map((r) => r.username);
+      assert.deepEqual(rows, ["good001", "good002", "good003", "good004", "Taken01"]); // NOCASE order
+    } finally {
+      db.close();
+    }
+    for (const [i, result] of results.entries()) {
+      if (result.status === "fulfilled") {
+        assert.equal(store.accountByName(names[i])?.id, result.value);
+      }
+    }
+  });
+});
+
+Deno.test("account store: two sign-ups in one batch race for a name: exactly one wins", async () => {
+  await withStore(async (store) => {
+    const before = store.writerStats.commits;
+    const results = await Promise.allSettled([
+      store.createAccount({ username: "other01", passwordHash: HASH, now: 1 }),
+      store.createAccount({ username: "Racer01", passwordHash: HASH, now: 1 }),
+      store.createAccount({ username: "racer01", passwordHash: HASH, now: 2 }),
+      store.createAccount({ username: "other02", passwordHash: HASH, now: 1 }),
+    ]);
+    assert.equal(store.writerStats.commits - before, 1, "one transaction");
+    const racers = results.slice(1, 3);
+    assert.equal(racers.filter((r) => r.status === "fulfilled").length, 1);
+    const lost = racers.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    assert.ok(lost.reason instanceof UsernameTakenError);
+    assert.equal(results[0].status, "fulfilled");
+    assert.equal(results[3].status, "fulfilled");
+    const winner = store.accountByName("RACER01");
+    assert.equal(winner?.username, "Racer01", "the first queued wins");
+    assert.equal(winner?.createdAt, 1);
+    assert.equal(store.countAccounts(), 3);
+  });
+});

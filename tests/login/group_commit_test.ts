@@ -236,3 +236,68 @@ Deno.test("group commit: close commits what is queued and refuses more", async (
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("group commit: a one-statement write fails alone without a savepoint", async () => {
+  const { db, path, dir } = await openDb();
+  try {
+    const writer = new GroupCommit({ db });
+    const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+    const one = { oneStatement: true };
+    const results = await Promise.allSettled([
+      writer.write(() => insert.run("a"), one),
+      writer.write(() => insert.run("b"), one),
+      writer.write(() => insert.run("a"), one), // UNIQUE violation, undone by SQLite alone
+      writer.write(() => insert.run("c"), one),
+      writer.write(() => {
+        insert.run("d"); // several statements: this one is rolled back with the savepoint
+        insert.run("b");
+      }),
+      writer.write(() => insert.run("e"), one),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), [
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    assert.match(String((results[2] as PromiseRejectedResult).reason), /UNIQUE/);
+    assert.equal(writer.stats.commits, 1);
+    assert.equal(writer.stats.writes, 4);
+    assert.equal(writer.stats.failedWrites, 2);
+    // What another connection sees is what committed.
+    const reader = new DatabaseSync(path, { readOnly: true });
+    try {
+      const rows = reader.prepare("SELECT v FROM t ORDER BY v").all().map((r) => r.v);
+      assert.deepEqual(rows, ["a", "b", "c", "e"]);
+    } finally {
+      reader.close();
+    }
+    await writer.close();
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("group commit: a one-statement write that returns a promise fails its batch", async () => {
+  const { db, dir } = await openDb();
+  try {
+    const writer = new GroupCommit({ db });
+    const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+    const one = { oneStatement: true };
+    const results = await Promise.allSettled([
+      writer.write(() => insert.run("a"), one),
+      writer.write(() => Promise.resolve(insert.run("x")), one),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /must be synchronous/);
+    assert.equal(db.prepare("SELECT count(*) AS n FROM t").get()!.n, 0, "nothing committed");
+    assert.equal(writer.stats.failedCommits, 1);
+    await writer.close();
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

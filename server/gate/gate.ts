@@ -21,6 +21,7 @@ import {
 } from "../../shared/mod.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadOrCreateServiceKey } from "../service_key.ts";
+import { clientSource } from "./client_source.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
 import { Connections } from "./connections.ts";
 import {
@@ -299,6 +300,12 @@ export class Gate implements ConnectionEvents {
       return new Response(`Origin ${origin} is not allowed\n`, { status: 403 });
     }
     if (this.#stopping) return new Response("The gate is shutting down\n", { status: 503 });
+    // Read before the upgrade, which consumes the request.
+    const source = clientSource({
+      peer: remote,
+      headers: request.headers,
+      trustProxy: this.#options.trustProxy,
+    });
     const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
     if (this.#connections.size >= this.#options.maxConnections) {
       this.#metrics.inc("connections_refused_total");
@@ -309,7 +316,7 @@ export class Gate implements ConnectionEvents {
     const connection = new WebSocketConnection({
       id: this.#connections.nextId(),
       socket,
-      remote: `${remote.hostname}:${remote.port}`,
+      remote: source,
       bucket: this.#bucket(),
       events: this,
       types: this.#types,

@@ -5,13 +5,18 @@
  * The policy (defaults in {@linkcode DEFAULT_HASH_SHARE}):
  * - At most `concurrency` hashes run at once, and at most `perSourceRunning` of them (half the
  *   slots, at least 1) for one source: while one source floods, a slot stays free for the others.
- * - Each source has a budget of hashing time, a token bucket of `budgetMsPerSecond` ms per second
- *   (one core's worth) up to `budgetBurstMs`, charged with each hash's measured duration. A source
+ * - A hash is run for a `clean` source (the caller says which: the login service calls a source
+ *   clean when it has no failed login on record) or a suspect one. With 2 slots or more, the last
+ *   free slot is kept for clean sources: however many suspect sources flood, a clean one starts
+ *   at once.
+ * - Each source has a budget, a token bucket of `budgetPerSecond` hashes per second (1) up to
+ *   `budgetBurst` (10), charged with each hash's cost when it is admitted (the hasher charges 1
+ *   for a hash at the `owasp` cost, others by their memory × time next to it). A source
  *   whose budget is spent is refused at once with {@linkcode HasherBusyError} and the time after
  *   which it may try again.
  * - At most `perSourceQueue` hashes of one source wait, and `maxQueue` in all; more are refused.
- * - When a slot frees, the waiting source with the most budget left (the one that hashed least
- *   lately) goes next, ties in arrival order: a legitimate source is served before a flooding one.
+ * - When a slot frees, a clean source goes before a suspect one, and among them the source with
+ *   the most budget left (the one that hashed least lately), ties in arrival order.
  * - A hash that could not start within `maxWaitMs` is refused rather than run late.
  * - At most `maxSources` budgets are kept, the least recently charged forgotten first (theirs
  *   has refilled the most; a full budget is the same as none).
@@ -19,7 +24,7 @@
  * @example
  * ```ts
  * const scheduler = new HashScheduler({ concurrency: 2 });
- * const key = await scheduler.run("203.0.113.9", () => derive());
+ * const key = await scheduler.run("203.0.113.9", () => derive(), { clean: true });
  * ```
  * @module
  */
@@ -48,10 +53,10 @@ export interface HashShare {
   perSourceQueue: number;
   /** Longest wait for a slot. */
   maxWaitMs: number;
-  /** Hashing time a source earns per second, in ms. */
-  budgetMsPerSecond: number;
-  /** Most hashing time a source may have saved up, in ms. */
-  budgetBurstMs: number;
+  /** Hashes (of cost 1) a source earns per second. */
+  budgetPerSecond: number;
+  /** Most hashes a source may have saved up. */
+  budgetBurst: number;
   /** Sources whose budget is remembered at most. */
   maxSources: number;
 }
@@ -61,13 +66,14 @@ export const DEFAULT_HASH_SHARE: Readonly<Omit<HashShare, "concurrency">> = Obje
   maxQueue: 1024,
   perSourceQueue: 32,
   maxWaitMs: 8000,
-  budgetMsPerSecond: 1000,
-  budgetBurstMs: 5000,
+  budgetPerSecond: 1,
+  budgetBurst: 10,
   maxSources: 100_000,
 });
 
 interface Waiter {
   source: string;
+  clean: boolean;
   since: number;
   start(): void;
   refuse(error: Error): void;
@@ -119,7 +125,7 @@ export class HashScheduler {
     return this.#budgets.size;
   }
 
-  /** The budget left to `source`, in ms of hashing. */
+  /** The budget left to `source`, in hashes of cost 1. */
   budgetOf(source: string): number {
     return this.#budget(source).tokens;
   }
@@ -128,17 +134,24 @@ export class HashScheduler {
    * Runs `work` for `source` in its turn; rejects with {@linkcode HasherBusyError} when the
    * source's budget is spent, too many wait, or no slot frees within `maxWaitMs`.
    */
-  async run<T>(source: string, work: () => Promise<T>): Promise<T> {
+  async run<T>(
+    source: string,
+    work: () => Promise<T>,
+    options: { clean?: boolean; cost?: number } = {},
+  ): Promise<T> {
+    const clean = options.clean ?? true;
+    const cost = options.cost ?? 1;
     const s = this.#share;
     const budget = this.#budget(source);
-    if (budget.tokens <= 0) {
-      const retryAfterMs = Math.ceil((1 - budget.tokens) * 1000 / s.budgetMsPerSecond);
+    if (budget.tokens < cost) {
+      const retryAfterMs = Math.ceil((cost - budget.tokens) * 1000 / s.budgetPerSecond);
       throw new HasherBusyError(
         "Too many password checks from your address",
         retryAfterMs,
       );
     }
-    if (this.#running >= s.concurrency || this.#runningOf(source) >= s.perSourceRunning) {
+    this.#charge(source, cost);
+    if (!this.#mayStart(source, clean)) {
       const queue = this.#waiting.get(source);
       if ((queue?.length ?? 0) >= s.perSourceQueue) {
         throw new HasherBusyError(
@@ -149,7 +162,7 @@ export class HashScheduler {
         throw new HasherBusyError(`${s.maxQueue} password checks are already waiting`);
       }
       await new Promise<void>((start, refuse) => {
-        const waiter = { source, since: this.#now(), start, refuse };
+        const waiter = { source, clean, since: this.#now(), start, refuse };
         if (queue) queue.push(waiter);
         else this.#waiting.set(source, [waiter]);
         this.#waitingCount++;
@@ -157,14 +170,21 @@ export class HashScheduler {
     } else {
       this.#take(source);
     }
-    const started = this.#now();
     try {
       return await work();
     } finally {
-      this.#charge(source, this.#now() - started);
       this.#release(source);
       this.#next();
     }
+  }
+
+  /** Whether a hash of `source` may take a slot now; the last one only when it is clean. */
+  #mayStart(source: string, clean: boolean): boolean {
+    const s = this.#share;
+    if (this.#running >= s.concurrency || this.#runningOf(source) >= s.perSourceRunning) {
+      return false;
+    }
+    return clean || s.concurrency < 2 || this.#running < s.concurrency - 1;
   }
 
   #runningOf(source: string): number {
@@ -183,12 +203,12 @@ export class HashScheduler {
     else this.#runningBy.delete(source);
   }
 
-  /** Starts waiters while slots are free: the eligible source with the most budget first. */
+  /** Starts waiters while slots are free: clean before suspect, then the most budget first. */
   #next(): void {
     const now = this.#now();
     while (this.#running < this.#share.concurrency && this.#waitingCount > 0) {
       let best: string | undefined;
-      let bestTokens = -Infinity;
+      let bestRank = -Infinity;
       for (const [source, queue] of this.#waiting) {
         // Drop the heads that waited too long.
         while (queue.length > 0 && now - queue[0].since > this.#share.maxWaitMs) {
@@ -201,11 +221,12 @@ export class HashScheduler {
           this.#waiting.delete(source);
           continue;
         }
-        if (this.#runningOf(source) >= this.#share.perSourceRunning) continue;
-        const tokens = this.#budget(source).tokens;
-        if (tokens > bestTokens) {
+        const clean = queue[0].clean;
+        if (!this.#mayStart(source, clean)) continue;
+        const rank = this.#budget(source).tokens + (clean ? 1e12 : 0);
+        if (rank > bestRank) {
           best = source;
-          bestTokens = tokens;
+          bestRank = rank;
         }
       }
       if (best === undefined) return;
@@ -223,18 +244,18 @@ export class HashScheduler {
     const s = this.#share;
     const now = this.#now();
     const budget = this.#budgets.get(source);
-    if (!budget) return { tokens: s.budgetBurstMs, at: now };
+    if (!budget) return { tokens: s.budgetBurst, at: now };
     budget.tokens = Math.min(
-      s.budgetBurstMs,
-      budget.tokens + (now - budget.at) * s.budgetMsPerSecond / 1000,
+      s.budgetBurst,
+      budget.tokens + (now - budget.at) * s.budgetPerSecond / 1000,
     );
     budget.at = now;
     return budget;
   }
 
-  #charge(source: string, ms: number): void {
+  #charge(source: string, cost: number): void {
     const budget = this.#budget(source);
-    budget.tokens -= ms;
+    budget.tokens -= cost;
     // Re-insert so that the map's order is the order of last use, oldest first.
     this.#budgets.delete(source);
     this.#budgets.set(source, budget);

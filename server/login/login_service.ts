@@ -16,7 +16,8 @@
  * by the sender's address (`clientAddr`, see `login_throttle.ts`) and share the hasher fairly
  * between addresses (`hash_scheduler.ts`). One connection has at most one of them in flight: a
  * second waits for the first to finish (at most {@linkcode MAX_CHECKS_WAITING_PER_CONNECTION}
- * wait, more are answered `SERVER_BUSY`). A username that does not exist costs a check against a
+ * wait, more are answered `SERVER_BUSY`, as is one that waited over
+ * {@linkcode MAX_CHECK_WAIT_MS}). A username that does not exist costs a check against a
  * dummy hash and gets the same answer as a wrong password.
  *
  * @example
@@ -68,6 +69,9 @@ export interface LoginAnswer {
 
 /** Password checks of one connection that may wait for the one in flight. */
 export const MAX_CHECKS_WAITING_PER_CONNECTION = 64;
+
+/** Longest wait of a password check for its connection's turn (under the gate's timeout). */
+export const MAX_CHECK_WAIT_MS = 8000;
 
 const WRONG_CREDENTIALS = "The username or password is wrong";
 const WRONG_PASSWORD = "The password is wrong";
@@ -157,7 +161,7 @@ export class LoginService {
       try {
         rehash = {
           from: account.passwordHash,
-          to: await this.#hasher.hash(password, { source: sourceOf(request) }),
+          to: await this.#hasher.hash(password, { source: sourceOf(request), clean: true }),
         };
       } catch (error) {
         if (!(error instanceof HasherBusyError)) throw error;
@@ -328,14 +332,16 @@ export class LoginService {
       try {
         return await this.#throttle.attempt(attempt, async () => {
           const account = options.account();
+          const clean = this.#throttle.isClean(source);
           if (!account) {
-            await this.#hasher.verifyUnknown(options.password, { source });
+            await this.#hasher.verifyUnknown(options.password, { source, clean });
             return { ok: false, value: undefined };
           }
           const result = await this.#hasher.verify({
             stored: account.passwordHash,
             password: options.password,
             source,
+            clean,
           });
           return { ok: result.ok, value: { account, needsRehash: result.needsRehash } };
         });
@@ -379,7 +385,11 @@ export class LoginService {
   async #hash(request: ServiceRequest, password: string): Promise<string> {
     return await this.#oneAtATime(request, async () => {
       try {
-        return await this.#hasher.hash(password, { source: sourceOf(request) });
+        const source = sourceOf(request);
+        return await this.#hasher.hash(password, {
+          source,
+          clean: this.#throttle.isClean(source),
+        });
       } catch (error) {
         throw this.#busy(error);
       }
@@ -395,7 +405,17 @@ export class LoginService {
           "connection: wait for their answers",
       );
     }
-    return this.#checks.run(request.clientId, work);
+    const since = performance.now();
+    return this.#checks.run(request.clientId, () => {
+      // The gate answers TIMEOUT after its own limit: do not hash for a request given up on.
+      if (performance.now() - since > MAX_CHECK_WAIT_MS) {
+        throw new ServiceError(
+          State.SERVER_BUSY,
+          `A password check waited more than ${MAX_CHECK_WAIT_MS} ms on this connection: try again`,
+        );
+      }
+      return work();
+    });
   }
 
   #busy(error: unknown): unknown {

@@ -207,6 +207,11 @@ export class LoginThrottle {
     return record ? { ...record } : undefined;
   }
 
+  /** Whether a source has no failure on record (the hasher serves clean sources first). */
+  isClean(source: string): boolean {
+    return this.#sources.get(source) === undefined;
+  }
+
   /** The wait before an attempt after `failures` on one account from one source. */
   delayFor(failures: number): number {
     return this.#delay(failures, this.#pairRule());

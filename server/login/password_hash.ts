@@ -50,6 +50,15 @@ export function isHashCost(value: unknown): value is HashCost {
   return typeof value === "string" && Object.hasOwn(HASH_COSTS, value);
 }
 
+/**
+ * What a hash at `params` costs from a source's budget: its memory × time (N·r·p) next to one at
+ * the `owasp` cost, so 1 for `owasp` and 1/128 for `test`.
+ */
+export function costOf(params: ScryptParams): number {
+  const owasp = HASH_COSTS.owasp;
+  return (2 ** params.ln * params.r * params.p) / (2 ** owasp.ln * owasp.r * owasp.p);
+}
+
 /** Bytes of random salt per hash. */
 export const SALT_BYTES = 16;
 
@@ -122,6 +131,8 @@ export interface PasswordHasherOptions {
 export interface HashFor {
   /** The client's address; hashes without one share the source `""`. */
   source?: string;
+  /** Whether the source has no failed login on record (see {@linkcode HashScheduler}). */
+  clean?: boolean;
 }
 
 /** What {@linkcode PasswordHasher.verify} found. */
@@ -190,6 +201,7 @@ export class PasswordHasher {
     const hash = await this.#scheduler.run(
       options.source ?? "",
       () => derive({ password, salt, params: this.#params, keyBytes: KEY_BYTES }),
+      { clean: options.clean, cost: costOf(this.#params) },
     );
     return formatPasswordHash({ params: this.#params, salt, hash });
   }
@@ -209,7 +221,7 @@ export class PasswordHasher {
         salt: parsed.salt,
         params: parsed.params,
         keyBytes: parsed.hash.length,
-      }));
+      }), { clean: options.clean, cost: costOf(parsed.params) });
     const ok = hash.length === parsed.hash.length && timingSafeEqual(hash, parsed.hash);
     return { ok, needsRehash: ok && isWeaker(parsed.params, this.#params) };
   }
@@ -221,7 +233,7 @@ export class PasswordHasher {
    */
   async verifyUnknown(password: string, options: HashFor = {}): Promise<false> {
     this.#dummy ??= this.#dummyHash();
-    await this.verify({ stored: await this.#dummy, password, source: options.source });
+    await this.verify({ stored: await this.#dummy, password, ...options });
     return false;
   }
 

@@ -65,13 +65,13 @@ Deno.test("hash scheduler: the source that hashed least lately goes next", async
   assert.equal((await Promise.all(all)).length, 5);
 });
 
-Deno.test("hash scheduler: a spent budget and a full per-source queue are refused", async () => {
+Deno.test("hash scheduler: a full per-source queue and a spent budget are refused", async () => {
   const clock = { now: 0 };
   const scheduler = new HashScheduler({
     concurrency: 1,
     perSourceQueue: 2,
-    budgetMsPerSecond: 1000,
-    budgetBurstMs: 1000,
+    budgetPerSecond: 1,
+    budgetBurst: 4,
     now: () => clock.now,
   });
   const { work, finishOne } = manual(clock);
@@ -85,18 +85,40 @@ Deno.test("hash scheduler: a spent budget and a full per-source queue are refuse
   );
   // Another source still gets in line.
   runs.push(scheduler.run("y", work("y0")));
-  await finishOne(1500); // x is 0.5 s in debt
+  while (scheduler.running > 0) await finishOne(1);
+  await Promise.all(runs);
+  // x was charged 4 (the refused one too): its budget is spent until it refills.
   await assert.rejects(
     scheduler.run("x", work("x4")),
     (error) =>
       error instanceof HasherBusyError &&
       error.message === "Too many password checks from your address" &&
-      error.retryAfterMs > 0 && error.retryAfterMs <= 1500,
+      error.retryAfterMs > 0 && error.retryAfterMs <= 1000,
   );
-  while (scheduler.running > 0) await finishOne(1);
-  await Promise.all(runs);
-  clock.now += 2000;
-  assert.ok(scheduler.budgetOf("x") > 0, "the budget refills");
+  // A cheap hash (a weaker stored one) costs less.
+  clock.now += 500;
+  const cheap = scheduler.run("x", work("x5"), { cost: 0.25 });
+  await finishOne(1);
+  assert.equal(await cheap, "x5");
+  clock.now += 10_000;
+  assert.equal(scheduler.budgetOf("x"), 4, "the budget refills up to its burst");
+});
+
+Deno.test("hash scheduler: the last slot is kept for clean sources", async () => {
+  const clock = { now: 0 };
+  const scheduler = new HashScheduler({ concurrency: 2, now: () => clock.now });
+  const { work, started, finishOne } = manual(clock);
+  const suspects = ["s1", "s2", "s3", "s4"].map((source) =>
+    scheduler.run(source, work(source), { clean: false })
+  );
+  assert.deepEqual(started, ["s1"], "suspect sources share one slot");
+  const clean = scheduler.run("legit", work("legit"), { clean: true });
+  assert.deepEqual(started, ["s1", "legit"], "a clean source starts at once");
+  const later = scheduler.run("legit2", work("legit2"));
+  await finishOne();
+  assert.equal(started.at(-1), "legit2", "clean sources go first");
+  while (scheduler.running > 0) await finishOne();
+  await Promise.all([...suspects, clean, later]);
 });
 
 Deno.test("hash scheduler: the budgets kept are bounded", async () => {

@@ -12,7 +12,7 @@
  * Every address is a loopback one (127.0.0.x are all local on Linux): framed TCP picks its
  * local address. `run({cases})`: the flood lasts `cases / 250` s (at least 5), with a
  * legitimate login each second; `deno task soak` runs it at scale 5,000 (20 s), with the flood
- * from one address and from four.
+ * from one address and from four, then the lockout and enumeration cases.
  *
  * @module
  */
@@ -172,6 +172,164 @@ export async function loginFlood(
   return row;
 }
 
+/** The lockout attempt: the failing address is refused, the owner from another logs in. */
+export async function lockoutAttempt(options: RunOptions): Promise<CaseResult> {
+  const row = newResult("lockout attempt on someone's account");
+  const ctx = { seed: options.seed, name: row.name };
+  const rng = new Rng(options.seed);
+  const gate = await startGate();
+  const login = await startLogin(gate);
+  const clients: GateClient[] = [];
+  const connect = async (localAddress: string) => {
+    const client = await connectClient(gate.tcpUrl, { localAddress });
+    clients.push(client);
+    return client;
+  };
+  try {
+    const owner = await connect("127.0.0.20");
+    const attacker = await connect("127.0.0.21");
+    const victim = uniqueName("victim");
+    const ownAccount = uniqueName("attacker");
+    await owner.register({ username: victim, password: TEST_PASSWORD });
+    await (await connect("127.0.0.23")).register({ username: ownAccount, password: TEST_PASSWORD });
+    // The attacker fails on the victim's username until it is locked for the attacker.
+    const answers: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const response = await attacker.request(LoginCmd.LOGIN, {
+        username: i % 2 ? victim.toUpperCase() : victim,
+        password: randomName(rng),
+      });
+      row.tried++;
+      row.faults++;
+      row.answered++;
+      answers.push(response.msg ?? "");
+    }
+    assert.deepEqual(answers.slice(0, 5), Array(5).fill("The username or password is wrong"));
+    for (const msg of answers.slice(5)) {
+      assert.match(
+        msg,
+        /^Too many failed logins for this account from your address: try again in \d+ s$/,
+      );
+    }
+    const rightFromAttacker = await attacker.request(LoginCmd.LOGIN, {
+      username: victim,
+      password: TEST_PASSWORD,
+    });
+    assert.equal(rightFromAttacker.state, State.FAIL, "the attacker's address is refused");
+    assert.match(rightFromAttacker.msg!, /^Too many failed logins for this account/);
+    // The owner, from another address, logs in at once.
+    let at = performance.now();
+    assert.equal(
+      (await owner.login({ username: victim, password: TEST_PASSWORD })).username,
+      victim,
+    );
+    const ownerMs = performance.now() - at;
+    check(ownerMs < 2000, { ...ctx, detail: `the owner's login took ${Math.round(ownerMs)} ms` });
+    // The attacker then fails on many usernames at once: its address is locked for all of them,
+    // its own account included; nobody else is.
+    const many = await Promise.all(Array.from({ length: 30 }, () => connect("127.0.0.21")));
+    const sprayed = await Promise.all(
+      many.map((client) =>
+        client.request(LoginCmd.LOGIN, { username: randomName(rng), password: randomName(rng) })
+      ),
+    );
+    row.tried += sprayed.length;
+    row.faults += sprayed.length;
+    row.answered += sprayed.length;
+    assert.ok(sprayed.every((r) => r.msg === "The username or password is wrong"));
+    const own = await attacker.request(LoginCmd.LOGIN, {
+      username: ownAccount,
+      password: TEST_PASSWORD,
+    });
+    assert.match(own.msg ?? "", /^Too many failed logins from your address: try again in \d+ s$/);
+    await owner.logout();
+    at = performance.now();
+    assert.equal(
+      (await owner.login({ username: victim, password: TEST_PASSWORD })).username,
+      victim,
+    );
+    const bystander = await connect("127.0.0.22");
+    assert.equal(
+      (await bystander.login({ username: ownAccount, password: TEST_PASSWORD })).username,
+      ownAccount,
+    );
+    row.notes.push(`the owner logged in ${Math.round(ownerMs)} ms after the lock`);
+  } finally {
+    for (const client of clients) client.close();
+    await login.stop();
+    await gate.stop();
+  }
+  check(login.lines.some((l) => /attempt refused: address locked/.test(l)), {
+    ...ctx,
+    detail: "the login service did not log the address lock",
+  });
+  return row;
+}
+
+/** Unknown and known usernames: the same answer, after a hash of the same cost. */
+export async function enumeration(options: RunOptions): Promise<CaseResult> {
+  const row = newResult("unknown usernames vs wrong passwords");
+  const ctx = { seed: options.seed, name: row.name };
+  const rng = new Rng(options.seed);
+  const gate = await startGate();
+  const login = await startLogin(gate, { flags: ["--hash-cost", "owasp"] });
+  const clients: GateClient[] = [];
+  try {
+    const owner = await connectClient(gate.tcpUrl, { localAddress: "127.0.0.30" });
+    const prober = await connectClient(gate.tcpUrl, { localAddress: "127.0.0.31" });
+    clients.push(owner, prober);
+    const known = uniqueName("known");
+    await owner.register({ username: known, password: TEST_PASSWORD });
+    const timed = async (username: string) => {
+      const at = performance.now();
+      const response = await prober.request(LoginCmd.LOGIN, {
+        username,
+        password: randomName(rng),
+      });
+      row.tried++;
+      row.answered++;
+      return { ms: performance.now() - at, msg: `${response.state} ${response.msg}` };
+    };
+    // Within the free failures of the pair (3) and of the address (10): nothing is slowed.
+    const knownTries = [];
+    const unknownTries = [];
+    for (let i = 0; i < 3; i++) {
+      knownTries.push(await timed(known));
+      unknownTries.push(await timed(uniqueName("nobody")));
+    }
+    const messages = new Set([...knownTries, ...unknownTries].map((t) => t.msg));
+    check(messages.size === 1 && messages.has(`${State.FAIL} The username or password is wrong`), {
+      ...ctx,
+      detail: `the answers differ: ${[...messages].join(" | ")}`,
+    });
+    const knownMs = p50max(knownTries.map((t) => t.ms)).p50;
+    const unknownMs = p50max(unknownTries.map((t) => t.ms)).p50;
+    options.log(
+      `[login attack] wrong password p50 ${Math.round(knownMs)} ms, unknown username p50 ${
+        Math.round(unknownMs)
+      } ms`,
+    );
+    row.notes.push(
+      `wrong password p50 ${Math.round(knownMs)} ms, unknown username p50 ${
+        Math.round(unknownMs)
+      } ms`,
+    );
+    // Both do one hash at the owasp cost (hundreds of ms); without it an unknown name would
+    // answer in a few ms. The margin is wide: a loaded machine makes the times vary.
+    check(unknownMs > knownMs / 3 && knownMs > unknownMs / 3, {
+      ...ctx,
+      detail: `wrong password ${Math.round(knownMs)} ms, unknown username ${
+        Math.round(unknownMs)
+      } ms`,
+    });
+  } finally {
+    for (const client of clients) client.close();
+    await login.stop();
+    await gate.stop();
+  }
+  return row;
+}
+
 /** The soak's cases: the flood from one address, then from four. */
 export async function run(options: RunOptions): Promise<CaseResult[]> {
   const rows: CaseResult[] = [];
@@ -193,5 +351,25 @@ Deno.test({
     withSeed(
       { seed: SEED, name: "login flood" },
       () => loginFlood({ seed: SEED, cases: 1250, log: console.log, sources: 1 }),
+    ).then(() => {}),
+});
+
+Deno.test({
+  name: "login attack: an address failing on an account is locked out; the owner is not",
+  ...INTEGRATION,
+  fn: () =>
+    withSeed(
+      { seed: SEED, name: "lockout" },
+      () => lockoutAttempt({ seed: SEED, cases: 1, log: console.log }),
+    ).then(() => {}),
+});
+
+Deno.test({
+  name: "login attack: an unknown username answers like a wrong password, after a hash",
+  ...INTEGRATION,
+  fn: () =>
+    withSeed(
+      { seed: SEED, name: "enumeration" },
+      () => enumeration({ seed: SEED, cases: 1, log: console.log }),
     ).then(() => {}),
 });

@@ -5,8 +5,9 @@
  * The policy (defaults in {@linkcode DEFAULT_HASH_SHARE}):
  * - At most `concurrency` hashes run at once, and at most `perSourceRunning` of them (half the
  *   slots, at least 1) for one source: while one source floods, a slot stays free for the others.
- * - A hash is run for a `clean` source (the caller says which: the login service calls a source
- *   clean when it has no failed login on record) or a suspect one. With 2 slots or more, the last
+ * - A hash is run for a `clean` source (the caller says which, or gives a function asked again
+ *   when the hash is picked: the login service calls a source clean when it has no failed login
+ *   on record) or a suspect one. With 2 slots or more, the last
  *   free slot is kept for clean sources: however many suspect sources flood, a clean one starts
  *   at once.
  * - Each source has a budget, a token bucket of `budgetPerSecond` hashes per second (1) up to
@@ -73,7 +74,7 @@ export const DEFAULT_HASH_SHARE: Readonly<Omit<HashShare, "concurrency">> = Obje
 
 interface Waiter {
   source: string;
-  clean: boolean;
+  clean: () => boolean;
   since: number;
   start(): void;
   refuse(error: Error): void;
@@ -137,9 +138,10 @@ export class HashScheduler {
   async run<T>(
     source: string,
     work: () => Promise<T>,
-    options: { clean?: boolean; cost?: number } = {},
+    options: { clean?: boolean | (() => boolean); cost?: number; onStart?: () => void } = {},
   ): Promise<T> {
-    const clean = options.clean ?? true;
+    const given = options.clean ?? true;
+    const clean = typeof given === "function" ? given : () => given;
     const cost = options.cost ?? 1;
     const s = this.#share;
     const budget = this.#budget(source);
@@ -151,7 +153,7 @@ export class HashScheduler {
       );
     }
     this.#charge(source, cost);
-    if (!this.#mayStart(source, clean)) {
+    if (!this.#mayStart(source, clean())) {
       const queue = this.#waiting.get(source);
       if ((queue?.length ?? 0) >= s.perSourceQueue) {
         throw new HasherBusyError(
@@ -171,6 +173,7 @@ export class HashScheduler {
       this.#take(source);
     }
     try {
+      options.onStart?.();
       return await work();
     } finally {
       this.#release(source);
@@ -221,7 +224,8 @@ export class HashScheduler {
           this.#waiting.delete(source);
           continue;
         }
-        const clean = queue[0].clean;
+        // Asked again now: a source that failed since it lined up is no longer clean.
+        const clean = queue[0].clean();
         if (!this.#mayStart(source, clean)) continue;
         const rank = this.#budget(source).tokens + (clean ? 1e12 : 0);
         if (rank > bestRank) {

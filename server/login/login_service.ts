@@ -85,6 +85,14 @@ function fail(msg: string): ServiceError {
   return new ServiceError(State.FAIL, msg);
 }
 
+/** A password that checked out: its account, and how long the check waited and took. */
+interface PasswordCheck {
+  account: Account;
+  needsRehash: boolean;
+  /** From the request's arrival: to the hash's start (turns, throttle, hasher), and to its end. */
+  timing: { waitedMs: number; checkMs: number };
+}
+
 /** Serves the login commands. */
 export class LoginService {
   #store: AccountStore;
@@ -190,6 +198,9 @@ export class LoginService {
       clientId: request.clientId,
       kicked,
       rehashed: rehash ? true : undefined,
+      source: sourceOf(request),
+      waitedMs: check.timing.waitedMs,
+      checkMs: check.timing.checkMs,
     });
     return { userId: account.id, username: account.username, token, expiresAt };
   }
@@ -301,7 +312,7 @@ export class LoginService {
   /** Checks the logged-in user's own password, throttled like a login. */
   #checkOwnPassword(
     options: { request: ServiceRequest; userId: number; password: string },
-  ): Promise<{ account: Account; needsRehash: boolean }> {
+  ): Promise<PasswordCheck> {
     const account = this.#store.accountById(options.userId);
     if (!account) throw this.#gone();
     return this.#checkPassword({
@@ -325,16 +336,19 @@ export class LoginService {
     account: () => Account | undefined;
     password: string;
     wrong: string;
-  }): Promise<{ account: Account; needsRehash: boolean }> {
+  }): Promise<PasswordCheck> {
     const source = sourceOf(options.request);
     const attempt = { account: options.key, source };
+    const arrived = performance.now();
+    let hashStart = arrived;
+    const onStart = () => hashStart = performance.now();
     const outcome = await this.#oneAtATime(options.request, async () => {
       try {
         return await this.#throttle.attempt(attempt, async () => {
           const account = options.account();
-          const clean = this.#throttle.isClean(source);
+          const clean = () => this.#throttle.isClean(source);
           if (!account) {
-            await this.#hasher.verifyUnknown(options.password, { source, clean });
+            await this.#hasher.verifyUnknown(options.password, { source, clean, onStart });
             return { ok: false, value: undefined };
           }
           const result = await this.#hasher.verify({
@@ -342,6 +356,7 @@ export class LoginService {
             password: options.password,
             source,
             clean,
+            onStart,
           });
           return { ok: result.ok, value: { account, needsRehash: result.needsRehash } };
         });
@@ -379,7 +394,13 @@ export class LoginService {
       });
       throw fail(options.wrong);
     }
-    return outcome.value;
+    return {
+      ...outcome.value,
+      timing: {
+        waitedMs: Math.round(hashStart - arrived),
+        checkMs: Math.round(performance.now() - arrived),
+      },
+    };
   }
 
   async #hash(request: ServiceRequest, password: string): Promise<string> {
@@ -388,7 +409,7 @@ export class LoginService {
         const source = sourceOf(request);
         return await this.#hasher.hash(password, {
           source,
-          clean: this.#throttle.isClean(source),
+          clean: () => this.#throttle.isClean(source),
         });
       } catch (error) {
         throw this.#busy(error);

@@ -132,7 +132,9 @@ export interface HashFor {
   /** The client's address; hashes without one share the source `""`. */
   source?: string;
   /** Whether the source has no failed login on record (see {@linkcode HashScheduler}). */
-  clean?: boolean;
+  clean?: boolean | (() => boolean);
+  /** Called when the hash starts (it may first wait for a slot). */
+  onStart?: () => void;
 }
 
 /** What {@linkcode PasswordHasher.verify} found. */
@@ -201,7 +203,7 @@ export class PasswordHasher {
     const hash = await this.#scheduler.run(
       options.source ?? "",
       () => derive({ password, salt, params: this.#params, keyBytes: KEY_BYTES }),
-      { clean: options.clean, cost: costOf(this.#params) },
+      { clean: options.clean, cost: costOf(this.#params), onStart: options.onStart },
     );
     return formatPasswordHash({ params: this.#params, salt, hash });
   }
@@ -221,7 +223,7 @@ export class PasswordHasher {
         salt: parsed.salt,
         params: parsed.params,
         keyBytes: parsed.hash.length,
-      }), { clean: options.clean, cost: costOf(parsed.params) });
+      }), { clean: options.clean, cost: costOf(parsed.params), onStart: options.onStart });
     const ok = hash.length === parsed.hash.length && timingSafeEqual(hash, parsed.hash);
     return { ok, needsRehash: ok && isWeaker(parsed.params, this.#params) };
   }

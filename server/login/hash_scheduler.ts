@@ -5,19 +5,20 @@
  * The policy (defaults in {@linkcode DEFAULT_HASH_SHARE}):
  * - At most `concurrency` hashes run at once, and at most `perSourceRunning` of them (half the
  *   slots, at least 1) for one source: while one source floods, a slot stays free for the others.
- * - A hash is run for a `clean` source (the caller says which, or gives a function asked again
- *   when the hash is picked: the login service calls a source clean when it has no failed login
- *   on record) or a suspect one. With 2 slots or more, the last
- *   free slot is kept for clean sources: however many suspect sources flood, a clean one starts
- *   at once.
+ * - Each hash comes with its source's {@linkcode Standing} (the caller says which, or gives a
+ *   function asked again when the hash is picked): `trusted` (the login service: a login
+ *   succeeded from it lately and none failed), `new` (nothing on record) or `suspect` (failed
+ *   logins on record). With 2 slots or more, the last free slot is never given to a suspect
+ *   source: however many suspect sources flood, another one starts at once.
  * - Each source has a budget, a token bucket of `budgetPerSecond` hashes per second (1) up to
  *   `budgetBurst` (10), charged with each hash's cost when it is admitted (the hasher charges 1
  *   for a hash at the `owasp` cost, others by their memory × time next to it). A source
  *   whose budget is spent is refused at once with {@linkcode HasherBusyError} and the time after
  *   which it may try again.
  * - At most `perSourceQueue` hashes of one source wait, and `maxQueue` in all; more are refused.
- * - When a slot frees, a clean source goes before a suspect one, and among them the source with
- *   the most budget left (the one that hashed least lately), ties in arrival order.
+ * - When a slot frees, trusted sources go first, then new ones, then suspect ones, and among
+ *   equals the source with the most budget left (the one that hashed least lately), ties in
+ *   arrival order.
  * - A hash that could not start within `maxWaitMs` is refused rather than run late.
  * - At most `maxSources` budgets are kept, the least recently charged forgotten first (theirs
  *   has refilled the most; a full budget is the same as none).
@@ -25,7 +26,7 @@
  * @example
  * ```ts
  * const scheduler = new HashScheduler({ concurrency: 2 });
- * const key = await scheduler.run("203.0.113.9", () => derive(), { clean: true });
+ * const key = await scheduler.run("203.0.113.9", () => derive(), { standing: "new" });
  * ```
  * @module
  */
@@ -72,9 +73,14 @@ export const DEFAULT_HASH_SHARE: Readonly<Omit<HashShare, "concurrency">> = Obje
   maxSources: 100_000,
 });
 
+/** How far a source is trusted, from its logins: it orders the waiting hashes. */
+export type Standing = "trusted" | "new" | "suspect";
+
+const RANK: Record<Standing, number> = { trusted: 2, new: 1, suspect: 0 };
+
 interface Waiter {
   source: string;
-  clean: () => boolean;
+  standing: () => Standing;
   since: number;
   start(): void;
   refuse(error: Error): void;
@@ -138,10 +144,14 @@ export class HashScheduler {
   async run<T>(
     source: string,
     work: () => Promise<T>,
-    options: { clean?: boolean | (() => boolean); cost?: number; onStart?: () => void } = {},
+    options: {
+      standing?: Standing | (() => Standing);
+      cost?: number;
+      onStart?: () => void;
+    } = {},
   ): Promise<T> {
-    const given = options.clean ?? true;
-    const clean = typeof given === "function" ? given : () => given;
+    const given = options.standing ?? "new";
+    const standing = typeof given === "function" ? given : () => given;
     const cost = options.cost ?? 1;
     const s = this.#share;
     const budget = this.#budget(source);
@@ -153,7 +163,7 @@ export class HashScheduler {
       );
     }
     this.#charge(source, cost);
-    if (!this.#mayStart(source, clean())) {
+    if (!this.#mayStart(source, standing())) {
       const queue = this.#waiting.get(source);
       if ((queue?.length ?? 0) >= s.perSourceQueue) {
         throw new HasherBusyError(
@@ -164,7 +174,7 @@ export class HashScheduler {
         throw new HasherBusyError(`${s.maxQueue} password checks are already waiting`);
       }
       await new Promise<void>((start, refuse) => {
-        const waiter = { source, clean, since: this.#now(), start, refuse };
+        const waiter = { source, standing, since: this.#now(), start, refuse };
         if (queue) queue.push(waiter);
         else this.#waiting.set(source, [waiter]);
         this.#waitingCount++;
@@ -181,13 +191,13 @@ export class HashScheduler {
     }
   }
 
-  /** Whether a hash of `source` may take a slot now; the last one only when it is clean. */
-  #mayStart(source: string, clean: boolean): boolean {
+  /** Whether a hash of `source` may take a slot now; the last one never when it is suspect. */
+  #mayStart(source: string, standing: Standing): boolean {
     const s = this.#share;
     if (this.#running >= s.concurrency || this.#runningOf(source) >= s.perSourceRunning) {
       return false;
     }
-    return clean || s.concurrency < 2 || this.#running < s.concurrency - 1;
+    return standing !== "suspect" || s.concurrency < 2 || this.#running < s.concurrency - 1;
   }
 
   #runningOf(source: string): number {
@@ -206,7 +216,7 @@ export class HashScheduler {
     else this.#runningBy.delete(source);
   }
 
-  /** Starts waiters while slots are free: clean before suspect, then the most budget first. */
+  /** Starts waiters while slots are free: by standing, then the most budget first. */
   #next(): void {
     const now = this.#now();
     while (this.#running < this.#share.concurrency && this.#waitingCount > 0) {
@@ -224,10 +234,10 @@ export class HashScheduler {
           this.#waiting.delete(source);
           continue;
         }
-        // Asked again now: a source that failed since it lined up is no longer clean.
-        const clean = queue[0].clean();
-        if (!this.#mayStart(source, clean)) continue;
-        const rank = this.#budget(source).tokens + (clean ? 1e12 : 0);
+        // Asked again now: a source that failed since it lined up is suspect now.
+        const standing = queue[0].standing();
+        if (!this.#mayStart(source, standing)) continue;
+        const rank = this.#budget(source).tokens + RANK[standing] * 1e12;
         if (rank > bestRank) {
           best = source;
           bestRank = rank;

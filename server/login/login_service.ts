@@ -169,7 +169,7 @@ export class LoginService {
       try {
         rehash = {
           from: account.passwordHash,
-          to: await this.#hasher.hash(password, { source: sourceOf(request), clean: true }),
+          to: await this.#hasher.hash(password, { source: sourceOf(request), standing: "trusted" }),
         };
       } catch (error) {
         if (!(error instanceof HasherBusyError)) throw error;
@@ -346,16 +346,16 @@ export class LoginService {
       try {
         return await this.#throttle.attempt(attempt, async () => {
           const account = options.account();
-          const clean = () => this.#throttle.isClean(source);
+          const standing = () => this.#throttle.standing(source);
           if (!account) {
-            await this.#hasher.verifyUnknown(options.password, { source, clean, onStart });
+            await this.#hasher.verifyUnknown(options.password, { source, standing, onStart });
             return { ok: false, value: undefined };
           }
           const result = await this.#hasher.verify({
             stored: account.passwordHash,
             password: options.password,
             source,
-            clean,
+            standing,
             onStart,
           });
           return { ok: result.ok, value: { account, needsRehash: result.needsRehash } };
@@ -409,7 +409,7 @@ export class LoginService {
         const source = sourceOf(request);
         return await this.#hasher.hash(password, {
           source,
-          clean: () => this.#throttle.isClean(source),
+          standing: () => this.#throttle.standing(source),
         });
       } catch (error) {
         throw this.#busy(error);

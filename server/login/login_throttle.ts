@@ -22,6 +22,9 @@
  * - A record is forgotten 15 min after its last failure once no lock runs. At most 100,000
  *   (account, source) records and 100,000 source records are kept; past that the one whose last
  *   failure is oldest is forgotten.
+ * - For the hasher's queue ({@linkcode LoginThrottle.standing}), a source is `suspect` while it has
+ *   failures on record, `trusted` for 15 min after a success (the last 100,000 such sources are
+ *   remembered), `new` otherwise.
  *
  * @example
  * ```ts
@@ -174,6 +177,8 @@ export class LoginThrottle {
   #sleep: (ms: number) => Promise<void>;
   #pairs: Records;
   #sources: Records;
+  /** When a login last succeeded from each source, oldest first. */
+  #successes = new Map<string, number>();
   #lock = new KeyedLock<string>();
 
   constructor(options: LoginThrottleOptions = {}) {
@@ -207,9 +212,15 @@ export class LoginThrottle {
     return record ? { ...record } : undefined;
   }
 
-  /** Whether a source has no failure on record (the hasher serves clean sources first). */
-  isClean(source: string): boolean {
-    return this.#sources.get(source) === undefined;
+  /**
+   * How far the hasher trusts a source: `suspect` with failures on record, `trusted` when a
+   * login succeeded from it within `forgetMs` (and none failed), `new` otherwise.
+   */
+  standing(source: string): "trusted" | "new" | "suspect" {
+    if (this.#sources.get(source)) return "suspect";
+    const at = this.#successes.get(source);
+    if (at !== undefined && this.#now() - at <= this.#policy.forgetMs) return "trusted";
+    return "new";
   }
 
   /** The wait before an attempt after `failures` on one account from one source. */
@@ -262,6 +273,11 @@ export class LoginThrottle {
       const result = await run();
       if (result.ok) {
         this.#pairs.delete(pair);
+        this.#successes.delete(key.source);
+        this.#successes.set(key.source, this.#now());
+        if (this.#successes.size > this.#policy.maxEntries) {
+          this.#successes.delete(this.#successes.keys().next().value!);
+        }
       } else {
         this.#pairs.fail(pair, (n) => this.lockFor(n));
         this.#sources.fail(key.source, (n) => this.sourceLockFor(n));

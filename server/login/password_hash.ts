@@ -24,7 +24,7 @@
  */
 
 import { scrypt, timingSafeEqual } from "node:crypto";
-import { HasherBusyError, HashScheduler, type HashShare } from "./hash_scheduler.ts";
+import { HasherBusyError, HashScheduler, type HashShare, type Standing } from "./hash_scheduler.ts";
 
 /** scrypt's parameters: N = 2^ln (cost), r (block size), p (parallelism). */
 export interface ScryptParams {
@@ -131,8 +131,8 @@ export interface PasswordHasherOptions {
 export interface HashFor {
   /** The client's address; hashes without one share the source `""`. */
   source?: string;
-  /** Whether the source has no failed login on record (see {@linkcode HashScheduler}). */
-  clean?: boolean | (() => boolean);
+  /** How far the source is trusted (see {@linkcode HashScheduler}); `new` by default. */
+  standing?: Standing | (() => Standing);
   /** Called when the hash starts (it may first wait for a slot). */
   onStart?: () => void;
 }
@@ -203,7 +203,7 @@ export class PasswordHasher {
     const hash = await this.#scheduler.run(
       options.source ?? "",
       () => derive({ password, salt, params: this.#params, keyBytes: KEY_BYTES }),
-      { clean: options.clean, cost: costOf(this.#params), onStart: options.onStart },
+      { standing: options.standing, cost: costOf(this.#params), onStart: options.onStart },
     );
     return formatPasswordHash({ params: this.#params, salt, hash });
   }
@@ -223,7 +223,7 @@ export class PasswordHasher {
         salt: parsed.salt,
         params: parsed.params,
         keyBytes: parsed.hash.length,
-      }), { clean: options.clean, cost: costOf(parsed.params), onStart: options.onStart });
+      }), { standing: options.standing, cost: costOf(parsed.params), onStart: options.onStart });
     const ok = hash.length === parsed.hash.length && timingSafeEqual(hash, parsed.hash);
     return { ok, needsRehash: ok && isWeaker(parsed.params, this.#params) };
   }

@@ -104,21 +104,26 @@ Deno.test("hash scheduler: a full per-source queue and a spent budget are refuse
   assert.equal(scheduler.budgetOf("x"), 4, "the budget refills up to its burst");
 });
 
-Deno.test("hash scheduler: the last slot is kept for clean sources", async () => {
+Deno.test("hash scheduler: the last slot is never a suspect's; trusted, then new go first", async () => {
   const clock = { now: 0 };
   const scheduler = new HashScheduler({ concurrency: 2, now: () => clock.now });
   const { work, started, finishOne } = manual(clock);
   const suspects = ["s1", "s2", "s3", "s4"].map((source) =>
-    scheduler.run(source, work(source), { clean: false })
+    scheduler.run(source, work(source), { standing: "suspect" })
   );
   assert.deepEqual(started, ["s1"], "suspect sources share one slot");
-  const clean = scheduler.run("legit", work("legit"), { clean: true });
-  assert.deepEqual(started, ["s1", "legit"], "a clean source starts at once");
-  const later = scheduler.run("legit2", work("legit2"));
+  const fresh = scheduler.run("new1", work("new1"), { standing: "new" });
+  assert.deepEqual(started, ["s1", "new1"], "another source starts at once");
+  const fresh2 = scheduler.run("new2", work("new2"));
+  let standing: "trusted" | "new" | "suspect" = "new";
+  const known = scheduler.run("known", work("known"), { standing: () => standing });
+  standing = "trusted"; // asked again when a slot frees
   await finishOne();
-  assert.equal(started.at(-1), "legit2", "clean sources go first");
+  assert.equal(started.at(-1), "known", "a trusted source goes first");
+  await finishOne();
+  assert.equal(started.at(-1), "new2", "then a new one");
   while (scheduler.running > 0) await finishOne();
-  await Promise.all([...suspects, clean, later]);
+  await Promise.all([...suspects, fresh, fresh2, known]);
 });
 
 Deno.test("hash scheduler: the budgets kept are bounded", async () => {

@@ -67,6 +67,18 @@ Deno.test("throttle: a source failing on many accounts is slowed, then locked, w
   assert.equal(throttle.sourceLockFor(10_000), P.maxLockMs);
 });
 
+Deno.test("throttle: a source's standing: new, trusted after a success, suspect after a failure", async () => {
+  const { throttle, attempt, clock } = fakeThrottle();
+  assert.equal(throttle.standing(OWNER), "new");
+  await attempt("frank01", OWNER, true);
+  assert.equal(throttle.standing(OWNER), "trusted");
+  clock.now += P.forgetMs + 1;
+  assert.equal(throttle.standing(OWNER), "new");
+  await attempt("frank01", ATTACKER, false);
+  await attempt("frank01", ATTACKER, true);
+  assert.equal(throttle.standing(ATTACKER), "suspect", "a success does not clear failures");
+});
+
 Deno.test("throttle: a success clears the pair, not the source", async () => {
   const { throttle, slept, attempt } = fakeThrottle();
   for (let i = 0; i < 4; i++) await attempt("carol01", OWNER, false);

@@ -66,7 +66,7 @@ export interface HashShare {
 /** The policy described in the module text (`concurrency` is set by the hasher). */
 export const DEFAULT_HASH_SHARE: Readonly<Omit<HashShare, "concurrency">> = Object.freeze({
   maxQueue: 1024,
-  perSourceQueue: 32,
+  perSourceQueue: 256,
   maxWaitMs: 8000,
   budgetPerSecond: 1,
   budgetBurst: 10,

@@ -15,6 +15,10 @@
  *   for a hash at the `owasp` cost, others by their memory × time next to it). A source
  *   whose budget is spent is refused at once with {@linkcode HasherBusyError} and the time after
  *   which it may try again.
+ * - All suspect sources together share one more budget, `suspectPerSecond` (0.5) up to
+ *   `suspectBurst` (2): however many addresses flood with failing logins, their hashes take a
+ *   small share of the hasher, and a hash running beside a legitimate one (on a small machine,
+ *   scrypt runs about as fast two at a time as one after the other) is rare.
  * - At most `perSourceQueue` hashes of one source wait, and `maxQueue` in all; more are refused.
  * - When a slot frees, trusted sources go first, then new ones, then suspect ones, and among
  *   equals the source with the most budget left (the one that hashed least lately), ties in
@@ -59,6 +63,10 @@ export interface HashShare {
   budgetPerSecond: number;
   /** Most hashes a source may have saved up. */
   budgetBurst: number;
+  /** Hashes (of cost 1) all suspect sources together earn per second. */
+  suspectPerSecond: number;
+  /** Most hashes all suspect sources together may have saved up. */
+  suspectBurst: number;
   /** Sources whose budget is remembered at most. */
   maxSources: number;
 }
@@ -70,6 +78,8 @@ export const DEFAULT_HASH_SHARE: Readonly<Omit<HashShare, "concurrency">> = Obje
   maxWaitMs: 8000,
   budgetPerSecond: 1,
   budgetBurst: 10,
+  suspectPerSecond: 0.5,
+  suspectBurst: 2,
   maxSources: 100_000,
 });
 
@@ -100,6 +110,7 @@ export class HashScheduler {
   #waiting = new Map<string, Waiter[]>();
   #waitingCount = 0;
   #budgets = new Map<string, Budget>();
+  #suspects: Budget;
 
   constructor(
     options: Partial<HashShare> & { concurrency: number; now?: () => number },
@@ -110,6 +121,7 @@ export class HashScheduler {
       perSourceRunning: share.perSourceRunning ?? Math.max(1, Math.floor(share.concurrency / 2)),
     };
     this.#now = options.now ?? (() => performance.now());
+    this.#suspects = { tokens: this.#share.suspectBurst, at: this.#now() };
   }
 
   /** The policy in force. */
@@ -161,6 +173,20 @@ export class HashScheduler {
         "Too many password checks from your address",
         retryAfterMs,
       );
+    }
+    if (standing() === "suspect") {
+      // All suspect sources together share one small budget.
+      const shared = this.#refill(this.#suspects, {
+        perSecond: s.suspectPerSecond,
+        burst: s.suspectBurst,
+      });
+      if (shared.tokens < cost) {
+        throw new HasherBusyError(
+          "Too many password checks from addresses with failed logins",
+          Math.ceil((cost - shared.tokens) * 1000 / s.suspectPerSecond),
+        );
+      }
+      shared.tokens -= cost;
     }
     this.#charge(source, cost);
     if (!this.#mayStart(source, standing())) {
@@ -259,10 +285,13 @@ export class HashScheduler {
     const now = this.#now();
     const budget = this.#budgets.get(source);
     if (!budget) return { tokens: s.budgetBurst, at: now };
-    budget.tokens = Math.min(
-      s.budgetBurst,
-      budget.tokens + (now - budget.at) * s.budgetPerSecond / 1000,
-    );
+    return this.#refill(budget, { perSecond: s.budgetPerSecond, burst: s.budgetBurst });
+  }
+
+  /** Refills a bucket to now. */
+  #refill(budget: Budget, rate: { perSecond: number; burst: number }): Budget {
+    const now = this.#now();
+    budget.tokens = Math.min(rate.burst, budget.tokens + (now - budget.at) * rate.perSecond / 1000);
     budget.at = now;
     return budget;
   }

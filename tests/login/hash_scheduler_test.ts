@@ -106,7 +106,7 @@ Deno.test("hash scheduler: a full per-source queue and a spent budget are refuse
 
 Deno.test("hash scheduler: the last slot is never a suspect's; trusted, then new go first", async () => {
   const clock = { now: 0 };
-  const scheduler = new HashScheduler({ concurrency: 2, now: () => clock.now });
+  const scheduler = new HashScheduler({ concurrency: 2, suspectBurst: 10, now: () => clock.now });
   const { work, started, finishOne } = manual(clock);
   const suspects = ["s1", "s2", "s3", "s4"].map((source) =>
     scheduler.run(source, work(source), { standing: "suspect" })
@@ -124,6 +124,28 @@ Deno.test("hash scheduler: the last slot is never a suspect's; trusted, then new
   assert.equal(started.at(-1), "new2", "then a new one");
   while (scheduler.running > 0) await finishOne();
   await Promise.all([...suspects, fresh, fresh2, known]);
+});
+
+Deno.test("hash scheduler: all suspect sources share one small budget", async () => {
+  const clock = { now: 0 };
+  const scheduler = new HashScheduler({ concurrency: 2, now: () => clock.now });
+  const { work, finishOne } = manual(clock);
+  const runs = ["s1", "s2"].map((s) => scheduler.run(s, work(s), { standing: "suspect" }));
+  await assert.rejects(
+    scheduler.run("s3", work("s3"), { standing: "suspect" }),
+    (error) =>
+      error instanceof HasherBusyError &&
+      error.message === "Too many password checks from addresses with failed logins" &&
+      error.retryAfterMs === 2000,
+  );
+  // Others are not touched by it.
+  runs.push(scheduler.run("n1", work("n1"), { standing: "new" }));
+  while (scheduler.running > 0) await finishOne(1);
+  await Promise.all(runs);
+  clock.now += 2000;
+  runs.push(scheduler.run("s3", work("s3"), { standing: "suspect" }));
+  await finishOne(1);
+  await Promise.all(runs);
 });
 
 Deno.test("hash scheduler: the budgets kept are bounded", async () => {

@@ -356,6 +356,10 @@ export async function run(options: RunOptions): Promise<CaseResult[]> {
       await withSeed({ seed: options.seed, name }, () => loginFlood({ ...options, sources })),
     );
   }
+  rows.push(await withSeed({ seed: options.seed, name: "lockout" }, () => lockoutAttempt(options)));
+  rows.push(
+    await withSeed({ seed: options.seed, name: "enumeration" }, () => enumeration(options)),
+  );
   return rows;
 }
 

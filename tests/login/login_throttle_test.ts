@@ -67,14 +67,17 @@ Deno.test("throttle: a source failing on many accounts is slowed, then locked, w
   assert.equal(throttle.sourceLockFor(10_000), P.maxLockMs);
 });
 
-Deno.test("throttle: a source's standing: new, trusted after a success, suspect after a failure", async () => {
+Deno.test("throttle: a source's standing: new, trusted after a success, suspect once slowed", async () => {
   const { throttle, attempt, clock } = fakeThrottle();
   assert.equal(throttle.standing(OWNER), "new");
+  await attempt("frank01", OWNER, false);
+  assert.equal(throttle.standing(OWNER), "new", "a typo does not make an address suspect");
   await attempt("frank01", OWNER, true);
   assert.equal(throttle.standing(OWNER), "trusted");
   clock.now += P.forgetMs + 1;
   assert.equal(throttle.standing(OWNER), "new");
-  await attempt("frank01", ATTACKER, false);
+  for (let i = 0; i < P.sourceFreeFailures; i++) await attempt(`name${i}`, ATTACKER, false);
+  assert.equal(throttle.standing(ATTACKER), "suspect");
   await attempt("frank01", ATTACKER, true);
   assert.equal(throttle.standing(ATTACKER), "suspect", "a success does not clear failures");
 });

@@ -128,7 +128,12 @@ Deno.test("hash scheduler: the last slot is never a suspect's; trusted, then new
 
 Deno.test("hash scheduler: all suspect sources share one small budget", async () => {
   const clock = { now: 0 };
-  const scheduler = new HashScheduler({ concurrency: 2, now: () => clock.now });
+  const scheduler = new HashScheduler({
+    concurrency: 2,
+    suspectPerSecond: 0.5,
+    suspectBurst: 2,
+    now: () => clock.now,
+  });
   const { work, finishOne } = manual(clock);
   const runs = ["s1", "s2"].map((s) => scheduler.run(s, work(s), { standing: "suspect" }));
   await assert.rejects(

@@ -7,7 +7,7 @@
  *   slots, at least 1) for one source: while one source floods, a slot stays free for the others.
  * - Each hash comes with its source's {@linkcode Standing} (the caller says which, or gives a
  *   function asked again when the hash is picked): `trusted` (the login service: a login
- *   succeeded from it lately), `new` or `suspect` (its failed logins are being slowed down). With 2 slots or more, the last free slot is never given to a suspect
+ *   succeeded from it lately), `new` or `suspect` (3 failed logins or more on record). With 2 slots or more, the last free slot is never given to a suspect
  *   source: however many suspect sources flood, another one starts at once.
  * - Each source has a budget, a token bucket of `budgetPerSecond` hashes per second (1) up to
  *   `budgetBurst` (10), charged with each hash's cost when it is admitted (the hasher charges 1

@@ -22,9 +22,9 @@
  * - A record is forgotten 15 min after its last failure once no lock runs. At most 100,000
  *   (account, source) records and 100,000 source records are kept; past that the one whose last
  *   failure is oldest is forgotten.
- * - For the hasher's queue ({@linkcode LoginThrottle.standing}), a source is `suspect` once its
- *   attempts are slowed (10 failures on record), else `trusted` for 15 min after a success (the
- *   last 100,000 such sources are remembered), else `new`.
+ * - For the hasher's queue ({@linkcode LoginThrottle.standing}), a source is `suspect` with 3
+ *   failures or more on record, else `trusted` for 15 min after a success (the last 100,000 such
+ *   sources are remembered), else `new`.
  *
  * @example
  * ```ts
@@ -213,13 +213,12 @@ export class LoginThrottle {
   }
 
   /**
-   * How far the hasher trusts a source: `suspect` once its attempts are slowed
-   * (`sourceFreeFailures` on record), else `trusted` when a login succeeded from it within
-   * `forgetMs`, else `new`.
+   * How far the hasher trusts a source: `suspect` with `freeFailures` failures or more on
+   * record, else `trusted` when a login succeeded from it within `forgetMs`, else `new`.
    */
   standing(source: string): "trusted" | "new" | "suspect" {
     const failures = this.#sources.get(source)?.failures ?? 0;
-    if (failures >= this.#policy.sourceFreeFailures) return "suspect";
+    if (failures >= this.#policy.freeFailures) return "suspect";
     const at = this.#successes.get(source);
     if (at !== undefined && this.#now() - at <= this.#policy.forgetMs) return "trusted";
     return "new";

@@ -293,13 +293,15 @@ export async function enumeration(options: RunOptions): Promise<CaseResult> {
   const clients: GateClient[] = [];
   try {
     const owner = await connectClient(gate.tcpUrl, { localAddress: "127.0.0.30" });
+    // Two probing addresses, each within its free failures (3): nothing is slowed or queued.
     const prober = await connectClient(gate.tcpUrl, { localAddress: "127.0.0.31" });
-    clients.push(owner, prober);
+    const prober2 = await connectClient(gate.tcpUrl, { localAddress: "127.0.0.32" });
+    clients.push(owner, prober, prober2);
     const known = uniqueName("known");
     await owner.register({ username: known, password: TEST_PASSWORD });
-    const timed = async (username: string) => {
+    const timed = async (client: GateClient, username: string) => {
       const at = performance.now();
-      const response = await prober.request(LoginCmd.LOGIN, {
+      const response = await client.request(LoginCmd.LOGIN, {
         username,
         password: randomName(rng),
       });
@@ -307,12 +309,11 @@ export async function enumeration(options: RunOptions): Promise<CaseResult> {
       row.answered++;
       return { ms: performance.now() - at, msg: `${response.state} ${response.msg}` };
     };
-    // Within the free failures of the pair (3) and of the address (10): nothing is slowed.
     const knownTries = [];
     const unknownTries = [];
     for (let i = 0; i < 3; i++) {
-      knownTries.push(await timed(known));
-      unknownTries.push(await timed(uniqueName("nobody")));
+      knownTries.push(await timed(prober, known));
+      unknownTries.push(await timed(prober2, uniqueName("nobody")));
     }
     const messages = new Set([...knownTries, ...unknownTries].map((t) => t.msg));
     check(messages.size === 1 && messages.has(`${State.FAIL} The username or password is wrong`), {

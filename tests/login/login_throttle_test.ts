@@ -67,7 +67,7 @@ Deno.test("throttle: a source failing on many accounts is slowed, then locked, w
   assert.equal(throttle.sourceLockFor(10_000), P.maxLockMs);
 });
 
-Deno.test("throttle: a source's standing: new, trusted after a success, suspect once slowed", async () => {
+Deno.test("throttle: a source's standing: new, trusted after a success, suspect after 3 failures", async () => {
   const { throttle, attempt, clock } = fakeThrottle();
   assert.equal(throttle.standing(OWNER), "new");
   await attempt("frank01", OWNER, false);
@@ -76,7 +76,9 @@ Deno.test("throttle: a source's standing: new, trusted after a success, suspect 
   assert.equal(throttle.standing(OWNER), "trusted");
   clock.now += P.forgetMs + 1;
   assert.equal(throttle.standing(OWNER), "new");
-  for (let i = 0; i < P.sourceFreeFailures; i++) await attempt(`name${i}`, ATTACKER, false);
+  for (let i = 0; i < P.freeFailures - 1; i++) await attempt(`name${i}`, ATTACKER, false);
+  assert.equal(throttle.standing(ATTACKER), "new");
+  await attempt("name99", ATTACKER, false);
   assert.equal(throttle.standing(ATTACKER), "suspect");
   await attempt("frank01", ATTACKER, true);
   assert.equal(throttle.standing(ATTACKER), "suspect", "a success does not clear failures");

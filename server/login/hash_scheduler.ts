@@ -14,7 +14,7 @@
  *   for a hash at the `owasp` cost, others by their memory × time next to it). A source
  *   whose budget is spent is refused at once with {@linkcode HasherBusyError} and the time after
  *   which it may try again.
- * - All suspect sources together share one more budget, `suspectPerSecond` (0.2) up to
+ * - All suspect sources together share one more budget, `suspectPerSecond` (0.1) up to
  *   `suspectBurst` (1): however many addresses flood with failing logins, their hashes take a
  *   small share of the hasher, and a hash running beside a legitimate one (on a small machine,
  *   scrypt runs about as fast two at a time as one after the other) is rare.
@@ -77,7 +77,7 @@ export const DEFAULT_HASH_SHARE: Readonly<Omit<HashShare, "concurrency">> = Obje
   maxWaitMs: 8000,
   budgetPerSecond: 1,
   budgetBurst: 10,
-  suspectPerSecond: 0.2,
+  suspectPerSecond: 0.1,
   suspectBurst: 1,
   maxSources: 100_000,
 });

@@ -359,8 +359,9 @@ export async function enumeration(options: RunOptions): Promise<CaseResult> {
       } ms`,
     );
     // Both do one hash at the owasp cost (hundreds of ms); without it an unknown name would
-    // answer in a few ms. The margin is wide: a loaded machine makes the times vary.
-    check(unknownMs > knownMs / 3 && knownMs > unknownMs / 3, {
+    // answer in a few ms, a hundred times faster. The margin is wide (5 times either way): a
+    // loaded machine (the test suite runs files in parallel) makes the times vary.
+    check(unknownMs > knownMs / 5 && knownMs > unknownMs / 5, {
       ...ctx,
       detail: `wrong password ${Math.round(knownMs)} ms, unknown username ${
         Math.round(unknownMs)

@@ -48,6 +48,8 @@ export interface ServiceRequest<T = unknown> {
   data: T;
   /** The gate's id of the sender's connection. */
   clientId: number;
+  /** The sender's IP address, as the gate stamped it (`clientAddr`); absent when it sent none. */
+  clientAddr?: string;
   /** The sender's bound user, 0 when none. */
   userId: number;
   /** Whether the sender is a service link. */
@@ -213,6 +215,7 @@ export class ServiceClient {
           cmd: request.cmd,
           data: request.data,
           clientId: Number(request.clientId ?? 0),
+          clientAddr: typeof request.clientAddr === "string" ? request.clientAddr : undefined,
           userId: request.userId ?? 0,
           isServiceLink: request.is_ss_link === true,
         });

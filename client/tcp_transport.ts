@@ -46,7 +46,7 @@ export const openTcpTransport: OpenTransport = (url, handlers, options?: TcpTran
         ca: options?.caCerts,
         servername: net.isIP(host) ? undefined : host,
       })
-      : net.connect({ host, port });
+      : net.connect({ host, port, localAddress: options?.localAddress });
     socket.setNoDelay(true);
     const decoder = new FrameDecoder({ maxFrameBytes: options?.maxFrameBytes });
     let seq = 0;

@@ -40,6 +40,8 @@ export interface TransportOptions {
   caCerts?: string[];
   /** Largest frame accepted from the gate. */
   maxFrameBytes?: number;
+  /** The local address to connect from (`tcp://` only; e.g. `127.0.0.2`). */
+  localAddress?: string;
 }
 
 /** Opens a transport to a URL. */

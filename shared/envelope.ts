@@ -24,6 +24,12 @@ export interface RequestEnvelope<T = unknown> {
   data: T;
   /** Set by the gate when it forwards to a service: the sender's connection id. */
   clientId?: number | string;
+  /**
+   * Set by the gate when it forwards to a service: the sender's IP address, without port (behind
+   * a proxy named by the gate's `--trust-proxy`, the client's from `X-Forwarded-For`). Whatever
+   * a client wrote here is overwritten.
+   */
+  clientAddr?: string;
   /** Set by the gate when it forwards to a service: the bound user, 0 when none. */
   userId?: number;
   /** Set by the gate when it forwards to a service: whether the sender is a service link. */

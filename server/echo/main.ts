@@ -77,6 +77,7 @@ export async function main(args: string[]): Promise<number> {
     .handle("echo", (request) => ({
       data: request.data,
       clientId: request.clientId,
+      clientAddr: request.clientAddr,
       userId: request.userId,
       isServiceLink: request.isServiceLink,
       instance: name,

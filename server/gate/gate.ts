@@ -23,6 +23,7 @@ import { acceptLoop } from "../accept_loop.ts";
 import { connectionBudget, PROBE_CAP, socketCeiling } from "../fd_budget.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { loadOrCreateServiceKey } from "../service_key.ts";
+import { clientSource } from "./client_source.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
 import { Connections } from "./connections.ts";
 import {
@@ -360,7 +361,12 @@ export class Gate implements ConnectionEvents {
   }
 
   #upgrade(head: RequestHead, info: { remote: Deno.NetAddr; refused: boolean }): HttpAnswer {
-    const remote = `${info.remote.hostname}:${info.remote.port}`;
+    // The client's address: the peer, or X-Forwarded-For when the peer is a trusted proxy.
+    const remote = clientSource({
+      peer: info.remote,
+      headers: head.headers,
+      trustProxy: this.#options.trustProxy,
+    });
     const handshake = websocketHandshake(head);
     if (!handshake.ok && handshake.status === 426 && !head.headers.has("upgrade")) {
       return new Response(`${handshake.message}\n`, { status: 426 });

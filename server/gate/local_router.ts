@@ -15,6 +15,7 @@ import {
   stateName,
 } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
+import { addressOf, normalizeAddress } from "./client_source.ts";
 import { CloseCode, type Connection } from "./connection.ts";
 import type { Connections } from "./connections.ts";
 import type { GateMetrics } from "./metrics.ts";
@@ -23,11 +24,13 @@ import type { Router, RouterHealth } from "./router.ts";
 import { ServiceLinks } from "./service_links.ts";
 
 /**
- * Sets the fields a service may trust: the sender's clientId, bound user, and whether it is a
- * service link. Whatever the sender wrote there is overwritten.
+ * Sets the fields a service may trust: the sender's clientId, address, bound user, and whether
+ * it is a service link. Whatever the sender wrote there is overwritten.
  */
 export function stampSender(request: RequestEnvelope, from: Connection): void {
   request.clientId = from.id;
+  const address = addressOf(from.remote);
+  request.clientAddr = normalizeAddress(address) ?? address;
   request.userId = from.userId;
   request.is_ss_link = from.service !== undefined;
 }

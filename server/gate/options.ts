@@ -6,6 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../../shared/mod.ts";
+import { normalizeAddress } from "./client_source.ts";
 
 /** Everything the gate can be told. */
 export interface GateOptions {
@@ -22,6 +23,8 @@ export interface GateOptions {
   key?: string;
   /** Web origins allowed to open a WebSocket; empty allows any. */
   allowOrigins: string[];
+  /** Reverse proxies whose `X-Forwarded-For` is believed (`--trust-proxy`); empty: none. */
+  trustProxy: string[];
   /** NATS server URLs: cluster mode when given. */
   cluster?: string[];
   /** This gate's id in the cluster; random when absent. */
@@ -49,6 +52,7 @@ export const GATE_DEFAULTS: GateOptions = {
   dataDir: "./data",
   webDir: new URL("../../web", import.meta.url).pathname,
   allowOrigins: [],
+  trustProxy: [],
   requestTimeoutMs: 10_000,
   maxInflight: 1000,
   rate: 100,
@@ -71,6 +75,8 @@ Usage: deno task gate:only [flags]
   --web-dir DIR            static web page folder (the repo's web/)
   --cert FILE --key FILE   PEM certificate and key: TLS on both ports
   --allow-origin ORIGIN    web origin allowed to open a WebSocket (repeatable; any when absent)
+  --trust-proxy ADDR       a reverse proxy's IP address: its X-Forwarded-For names the client
+                           (repeatable; the header is ignored when absent)
   --cluster URLS           join other gates over NATS: nats://host:port[,…] (off when absent)
   --gate-id ID             this gate's id in the cluster (random)
   --request-timeout-ms N   answer TIMEOUT after this long (${GATE_DEFAULTS.requestTimeoutMs})
@@ -122,6 +128,7 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
       cert: { type: "string" },
       key: { type: "string" },
       "allow-origin": { type: "string", multiple: true },
+      "trust-proxy": { type: "string", multiple: true },
       cluster: { type: "string" },
       "gate-id": { type: "string" },
       "request-timeout-ms": { type: "string" },
@@ -150,6 +157,7 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
     cert: values.cert,
     key: values.key,
     allowOrigins: values["allow-origin"] ?? [],
+    trustProxy: trustedProxies(values["trust-proxy"] ?? []),
     cluster: values.cluster === undefined ? undefined : parseClusterUrls(values.cluster),
     gateId: values["gate-id"],
     requestTimeoutMs: integer(
@@ -186,6 +194,17 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
     throw new FlagError("Flags --port and --tcp-port must be at most 65535");
   }
   return { help: values.help ?? false, options };
+}
+
+/** The addresses of `--trust-proxy`, normalized; throws a sentence naming one that is not an IP. */
+export function trustedProxies(texts: string[]): string[] {
+  return texts.map((text) => {
+    const address = normalizeAddress(text);
+    if (address === undefined) {
+      throw new FlagError(`Flag --trust-proxy takes an IP address, not ${JSON.stringify(text)}`);
+    }
+    return address;
+  });
 }
 
 /** The NATS URLs of `--cluster`; throws a sentence naming a bad one. */

@@ -12,6 +12,14 @@
  * The token writes and gate bindings of one account run one at a time, in arrival order, so that
  * the connection left bound is always the one whose token is still valid.
  *
+ * Password checks and hashes (register, login, change password, delete account) are throttled
+ * by the sender's address (`clientAddr`, see `login_throttle.ts`) and share the hasher fairly
+ * between addresses (`hash_scheduler.ts`). One connection has at most one of them in flight: a
+ * second waits for the first to finish (at most {@linkcode MAX_CHECKS_WAITING_PER_CONNECTION}
+ * wait, more are answered `SERVER_BUSY`, as is one that waited over
+ * {@linkcode MAX_CHECK_WAIT_MS}). A username that does not exist costs a check against a
+ * dummy hash and gets the same answer as a wrong password.
+ *
  * @example
  * ```ts
  * const login = new LoginService({ store, hasher, throttle, sessions, tokenTtlMs, log });
@@ -59,11 +67,30 @@ export interface LoginAnswer {
   expiresAt: number;
 }
 
+/** Password checks of one connection that may wait for the one in flight. */
+export const MAX_CHECKS_WAITING_PER_CONNECTION = 64;
+
+/** Longest wait of a password check for its connection's turn (under the gate's timeout). */
+export const MAX_CHECK_WAIT_MS = 8000;
+
 const WRONG_CREDENTIALS = "The username or password is wrong";
 const WRONG_PASSWORD = "The password is wrong";
 
+/** The sender's address, as the gate stamped it; requests without one share `"unknown"`. */
+function sourceOf(request: ServiceRequest): string {
+  return request.clientAddr || "unknown";
+}
+
 function fail(msg: string): ServiceError {
   return new ServiceError(State.FAIL, msg);
+}
+
+/** A password that checked out: its account, and how long the check waited and took. */
+interface PasswordCheck {
+  account: Account;
+  needsRehash: boolean;
+  /** From the request's arrival: to the hash's start (turns, throttle, hasher), and to its end. */
+  timing: { waitedMs: number; checkMs: number };
 }
 
 /** Serves the login commands. */
@@ -77,6 +104,8 @@ export class LoginService {
   #now: () => number;
   /** Token writes and gate bindings of one account happen in order, one at a time. */
   #turns = new KeyedLock<number>();
+  /** Password checks and hashes of one connection happen one at a time. */
+  #checks = new KeyedLock<number>();
 
   constructor(options: LoginServiceOptions) {
     this.#store = options.store;
@@ -110,7 +139,7 @@ export class LoginService {
     const password = credentialField(data, "password");
     const taken = () => fail(`Username ${username} is taken`);
     if (this.#store.accountByName(username)) throw taken();
-    const passwordHash = await this.#hash(password);
+    const passwordHash = await this.#hash(request, password);
     let userId: number;
     try {
       userId = await this.#store.createAccount({ username, passwordHash, now: this.#now() });
@@ -128,6 +157,7 @@ export class LoginService {
     const username = credentialField(data, "username");
     const password = credentialField(data, "password");
     const check = await this.#checkPassword({
+      request,
       key: username.toLowerCase(),
       account: () => this.#store.accountByName(username),
       password,
@@ -137,7 +167,10 @@ export class LoginService {
     let rehash: { from: string; to: string } | undefined;
     if (check.needsRehash) {
       try {
-        rehash = { from: account.passwordHash, to: await this.#hasher.hash(password) };
+        rehash = {
+          from: account.passwordHash,
+          to: await this.#hasher.hash(password, { source: sourceOf(request), standing: "trusted" }),
+        };
       } catch (error) {
         if (!(error instanceof HasherBusyError)) throw error;
         // Raising the cost can wait for the next login.
@@ -165,6 +198,9 @@ export class LoginService {
       clientId: request.clientId,
       kicked,
       rehashed: rehash ? true : undefined,
+      source: sourceOf(request),
+      waitedMs: check.timing.waitedMs,
+      checkMs: check.timing.checkMs,
     });
     return { userId: account.id, username: account.username, token, expiresAt };
   }
@@ -200,8 +236,8 @@ export class LoginService {
     const password = credentialField(data, "password");
     const newPassword = credentialField(data, "newPassword");
     if (newPassword === password) throw fail("The new password must differ from the current one");
-    const { account } = await this.#checkOwnPassword({ userId, password });
-    const passwordHash = await this.#hash(newPassword);
+    const { account } = await this.#checkOwnPassword({ request, userId, password });
+    const passwordHash = await this.#hash(request, newPassword);
     const token = newToken();
     const expiresAt = this.#now() + this.#ttlMs;
     await this.#turn(userId, async () => {
@@ -242,7 +278,7 @@ export class LoginService {
   async deleteAccount(request: ServiceRequest): Promise<Record<string, never>> {
     const userId = this.#loggedIn(request);
     const password = credentialField(objectData(request.data), "password");
-    const { account } = await this.#checkOwnPassword({ userId, password });
+    const { account } = await this.#checkOwnPassword({ request, userId, password });
     await this.#turn(userId, async () => {
       try {
         await this.#store.deleteAccount(userId);
@@ -275,11 +311,12 @@ export class LoginService {
 
   /** Checks the logged-in user's own password, throttled like a login. */
   #checkOwnPassword(
-    options: { userId: number; password: string },
-  ): Promise<{ account: Account; needsRehash: boolean }> {
+    options: { request: ServiceRequest; userId: number; password: string },
+  ): Promise<PasswordCheck> {
     const account = this.#store.accountById(options.userId);
     if (!account) throw this.#gone();
     return this.#checkPassword({
+      request: options.request,
       key: account.username.toLowerCase(),
       account: () => this.#store.accountById(options.userId),
       password: options.password,
@@ -288,65 +325,125 @@ export class LoginService {
   }
 
   /**
-   * Checks a password in the account's throttle turn. Throws `FAIL` with `wrong` when the
-   * account is missing or the password is wrong, and `FAIL` with the time to wait when locked.
+   * Checks a password in the connection's turn and the throttle's. Throws `FAIL` with `wrong`
+   * when the account is missing or the password is wrong, `FAIL` with the time to wait when the
+   * account is locked for the sender's address or the address is, `SERVER_BUSY` when the hasher
+   * refuses.
    */
   async #checkPassword(options: {
+    request: ServiceRequest;
     key: string;
     account: () => Account | undefined;
     password: string;
     wrong: string;
-  }): Promise<{ account: Account; needsRehash: boolean }> {
-    let outcome;
-    try {
-      outcome = await this.#throttle.attempt(options.key, async () => {
-        const account = options.account();
-        if (!account) {
-          await this.#hasher.verifyUnknown(options.password);
-          return { ok: false, value: undefined };
-        }
-        const result = await this.#hasher.verify({
-          stored: account.passwordHash,
-          password: options.password,
+  }): Promise<PasswordCheck> {
+    const source = sourceOf(options.request);
+    const attempt = { account: options.key, source };
+    const arrived = performance.now();
+    let hashStart = arrived;
+    const onStart = () => hashStart = performance.now();
+    const outcome = await this.#oneAtATime(options.request, async () => {
+      try {
+        return await this.#throttle.attempt(attempt, async () => {
+          const account = options.account();
+          const standing = () => this.#throttle.standing(source);
+          if (!account) {
+            await this.#hasher.verifyUnknown(options.password, { source, standing, onStart });
+            return { ok: false, value: undefined };
+          }
+          const result = await this.#hasher.verify({
+            stored: account.passwordHash,
+            password: options.password,
+            source,
+            standing,
+            onStart,
+          });
+          return { ok: result.ok, value: { account, needsRehash: result.needsRehash } };
         });
-        return { ok: result.ok, value: { account, needsRehash: result.needsRehash } };
-      });
-    } catch (error) {
-      throw this.#busy(error);
-    }
+      } catch (error) {
+        throw this.#busy(error);
+      }
+    });
     if (outcome.kind === "locked") {
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
-      this.#log.warn("attempt refused: account locked", { key: options.key, seconds });
-      throw fail(`Too many failed logins for this account: try again in ${seconds} s`);
+      if (outcome.scope === "source") {
+        this.#log.warn("attempt refused: address locked", { source, seconds });
+        throw fail(`Too many failed logins from your address: try again in ${seconds} s`);
+      }
+      this.#log.warn("attempt refused: account locked for the address", {
+        key: options.key,
+        source,
+        seconds,
+      });
+      throw fail(
+        `Too many failed logins for this account from your address: try again in ${seconds} s`,
+      );
     }
     if (outcome.kind === "busy") {
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
       throw fail(`Too many logins for this account at once: try again in ${seconds} s`);
     }
     if (!outcome.ok || !outcome.value) {
-      const record = this.#throttle.record(options.key);
+      const record = this.#throttle.record(attempt);
       this.#log.info("password refused", {
         key: options.key,
+        source,
         failures: record?.failures,
+        sourceFailures: this.#throttle.sourceRecord(source)?.failures,
         locked: record && record.lockedUntil > this.#now() ? true : undefined,
       });
       throw fail(options.wrong);
     }
-    return outcome.value;
+    return {
+      ...outcome.value,
+      timing: {
+        waitedMs: Math.round(hashStart - arrived),
+        checkMs: Math.round(performance.now() - arrived),
+      },
+    };
   }
 
-  async #hash(password: string): Promise<string> {
-    try {
-      return await this.#hasher.hash(password);
-    } catch (error) {
-      throw this.#busy(error);
+  async #hash(request: ServiceRequest, password: string): Promise<string> {
+    return await this.#oneAtATime(request, async () => {
+      try {
+        const source = sourceOf(request);
+        return await this.#hasher.hash(password, {
+          source,
+          standing: () => this.#throttle.standing(source),
+        });
+      } catch (error) {
+        throw this.#busy(error);
+      }
+    });
+  }
+
+  /** Runs a password check or hash in the sender connection's turn, one at a time. */
+  #oneAtATime<T>(request: ServiceRequest, work: () => Promise<T>): Promise<T> {
+    if (this.#checks.pending(request.clientId) > MAX_CHECKS_WAITING_PER_CONNECTION) {
+      throw new ServiceError(
+        State.SERVER_BUSY,
+        `More than ${MAX_CHECKS_WAITING_PER_CONNECTION} password checks are waiting on this ` +
+          "connection: wait for their answers",
+      );
     }
+    const since = performance.now();
+    return this.#checks.run(request.clientId, () => {
+      // The gate answers TIMEOUT after its own limit: do not hash for a request given up on.
+      if (performance.now() - since > MAX_CHECK_WAIT_MS) {
+        throw new ServiceError(
+          State.SERVER_BUSY,
+          `A password check waited more than ${MAX_CHECK_WAIT_MS} ms on this connection: try again`,
+        );
+      }
+      return work();
+    });
   }
 
   #busy(error: unknown): unknown {
     if (!(error instanceof HasherBusyError)) return error;
     this.#log.warn("password hashing busy", { reason: error.message });
-    return new ServiceError(State.SERVER_BUSY, "Too many password checks are waiting: try again");
+    const seconds = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
+    return new ServiceError(State.SERVER_BUSY, `${error.message}: try again in ${seconds} s`);
   }
 
   /** Binds the user as the account's only session; resolves with the kicked connection. */

@@ -129,6 +129,8 @@ export async function main(args: string[]): Promise<number> {
 
   const service = new ServiceClient({ url: flags.gate, sskey, name: flags.name, type: "login" });
   const hasher = new PasswordHasher({ params: HASH_COSTS[flags.hashCost] });
+  // The dummy hash that unknown usernames are checked against, made before the first login.
+  await hasher.ready();
   const login = new LoginService({
     store,
     hasher,

@@ -7,10 +7,12 @@
  *
  * The cost, `owasp`: N = 2^16 (64 MiB), r = 8, p = 2, one of the scrypt settings of OWASP's
  * Password Storage Cheat Sheet (all of which it rates as equal; this one needs half the memory of
- * N = 2^17, p = 1). About 0.4 s of one core per hash. Because each hash holds 64 MiB, at most
- * `concurrency` hashes run at once (default: the number of cores, at most 4) and the others wait
- * in a bounded queue; a hash that cannot start within `maxWaitMs` fails with
- * {@linkcode HasherBusyError} rather than run for a request the gate has given up on.
+ * N = 2^17, p = 1). About 0.4 s of one core per hash. Because each hash holds 64 MiB and is the
+ * scarce resource an attacker goes for, hashes run through a {@linkcode HashScheduler}: at most
+ * `concurrency` at once (default: the number of cores, at most 4), shared fairly between the
+ * sources (client addresses) that ask, each with a budget of hashing time; a hash that cannot
+ * start fails with {@linkcode HasherBusyError} rather than run for a request the gate has given
+ * up on.
  *
  * @example
  * ```ts
@@ -22,6 +24,7 @@
  */
 
 import { scrypt, timingSafeEqual } from "node:crypto";
+import { HasherBusyError, HashScheduler, type HashShare, type Standing } from "./hash_scheduler.ts";
 
 /** scrypt's parameters: N = 2^ln (cost), r (block size), p (parallelism). */
 export interface ScryptParams {
@@ -45,6 +48,15 @@ export type HashCost = keyof typeof HASH_COSTS;
 /** Whether `value` names a cost of {@linkcode HASH_COSTS}. */
 export function isHashCost(value: unknown): value is HashCost {
   return typeof value === "string" && Object.hasOwn(HASH_COSTS, value);
+}
+
+/**
+ * What a hash at `params` costs from a source's budget: its memory × time (N·r·p) next to one at
+ * the `owasp` cost, so 1 for `owasp` and 1/128 for `test`.
+ */
+export function costOf(params: ScryptParams): number {
+  const owasp = HASH_COSTS.owasp;
+  return (2 ** params.ln * params.r * params.p) / (2 ** owasp.ln * owasp.r * owasp.p);
 }
 
 /** Bytes of random salt per hash. */
@@ -99,13 +111,7 @@ export function isWeaker(params: ScryptParams, current: ScryptParams): boolean {
   return params.ln < current.ln || params.r < current.r || params.p < current.p;
 }
 
-/** Too many hashes are waiting: the caller should answer "busy, try again". */
-export class HasherBusyError extends Error {
-  constructor(reason: string) {
-    super(reason);
-    this.name = "HasherBusyError";
-  }
-}
+export { HasherBusyError };
 
 /** Options of {@linkcode PasswordHasher}. */
 export interface PasswordHasherOptions {
@@ -117,6 +123,18 @@ export interface PasswordHasherOptions {
   maxQueue?: number;
   /** Longest wait for a slot before giving up. Default 8000 (under the gate's request timeout). */
   maxWaitMs?: number;
+  /** The rest of the sharing policy between sources ({@linkcode HashScheduler}). */
+  share?: Partial<HashShare>;
+}
+
+/** Who a hash is for: its source (the client's address) shares the hasher with the others. */
+export interface HashFor {
+  /** The client's address; hashes without one share the source `""`. */
+  source?: string;
+  /** How far the source is trusted (see {@linkcode HashScheduler}); `new` by default. */
+  standing?: Standing | (() => Standing);
+  /** Called when the hash starts (it may first wait for a slot). */
+  onStart?: () => void;
 }
 
 /** What {@linkcode PasswordHasher.verify} found. */
@@ -142,22 +160,21 @@ function derive(
   });
 }
 
-/** Hashes and checks passwords with a bounded number of scrypt runs at once. */
+/** Hashes and checks passwords, a bounded number at once, shared fairly between sources. */
 export class PasswordHasher {
   #params: ScryptParams;
-  #concurrency: number;
-  #maxQueue: number;
-  #maxWaitMs: number;
-  #running = 0;
-  #waiting: Array<{ since: number; start(): void; refuse(error: Error): void }> = [];
+  #scheduler: HashScheduler;
   #dummy?: Promise<string>;
 
   constructor(options: PasswordHasherOptions) {
     this.#params = { ...options.params };
     const cores = typeof navigator === "object" ? navigator.hardwareConcurrency ?? 2 : 2;
-    this.#concurrency = options.concurrency ?? Math.max(1, Math.min(4, cores));
-    this.#maxQueue = options.maxQueue ?? 1024;
-    this.#maxWaitMs = options.maxWaitMs ?? 8000;
+    this.#scheduler = new HashScheduler({
+      ...options.share,
+      concurrency: options.concurrency ?? Math.max(1, Math.min(4, cores)),
+      ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }),
+      ...(options.maxWaitMs === undefined ? {} : { maxWaitMs: options.maxWaitMs }),
+    });
   }
 
   /** The current cost. */
@@ -165,21 +182,28 @@ export class PasswordHasher {
     return { ...this.#params };
   }
 
+  /** The scheduler that shares the slots (for its counters and policy). */
+  get scheduler(): HashScheduler {
+    return this.#scheduler;
+  }
+
   /** Hashes running now. */
   get running(): number {
-    return this.#running;
+    return this.#scheduler.running;
   }
 
   /** Hashes waiting for a slot. */
   get waiting(): number {
-    return this.#waiting.length;
+    return this.#scheduler.waiting;
   }
 
   /** Hashes a password with a fresh salt at the current cost; resolves with the PHC string. */
-  async hash(password: string): Promise<string> {
+  async hash(password: string, options: HashFor = {}): Promise<string> {
     const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
-    const hash = await this.#limited(() =>
-      derive({ password, salt, params: this.#params, keyBytes: KEY_BYTES })
+    const hash = await this.#scheduler.run(
+      options.source ?? "",
+      () => derive({ password, salt, params: this.#params, keyBytes: KEY_BYTES }),
+      { standing: options.standing, cost: costOf(this.#params), onStart: options.onStart },
     );
     return formatPasswordHash({ params: this.#params, salt, hash });
   }
@@ -188,63 +212,45 @@ export class PasswordHasher {
    * Checks a password against a stored hash, in constant time. A stored hash that is not a PHC
    * string of ours never matches.
    */
-  async verify(options: { stored: string; password: string }): Promise<VerifyResult> {
+  async verify(
+    options: { stored: string; password: string } & HashFor,
+  ): Promise<VerifyResult> {
     const parsed = parsePasswordHash(options.stored);
     if (!parsed) return { ok: false, needsRehash: false };
-    const hash = await this.#limited(() =>
+    const hash = await this.#scheduler.run(options.source ?? "", () =>
       derive({
         password: options.password,
         salt: parsed.salt,
         params: parsed.params,
         keyBytes: parsed.hash.length,
-      })
-    );
+      }), { standing: options.standing, cost: costOf(parsed.params), onStart: options.onStart });
     const ok = hash.length === parsed.hash.length && timingSafeEqual(hash, parsed.hash);
     return { ok, needsRehash: ok && isWeaker(parsed.params, this.#params) };
   }
 
   /**
    * Spends the time of a check for a username that does not exist, so that a wrong username and
-   * a wrong password take as long. Always resolves `false`.
+   * a wrong password take as long: a real check against a dummy hash of the current cost, made
+   * once (outside any source's budget). Always resolves `false`.
    */
-  async verifyUnknown(password: string): Promise<false> {
-    this.#dummy ??= this.hash(toB64(crypto.getRandomValues(new Uint8Array(12))));
-    await this.verify({ stored: await this.#dummy, password });
+  async verifyUnknown(password: string, options: HashFor = {}): Promise<false> {
+    this.#dummy ??= this.#dummyHash();
+    await this.verify({ stored: await this.#dummy, password, ...options });
     return false;
   }
 
-  async #limited<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#running >= this.#concurrency) {
-      if (this.#waiting.length >= this.#maxQueue) {
-        throw new HasherBusyError(`${this.#maxQueue} password checks are already waiting`);
-      }
-      await new Promise<void>((start, refuse) => {
-        this.#waiting.push({ since: performance.now(), start, refuse });
-      });
-    } else {
-      this.#running++;
-    }
-    try {
-      return await work();
-    } finally {
-      this.#next();
-    }
+  /** Makes the dummy hash now, so that even the first unknown username costs one hash. */
+  async ready(): Promise<void> {
+    this.#dummy ??= this.#dummyHash();
+    await this.#dummy;
   }
 
-  /** Hands the finished run's slot to the next waiter still worth running, or frees it. */
-  #next(): void {
-    const now = performance.now();
-    while (this.#waiting.length > 0) {
-      const waiter = this.#waiting.shift()!;
-      if (now - waiter.since > this.#maxWaitMs) {
-        waiter.refuse(
-          new HasherBusyError(`A password check waited more than ${this.#maxWaitMs} ms`),
-        );
-        continue;
-      }
-      waiter.start();
-      return;
-    }
-    this.#running--;
+  /** The dummy hash; forgotten when making it failed, so that the next call tries again. */
+  #dummyHash(): Promise<string> {
+    const made = this.hash(toB64(crypto.getRandomValues(new Uint8Array(12))), {
+      source: "(dummy)",
+    });
+    made.catch(() => this.#dummy = undefined);
+    return made;
   }
 }

@@ -141,6 +141,7 @@ export async function forgedFields(s: Stage, options: RunOptions): Promise<CaseR
         msgId: 9,
         data: {},
         clientId: victimSeen.data.clientId,
+        clientAddr: "203.0.113.66",
         userId: victim.userId,
         is_ss_link: true,
       })],
@@ -149,7 +150,8 @@ export async function forgedFields(s: Stage, options: RunOptions): Promise<CaseR
     const echoed = JSON.parse(text);
     expect.that(
       echoed.state === State.OK && echoed.data.clientId !== victimSeen.data.clientId &&
-        echoed.data.userId === 0 && echoed.data.isServiceLink === false && !("clientId" in echoed),
+        echoed.data.clientAddr === "127.0.0.1" && echoed.data.userId === 0 &&
+        echoed.data.isServiceLink === false && !("clientId" in echoed),
       () => `${transport}: forged sender fields reached echo: ${text}`,
     );
     // To the group service: a forged service link or user is not logged in.

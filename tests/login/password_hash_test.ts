@@ -71,10 +71,10 @@ Deno.test("password hash: at most `concurrency` run at once; a full queue refuse
   const hasher = new PasswordHasher({ params: HASH_COSTS.test, concurrency: 2, maxQueue: 3 });
   let most = 0;
   const watch = setInterval(() => most = Math.max(most, hasher.running), 0);
-  const runs = Array.from({ length: 5 }, () => hasher.hash("secret123"));
+  const runs = Array.from({ length: 5 }, (_, i) => hasher.hash("secret123", { source: `s${i}` }));
   assert.equal(hasher.running, 2);
   assert.equal(hasher.waiting, 3);
-  await assert.rejects(hasher.hash("secret123"), HasherBusyError);
+  await assert.rejects(hasher.hash("secret123", { source: "s9" }), HasherBusyError);
   await Promise.all(runs);
   clearInterval(watch);
   assert.ok(most <= 2);

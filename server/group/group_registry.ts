@@ -31,6 +31,13 @@
 
 import { ServiceError } from "../../client/errors.ts";
 import { State } from "../../shared/state_codes.ts";
+import type {
+  GroupCreated,
+  GroupInfo,
+  GroupListEntry,
+  GroupMember,
+  GroupOwner,
+} from "../../shared/group_messages.ts";
 import { hashGroupKey, newGroupId, newGroupKey, sameGroupKey } from "./group_ids.ts";
 
 /** Who makes a request: the gate's clientId of the connection and its user (0 when none). */
@@ -39,57 +46,17 @@ export interface Caller {
   clientId: number;
   /** The user bound to it, 0 for a service link. */
   userId: number;
+  /** The display name it gives (checked by the service); kept only when it becomes a member. */
+  name?: string;
 }
 
-/** One member of a group: a connection, its user when it joined, and when it joined (ms). */
-export interface Member {
-  /** The user the connection joined as, 0 for a service link. */
-  userId: number;
-  /** The gate's id of the connection. */
-  clientId: number;
-  /** When it joined, ms since the epoch. */
-  joinedAt: number;
-}
+/** One member of a group (declared in shared/group_messages.ts). */
+export type Member = GroupMember;
 
 /** The owner of a group: one of its members. */
-export interface Owner {
-  /** The owner's user, 0 for a service link. */
-  userId: number;
-  /** The owner's connection. */
-  clientId: number;
-}
+export type Owner = GroupOwner;
 
-/** A group as the members command answers it. */
-export interface GroupInfo {
-  /** The group's id. */
-  groupId: string;
-  /** The member who owns it. */
-  owner: Owner;
-  /** In the order they joined. */
-  members: Member[];
-}
-
-/** One of a connection's groups, as the list command answers it. */
-export interface GroupListEntry {
-  /** The group's id. */
-  groupId: string;
-  /** The member who owns it. */
-  owner: Owner;
-  /** How many members it has. */
-  members: number;
-  /** Whether the asking connection is the owner. */
-  isOwner: boolean;
-}
-
-/** What a created group answers: the key is told only here. */
-export interface CreatedGroup {
-  /** The group's id, the given one or an assigned one. */
-  groupId: string;
-  /** The key others join with, the given one or an assigned one. */
-  key: string;
-  /** The creator. */
-  owner: Owner;
-}
+export type { GroupCreated, GroupInfo, GroupListEntry };
 
 /** The outcome of a join. */
 export interface JoinOutcome {
@@ -172,7 +139,9 @@ function userKey(member: Caller): string {
 
 function ownerOf(group: Group): Owner {
   const member = group.members.get(group.ownerClientId)!;
-  return { userId: member.userId, clientId: member.clientId };
+  const owner: Owner = { userId: member.userId, clientId: member.clientId };
+  if (member.name !== undefined) owner.name = member.name;
+  return owner;
 }
 
 function infoOf(group: Group): GroupInfo {
@@ -225,7 +194,7 @@ export class GroupRegistry {
    * when not given; a given id that exists is refused (`FAIL`), and so is a caller already in
    * the most groups allowed.
    */
-  create(options: { caller: Caller; groupId?: string; key?: string }): CreatedGroup {
+  create(options: { caller: Caller; groupId?: string; key?: string }): GroupCreated {
     const { caller } = options;
     this.#checkUserRoom(caller);
     let groupId = options.groupId;
@@ -288,6 +257,12 @@ export class GroupRegistry {
   /** Whether a connection is a member of a group (false for an unknown group). */
   hasMember(options: { groupId: string; clientId: number }): boolean {
     return this.#groups.get(options.groupId)?.members.has(options.clientId) ?? false;
+  }
+
+  /** A member of a group by its connection, or `undefined` (also for an unknown group). */
+  member(options: { groupId: string; clientId: number }): Member | undefined {
+    const member = this.#groups.get(options.groupId)?.members.get(options.clientId);
+    return member && { ...member };
   }
 
   /** Takes a connection that left the gate out of all its groups. */
@@ -396,6 +371,7 @@ export class GroupRegistry {
       clientId: caller.clientId,
       joinedAt: this.#now(),
     };
+    if (caller.name !== undefined) member.name = caller.name;
     group.members.set(member.clientId, member);
     let ofClient = this.#byClient.get(member.clientId);
     if (!ofClient) this.#byClient.set(member.clientId, ofClient = new Set());

@@ -123,7 +123,7 @@ export async function main(): Promise<void> {
     logOptions = options;
     flags = parseLicenseFlags(rest);
   } catch (error) {
-    usageError((error as Error).message, HELP);
+    usageError((error as Error).message);
   }
   const log = createLogger("license", logOptions);
   installFaultHandlers({ log, policy: FAULT_POLICY });

@@ -35,7 +35,7 @@ Deno.test("config: the example file parses, relative paths are the file's, flags
   assert.equal(config.options.port, 9443);
   assert.equal(config.options.limits.rate, 5, "a flag wins over the file");
   assert.equal(config.options.limits.burst, 200, "the file's value stays");
-  assert.equal(config.options.tls?.cert, "/etc/gatehouse/tls/fullchain.pem");
+  assert.equal(config.options.tls?.cert, "/run/credentials/gatehouse.service/tls.crt");
   assert.equal(config.options.dataDir, "/var/lib/gatehouse");
   assert.equal(config.options.publicOrigin, "https://chat.example.com");
   assert.deepEqual(config.options.log, { format: "json", level: "info" });

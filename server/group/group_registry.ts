@@ -159,6 +159,8 @@ export class GroupRegistry {
   #newId: () => string;
   #newKey: () => string;
   #groups = new Map<string, Group>();
+  /** Members over every group. */
+  #memberships = 0;
   /** clientId → the ids of its groups. */
   #byClient = new Map<number, Set<string>>();
   /** user key → groupId → how many of the user's connections are members. */
@@ -182,6 +184,11 @@ export class GroupRegistry {
   /** How many groups there are. */
   get size(): number {
     return this.#groups.size;
+  }
+
+  /** How many members there are over every group (a connection in two groups counts twice). */
+  get memberships(): number {
+    return this.#memberships;
   }
 
   /** The limits in force. */
@@ -279,6 +286,7 @@ export class GroupRegistry {
     }
     const members = [...group.members.values()];
     for (const member of members) this.#unindex(group.id, member);
+    this.#memberships -= members.length;
     this.#groups.delete(group.id);
     return {
       groupId: group.id,
@@ -328,6 +336,7 @@ export class GroupRegistry {
   clear(): number {
     const count = this.#groups.size;
     this.#groups.clear();
+    this.#memberships = 0;
     this.#byClient.clear();
     this.#byUser.clear();
     return count;
@@ -373,6 +382,7 @@ export class GroupRegistry {
     };
     if (caller.name !== undefined) member.name = caller.name;
     group.members.set(member.clientId, member);
+    this.#memberships++;
     let ofClient = this.#byClient.get(member.clientId);
     if (!ofClient) this.#byClient.set(member.clientId, ofClient = new Set());
     ofClient.add(group.id);
@@ -386,6 +396,7 @@ export class GroupRegistry {
   #remove(group: Group, clientId: number): Departure {
     const member = group.members.get(clientId)!;
     group.members.delete(clientId);
+    this.#memberships--;
     this.#unindex(group.id, member);
     if (group.members.size === 0) {
       this.#groups.delete(group.id);

@@ -64,6 +64,14 @@ export interface GroupGate {
   push(clientIds: number[], cmd: string, data: unknown): Promise<number>;
 }
 
+/** What the service counts, for `/metrics` (server/group/main.ts). */
+export interface GroupServiceMetrics {
+  /** A group was created. */
+  created(): void;
+  /** A member sent a message to `recipients` other members. */
+  sent(recipients: number): void;
+}
+
 /** Options of {@linkcode GroupService}. */
 export interface GroupServiceOptions {
   /** The groups. */
@@ -76,6 +84,8 @@ export interface GroupServiceOptions {
   maxDataBytes: number;
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
+  /** Counts events for `/metrics`; none by default. */
+  metrics?: GroupServiceMetrics;
 }
 
 class FieldError extends ServiceError {
@@ -132,6 +142,7 @@ export class GroupService {
   #log: Logger;
   #maxDataBytes: number;
   #now: () => number;
+  #metrics?: GroupServiceMetrics;
 
   /** A service over a registry; {@linkcode install} it on a `ServiceClient`. */
   constructor(options: GroupServiceOptions) {
@@ -140,6 +151,7 @@ export class GroupService {
     this.#log = options.log;
     this.#maxDataBytes = options.maxDataBytes;
     this.#now = options.now ?? Date.now;
+    this.#metrics = options.metrics;
   }
 
   /**
@@ -170,6 +182,7 @@ export class GroupService {
       : groupIdField(data);
     const key = data.key === undefined || data.key === null ? undefined : keyField(data);
     const created = this.#registry.create({ caller, groupId, key });
+    this.#metrics?.created();
     this.#log.info("group created", {
       groupId: created.groupId,
       userId: caller.userId,
@@ -241,6 +254,7 @@ export class GroupService {
     }
     const recipients = this.#registry.recipients({ caller, groupId });
     const time = this.#now();
+    this.#metrics?.sent(recipients.length);
     if (recipients.length === 0) return { groupId, time, reached: 0 };
     let reached: number;
     try {

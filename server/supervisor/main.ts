@@ -116,7 +116,10 @@ export async function main(args: string[]): Promise<number> {
   const extra: Record<string, string[]> = {};
   for (const name of ["login", "group", "license"] as const) {
     const port = options.metricsPorts[name];
-    extra[name] = [...childLog, ...port === undefined ? [] : ["--metrics-port", String(port)]];
+    extra[name] = [
+      ...childLog,
+      ...port === undefined ? [] : ["--metrics-port", String(port), "--metrics-host", options.host],
+    ];
   }
   // Services link over framed TCP: Deno's WebSocket client leaves Nagle's algorithm on, which
   // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1). They

@@ -157,7 +157,7 @@ Deno.test({
     opensslNeeded.check();
     const dataDir = await tempDataDir();
     const files = await makeCertificate(dataDir);
-    const [port, tcpPort, licensePort] = freePorts(3);
+    const [port, tcpPort, licensePort, groupMetrics] = freePorts(4);
     const config = {
       dataDir,
       port,
@@ -167,6 +167,7 @@ Deno.test({
       allowOrigins: ["https://app.example.com"],
       limits: { maxConnections: 100, rate: 50 },
       log: { format: "json" },
+      metricsPorts: { group: groupMetrics },
     };
     await Deno.writeTextFile(`${dataDir}/gatehouse.json`, JSON.stringify(config));
     // The children inherit DENO_CERT: the services trust the test CA on their tls:// link.
@@ -213,6 +214,11 @@ Deno.test({
       const result = JSON.parse(new TextDecoder().decode(output.stdout).trim());
       assert.ok(result.userId > 0, "registered and logged in over wss://");
       assert.equal(result.heart, State.OK);
+
+      // metricsPorts reach the group service, at the supervisor's host.
+      await supervisor.waitForLine(/"event":"metrics listening"/);
+      const metrics = await fetch(`http://127.0.0.1:${groupMetrics}/metrics`);
+      assert.match(await metrics.text(), /^gatehouse_group_groups 0$/m);
     } finally {
       await supervisor.stop();
       await Deno.remove(dataDir, { recursive: true });

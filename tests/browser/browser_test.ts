@@ -234,7 +234,10 @@ Deno.test({
         const b = await open("invited");
         await b.goto(link.href);
         await waitForConnected(b);
-        await waitForText(statusLine(b), `Log in to join group ${groupId} from the invite link`);
+        await waitForText(
+          statusLine(b),
+          `The invite link joins group ${groupId} once you are logged in.`,
+        );
         const bob = uniqueName("bob");
         await registerOnPage(b, bob);
         await b.getByRole("heading", { name: `In group ${groupId}` }).waitFor();

@@ -121,7 +121,9 @@ export class GroupPanel {
     byId("join-key", HTMLInputElement).value = invite.key;
     this.#invite = invite;
     if (this.#session.loggedIn && this.#client.state === "connected") this.#useInvite();
-    else this.#notices.info(`Log in to join group ${invite.groupId} from the invite link.`);
+    else {this.#notices.info(
+        `The invite link joins group ${invite.groupId} once you are logged in.`,
+      );}
   }
 
   #useInvite(): void {

@@ -12,6 +12,7 @@ import type { GateClient } from "../../client/mod.ts";
 import { startLogin, TEST_PASSWORD } from "../helpers/login.ts";
 import { ROOT_DIR, taskArgs } from "../helpers/process.ts";
 import { connectClient, INTEGRATION, startGate } from "../helpers/suite.ts";
+import { runTaskOk, startLicenseServer } from "../license/license_fixtures.ts";
 
 /** Runs `deno task backup` with `args`; its exit code and output. */
 async function runBackup(
@@ -37,6 +38,19 @@ Deno.test({
   async fn() {
     const gate = await startGate();
     const login = await startLogin(gate);
+    // The license server in the same data dir: license.sqlite and the license files too.
+    await runTaskOk("license:keygen", ["--data-dir", gate.dataDir]);
+    await runTaskOk("license:issue", [
+      "--data-dir",
+      gate.dataDir,
+      "--customer",
+      "Backup Co",
+      "--seats",
+      "3",
+      "--expires",
+      "2099-12-31",
+    ]);
+    const license = await startLicenseServer({ dataDir: gate.dataDir });
     const clients: GateClient[] = [];
     const target = `${gate.dataDir}-backup`;
     try {
@@ -64,7 +78,21 @@ Deno.test({
       await Promise.all(writers);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /^login\.sqlite\tdatabase\t\d+ bytes$/m);
-      assert.match(result.stdout, /^sskey\tfile\t\d+ bytes$/m);
+      assert.deepEqual(
+        result.stdout.split("\n").filter((l) => l.includes("\t")).map((l) => l.split("\t")[0]),
+        ["login.sqlite", "license.sqlite", "sskey", "license.json", "license.pub", "license.key"],
+      );
+      assert.equal(
+        await Deno.readTextFile(`${target}/license.json`),
+        await Deno.readTextFile(`${gate.dataDir}/license.json`),
+      );
+      const audit = new DatabaseSync(`${target}/license.sqlite`, { readOnly: true });
+      try {
+        const check = audit.prepare("PRAGMA integrity_check").get() as Record<string, string>;
+        assert.equal(check.integrity_check, "ok");
+      } finally {
+        audit.close();
+      }
       assert.ok(countAtEnd > before.length, "registrations went on during the backup");
 
       const copy = new DatabaseSync(`${target}/login.sqlite`, { readOnly: true });
@@ -95,6 +123,7 @@ Deno.test({
     } finally {
       for (const client of clients) client.close();
       await login.stop();
+      await license.stop();
       await gate.stop();
       await Deno.remove(target, { recursive: true }).catch(() => {});
       await Deno.remove(gate.dataDir, { recursive: true }).catch(() => {});

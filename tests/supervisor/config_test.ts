@@ -8,12 +8,8 @@
 
 import assert from "node:assert/strict";
 import { State } from "../../client/mod.ts";
-import {
-  configFromJson,
-  gateFlags,
-  loadSuiteConfig,
-  pageOrigin,
-} from "../../server/supervisor/config.ts";
+import { gateFlags, loadSuiteConfig, pageOrigin } from "../../server/supervisor/config.ts";
+import { configFromJson } from "../../server/supervisor/config_file.ts";
 import { makeCertificate, opensslNeeded } from "../helpers/certificate.ts";
 import { ROOT_DIR, startProcess, taskArgs, tempDataDir } from "../helpers/process.ts";
 import { freePorts, INTEGRATION } from "../helpers/suite.ts";

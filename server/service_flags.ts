@@ -17,6 +17,8 @@ export interface ServiceFlags {
   help: boolean;
   gate: string[];
   dataDir: string;
+  /** Where `/metrics` is served: `--metrics-port` (absent: not served) on `--metrics-host`. */
+  metrics: { port?: number; host: string };
   /** Every other flag by name, as given. */
   values: Record<string, string | boolean | string[] | undefined>;
 }
@@ -26,6 +28,8 @@ export const SERVICE_FLAGS_HELP =
   `  --gate URL        the gate: ws://host:port/ws or tcp://host:port; repeat or comma-separate
                     for several (${DEFAULT_GATE_URL})
   --data-dir DIR    where the gate's service key file is read (./data)
+  --metrics-port N  serve Prometheus metrics at http://HOST:N/metrics (off)
+  --metrics-host H  the address of --metrics-port (127.0.0.1)
   --log-format F    text or json log lines (text)
   --log-level L     debug, info, warn or error (info)
   --version         print the version
@@ -53,6 +57,8 @@ export function parseServiceArgs(
       help: { type: "boolean" },
       gate: { type: "string", multiple: true },
       "data-dir": { type: "string" },
+      "metrics-port": { type: "string" },
+      "metrics-host": { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -70,8 +76,25 @@ export function parseServiceArgs(
     help: values.help === true,
     gate,
     dataDir: (values["data-dir"] as string | undefined) ?? "./data",
+    metrics: metricsFlags(values["metrics-port"], values["metrics-host"]),
     values: values as ServiceFlags["values"],
   };
+}
+
+/** `--metrics-port` and `--metrics-host`; throws a sentence naming a bad one. */
+export function metricsFlags(
+  port: unknown,
+  host: unknown,
+): { port?: number; host: string } {
+  const address = (host as string | undefined) ?? "127.0.0.1";
+  if (address === "") throw new TypeError("Flag --metrics-host must not be empty");
+  if (port === undefined) return { host: address };
+  if (typeof port !== "string" || !/^\d+$/.test(port) || Number(port) > 65535) {
+    throw new TypeError(
+      `Flag --metrics-port must be a port from 0 to 65535, not ${JSON.stringify(port)}`,
+    );
+  }
+  return { port: Number(port), host: address };
 }
 
 /** A positive integer flag, or the fallback; throws a sentence naming the flag. */

@@ -14,6 +14,7 @@
  */
 
 import type { ServiceClient } from "../client/mod.ts";
+import { printFlagError } from "./flag_error.ts";
 import type { Logger } from "./log.ts";
 
 /** Resolves at the first SIGINT or SIGTERM. */
@@ -68,8 +69,8 @@ export async function serveUntilStopped(
 
 /**
  * Parses a process's flags with `parse`, which returns `undefined` for `--help`. Resolves to the
- * flags, or to the exit code once the help is printed: 0 for `--help`, 2 (with the error first)
- * for flags that cannot be used.
+ * flags, or to the exit code: 0 once the help is printed for `--help`, 2 for flags that cannot be
+ * used (their error in one line and a hint to run with `--help`, on stderr).
  *
  * @example
  * ```ts
@@ -85,7 +86,7 @@ export function flagsOrExitCode<T>(
   try {
     flags = parse();
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${help}`);
+    printFlagError((error as Error).message);
     return { code: 2 };
   }
   if (flags === undefined) {

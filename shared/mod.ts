@@ -18,3 +18,4 @@ export * from "./commands.ts";
 export * from "./limits.ts";
 export * from "./protocol_error.ts";
 export * from "./license_messages.ts";
+export * from "./group_messages.ts";

@@ -7,6 +7,8 @@
  * - A token from an earlier login (in `localStorage`) logs in again by token on load.
  * - The connection bar shows the state and the last heartbeat round trip.
  * - A notice says when the account was logged in elsewhere.
+ * - Errors about a field show under it; the status line is cleared by the next action.
+ * - An invite link (`#join=<groupId>&key=<key>`) joins its group once logged in.
  *
  * @module
  */
@@ -33,6 +35,8 @@ function start(): void {
     heartbeatMs: HEARTBEAT_MS,
   });
   const notices = new Notices({ status: byId("status"), notice: byId("notice") });
+  // A new action makes the last one's status line stale.
+  document.addEventListener("submit", () => notices.clear(), { capture: true });
   new ConnectionPanel(client);
   const session = new Session(client, tokens);
   const account = new AccountPanel(session, notices);

@@ -16,6 +16,7 @@ import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
+import { MetricsRegistry, processMetrics, serveMetricsIfAsked } from "../metrics.ts";
 
 const HELP = `Gatehouse echo service.
 
@@ -94,6 +95,10 @@ export async function main(args: string[]): Promise<number> {
       return { instance: name, slept: ms };
     });
   if (testCommands) installTestCommands(service);
+  // The process metrics only: echo has no state of its own to report.
+  const metrics = new MetricsRegistry();
+  const stopSampling = processMetrics(metrics);
+  const metricsServer = await serveMetricsIfAsked({ registry: metrics, ...flags.metrics, log });
 
   const { code, signal } = await serveUntilStopped({
     service,
@@ -104,6 +109,8 @@ export async function main(args: string[]): Promise<number> {
   });
   log.info("stopping", { signal });
   service.stop();
+  stopSampling();
+  await metricsServer?.stop();
   log.info("stopped", { name });
   return code;
 }

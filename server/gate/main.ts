@@ -8,6 +8,7 @@ import { createLogger } from "../log.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { Gate } from "./gate.ts";
 import { FlagError, GATE_HELP, parseGateArgs } from "./options.ts";
+import { printFlagError } from "../flag_error.ts";
 
 /**
  * The gate's faults (server/process_faults.ts). A rejection nobody handled is contained: the
@@ -30,7 +31,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     parsed = parseGateArgs(args);
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${GATE_HELP}`);
+    printFlagError((error as Error).message);
     return error instanceof FlagError || error instanceof TypeError ? 2 : 1;
   }
   if (parsed.help) {

@@ -13,12 +13,17 @@
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
+import {
+  GROUP_ID_PATTERN,
+  isGroupId,
+  isGroupKey,
+  MAX_GROUP_KEY_LENGTH,
+} from "../../shared/group_messages.ts";
 
-/** What a group id must match. */
-export const GROUP_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export { GROUP_ID_PATTERN, isGroupId, isGroupKey };
 
 /** Longest group key, in characters. */
-export const MAX_KEY_LENGTH = 128;
+export const MAX_KEY_LENGTH = MAX_GROUP_KEY_LENGTH;
 
 /** Characters of an assigned group id (96 random bits). */
 export const ASSIGNED_ID_LENGTH = 16;
@@ -45,16 +50,6 @@ export function newGroupId(): string {
 /** A fresh random, unguessable group key: 32 url-safe characters. */
 export function newGroupKey(): string {
   return randomUrlSafe(ASSIGNED_KEY_LENGTH);
-}
-
-/** Whether a value is a well-formed group id. */
-export function isGroupId(value: unknown): value is string {
-  return typeof value === "string" && GROUP_ID_PATTERN.test(value);
-}
-
-/** Whether a value is a well-formed group key: a string of 1 to 128 characters. */
-export function isGroupKey(value: unknown): value is string {
-  return typeof value === "string" && value.length >= 1 && value.length <= MAX_KEY_LENGTH;
 }
 
 /** The SHA-256 of a key, the only form in which a group keeps it. */

@@ -31,6 +31,13 @@
 
 import { ServiceError } from "../../client/errors.ts";
 import { State } from "../../shared/state_codes.ts";
+import type {
+  GroupCreated,
+  GroupInfo,
+  GroupListEntry,
+  GroupMember,
+  GroupOwner,
+} from "../../shared/group_messages.ts";
 import { hashGroupKey, newGroupId, newGroupKey, sameGroupKey } from "./group_ids.ts";
 
 /** Who makes a request: the gate's clientId of the connection and its user (0 when none). */
@@ -39,57 +46,17 @@ export interface Caller {
   clientId: number;
   /** The user bound to it, 0 for a service link. */
   userId: number;
+  /** The display name it gives (checked by the service); kept only when it becomes a member. */
+  name?: string;
 }
 
-/** One member of a group: a connection, its user when it joined, and when it joined (ms). */
-export interface Member {
-  /** The user the connection joined as, 0 for a service link. */
-  userId: number;
-  /** The gate's id of the connection. */
-  clientId: number;
-  /** When it joined, ms since the epoch. */
-  joinedAt: number;
-}
+/** One member of a group (declared in shared/group_messages.ts). */
+export type Member = GroupMember;
 
 /** The owner of a group: one of its members. */
-export interface Owner {
-  /** The owner's user, 0 for a service link. */
-  userId: number;
-  /** The owner's connection. */
-  clientId: number;
-}
+export type Owner = GroupOwner;
 
-/** A group as the members command answers it. */
-export interface GroupInfo {
-  /** The group's id. */
-  groupId: string;
-  /** The member who owns it. */
-  owner: Owner;
-  /** In the order they joined. */
-  members: Member[];
-}
-
-/** One of a connection's groups, as the list command answers it. */
-export interface GroupListEntry {
-  /** The group's id. */
-  groupId: string;
-  /** The member who owns it. */
-  owner: Owner;
-  /** How many members it has. */
-  members: number;
-  /** Whether the asking connection is the owner. */
-  isOwner: boolean;
-}
-
-/** What a created group answers: the key is told only here. */
-export interface CreatedGroup {
-  /** The group's id, the given one or an assigned one. */
-  groupId: string;
-  /** The key others join with, the given one or an assigned one. */
-  key: string;
-  /** The creator. */
-  owner: Owner;
-}
+export type { GroupCreated, GroupInfo, GroupListEntry };
 
 /** The outcome of a join. */
 export interface JoinOutcome {
@@ -172,7 +139,9 @@ function userKey(member: Caller): string {
 
 function ownerOf(group: Group): Owner {
   const member = group.members.get(group.ownerClientId)!;
-  return { userId: member.userId, clientId: member.clientId };
+  const owner: Owner = { userId: member.userId, clientId: member.clientId };
+  if (member.name !== undefined) owner.name = member.name;
+  return owner;
 }
 
 function infoOf(group: Group): GroupInfo {
@@ -190,6 +159,8 @@ export class GroupRegistry {
   #newId: () => string;
   #newKey: () => string;
   #groups = new Map<string, Group>();
+  /** Members over every group. */
+  #memberships = 0;
   /** clientId → the ids of its groups. */
   #byClient = new Map<number, Set<string>>();
   /** user key → groupId → how many of the user's connections are members. */
@@ -215,6 +186,11 @@ export class GroupRegistry {
     return this.#groups.size;
   }
 
+  /** How many members there are over every group (a connection in two groups counts twice). */
+  get memberships(): number {
+    return this.#memberships;
+  }
+
   /** The limits in force. */
   get limits(): Readonly<GroupLimits> {
     return this.#limits;
@@ -225,7 +201,7 @@ export class GroupRegistry {
    * when not given; a given id that exists is refused (`FAIL`), and so is a caller already in
    * the most groups allowed.
    */
-  create(options: { caller: Caller; groupId?: string; key?: string }): CreatedGroup {
+  create(options: { caller: Caller; groupId?: string; key?: string }): GroupCreated {
     const { caller } = options;
     this.#checkUserRoom(caller);
     let groupId = options.groupId;
@@ -290,6 +266,12 @@ export class GroupRegistry {
     return this.#groups.get(options.groupId)?.members.has(options.clientId) ?? false;
   }
 
+  /** A member of a group by its connection, or `undefined` (also for an unknown group). */
+  member(options: { groupId: string; clientId: number }): Member | undefined {
+    const member = this.#groups.get(options.groupId)?.members.get(options.clientId);
+    return member && { ...member };
+  }
+
   /** Takes a connection that left the gate out of all its groups. */
   clientLeft(clientId: number): Departure[] {
     const ids = [...this.#byClient.get(clientId) ?? []];
@@ -304,6 +286,7 @@ export class GroupRegistry {
     }
     const members = [...group.members.values()];
     for (const member of members) this.#unindex(group.id, member);
+    this.#memberships -= members.length;
     this.#groups.delete(group.id);
     return {
       groupId: group.id,
@@ -353,6 +336,7 @@ export class GroupRegistry {
   clear(): number {
     const count = this.#groups.size;
     this.#groups.clear();
+    this.#memberships = 0;
     this.#byClient.clear();
     this.#byUser.clear();
     return count;
@@ -396,7 +380,9 @@ export class GroupRegistry {
       clientId: caller.clientId,
       joinedAt: this.#now(),
     };
+    if (caller.name !== undefined) member.name = caller.name;
     group.members.set(member.clientId, member);
+    this.#memberships++;
     let ofClient = this.#byClient.get(member.clientId);
     if (!ofClient) this.#byClient.set(member.clientId, ofClient = new Set());
     ofClient.add(group.id);
@@ -410,6 +396,7 @@ export class GroupRegistry {
   #remove(group: Group, clientId: number): Departure {
     const member = group.members.get(clientId)!;
     group.members.delete(clientId);
+    this.#memberships--;
     this.#unindex(group.id, member);
     if (group.members.size === 0) {
       this.#groups.delete(group.id);

@@ -5,21 +5,25 @@
  * at once; the members to tell get one `ss_msg_push` per event, with all their clientIds.
  *
  * Answers:
- * - `cs_msg_group_create` {groupId?, key?} → {groupId, key, owner}
- * - `cs_msg_group_join` {groupId, key} → {groupId, owner, members, joined}
+ * - `cs_msg_group_create` {groupId?, key?, name?} → {groupId, key, owner}
+ * - `cs_msg_group_join` {groupId, key, name?} → {groupId, owner, members, joined}
  * - `cs_msg_group_leave` {groupId} → {groupId, ended}
  * - `cs_msg_group_send` {groupId, data} → {groupId, time, reached}
- * - `cs_msg_group_members` {groupId} → {groupId, owner, members: [{userId, clientId, joinedAt}]}
+ * - `cs_msg_group_members` {groupId} → {groupId, owner, members: [{userId, clientId, joinedAt,
+ *   name?}]}
  * - `cs_msg_group_dismiss` {groupId} → {groupId, members}
  * - `cs_msg_group_list` {} → {groups: [{groupId, owner, members, isOwner}]}
  *
  * Membership is per connection and user (see {@linkcode GroupRegistry}); the list command
- * answers the asking connection's groups. `owner` is {userId, clientId}. Pushes (to every member but the connection that caused them):
- * - `sc_msg_group_msg` {groupId, fromUserId, fromClientId, data, time}
- * - `sc_msg_group_join` {groupId, userId, clientId, joinedAt, members}
- * - `sc_msg_group_leave` {groupId, userId, clientId, reason: "left" | "disconnected", owner,
- *   members}; `owner` is the owner after the departure (a new one when the owner left)
- * - `sc_msg_group_dismiss` {groupId, byUserId, byClientId}
+ * answers the asking connection's groups. `owner` is {userId, clientId, name?}. `name` is the
+ * display name the member gave when it created or joined (the username rule; not checked against
+ * the account, see shared/group_messages.ts, where every shape here is declared). Pushes (to every
+ * member but the connection that caused them):
+ * - `sc_msg_group_msg` {groupId, fromUserId, fromClientId, fromName?, data, time}
+ * - `sc_msg_group_join` {groupId, userId, clientId, name?, joinedAt, members}
+ * - `sc_msg_group_leave` {groupId, userId, clientId, name?, reason: "left" | "disconnected",
+ *   owner, members}; `owner` is the owner after the departure (a new one when the owner left)
+ * - `sc_msg_group_dismiss` {groupId, byUserId, byClientId, byName?}
  *
  * @example
  * ```ts
@@ -36,21 +40,36 @@ import {
   type ServiceRequest,
 } from "../../client/mod.ts";
 import { GroupCmd, State } from "../../shared/mod.ts";
+import {
+  DISPLAY_NAME_RULE,
+  type GroupCreated,
+  type GroupDismissPush,
+  type GroupInfo,
+  type GroupJoinAnswer,
+  type GroupJoinPush,
+  type GroupLeavePush,
+  type GroupLeaveReason,
+  type GroupListEntry,
+  type GroupMessagePush,
+  type GroupSent,
+  isDisplayName,
+} from "../../shared/group_messages.ts";
 import type { Logger } from "../log.ts";
 import { isGroupId, isGroupKey, MAX_KEY_LENGTH } from "./group_ids.ts";
-import type {
-  Caller,
-  CreatedGroup,
-  Departure,
-  GroupInfo,
-  GroupListEntry,
-  GroupRegistry,
-} from "./group_registry.ts";
+import type { Caller, Departure, GroupRegistry } from "./group_registry.ts";
 
 /** What the service needs of the gate: pushes. `ServiceClient` is one. */
 export interface GroupGate {
   /** Pushes `cmd` with `data` to clients; resolves with how many the gate reached. */
   push(clientIds: number[], cmd: string, data: unknown): Promise<number>;
+}
+
+/** What the service counts, for `/metrics` (server/group/main.ts). */
+export interface GroupServiceMetrics {
+  /** A group was created. */
+  created(): void;
+  /** A member sent a message to `recipients` other members. */
+  sent(recipients: number): void;
 }
 
 /** Options of {@linkcode GroupService}. */
@@ -65,15 +84,8 @@ export interface GroupServiceOptions {
   maxDataBytes: number;
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
-}
-
-/** Why a member left a group, as `sc_msg_group_leave` says it. */
-export type LeaveReason = "left" | "disconnected";
-
-/** The answer of `cs_msg_group_join`. */
-export interface JoinAnswer extends GroupInfo {
-  /** False when the connection was already a member. */
-  joined: boolean;
+  /** Counts events for `/metrics`; none by default. */
+  metrics?: GroupServiceMetrics;
 }
 
 class FieldError extends ServiceError {
@@ -108,6 +120,19 @@ function keyField(data: Record<string, unknown>): string {
   return value;
 }
 
+/** The optional display name of create and join; absent when not given. */
+function nameField(data: Record<string, unknown>): string | undefined {
+  const value = data.name;
+  if (value === undefined || value === null) return undefined;
+  if (!isDisplayName(value)) throw new FieldError(`Field name must be ${DISPLAY_NAME_RULE}`);
+  return value;
+}
+
+/** `fields` without the ones that are undefined, so that an absent name stays absent. */
+function defined<T extends object>(fields: T): T {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as T;
+}
+
 const encoder = new TextEncoder();
 
 /** Serves the group commands and tells members what happens to their groups. */
@@ -117,6 +142,7 @@ export class GroupService {
   #log: Logger;
   #maxDataBytes: number;
   #now: () => number;
+  #metrics?: GroupServiceMetrics;
 
   /** A service over a registry; {@linkcode install} it on a `ServiceClient`. */
   constructor(options: GroupServiceOptions) {
@@ -125,6 +151,7 @@ export class GroupService {
     this.#log = options.log;
     this.#maxDataBytes = options.maxDataBytes;
     this.#now = options.now ?? Date.now;
+    this.#metrics = options.metrics;
   }
 
   /**
@@ -146,15 +173,16 @@ export class GroupService {
     });
   }
 
-  /** `cs_msg_group_create` {groupId?, key?} → {groupId, key, owner}. */
-  create(request: ServiceRequest): CreatedGroup {
-    const caller = this.#caller(request);
+  /** `cs_msg_group_create` {groupId?, key?, name?} → {groupId, key, owner}. */
+  create(request: ServiceRequest): GroupCreated {
     const data = objectData(request.data);
+    const caller = this.#caller(request, nameField(data));
     const groupId = data.groupId === undefined || data.groupId === null
       ? undefined
       : groupIdField(data);
     const key = data.key === undefined || data.key === null ? undefined : keyField(data);
     const created = this.#registry.create({ caller, groupId, key });
+    this.#metrics?.created();
     this.#log.info("group created", {
       groupId: created.groupId,
       userId: caller.userId,
@@ -165,10 +193,10 @@ export class GroupService {
     return created;
   }
 
-  /** `cs_msg_group_join` {groupId, key} → {groupId, owner, members, joined}. */
-  join(request: ServiceRequest): JoinAnswer {
-    const caller = this.#caller(request);
+  /** `cs_msg_group_join` {groupId, key, name?} → {groupId, owner, members, joined}. */
+  join(request: ServiceRequest): GroupJoinAnswer {
     const data = objectData(request.data);
+    const caller = this.#caller(request, nameField(data));
     const groupId = groupIdField(data);
     const key = keyField(data);
     let outcome;
@@ -192,13 +220,8 @@ export class GroupService {
         clientId: member.clientId,
         members: group.members.length,
       });
-      this.#tell(outcome.others, GroupCmd.JOINED, {
-        groupId,
-        userId: member.userId,
-        clientId: member.clientId,
-        joinedAt: member.joinedAt,
-        members: group.members.length,
-      });
+      const push: GroupJoinPush = { groupId, ...member, members: group.members.length };
+      this.#tell(outcome.others, GroupCmd.JOINED, push);
     }
     return { ...outcome.group, joined: outcome.joined };
   }
@@ -219,9 +242,7 @@ export class GroupService {
    * `cs_msg_group_send` {groupId, data} → {groupId, time, reached}: one `sc_msg_group_msg` push
    * to every other member, answered once the gate has taken it (`reached`: how many it reached).
    */
-  async send(
-    request: ServiceRequest,
-  ): Promise<{ groupId: string; time: number; reached: number }> {
+  async send(request: ServiceRequest): Promise<GroupSent> {
     const caller = this.#caller(request);
     const fields = objectData(request.data);
     const groupId = groupIdField(fields);
@@ -233,16 +254,19 @@ export class GroupService {
     }
     const recipients = this.#registry.recipients({ caller, groupId });
     const time = this.#now();
+    this.#metrics?.sent(recipients.length);
     if (recipients.length === 0) return { groupId, time, reached: 0 };
     let reached: number;
     try {
-      reached = await this.#gate.push(recipients, GroupCmd.MSG, {
+      const push: GroupMessagePush = defined({
         groupId,
         fromUserId: caller.userId,
         fromClientId: caller.clientId,
+        fromName: this.#registry.member({ groupId, clientId: caller.clientId })?.name,
         data,
         time,
       });
+      reached = await this.#gate.push(recipients, GroupCmd.MSG, push);
     } catch (error) {
       this.#log.warn("group push failed", { groupId, cmd: GroupCmd.MSG, error });
       throw new ServiceError(State.FAIL, `The message to group ${groupId} could not be delivered`);
@@ -269,11 +293,13 @@ export class GroupService {
       members: dismissal.members.length,
       groups: this.#registry.size,
     });
-    this.#tell(dismissal.others, GroupCmd.DISMISSED, {
+    const push: GroupDismissPush = defined({
       groupId,
       byUserId: caller.userId,
       byClientId: caller.clientId,
+      byName: dismissal.members.find((m) => m.clientId === caller.clientId)?.name,
     });
+    this.#tell(dismissal.others, GroupCmd.DISMISSED, push);
     return { groupId, members: dismissal.members.length };
   }
 
@@ -306,14 +332,19 @@ export class GroupService {
   }
 
   /** The sender, when it is a logged-in user or a service link; `NOT_LOGGED_IN` otherwise. */
-  #caller(request: ServiceRequest): Caller {
+  #caller(request: ServiceRequest, name?: string): Caller {
     if (!request.isServiceLink && !(request.userId > 0)) {
       throw new ServiceError(State.NOT_LOGGED_IN, "Log in first to use groups");
     }
-    return { clientId: request.clientId, userId: request.isServiceLink ? 0 : request.userId };
+    const caller: Caller = {
+      clientId: request.clientId,
+      userId: request.isServiceLink ? 0 : request.userId,
+    };
+    if (name !== undefined) caller.name = name;
+    return caller;
   }
 
-  #departed(departure: Departure, reason: LeaveReason): void {
+  #departed(departure: Departure, reason: GroupLeaveReason): void {
     const { groupId, member } = departure;
     this.#log.info("group left", {
       groupId,
@@ -333,14 +364,16 @@ export class GroupService {
         clientId: departure.owner!.clientId,
       });
     }
-    this.#tell(departure.remaining, GroupCmd.LEFT, {
+    const push: GroupLeavePush = defined({
       groupId,
       userId: member.userId,
       clientId: member.clientId,
+      name: member.name,
       reason,
       owner: departure.owner,
       members: departure.remaining.length,
     });
+    this.#tell(departure.remaining, GroupCmd.LEFT, push);
   }
 
   /** One push to many members, without waiting; a failure is logged. */

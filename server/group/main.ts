@@ -13,8 +13,9 @@ import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
+import { MetricsRegistry, processMetrics, serveMetricsIfAsked } from "../metrics.ts";
 import { type GroupLimits, GroupRegistry } from "./group_registry.ts";
-import { GroupService } from "./group_service.ts";
+import { GroupService, type GroupServiceMetrics } from "./group_service.ts";
 
 /** The limits when no flag says otherwise. */
 export const GROUP_DEFAULTS = {
@@ -52,6 +53,7 @@ instance per gate or cluster.
 interface GroupFlags {
   gate: string[];
   dataDir: string;
+  metrics: { port?: number; host: string };
   name: string;
   limits: GroupLimits;
   maxDataBytes: number;
@@ -81,6 +83,7 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
   return {
     gate: flags.gate,
     dataDir: flags.dataDir,
+    metrics: flags.metrics,
     name: (flags.values.name as string | undefined) ?? `group-${Deno.pid}`,
     limits: {
       maxMembers: limitFlag({
@@ -114,6 +117,46 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
  */
 const FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
 
+/** Buckets of the members one message reaches. */
+const FANOUT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000];
+
+/** The group service's metrics: groups and members now, groups created, messages and fan-out. */
+export function groupMetrics(
+  metrics: MetricsRegistry,
+  registry: GroupRegistry,
+): GroupServiceMetrics {
+  metrics.gauge({
+    name: "gatehouse_group_groups",
+    help: "Groups that exist now",
+    read: () => registry.size,
+  });
+  metrics.gauge({
+    name: "gatehouse_group_members",
+    help: "Members over every group now (a connection in two groups counts twice)",
+    read: () => registry.memberships,
+  });
+  const created = metrics.counter({
+    name: "gatehouse_group_created_total",
+    help: "Groups created",
+  });
+  const messages = metrics.counter({
+    name: "gatehouse_group_messages_total",
+    help: "Messages members sent to their groups",
+  });
+  const fanout = metrics.histogram({
+    name: "gatehouse_group_message_recipients",
+    help: "How many other members one message was pushed to",
+    buckets: FANOUT_BUCKETS,
+  });
+  return {
+    created: () => created.inc(),
+    sent: (recipients) => {
+      messages.inc();
+      fanout.observe(recipients);
+    },
+  };
+}
+
 /** Runs the group service until SIGINT or SIGTERM; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   const parsed = flagsOrExitCode(() => parseGroupArgs(args), HELP);
@@ -132,12 +175,22 @@ export async function main(args: string[]): Promise<number> {
 
   const service = new ServiceClient({ url: flags.gate, sskey, name: flags.name, type: "group" });
   const registry = new GroupRegistry({ limits: flags.limits });
+  const metrics = new MetricsRegistry();
   const groups = new GroupService({
     registry,
     gate: service,
     log,
     maxDataBytes: flags.maxDataBytes,
+    metrics: groupMetrics(metrics, registry),
   });
+  const stopSampling = processMetrics(metrics);
+  let metricsServer;
+  try {
+    metricsServer = await serveMetricsIfAsked({ registry: metrics, ...flags.metrics, log });
+  } catch (error) {
+    log.error("start failed", { error, metricsPort: flags.metrics.port });
+    return 1;
+  }
   groups.install(service);
   log.info("starting", {
     maxMembers: flags.limits.maxMembers,
@@ -154,6 +207,8 @@ export async function main(args: string[]): Promise<number> {
   });
   log.info("stopping", { signal, groups: registry.size });
   service.stop();
+  stopSampling();
+  await metricsServer?.stop();
   log.info("stopped", { name: flags.name });
   return code;
 }

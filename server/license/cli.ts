@@ -1,8 +1,8 @@
 /**
  * The command-line run the license tasks share (`license:keygen`, `license:issue`,
  * `license:status`, and the server's `main.ts`): flags through `parseArgs` (strict, no
- * positionals) with `--help` and `--version`, and the exits: 2 for bad flags (the message, a blank line and the
- * help on stderr), 1 for a run that failed (its message on stderr).
+ * positionals) with `--help` and `--version`, and the exits: 2 for bad flags (the message and a
+ * hint to run with `--help`, on stderr), 1 for a run that failed (its message on stderr).
  *
  * @example
  * ```ts
@@ -15,6 +15,7 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { VERSION } from "../version.ts";
+import { printFlagError } from "../flag_error.ts";
 
 const HELP_FLAG = {
   help: { type: "boolean", default: false },
@@ -31,9 +32,9 @@ export type FlagValues<O extends ParseArgsOptionsConfig> = ReturnType<
   }>
 >["values"];
 
-/** Prints `message`, a blank line and `help` on stderr, and exits 2: the flags were wrong. */
-export function usageError(message: string, help: string): never {
-  console.error(`${message}\n\n${help}`);
+/** Prints `message` and the hint to run with `--help` on stderr, and exits 2: the flags were wrong. */
+export function usageError(message: string): never {
+  printFlagError(message);
   Deno.exit(2);
 }
 
@@ -56,7 +57,7 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(
       allowPositionals: false,
     }));
   } catch (error) {
-    usageError((error as Error).message, help);
+    usageError((error as Error).message);
   }
   if ((values as { help?: boolean }).help) {
     console.log(help);

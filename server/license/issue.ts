@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const missing = (["customer", "seats", "expires"] as const).filter((name) =>
     values[name] === undefined
   );
-  if (missing.length > 0) usageError(`Missing ${missing.map((m) => `--${m}`).join(", ")}`, HELP);
+  if (missing.length > 0) usageError(`Missing ${missing.map((m) => `--${m}`).join(", ")}`);
   const seats = /^\d+$/.test(values.seats!) ? Number(values.seats) : NaN;
   const terms = {
     dataDir: values["data-dir"],

@@ -1,7 +1,8 @@
 /**
  * `deno task license`: the LAN license server. Flags (DESIGN.md, "Processes, flags and
  * defaults"): `--host` (127.0.0.1), `--port` (8090, 0 = any free port), `--data-dir` (./data),
- * `--heartbeat-ms` (5000), `--types` (a message-type JSON file; the built-in table when absent).
+ * `--heartbeat-ms` (5000), `--types` (a message-type JSON file; the built-in table when absent),
+ * `--metrics-port` (off) and `--metrics-host` (127.0.0.1) for Prometheus `/metrics`.
  *
  * SIGINT and SIGTERM give every seat back, close and exit 0; SIGHUP reloads the license file.
  *
@@ -12,6 +13,8 @@ import { parseArgs } from "node:util";
 import { MIN_LICENSE_HEARTBEAT_MS } from "../../shared/license_messages.ts";
 import { MessageTypes } from "../../shared/message_types.ts";
 import { createLogger, type LoggerOptions, parseLogFlags } from "../log.ts";
+import { MetricsRegistry, processMetrics, serveMetricsIfAsked } from "../metrics.ts";
+import { metricsFlags } from "../service_flags.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { VERSION } from "../version.ts";
 import { usageError } from "./cli.ts";
@@ -28,6 +31,8 @@ Options:
   --data-dir DIR       Holds license.json, license.pub and license.sqlite (default ./data)
   --heartbeat-ms MS    Heartbeat interval; 3 silent intervals drop a client (default 5000)
   --types FILE         Message-type table as JSON (default: the built-in table)
+  --metrics-port PORT  Serve Prometheus metrics at http://HOST:PORT/metrics (default off)
+  --metrics-host HOST  The address of --metrics-port (default 127.0.0.1)
   --log-format FORMAT  text or json lines (default text)
   --log-level LEVEL    debug, info, warn or error (default info)
   --version            Print the version
@@ -48,6 +53,8 @@ export interface LicenseFlags {
   heartbeatMs: number;
   /** Message-type table file. */
   types?: string;
+  /** Where `/metrics` is served (no port: not served). */
+  metrics: { port?: number; host: string };
   /** Whether --help was given. */
   help: boolean;
 }
@@ -65,6 +72,8 @@ export function parseLicenseFlags(args: string[]): LicenseFlags {
       "data-dir": { type: "string", default: "./data" },
       "heartbeat-ms": { type: "string", default: "5000" },
       types: { type: "string" },
+      "metrics-port": { type: "string" },
+      "metrics-host": { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -91,6 +100,7 @@ export function parseLicenseFlags(args: string[]): LicenseFlags {
     dataDir: values["data-dir"],
     heartbeatMs,
     types: values.types,
+    metrics: metricsFlags(values["metrics-port"], values["metrics-host"]),
     help: values.help,
   };
 }
@@ -105,6 +115,40 @@ export function parseLicenseFlags(args: string[]): LicenseFlags {
  * heartbeat intervals, so clients take them back.
  */
 const FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
+
+/** The license server's metrics: seats granted, and seats by state (used, free, queued). */
+export function licenseMetrics(metrics: MetricsRegistry, server: LicenseServer): void {
+  metrics.gauge({
+    name: "gatehouse_license_seats_granted",
+    help: "Seats the license in force grants (0 with no usable license)",
+    read: () => server.status(0).seats,
+  });
+  metrics.gauge({
+    name: "gatehouse_license_seats",
+    help: "Seats held (used), free, and logins waiting for one (queued)",
+    read: () => {
+      const status = server.status(0);
+      return [
+        [{ state: "used" }, status.seatsUsed],
+        [{ state: "free" }, status.seatsLeft],
+        [{ state: "queued" }, status.waiting.length],
+      ];
+    },
+  });
+  metrics.gauge({
+    name: "gatehouse_license_connections",
+    help: "Open client connections",
+    read: () => server.status(0).connections,
+  });
+  metrics.gauge({
+    name: "gatehouse_license_valid",
+    help: "1 while a valid, unexpired license is in force",
+    read: () => {
+      const dog = server.dogStatus();
+      return dog.valid && !dog.expired ? 1 : 0;
+    },
+  });
+}
 
 /** Runs the license server with the process's arguments (exits the process when it fails). */
 export async function main(): Promise<void> {
@@ -123,7 +167,7 @@ export async function main(): Promise<void> {
     logOptions = options;
     flags = parseLicenseFlags(rest);
   } catch (error) {
-    usageError((error as Error).message, HELP);
+    usageError((error as Error).message);
   }
   const log = createLogger("license", logOptions);
   installFaultHandlers({ log, policy: FAULT_POLICY });
@@ -144,8 +188,13 @@ export async function main(): Promise<void> {
     types,
     logger: log,
   });
+  const metrics = new MetricsRegistry();
+  licenseMetrics(metrics, server);
+  const stopSampling = processMetrics(metrics);
+  let metricsServer;
   try {
     await server.start();
+    metricsServer = await serveMetricsIfAsked({ registry: metrics, ...flags.metrics, log });
   } catch (error) {
     log.error("start-failed", { error });
     Deno.exit(1);
@@ -155,6 +204,8 @@ export async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info("stopping", { signal });
+    stopSampling();
+    await metricsServer?.stop();
     await server.close();
     log.info("stopped");
     Deno.exit(0);

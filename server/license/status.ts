@@ -210,15 +210,15 @@ async function main(): Promise<void> {
   if (!values) return;
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port < 1 || port > 65535) {
-    usageError("Flag --port must be a whole number from 1 to 65535", HELP);
+    usageError("Flag --port must be a whole number from 1 to 65535");
   }
   const audit = Number(values.audit);
   if (!/^\d+$/.test(values.audit) || audit > MAX_STATUS_AUDIT) {
-    usageError(`Flag --audit must be a whole number from 0 to ${MAX_STATUS_AUDIT}`, HELP);
+    usageError(`Flag --audit must be a whole number from 0 to ${MAX_STATUS_AUDIT}`);
   }
   const timeoutMs = Number(values["timeout-ms"]);
   if (!/^\d+$/.test(values["timeout-ms"]) || timeoutMs < 1) {
-    usageError("Flag --timeout-ms must be a positive whole number", HELP);
+    usageError("Flag --timeout-ms must be a positive whole number");
   }
   let types: MessageTypes | undefined;
   if (values.types !== undefined) {
@@ -227,7 +227,6 @@ async function main(): Promise<void> {
     } catch (error) {
       usageError(
         `The message-type file ${values.types} cannot be used: ${(error as Error).message}`,
-        HELP,
       );
     }
   }

@@ -28,7 +28,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { GroupCommit, type GroupCommitStats } from "./group_commit.ts";
+import { type CommitReport, GroupCommit, type GroupCommitStats } from "./group_commit.ts";
 
 /** The schema steps; step `i` takes `user_version` from `i` to `i + 1`. Append, never edit. */
 export const MIGRATIONS: readonly string[] = [
@@ -101,6 +101,8 @@ export interface AccountStoreOptions {
   path: string;
   /** Most writes in one transaction. */
   maxBatch?: number;
+  /** Told of each committed transaction (for `/metrics`). */
+  onCommit?: (commit: CommitReport) => void;
 }
 
 /** An account row as node:sqlite returns it with `setReturnArrays(true)`: the columns in order. */
@@ -200,12 +202,21 @@ export class AccountStore {
 
   private constructor(
     db: DatabaseSync,
-    options: { path: string; created: boolean; maxBatch?: number },
+    options: {
+      path: string;
+      created: boolean;
+      maxBatch?: number;
+      onCommit?: (commit: CommitReport) => void;
+    },
   ) {
     this.#db = db;
     this.#path = options.path;
     this.#created = options.created;
-    this.#writer = new GroupCommit({ db, maxBatch: options.maxBatch });
+    this.#writer = new GroupCommit({
+      db,
+      maxBatch: options.maxBatch,
+      onCommit: options.onCommit,
+    });
     // The column order of AccountRow; both statements hand back arrays, not keyed objects.
     const accountColumns = "id, username, password_hash, created_at, password_changed_at";
     this.#statements = {
@@ -261,7 +272,12 @@ export class AccountStore {
       db.close();
       throw error;
     }
-    return new AccountStore(db, { path: options.path, created, maxBatch: options.maxBatch });
+    return new AccountStore(db, {
+      path: options.path,
+      created,
+      maxBatch: options.maxBatch,
+      onCommit: options.onCommit,
+    });
   }
 
   /** The database file. */

@@ -57,6 +57,16 @@ export interface GroupCommitOptions {
    * benchmark's baseline runs.
    */
   maxBatch?: number;
+  /** Told of each committed transaction: how many writes it held and how long it took (ms). */
+  onCommit?: (commit: CommitReport) => void;
+}
+
+/** One committed transaction, as {@linkcode GroupCommitOptions.onCommit} hears it. */
+export interface CommitReport {
+  /** Writes in the transaction (those that failed alone included). */
+  writes: number;
+  /** From BEGIN to the end of COMMIT (its fsync included), in ms. */
+  ms: number;
 }
 
 /** Options of {@linkcode GroupCommit.write}. */
@@ -106,6 +116,7 @@ type Outcome =
 export class GroupCommit {
   #db: DatabaseSync;
   #maxBatch: number;
+  #onCommit?: (commit: CommitReport) => void;
   #queue: Entry[] = [];
   #timer: ReturnType<typeof setImmediate> | undefined;
   #closed = false;
@@ -131,6 +142,7 @@ export class GroupCommit {
       throw new RangeError(`maxBatch must be a positive integer, not ${maxBatch}`);
     }
     this.#maxBatch = maxBatch;
+    this.#onCommit = options.onCommit;
     this.#begin = this.#db.prepare("BEGIN IMMEDIATE");
     this.#commit = this.#db.prepare("COMMIT");
     this.#rollback = this.#db.prepare("ROLLBACK");
@@ -196,6 +208,7 @@ export class GroupCommit {
   #flush(): void {
     const batch = this.#queue.splice(0, this.#maxBatch);
     if (batch.length === 0) return;
+    const started = performance.now();
     const outcomes: Outcome[] = [];
     let fatal: unknown;
     try {
@@ -232,6 +245,9 @@ export class GroupCommit {
     }
     this.#stats.commits++;
     this.#stats.largestBatch = Math.max(this.#stats.largestBatch, batch.length);
+    try {
+      this.#onCommit?.({ writes: batch.length, ms: performance.now() - started });
+    } catch { /* a listener's fault must not undo a commit */ }
     batch.forEach((entry, i) => {
       const outcome = outcomes[i];
       if (outcome.ok) {

@@ -9,12 +9,14 @@
 
 import { ServiceClient } from "../../client/mod.ts";
 import { createLogger } from "../log.ts";
+import { MetricsRegistry, processMetrics, serveMetricsIfAsked } from "../metrics.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 import { AccountStore } from "./account_store.ts";
 import { DEFAULT_MAX_BATCH } from "./group_commit.ts";
+import { loginMetrics } from "./login_metrics.ts";
 import { LoginService } from "./login_service.ts";
 import { LoginThrottle } from "./login_throttle.ts";
 import { HASH_COSTS, isHashCost, PasswordHasher } from "./password_hash.ts";
@@ -47,6 +49,7 @@ cs_msg_delete_account {password}. Usernames and passwords are 6 to 16 letters an
 interface LoginFlags {
   gate: string[];
   dataDir: string;
+  metrics: { port?: number; host: string };
   name: string;
   hashCost: keyof typeof HASH_COSTS;
   tokenTtlS: number;
@@ -77,6 +80,7 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
   return {
     gate: flags.gate,
     dataDir: flags.dataDir,
+    metrics: flags.metrics,
     name: (flags.values.name as string | undefined) ?? `login-${Deno.pid}`,
     hashCost,
     tokenTtlS,
@@ -108,14 +112,22 @@ export async function main(args: string[]): Promise<number> {
       params: HASH_COSTS.test,
     });
   }
+  const hasher = new PasswordHasher({ params: HASH_COSTS[flags.hashCost] });
+  const throttle = new LoginThrottle();
+  const registry = new MetricsRegistry();
+  const metrics = loginMetrics(registry, { hasher, throttle });
+  const stopSampling = processMetrics(registry);
   let sskey: string;
   let store: AccountStore;
+  let metricsServer;
   try {
     sskey = await readServiceKey(flags.dataDir);
     store = await AccountStore.open({
       path: `${flags.dataDir.replace(/\/$/, "")}/login.sqlite`,
       maxBatch: flags.maxBatch,
+      onCommit: metrics.onCommit,
     });
+    metricsServer = await serveMetricsIfAsked({ registry, ...flags.metrics, log });
   } catch (error) {
     log.error("start failed", { error });
     return 1;
@@ -128,16 +140,15 @@ export async function main(args: string[]): Promise<number> {
   });
 
   const service = new ServiceClient({ url: flags.gate, sskey, name: flags.name, type: "login" });
-  const hasher = new PasswordHasher({ params: HASH_COSTS[flags.hashCost] });
   // The dummy hash that unknown usernames are checked against, made before the first login.
   await hasher.ready();
   const login = new LoginService({
     store,
     hasher,
-    throttle: new LoginThrottle(),
+    throttle,
     sessions: new Sessions({ gate: service, log }),
     tokenTtlMs: flags.tokenTtlS * 1000,
-    log,
+    log: metrics.observe(log),
   });
   login.install(service);
 
@@ -162,6 +173,8 @@ export async function main(args: string[]): Promise<number> {
   log.info("stopping", { signal });
   clearInterval(pruneTimer);
   service.stop();
+  stopSampling();
+  await metricsServer?.stop();
   await store.close();
   const stats = store.writerStats;
   log.info("stopped", {

@@ -42,8 +42,13 @@ export function gateSpec(options: SuiteOptions, extra: string[] = []): ChildSpec
   };
 }
 
-/** The services that connect to the gate at `gateUrl` (those whose task exists). */
-export function serviceSpecs(options: { dataDir: string; gateUrl: string }): ChildSpec[] {
+/**
+ * The services that connect to the gate at `gateUrl` (those whose task exists); `extra` holds
+ * more flags by service name (log flags, `--metrics-port`).
+ */
+export function serviceSpecs(
+  options: { dataDir: string; gateUrl: string; extra?: Record<string, string[]> },
+): ChildSpec[] {
   const specs: ChildSpec[] = [];
   for (const name of ["login", "group"]) {
     let args: string[];
@@ -56,15 +61,22 @@ export function serviceSpecs(options: { dataDir: string; gateUrl: string }): Chi
     specs.push({
       name,
       command: Deno.execPath(),
-      args: [...args, "--gate", options.gateUrl, "--data-dir", options.dataDir],
+      args: [
+        ...args,
+        "--gate",
+        options.gateUrl,
+        "--data-dir",
+        options.dataDir,
+        ...options.extra?.[name] ?? [],
+      ],
       cwd: ROOT_DIR,
     });
   }
   return specs;
 }
 
-/** The license server's child spec. */
-export function licenseSpec(options: SuiteOptions): ChildSpec {
+/** The license server's child spec; `extra` are more flags (log flags, `--metrics-port`). */
+export function licenseSpec(options: SuiteOptions, extra: string[] = []): ChildSpec {
   return {
     name: "license",
     command: Deno.execPath(),
@@ -76,6 +88,7 @@ export function licenseSpec(options: SuiteOptions): ChildSpec {
       String(options.licensePort),
       "--data-dir",
       options.dataDir,
+      ...extra,
     ],
     cwd: ROOT_DIR,
     listens: [{ host: options.host, port: options.licensePort }],

@@ -264,3 +264,25 @@ export async function submitLogin(
 export function storedToken(page: Page): Promise<string | null> {
   return page.evaluate((key) => localStorage.getItem(key), TOKEN_KEY);
 }
+
+/**
+ * The error line under a form's field (its `aria-describedby` target), after checking that the
+ * field is marked invalid; waits for it to hold `text`.
+ */
+export async function expectFieldError(
+  form: Locator,
+  label: string,
+  text: string | RegExp,
+): Promise<void> {
+  const input = form.getByLabel(label, { exact: true });
+  const id = await input.getAttribute("id");
+  const line = form.page().locator(`#${id}-error`);
+  await waitForText(line, text);
+  const described = (await input.getAttribute("aria-describedby")) ?? "";
+  if (!described.split(" ").includes(`${id}-error`)) {
+    throw new Error(`The field ${label} is not described by its error line`);
+  }
+  if ((await input.getAttribute("aria-invalid")) !== "true") {
+    throw new Error(`The field ${label} is not marked aria-invalid`);
+  }
+}

@@ -14,6 +14,7 @@ import { INTEGRATION } from "../helpers/suite.ts";
 import {
   browserCase,
   chromiumTool,
+  expectFieldError,
   findChromium,
   gotoPage,
   launchChromium,
@@ -59,7 +60,11 @@ Deno.test({
 
         await registerForm(page).getByLabel("New username", { exact: true }).fill("abc");
         await registerForm(page).getByRole("button", { name: "Register and log in" }).click();
-        await waitForText(statusLine(page), "The username must be 6 to 16 letters");
+        await expectFieldError(
+          registerForm(page),
+          "New username",
+          "The username must be 6 to 16 letters",
+        );
 
         const username = uniqueName("web");
         await registerOnPage(page, username);
@@ -71,10 +76,11 @@ Deno.test({
         assert.equal(await storedToken(page), null, "logging out clears the token");
 
         await submitRegister(page, username);
-        await waitForText(statusLine(page), `Could not register: Username ${username} is taken`);
+        await expectFieldError(registerForm(page), "New username", `Username ${username} is taken`);
 
         await submitLogin(page, username, "wrongpass1");
-        await waitForText(statusLine(page), "Could not log in: The username or password is wrong");
+        await expectFieldError(loginForm(page), "Password", "The username or password is wrong");
+        assert.equal(await statusLine(page).textContent(), "", "the error is not also on top");
         await submitLogin(page, username);
         await loggedInHeading(page, username).waitFor();
 
@@ -85,7 +91,7 @@ Deno.test({
         await waitForText(statusLine(page), `Account ${username} deleted.`);
         await loginForm(page).waitFor();
         await submitLogin(page, username);
-        await waitForText(statusLine(page), "The username or password is wrong");
+        await expectFieldError(loginForm(page), "Password", "The username or password is wrong");
       });
 
       await step("reload and still logged in", async (open) => {
@@ -152,7 +158,7 @@ Deno.test({
         await join.getByLabel("Group id", { exact: true }).fill(groupId);
         await join.getByLabel("Group key", { exact: true }).fill(key);
         await join.getByLabel("Group key", { exact: true }).press("Enter");
-        await waitForText(statusLine(second), `Could not join the group: No group ${groupId}`);
+        await expectFieldError(join, "Group id", `No group ${groupId}`);
 
         await first.reload();
         await waitForConnected(first);
@@ -204,6 +210,74 @@ Deno.test({
         const aMembers = a.getByRole("list", { name: "Members" }).getByRole("listitem");
         await waitForText(aMembers, "(you, owner)");
         await assertCount(() => aMembers.count(), 1);
+      });
+
+      await step("usernames in the group, the invite link and inline join errors", async (open) => {
+        const a = await open("owner");
+        await gotoPage(a, url);
+        const alice = uniqueName("alice");
+        await registerOnPage(a, alice);
+        await a.getByRole("button", { name: "Create group" }).click();
+        await a.getByRole("heading", { name: /^In group \S+$/ }).waitFor();
+        const groupId = await a.getByLabel("This group's id").inputValue();
+        const key = await a.getByLabel("This group's key").inputValue();
+        const aMembers = a.getByRole("list", { name: "Members" }).getByRole("listitem");
+        await waitForText(aMembers, `${alice} (you, owner)`);
+
+        const link = new URL(await a.getByLabel("Invite link").inputValue());
+        assert.equal(link.search, "", "nothing of the invite is in the query");
+        assert.equal(`${link.origin}${link.pathname}`, url);
+        const fragment = new URLSearchParams(link.hash.slice(1));
+        assert.deepEqual([fragment.get("join"), fragment.get("key")], [groupId, key]);
+
+        // Opened before logging in: the page joins right after the login.
+        const b = await open("invited");
+        await b.goto(link.href);
+        await waitForConnected(b);
+        await waitForText(
+          statusLine(b),
+          `The invite link joins group ${groupId} once you are logged in.`,
+        );
+        const bob = uniqueName("bob");
+        await registerOnPage(b, bob);
+        await b.getByRole("heading", { name: `In group ${groupId}` }).waitFor();
+        assert.equal(new URL(b.url()).hash, "", "the key is taken out of the address");
+        const bMembers = b.getByRole("list", { name: "Members" }).getByRole("listitem");
+        await waitForText(bMembers, `${alice} (owner)`);
+        await waitForText(bMembers, `${bob} (you)`);
+
+        const aMessages = a.getByRole("list", { name: "Messages" }).getByRole("listitem");
+        await waitForText(aMessages, `${bob} joined.`);
+        await waitForText(aMembers, new RegExp(`^${bob}$`));
+        await b.getByLabel("Message", { exact: true }).fill("hello by name");
+        await b.getByLabel("Message", { exact: true }).press("Enter");
+        await waitForText(aMessages, `${bob}: hello by name`);
+
+        // Opened while logged in: it joins at once. Bob leaves, then follows the link again.
+        await b.getByRole("button", { name: "Leave group" }).click();
+        await waitForText(aMessages, `${bob} left.`);
+        await b.goto(link.href);
+        await b.getByRole("heading", { name: `In group ${groupId}` }).waitFor();
+        await b.getByRole("button", { name: "Leave group" }).click();
+
+        // Errors show under the field they concern; the status line stays clear of them.
+        const join = b.getByRole("form", { name: "Join a group" });
+        await join.getByLabel("Group id", { exact: true }).fill(groupId);
+        await join.getByLabel("Group key", { exact: true }).fill(`${key}x`);
+        await join.getByLabel("Group key", { exact: true }).press("Enter");
+        await expectFieldError(join, "Group key", `The key of group ${groupId} is wrong`);
+        assert.equal(await statusLine(b).textContent(), "");
+        await join.getByLabel("Group key", { exact: true }).fill(key);
+        assert.equal(await b.locator("#join-key-error").count(), 0, "editing clears the error");
+        await join.getByLabel("Group id", { exact: true }).fill("");
+        await join.getByRole("button", { name: "Join group" }).click();
+        await expectFieldError(join, "Group id", "Type the group's id.");
+        await join.getByLabel("Group id", { exact: true }).fill("no such group");
+        await join.getByRole("button", { name: "Join group" }).click();
+        await expectFieldError(join, "Group id", "A group id is 1 to 64 letters");
+        await join.getByLabel("Group id", { exact: true }).fill("nosuchgroup");
+        await join.getByRole("button", { name: "Join group" }).click();
+        await expectFieldError(join, "Group id", "No group nosuchgroup");
       });
     } finally {
       await browser?.close().catch(() => {});

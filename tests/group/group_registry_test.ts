@@ -315,3 +315,21 @@ Deno.test("group registry: a connection that logged in as someone else is not a 
   assert.deepEqual(departure.owner, { userId: 20, clientId: 2 });
   assert.equal(groups.join({ caller: switched, groupId, key }).joined, true);
 });
+
+Deno.test("group registry: memberships count members over every group", () => {
+  const groups = new GroupRegistry({ limits: { maxMembers: 10, maxGroupsPerUser: 10 } });
+  const one = groups.create({ caller: alice, key: "k" });
+  const two = groups.create({ caller: alice, key: "k" });
+  groups.join({ caller: bob, groupId: one.groupId, key: "k" });
+  groups.join({ caller: bob, groupId: two.groupId, key: "k" });
+  groups.join({ caller: carol, groupId: one.groupId, key: "k" });
+  assert.equal(groups.memberships, 5);
+  groups.leave({ caller: carol, groupId: one.groupId });
+  assert.equal(groups.memberships, 4);
+  groups.clientLeft(bob.clientId);
+  assert.equal(groups.memberships, 2);
+  groups.dismiss({ caller: alice, groupId: two.groupId });
+  assert.equal(groups.memberships, 1);
+  groups.clear();
+  assert.equal(groups.memberships, 0);
+});

@@ -295,3 +295,36 @@ Deno.test("group service: a member kicked or logged out may still leave its grou
     /Log in/,
   );
 });
+
+Deno.test("group service: display names ride in answers and every push", async () => {
+  const { service, pushes } = setup();
+  for (const name of ["ab", "a b c d e f", "x".repeat(17), 7]) {
+    await refuses(
+      () => service.create(req(alice, GroupCmd.CREATE, { name })),
+      State.BAD_REQUEST,
+      "Field name must be 6 to 16 letters (a-z, A-Z) and digits (0-9)",
+    );
+  }
+  const created = service.create(req(alice, GroupCmd.CREATE, { key: "k", name: "alice1" }));
+  assert.deepEqual(created.owner, { userId: 10, clientId: 1, name: "alice1" });
+  const { groupId } = created;
+  const joined = service.join(req(bob, GroupCmd.JOIN, { groupId, key: "k", name: "bobby2" }));
+  assert.deepEqual(joined.members.map((m) => m.name), ["alice1", "bobby2"]);
+  // A member that gave no name has none (service links, older clients).
+  service.join(req(carol, GroupCmd.JOIN, { groupId, key: "k" }));
+  assert.deepEqual(
+    service.members(req(carol, GroupCmd.MEMBERS, { groupId })).members.map((m) => m.name),
+    ["alice1", "bobby2", undefined],
+  );
+  assert.equal(pushes[0].cmd, GroupCmd.JOINED);
+  assert.equal(pushes[0].data.name, "bobby2");
+  assert.equal("name" in pushes[1].data, false, "carol gave no name");
+  await service.send(req(bob, GroupCmd.SEND, { groupId, data: "hi" }));
+  assert.equal(pushes[2].data.fromName, "bobby2");
+  service.leave(req(alice, GroupCmd.LEAVE, { groupId }));
+  assert.equal(pushes[3].data.name, "alice1");
+  assert.deepEqual(pushes[3].data.owner, { userId: 20, clientId: 2, name: "bobby2" });
+  service.dismiss(req(bob, GroupCmd.DISMISS, { groupId }));
+  assert.equal(pushes[4].cmd, GroupCmd.DISMISSED);
+  assert.equal(pushes[4].data.byName, "bobby2");
+});

@@ -10,21 +10,48 @@
 import { CREDENTIAL_PATTERN } from "../../shared/mod.ts";
 import { byId, fields, onSubmit, show } from "./dom.ts";
 import { describeError } from "./errors.ts";
+import { clearFieldErrors, showFieldError } from "./field_errors.ts";
 import type { Notices } from "./notices.ts";
 import type { Session, SessionEvent } from "./session.ts";
 
 const RULE = "6 to 16 letters (a–z, A–Z) and digits (0–9)";
 
-/** A sentence naming the first field that does not match the credential rule, if any. */
-function badField(
-  values: Record<string, string>,
-  names: Record<string, string>,
-): string | undefined {
-  for (const [field, label] of Object.entries(names)) {
-    if (!CREDENTIAL_PATTERN.test(values[field] ?? "")) return `${label} must be ${RULE}.`;
+/**
+ * Checks a form's credential fields against the rule: shows a sentence under each field that
+ * does not match, and says whether all did.
+ */
+function credentialsValid(form: HTMLFormElement, names: Record<string, string>): boolean {
+  clearFieldErrors(form);
+  let valid = true;
+  for (const [field, label] of Object.entries(names).reverse()) {
+    const input = form.elements.namedItem(field) as HTMLInputElement;
+    if (CREDENTIAL_PATTERN.test(input.value)) continue;
+    // In reverse, so that the focus ends on the first bad field.
+    showFieldError(input, `${label} must be ${RULE}.`);
+    valid = false;
   }
-  return undefined;
+  return valid;
 }
+
+/**
+ * Shows a refusal under the field it concerns, picked by its words; says whether one was found
+ * (when none is, the caller puts the refusal on the status line).
+ */
+function showRefusal(
+  form: HTMLFormElement,
+  text: string,
+  fields: Array<[RegExp, string]>,
+): boolean {
+  for (const [words, field] of fields) {
+    if (!words.test(text)) continue;
+    showFieldError(form.elements.namedItem(field) as HTMLInputElement, text);
+    return true;
+  }
+  return false;
+}
+
+/** Refusals about a password: wrong, or locked out after failed tries. */
+const PASSWORD_WORDS = /password is wrong|failed logins|logins for this account/;
 
 /** Wires the account forms to a session. */
 export class AccountPanel {
@@ -51,8 +78,8 @@ export class AccountPanel {
   #wire(): void {
     onSubmit(this.#loginForm, async () => {
       const values = fields(this.#loginForm);
-      const bad = badField(values, { username: "The username", password: "The password" });
-      if (bad) return this.#notices.error(bad);
+      const names = { username: "The username", password: "The password" };
+      if (!credentialsValid(this.#loginForm, names)) return;
       this.#notices.info("Logging in…");
       try {
         await this.#session.login({ username: values.username, password: values.password });
@@ -60,29 +87,32 @@ export class AccountPanel {
         this.#notices.info(`Logged in as ${this.#session.username}.`);
       } catch (error) {
         byId("login-password", HTMLInputElement).value = "";
-        this.#notices.error(`Could not log in: ${describeError(error)}`);
+        const text = describeError(error);
+        if (showRefusal(this.#loginForm, text, [[PASSWORD_WORDS, "password"]])) {
+          this.#notices.clear();
+        } else this.#notices.error(`Could not log in: ${text}`);
       }
     });
     onSubmit(this.#registerForm, async () => {
       const values = fields(this.#registerForm);
-      const bad = badField(values, { username: "The username", password: "The password" });
-      if (bad) return this.#notices.error(bad);
+      const names = { username: "The username", password: "The password" };
+      if (!credentialsValid(this.#registerForm, names)) return;
       this.#notices.info("Creating the account…");
       try {
         await this.#session.register({ username: values.username, password: values.password });
         this.#registerForm.reset();
         this.#notices.info(`Account created: logged in as ${this.#session.username}.`);
       } catch (error) {
-        this.#notices.error(`Could not register: ${describeError(error)}`);
+        const text = describeError(error);
+        if (showRefusal(this.#registerForm, text, [[/^Username .* is taken/, "username"]])) {
+          this.#notices.clear();
+        } else this.#notices.error(`Could not register: ${text}`);
       }
     });
     onSubmit(this.#passwordForm, async () => {
       const values = fields(this.#passwordForm);
-      const bad = badField(values, {
-        password: "The current password",
-        newPassword: "The new password",
-      });
-      if (bad) return this.#notices.error(bad);
+      const names = { password: "The current password", newPassword: "The new password" };
+      if (!credentialsValid(this.#passwordForm, names)) return;
       try {
         await this.#session.changePassword({
           password: values.password,
@@ -91,20 +121,29 @@ export class AccountPanel {
         this.#passwordForm.reset();
         this.#notices.info("Password changed. Other sessions of this account are logged out.");
       } catch (error) {
-        this.#notices.error(`Could not change the password: ${describeError(error)}`);
+        const text = describeError(error);
+        if (
+          showRefusal(this.#passwordForm, text, [
+            [/must differ/, "newPassword"],
+            [PASSWORD_WORDS, "password"],
+          ])
+        ) this.#notices.clear();
+        else this.#notices.error(`Could not change the password: ${text}`);
       }
     });
     onSubmit(this.#deleteForm, async () => {
       const values = fields(this.#deleteForm);
-      const bad = badField(values, { password: "The password" });
-      if (bad) return this.#notices.error(bad);
+      if (!credentialsValid(this.#deleteForm, { password: "The password" })) return;
       const name = this.#session.username;
       try {
         await this.#session.deleteAccount(values.password);
         this.#deleteForm.reset();
         this.#notices.info(`Account ${name} deleted.`);
       } catch (error) {
-        this.#notices.error(`Could not delete the account: ${describeError(error)}`);
+        const text = describeError(error);
+        if (showRefusal(this.#deleteForm, text, [[PASSWORD_WORDS, "password"]])) {
+          this.#notices.clear();
+        } else this.#notices.error(`Could not delete the account: ${text}`);
       }
     });
     this.#logout.addEventListener("click", async () => {

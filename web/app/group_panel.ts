@@ -1,8 +1,10 @@
 /// <reference lib="dom" />
 /**
- * The group chat part of the page (the group service): create a group and show its id and key,
- * join one by id and key, the message list, send, the members list, leave, and dismiss for the
- * owner. The page is in one group at a time.
+ * The group chat part of the page (the group service): create a group and show its id, key and
+ * invite link, join one by id and key or by opening an invite link (see invite.ts), the message
+ * list, send, the members list, leave, and dismiss for the owner. The page is in one group at a
+ * time. Members and senders are shown by the display name they joined with (the page gives the
+ * logged-in username), or "user N" when they gave none.
  *
  * Pushes of the current group update it: `sc_msg_group_msg` adds a message, `sc_msg_group_join`
  * and `sc_msg_group_leave` add a line and refresh the members, `sc_msg_group_dismiss` ends it.
@@ -13,43 +15,29 @@
  * @module
  */
 
-import { GroupCmd } from "../../shared/mod.ts";
+import {
+  GroupCmd,
+  type GroupCreated,
+  type GroupDismissPush,
+  type GroupJoinAnswer,
+  type GroupJoinPush,
+  type GroupLeavePush,
+  type GroupMember,
+  type GroupMessagePush,
+  type GroupOwner,
+  type GroupSent,
+  isGroupId,
+  isGroupKey,
+  MAX_GROUP_KEY_LENGTH,
+  State,
+} from "../../shared/mod.ts";
 import { busy, byId, clockTime, fields, onSubmit, show } from "./dom.ts";
-import { call, describeError } from "./errors.ts";
+import { ActionError, call, describeError } from "./errors.ts";
+import { clearFieldErrors, showFieldError } from "./field_errors.ts";
+import { type Invite, inviteLink, parseInvite } from "./invite.ts";
 import type { Notices } from "./notices.ts";
 import type { GateClient } from "../../client/browser.ts";
 import type { Session, SessionEvent } from "./session.ts";
-
-/** A member as the group service answers it. */
-interface Member {
-  userId: number;
-  clientId: number;
-  joinedAt: number;
-}
-
-/** The group owner: a member. */
-interface Owner {
-  userId: number;
-  clientId: number;
-}
-
-/** `sc_msg_group_msg`. */
-interface GroupMessage {
-  groupId: string;
-  fromUserId: number;
-  fromClientId: number;
-  data: unknown;
-  time: number;
-}
-
-/** `sc_msg_group_join` and `sc_msg_group_leave` (the latter with `reason` and `owner`). */
-interface GroupMove {
-  groupId: string;
-  userId: number;
-  clientId: number;
-  reason?: "left" | "disconnected";
-  owner?: Owner;
-}
 
 /** The group the page is in. */
 interface Room {
@@ -57,7 +45,7 @@ interface Room {
   key: string;
   /** This connection's clientId, once known. */
   me?: number;
-  owner?: Owner;
+  owner?: GroupOwner;
 }
 
 /** Most messages kept in the list. */
@@ -89,6 +77,9 @@ export class GroupPanel {
   #leave = byId("leave", HTMLButtonElement);
   #dismiss = byId("dismiss", HTMLButtonElement);
 
+  /** An invite link opened before the page could join (not logged in yet). */
+  #invite?: Invite;
+
   constructor(client: GateClient, session: Session, notices: Notices) {
     this.#client = client;
     this.#session = session;
@@ -99,6 +90,8 @@ export class GroupPanel {
       if (this.#room) await this.#leaveRoom();
     });
     session.onChange((event) => this.#sessionChanged(event));
+    globalThis.addEventListener("hashchange", () => this.#takeInvite());
+    this.#takeInvite();
     this.render();
   }
 
@@ -111,19 +104,85 @@ export class GroupPanel {
     byId("room-name").textContent = this.#room.groupId;
     byId("room-id", HTMLInputElement).value = this.#room.groupId;
     byId("room-key", HTMLInputElement).value = this.#room.key;
+    byId("room-invite", HTMLInputElement).value = inviteLink(location, this.#room);
     show(this.#dismiss, this.#isOwner());
+  }
+
+  /**
+   * Reads an invite link from the address: the join form is filled in with it, and the page
+   * joins at once when logged in (else right after the login). The fragment is then removed
+   * from the address, so that the key does not stay in the history or a shared screen.
+   */
+  #takeInvite(): void {
+    const invite = parseInvite(location.hash);
+    if (!invite) return;
+    history.replaceState(null, "", location.pathname + location.search);
+    byId("join-id", HTMLInputElement).value = invite.groupId;
+    byId("join-key", HTMLInputElement).value = invite.key;
+    this.#invite = invite;
+    if (this.#session.loggedIn && this.#client.state === "connected") this.#useInvite();
+    else {this.#notices.info(
+        `The invite link joins group ${invite.groupId} once you are logged in.`,
+      );}
+  }
+
+  #useInvite(): void {
+    const invite = this.#invite;
+    if (!invite || this.#room?.groupId === invite.groupId) return;
+    this.#invite = undefined;
+    busy(this.#joinForm, async () => {
+      if (this.#room) await this.#leaveRoom().catch(() => {});
+      await this.#join(invite);
+    });
+  }
+
+  /** The name the page joins with: the logged-in username. */
+  #name(): { name?: string } {
+    const name = this.#session.username;
+    return name ? { name } : {};
+  }
+
+  /** Joins a group; a refusal is shown under the field it concerns. */
+  async #join(invite: Invite): Promise<void> {
+    clearFieldErrors(this.#joinForm);
+    try {
+      const joined = await call<GroupJoinAnswer>(this.#client, GroupCmd.JOIN, {
+        ...invite,
+        ...this.#name(),
+      });
+      const mine = joined.members.filter((m) => m.userId === this.#session.userId);
+      this.#enter({
+        groupId: joined.groupId,
+        key: invite.key,
+        owner: joined.owner,
+        me: mine.length === 1 ? mine[0].clientId : undefined,
+      });
+      this.#joinForm.reset();
+      this.#event(`You joined group ${joined.groupId}.`);
+      this.#renderMembers(joined.members);
+      this.#notices.info(`Joined group ${joined.groupId}.`);
+    } catch (error) {
+      const text = describeError(error);
+      const state = error instanceof ActionError ? error.state : undefined;
+      if (state === State.FORBIDDEN || /^Field key/.test(text)) {
+        this.#notices.clear();
+        showFieldError(byId("join-key", HTMLInputElement), text);
+      } else if (/^No group|^Field groupId|is full/.test(text)) {
+        this.#notices.clear();
+        showFieldError(byId("join-id", HTMLInputElement), text);
+      } else this.#notices.error(`Could not join the group: ${text}`);
+    }
   }
 
   #wireForms(): void {
     onSubmit(this.#createForm, async () => {
       try {
-        const created = await call<{ groupId: string; key: string; owner: Owner }>(
-          this.#client,
-          GroupCmd.CREATE,
-          {},
-        );
+        const created = await call<GroupCreated>(this.#client, GroupCmd.CREATE, this.#name());
         this.#enter({ ...created, me: created.owner.clientId });
-        this.#event("You created this group. Share its id and key with the people you invite.");
+        this.#event(
+          "You created this group. Share its invite link (or its id and key) with the people " +
+            "you invite.",
+        );
         this.#renderMembers([{ ...created.owner, joinedAt: Date.now() }]);
         this.#notices.info(`Group ${created.groupId} created.`);
       } catch (error) {
@@ -131,29 +190,40 @@ export class GroupPanel {
       }
     });
     onSubmit(this.#joinForm, async () => {
+      clearFieldErrors(this.#joinForm);
       const { groupId = "", key = "" } = fields(this.#joinForm);
-      if (!groupId.trim() || !key.trim()) {
-        return this.#notices.error("Type the group's id and key to join it.");
-      }
-      try {
-        const joined = await call<{ groupId: string; owner: Owner; members: Member[] }>(
-          this.#client,
-          GroupCmd.JOIN,
-          { groupId: groupId.trim(), key: key.trim() },
+      const invite = { groupId: groupId.trim(), key: key.trim() };
+      const keyInput = byId("join-key", HTMLInputElement);
+      const idInput = byId("join-id", HTMLInputElement);
+      let valid = true;
+      if (!isGroupKey(invite.key)) {
+        showFieldError(
+          keyInput,
+          invite.key
+            ? `A group key is at most ${MAX_GROUP_KEY_LENGTH} characters.`
+            : "Type the group's key.",
         );
-        const mine = joined.members.filter((m) => m.userId === this.#session.userId);
-        this.#enter({
-          groupId: joined.groupId,
-          key: key.trim(),
-          owner: joined.owner,
-          me: mine.length === 1 ? mine[0].clientId : undefined,
-        });
-        this.#joinForm.reset();
-        this.#event(`You joined group ${joined.groupId}.`);
-        this.#renderMembers(joined.members);
-        this.#notices.info(`Joined group ${joined.groupId}.`);
-      } catch (error) {
-        this.#notices.error(`Could not join the group: ${describeError(error)}`);
+        valid = false;
+      }
+      if (!isGroupId(invite.groupId)) {
+        showFieldError(
+          idInput,
+          invite.groupId
+            ? "A group id is 1 to 64 letters, digits, '_' or '-'."
+            : "Type the group's id.",
+        );
+        valid = false;
+      }
+      if (valid) await this.#join(invite);
+    });
+    byId("copy-invite", HTMLButtonElement).addEventListener("click", async () => {
+      const input = byId("room-invite", HTMLInputElement);
+      input.select();
+      try {
+        await navigator.clipboard.writeText(input.value);
+        this.#notices.info("Invite link copied.");
+      } catch {
+        this.#notices.info("Invite link selected: copy it with Ctrl+C.");
       }
     });
     onSubmit(this.#sendForm, async () => {
@@ -162,17 +232,17 @@ export class GroupPanel {
       const text = input.value;
       if (!room || !text.trim()) return;
       try {
-        const sent = await call<{ time: number }>(this.#client, GroupCmd.SEND, {
+        const sent = await call<GroupSent>(this.#client, GroupCmd.SEND, {
           groupId: room.groupId,
           data: { text },
         });
         if (this.#room !== room) return;
         input.value = "";
         this.#message({ who: "you", text, time: sent.time });
+        input.focus();
       } catch (error) {
-        this.#notices.error(`Could not send: ${describeError(error)}`);
+        showFieldError(input, `Could not send: ${describeError(error)}`);
       }
-      input.focus();
     });
     this.#leave.addEventListener("click", () =>
       busy(this.#roomView, async () => {
@@ -198,37 +268,37 @@ export class GroupPanel {
   }
 
   #wirePushes(): void {
-    this.#client.on<GroupMessage>(GroupCmd.MSG, (push) => {
+    this.#client.on<GroupMessagePush>(GroupCmd.MSG, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
       this.#message({
-        who: this.#name(push.fromUserId),
+        who: this.#who({ userId: push.fromUserId, name: push.fromName }),
         text: messageText(push.data),
         time: push.time,
       });
     });
-    this.#client.on<GroupMove>(GroupCmd.JOINED, (push) => {
+    this.#client.on<GroupJoinPush>(GroupCmd.JOINED, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
-      this.#event(`${this.#name(push.userId)} joined.`);
+      this.#event(`${this.#who(push)} joined.`);
       this.#refreshMembers();
     });
-    this.#client.on<GroupMove>(GroupCmd.LEFT, (push) => {
+    this.#client.on<GroupLeavePush>(GroupCmd.LEFT, (push) => {
       const room = this.#room;
       if (push.groupId !== room?.groupId) return;
       const how = push.reason === "disconnected" ? "was disconnected" : "left";
-      this.#event(`${this.#name(push.userId)} ${how}.`);
+      this.#event(`${this.#who(push)} ${how}.`);
       const before = room.owner?.clientId;
       room.owner = push.owner;
       if (push.owner && push.owner.clientId !== before) {
         this.#event(
           push.owner.clientId === room.me
             ? "You are the owner now."
-            : `${this.#name(push.owner.userId)} is the owner now.`,
+            : `${this.#who(push.owner)} is the owner now.`,
         );
       }
       this.render();
       this.#refreshMembers();
     });
-    this.#client.on<{ groupId: string }>(GroupCmd.DISMISSED, (push) => {
+    this.#client.on<GroupDismissPush>(GroupCmd.DISMISSED, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
       this.#exit(`Group ${push.groupId} was dismissed by its owner.`);
     });
@@ -251,6 +321,9 @@ export class GroupPanel {
       }
     }
     this.render();
+    if (this.#invite && this.#session.loggedIn && this.#client.state === "connected") {
+      this.#useInvite();
+    }
   }
 
   async #leaveRoom(): Promise<void> {
@@ -283,7 +356,7 @@ export class GroupPanel {
     const room = this.#room;
     if (!room) return;
     try {
-      const info = await call<{ owner: Owner; members: Member[] }>(
+      const info = await call<{ owner: GroupOwner; members: GroupMember[] }>(
         this.#client,
         GroupCmd.MEMBERS,
         { groupId: room.groupId },
@@ -299,7 +372,7 @@ export class GroupPanel {
     }
   }
 
-  #renderMembers(members: Member[]): void {
+  #renderMembers(members: GroupMember[]): void {
     const room = this.#room;
     if (!room) return;
     const items = members.map((member) => {
@@ -307,7 +380,9 @@ export class GroupPanel {
       const notes: string[] = [];
       if (member.clientId === room.me) notes.push("you");
       if (member.clientId === room.owner?.clientId) notes.push("owner");
-      li.textContent = `user ${member.userId}` + (notes.length ? ` (${notes.join(", ")})` : "");
+      li.textContent = this.#who(member, { plain: true }) +
+        (notes.length ? ` (${notes.join(", ")})` : "");
+      li.title = `user ${member.userId}`;
       return li;
     });
     this.#members.replaceChildren(...items);
@@ -318,8 +393,15 @@ export class GroupPanel {
     return !!room && room.me !== undefined && room.owner?.clientId === room.me;
   }
 
-  #name(userId: number): string {
-    return userId === this.#session.userId ? "you (another connection)" : `user ${userId}`;
+  /**
+   * How to call a member: its display name, or "user N" when it gave none; the page's own user
+   * on another connection is "you (another connection)", unless `plain`.
+   */
+  #who(member: { userId: number; name?: string }, options: { plain?: boolean } = {}): string {
+    if (!options.plain && member.userId === this.#session.userId) {
+      return "you (another connection)";
+    }
+    return member.name ?? `user ${member.userId}`;
   }
 
   #message(message: { who: string; text: string; time: number }): void {

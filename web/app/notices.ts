@@ -4,13 +4,21 @@
  * action did or why it failed, and the notice (`role="alert"`) for what happened to the session
  * without the user asking, such as the account logging in elsewhere.
  *
+ * The status line never goes stale: it is cleared when the user sends any form (the page calls
+ * {@linkcode Notices.clear}), and a line saying what an action did fades after
+ * {@linkcode INFO_FADE_MS}. A failure stays until the next action.
+ *
  * @module
  */
+
+/** How long a line saying what an action did stays on the status line. */
+export const INFO_FADE_MS = 15_000;
 
 /** Writes to the status line and the notice. */
 export class Notices {
   #status: HTMLElement;
   #notice: HTMLElement;
+  #fade?: ReturnType<typeof setTimeout>;
 
   constructor(elements: { status: HTMLElement; notice: HTMLElement }) {
     this.#status = elements.status;
@@ -19,13 +27,24 @@ export class Notices {
 
   /** Says what an action did. */
   info(text: string): void {
-    this.#status.classList.remove("error");
-    this.#status.textContent = text;
+    this.#write(text, false);
+    if (text) this.#fade = setTimeout(() => this.clear(), INFO_FADE_MS);
   }
 
   /** Says why an action failed. */
   error(text: string): void {
-    this.#status.classList.add("error");
+    this.#write(text, true);
+  }
+
+  /** Empties the status line. */
+  clear(): void {
+    this.#write("", false);
+  }
+
+  #write(text: string, isError: boolean): void {
+    clearTimeout(this.#fade);
+    this.#fade = undefined;
+    this.#status.classList.toggle("error", isError);
     this.#status.textContent = text;
   }
 

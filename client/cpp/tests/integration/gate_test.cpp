@@ -326,3 +326,28 @@ TEST(GateIntegration, GateRestartedUnderConnectedClients) {
   ASSERT_TRUE(where.ok()) << where.msg;
   EXPECT_EQ(where.data["userId"], info.userId);
 }
+
+#ifdef GATEHOUSE_CHAT
+TEST(GateIntegration, ExampleChatLogsInJoinsAGroupAndChats) {
+  auto gate = harness::startGate();
+  auto login = harness::startService("login", gate);
+  auto group = harness::startService("group", gate);
+  // A member already in the group hears what the example says.
+  GateClient member(clientOptions(gate.tcpUrl));
+  member.connect();
+  const auto name = harness::uniqueName("mem");
+  get(member.registerAccount(name, kPassword));
+  get(member.login(name, kPassword));
+  get(member.requestOk("cs_msg_group_create", {{"groupId", "lobby"}, {"key", "letmein"}}));
+  std::promise<json> said;
+  member.on("sc_msg_group_msg", [&](const json& data, const json&) { said.set_value(data); });
+  harness::Process chat("chat", {GATEHOUSE_CHAT, "--gate", gate.tcpUrl, "--user", harness::uniqueName("chat"), "--password",
+                                 kPassword, "--register", "--group", "lobby", "--key", "letmein", "--say", "hello from c++",
+                                 "--wait-ms", "300"});
+  chat.waitForLine("joined group lobby \\(2 members\\)");
+  auto message = said.get_future();
+  ASSERT_EQ(message.wait_for(std::chrono::seconds(15)), std::future_status::ready) << chat.output();
+  EXPECT_EQ(message.get()["data"]["text"], "hello from c++");
+  EXPECT_EQ(chat.wait(15000), 0) << chat.output();
+}
+#endif

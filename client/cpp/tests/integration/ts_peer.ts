@@ -12,7 +12,9 @@ const [mode, url, ...rest] = Deno.args;
 if (mode === "client") {
   const client = new GateClient({ url, reconnect: false });
   await client.connect();
-  const pushed = new Promise<unknown>((resolve) => client.on("sc_msg_cpp", (data) => resolve(data)));
+  const pushed = new Promise<unknown>((resolve) =>
+    client.on("sc_msg_cpp", (data) => resolve(data))
+  );
   const response = await client.request(rest[0], JSON.parse(rest[1] ?? "{}"));
   let push: unknown = null;
   if (rest[2] === "wait-push") {

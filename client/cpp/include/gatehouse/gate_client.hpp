@@ -55,7 +55,8 @@ class GateClient {
   GateClient& operator=(const GateClient&) = delete;
 
   /// Connects; returns once connected (and logged in again when a token is held). Throws
-  /// ConnectError when not connected within startWaitMs, or at once without reconnect.
+  /// ConnectError when not connected within startWaitMs (with reconnect, the client goes on
+  /// trying in the background until close()), or after the first failed attempt without it.
   void connect();
   /// Closes for good; pending requests end with Outcome::Closed.
   void close();

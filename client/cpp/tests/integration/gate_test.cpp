@@ -351,3 +351,30 @@ TEST(GateIntegration, ExampleChatLogsInJoinsAGroupAndChats) {
   EXPECT_EQ(chat.wait(15000), 0) << chat.output();
 }
 #endif
+
+TEST(GateIntegration, HeartbeatKeepsAnIdleClientConnected) {
+  // The gate closes a client silent for 3 of its intervals (900 ms here); the client's own
+  // heartbeat every 200 ms keeps it on the same connection for 2.5 s.
+  auto gate = harness::startGate({"--heartbeat-ms", "300"});
+  auto options = clientOptions(gate.tcpUrl);
+  options.heartbeatMs = 200;
+  GateClient client(options);
+  client.connect();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(client.state(), ConnectionState::Connected);
+  EXPECT_EQ(client.connects(), 1);
+  EXPECT_TRUE(get(client.request("cs_msg_heart")).ok());
+  // A client that does not heartbeat is closed by the gate.
+  auto quiet = clientOptions(gate.tcpUrl);
+  quiet.heartbeatMs = 60000;
+  GateClient silent(quiet);
+  std::promise<std::string> lost;
+  std::atomic<bool> once{false};
+  silent.onState([&](ConnectionState s, const std::string& why) {
+    if (s == ConnectionState::Disconnected && !once.exchange(true)) lost.set_value(why);
+  });
+  silent.connect();
+  auto why = lost.get_future();
+  ASSERT_EQ(why.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(why.get(), "Nothing received for 900 ms (3 heartbeat intervals)");
+}

@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+extern char** environ;
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -62,8 +64,26 @@ class Process {
  public:
   Process(const std::string& name, std::vector<std::string> args, std::map<std::string, std::string> env = {})
       : name_(name) {
+    // Everything the child needs is prepared before fork: after it, only async-signal-safe
+    // calls until exec.
+    env["NO_COLOR"] = "1";
+    std::vector<std::string> envStrings;
+    for (char** e = environ; *e; e++) {
+      const std::string entry = *e;
+      const auto eq = entry.find('=');
+      if (eq != std::string::npos && env.count(entry.substr(0, eq))) continue;
+      envStrings.push_back(entry);
+    }
+    for (const auto& [k, v] : env) envStrings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : envStrings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string dir = root();
     int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
@@ -71,13 +91,8 @@ class Process {
       ::dup2(fds[1], 2);
       ::close(fds[0]);
       ::close(fds[1]);
-      if (::chdir(root().c_str()) != 0) _exit(127);
-      ::setenv("NO_COLOR", "1", 1);
-      for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execvp(argv[0], argv.data());
+      if (::chdir(dir.c_str()) != 0) _exit(127);
+      ::execvpe(argv[0], argv.data(), envp.data());
       _exit(127);
     }
     ::close(fds[1]);

@@ -273,7 +273,7 @@ TEST(GateIntegration, GateRestartedUnderConnectedClients) {
   const int port = harness::freePort();
   const int tcpPort = harness::freePort();
   const auto dataDir = harness::tempDir();
-  auto gate = harness::startGate({"--heartbeat-ms", "1000"}, port, tcpPort, dataDir);
+  auto gate = harness::startGate({}, port, tcpPort, dataDir);
   auto login = harness::startService("login", gate);
   auto echo = harness::startService("echo", gate);
 
@@ -305,10 +305,11 @@ TEST(GateIntegration, GateRestartedUnderConnectedClients) {
   EXPECT_EQ(get(client.requestOk("echo"))["userId"], info.userId);
   const int connectsBefore = client.connects();
 
+  const auto loginLines = login->lineCount();
   EXPECT_EQ(gate.process->stop(), 0);
   EXPECT_TRUE(eventually([&] { return client.state() != ConnectionState::Connected; }, 5000));
-  auto again = harness::startGate({"--heartbeat-ms", "1000"}, port, tcpPort, dataDir);
-  login->waitForLine("registered gate=", 30000, 0);
+  auto again = harness::startGate({}, port, tcpPort, dataDir);
+  login->waitForLine("registered again", 30000, loginLines);
   // The client reconnects and logs in again by token by itself.
   EXPECT_TRUE(eventually([&] { return client.connects() > connectsBefore && client.userId() == info.userId; }, 30000))
       << "connects " << client.connects() << " userId " << client.userId();

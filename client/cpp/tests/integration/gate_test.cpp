@@ -17,6 +17,7 @@ GateClientOptions clientOptions(const std::string& url) {
   GateClientOptions o;
   o.addresses = {url};
   o.reconnect = false;
+  o.requestTimeoutMs = 30000;  // generous: sanitizer builds on a busy machine are slow
   return o;
 }
 
@@ -94,7 +95,7 @@ TEST(GateIntegration, EchoOverTls) {
 
 TEST(GateIntegration, AccountsKickTokensAndLogout) {
   auto gate = harness::startGate();
-  auto login = harness::startService("login", gate);
+  auto login = harness::startService("login", gate, {"--hash-cost", "test"});
   auto echo = harness::startService("echo", gate);
   const std::string name = harness::uniqueName("cpp");
 
@@ -274,7 +275,7 @@ TEST(GateIntegration, GateRestartedUnderConnectedClients) {
   const int tcpPort = harness::freePort();
   const auto dataDir = harness::tempDir();
   auto gate = harness::startGate({}, port, tcpPort, dataDir);
-  auto login = harness::startService("login", gate);
+  auto login = harness::startService("login", gate, {"--hash-cost", "test"});
   auto echo = harness::startService("echo", gate);
 
   ServiceClientOptions serviceOptions;
@@ -331,7 +332,7 @@ TEST(GateIntegration, GateRestartedUnderConnectedClients) {
 #ifdef GATEHOUSE_CHAT
 TEST(GateIntegration, ExampleChatLogsInJoinsAGroupAndChats) {
   auto gate = harness::startGate();
-  auto login = harness::startService("login", gate);
+  auto login = harness::startService("login", gate, {"--hash-cost", "test"});
   auto group = harness::startService("group", gate);
   // A member already in the group hears what the example says.
   GateClient member(clientOptions(gate.tcpUrl));

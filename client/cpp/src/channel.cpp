@@ -342,8 +342,13 @@ void Channel::request(const std::string& cmd, json data, int timeoutMs, Response
     if (conn_ && (ready_ || early)) writeRequest(msgId, text);
     else queue_.emplace_back(msgId, text);
   };
-  if (onIoThread()) work();
-  else post(std::move(work));
+  if (onIoThread()) {
+    work();
+  } else if (closed_ && !thread_.joinable()) {
+    work();  // closed for good, no io thread to run it: answered Closed at once
+  } else {
+    post(std::move(work));
+  }
 }
 
 void Channel::writeRequest(std::uint64_t msgId, const std::string& text) {

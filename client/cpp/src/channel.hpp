@@ -95,7 +95,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::future<void> runDone_;
   std::shared_ptr<FramedConn> conn_;
   bool ready_ = false;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
   std::uint64_t nextMsgId_ = 0;
   std::map<std::uint64_t, Pending> pending_;
   std::vector<std::pair<std::uint64_t, std::string>> queue_;  // requests waiting for ready

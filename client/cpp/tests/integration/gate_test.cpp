@@ -70,6 +70,8 @@ TEST(GateIntegration, EchoOverTcp) {
   EXPECT_EQ(late.state, State::TIMEOUT);
   client.close();
   EXPECT_EQ(client.state(), ConnectionState::Closed);
+  const auto afterClose = get(client.request("echo"), 1000);
+  EXPECT_EQ(afterClose.outcome, Outcome::Closed);
 }
 
 TEST(GateIntegration, EchoOverTls) {

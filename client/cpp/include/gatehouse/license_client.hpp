@@ -15,7 +15,9 @@
 // destructor end it. Every method may be called from any thread. The callback runs on the io
 // thread, one call at a time; the accessors (lastMessage(), seatsLeft(), dogStatus()…) read
 // the state of the latest events and may be called from the callback. Calling stop() from
-// inside the callback is allowed (the thread is then joined by the destructor).
+// inside the callback is allowed (the thread is then joined by the destructor). The callback is
+// called until stop() returns (it hears LICENSE_STOPPED last), so whatever it uses must outlive
+// the client or its stop().
 //
 // Behaviour (as client/license_client.ts): the client heartbeats on the server's interval
 // (told in LoginRsp; cfg.heartbeatMs until then), answers the server's heartbeats, and drops a

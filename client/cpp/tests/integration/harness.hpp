@@ -33,12 +33,28 @@ inline std::string root() { return GATEHOUSE_ROOT; }
 /// The service key every test process shares.
 inline const std::string kServiceKey = "cpp-integration-test-service-key-0123456789";
 
-/// A fresh temporary directory.
+/// Removes the temporary directories of this test program when it exits.
+struct TempDirs {
+  std::mutex mutex;
+  std::vector<std::string> paths;
+  ~TempDirs() {
+    for (const auto& p : paths) std::system(("rm -rf '" + p + "'").c_str());
+  }
+};
+
+inline TempDirs& tempDirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
+/// A fresh temporary directory, removed when the test program exits.
 inline std::string tempDir(const std::string& prefix = "gatehouse_cpp_") {
   std::string tmpl = "/tmp/" + prefix + "XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  std::lock_guard<std::mutex> lock(tempDirs().mutex);
+  tempDirs().paths.push_back(buf.data());
   return buf.data();
 }
 

@@ -444,3 +444,19 @@ Deno.test("frameText keeps a leading byte-order mark", () => {
   assert.equal(bytesToHex(frame.body), "efbbbf7b7d");
   assert.equal(frameText(frame), "\uFEFF{}");
 });
+
+Deno.test("frames whose string body is not valid UTF-8 decode, and their text is refused", async (t) => {
+  const vectors_ = (vectors as unknown as {
+    badText: { name: string; hex: string; seq: number; type: number; bodyHex: string }[];
+  }).badText;
+  assert.ok(vectors_.length >= 5);
+  for (const vector of vectors_) {
+    await t.step(vector.name, () => {
+      const frame = decodeFrame(hexToBytes(vector.hex));
+      assert.equal(frame.seq, vector.seq);
+      assert.equal(frame.type, vector.type);
+      assert.equal(bytesToHex(frame.body), vector.bodyHex);
+      assert.throws(() => frameText(frame), TypeError);
+    });
+  }
+});

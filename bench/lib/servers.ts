@@ -41,6 +41,8 @@ export async function startOurs(
   options: {
     gateFlags?: string[];
     echo?: boolean;
+    /** Start the echo service with `--test-commands` (echo_push and the others, for tests only). */
+    echoTestCommands?: boolean;
     serviceTransport?: "ws" | "tcp";
     dataDir?: string;
   } = {},
@@ -78,6 +80,7 @@ export async function startOurs(
           dataDir,
           "--name",
           "bench-echo",
+          ...(options.echoTestCommands ? ["--test-commands"] : []),
         ],
         ready: /registered gate=/,
       });

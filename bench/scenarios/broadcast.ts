@@ -53,7 +53,7 @@ const VARIANTS: Variant[] = [
     label: "ours, echo service linked over WebSocket (its default)",
     generator: "ws",
     start: async (context) => {
-      const peer = await startOurs(context, { gateFlags: UNLIMITED_RATE });
+      const peer = await startOurs(context, { gateFlags: UNLIMITED_RATE, echoTestCommands: true });
       return { ...peer, url: peer.wsUrl, extraFlags: ["--sender-url", peer.tcpUrl] };
     },
   },
@@ -62,7 +62,11 @@ const VARIANTS: Variant[] = [
     label: "ours, echo service linked over framed TCP",
     generator: "ws",
     start: async (context) => {
-      const peer = await startOurs(context, { gateFlags: UNLIMITED_RATE, serviceTransport: "tcp" });
+      const peer = await startOurs(context, {
+        gateFlags: UNLIMITED_RATE,
+        echoTestCommands: true,
+        serviceTransport: "tcp",
+      });
       return { ...peer, url: peer.wsUrl, extraFlags: ["--sender-url", peer.tcpUrl] };
     },
   },

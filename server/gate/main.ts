@@ -5,12 +5,27 @@
  */
 
 import { createLogger } from "../log.ts";
+import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { Gate } from "./gate.ts";
 import { FlagError, GATE_HELP, parseGateArgs } from "./options.ts";
+
+/**
+ * The gate's faults (server/process_faults.ts). A rejection nobody handled is contained: the
+ * gate's asynchronous work is per connection (one socket's upgrade, reads and writes, one
+ * forwarded request's wait), while its shared tables (routes, connections, pending requests)
+ * change only in synchronous steps; such a rejection leaves at most that one connection in
+ * doubt, which its idle timeout closes, and exiting would drop every user for one client's fault
+ * (issue 14: a rejection inside the runtime's WebSocket extension did). An exception thrown out of
+ * a callback exits: it may have stopped halfway through changing those tables (a link half
+ * registered, a request nobody will answer), and the supervisor restarts the gate in 0.5 s; clients
+ * reconnect by themselves.
+ */
+const FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
 
 /** Runs the gate until SIGINT or SIGTERM. */
 export async function main(args: string[]): Promise<number> {
   const log = createLogger("gate");
+  installFaultHandlers({ log, policy: FAULT_POLICY });
   let parsed;
   try {
     parsed = parseGateArgs(args);

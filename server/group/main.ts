@@ -9,6 +9,7 @@
 
 import { ServiceClient } from "../../client/mod.ts";
 import { createLogger } from "../log.ts";
+import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
@@ -103,12 +104,23 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
   };
 }
 
+/**
+ * The group service's faults (server/process_faults.ts). A rejection nobody handled is
+ * contained: the service's only asynchronous work is telling the gate (pushes, kicks), while the
+ * registry changes in synchronous steps with no I/O (group_registry.ts), so a failed send leaves
+ * every group consistent, and exiting would end every group (they live in memory). An exception
+ * thrown out of a callback exits: it may have left the registry half updated (a member counted but
+ * not listed), which no later request could be trusted on.
+ */
+const FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
+
 /** Runs the group service until SIGINT or SIGTERM; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   const parsed = flagsOrExitCode(() => parseGroupArgs(args), HELP);
   if ("code" in parsed) return parsed.code;
   const flags = parsed.flags;
   const log = createLogger(flags.name);
+  installFaultHandlers({ log, policy: FAULT_POLICY });
   const stopping = stopSignal();
   let sskey: string;
   try {

@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { MIN_LICENSE_HEARTBEAT_MS } from "../../shared/license_messages.ts";
 import { MessageTypes } from "../../shared/message_types.ts";
 import { createLogger } from "../log.ts";
+import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { usageError } from "./cli.ts";
 import { LicenseServer } from "./license_server.ts";
 import { usableSeats } from "./license_file.ts";
@@ -89,8 +90,21 @@ export function parseLicenseFlags(args: string[]): LicenseFlags {
   };
 }
 
-async function main(): Promise<void> {
+/**
+ * The license server's faults (server/process_faults.ts). A rejection nobody handled is
+ * contained: the server's asynchronous work is one connection's reads and writes, while the seat
+ * pool and its audit rows change in synchronous steps (seat_desk.ts, audit_log.ts), so the fault
+ * leaves at most one connection in doubt, which its missed heartbeats end; exiting would drop
+ * every client's connection. An exception thrown out of a callback exits: it may have left the
+ * seat pool half updated, and after a restart the seats held are kept for their instances for 3
+ * heartbeat intervals, so clients take them back.
+ */
+const FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
+
+/** Runs the license server with the process's arguments (exits the process when it fails). */
+export async function main(): Promise<void> {
   const log = createLogger("license");
+  installFaultHandlers({ log, policy: FAULT_POLICY });
   if (Deno.args.includes("--help")) {
     console.log(HELP);
     return;

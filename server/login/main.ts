@@ -9,6 +9,7 @@
 
 import { ServiceClient } from "../../client/mod.ts";
 import { createLogger } from "../log.ts";
+import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
@@ -83,12 +84,23 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
   };
 }
 
+/**
+ * The login service's faults (server/process_faults.ts): both exit. Its state is the account
+ * database with its group-commit queue, and the session map; a handler's error is already
+ * answered (FAIL) by ServiceClient, so a rejection nobody handled is one outside any request, such
+ * as a commit whose outcome is unknown. An OK is sent only after its commit, so a restart loses
+ * nothing acknowledged (clients log in again by token), whereas going on could answer from a
+ * writer in an unknown state.
+ */
+const FAULT_POLICY: FaultPolicy = { rejection: "exit", exception: "exit" };
+
 /** Runs the login service until SIGINT or SIGTERM; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   const parsed = flagsOrExitCode(() => parseLoginArgs(args), HELP);
   if ("code" in parsed) return parsed.code;
   const flags = parsed.flags;
   const log = createLogger(flags.name);
+  installFaultHandlers({ log, policy: FAULT_POLICY });
   const stopping = stopSignal();
   if (flags.hashCost === "test") {
     log.warn("INSECURE PASSWORD HASHING: --hash-cost test is weak and for tests only", {

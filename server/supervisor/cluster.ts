@@ -8,6 +8,9 @@
 
 import { parseArgs } from "node:util";
 import { createLogger } from "../log.ts";
+import { installFaultHandlers } from "../process_faults.ts";
+import { ended, SUPERVISOR_FAULT_POLICY } from "./main.ts";
+import { parseStartLimit, START_LIMIT_HELP } from "./start_limit.ts";
 import { gateSpec, serviceSpecs } from "./suite.ts";
 import { Supervisor } from "./supervisor.ts";
 
@@ -21,6 +24,7 @@ Usage: deno task cluster [flags]
   --tcp-port N       gate A's framed-TCP port; gate B takes N+2 (8081)
   --nats-port N      port of the nats-server started here (4222)
   --nats URL         use this NATS server instead of starting one
+${START_LIMIT_HELP}
   --help             this text
 `;
 
@@ -36,6 +40,8 @@ export async function main(args: string[]): Promise<number> {
       "tcp-port": { type: "string" },
       "nats-port": { type: "string" },
       nats: { type: "string" },
+      "start-limit-burst": { type: "string" },
+      "start-limit-interval-s": { type: "string" },
     },
     strict: true,
   });
@@ -53,13 +59,25 @@ export async function main(args: string[]): Promise<number> {
   const port = Number(values.port ?? 8080);
   const tcpPort = Number(values["tcp-port"] ?? 8081);
   const natsPort = Number(values["nats-port"] ?? 4222);
-  const supervisor = new Supervisor({ log, pidFile: `${absolute}/gatehouse.pid` });
-  await supervisor.claimPidFile();
-  const stopped = new Promise<void>((resolve) => {
-    const stop = () => supervisor.stop().then(resolve);
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
+  const supervisor = new Supervisor({
+    log,
+    pidFile: `${absolute}/gatehouse.pid`,
+    startLimit: parseStartLimit({
+      burst: values["start-limit-burst"],
+      intervalS: values["start-limit-interval-s"],
+    }),
   });
+  installFaultHandlers({
+    log,
+    policy: SUPERVISOR_FAULT_POLICY,
+    beforeExit: () => supervisor.fail("an uncaught exception in the supervisor"),
+  });
+  // Signals first, so that they stop the demo in every state (see main.ts).
+  Deno.addSignalListener("SIGINT", () => void supervisor.stop());
+  Deno.addSignalListener("SIGTERM", () => void supervisor.stop());
+  // Ending a stale process may take its grace period; a signal meanwhile ends the wait.
+  await Promise.race([supervisor.claimPidFile(), supervisor.done]);
+  if (supervisor.stopping) return ended(await supervisor.done);
 
   let nats = values.nats;
   if (!nats) {
@@ -72,10 +90,16 @@ export async function main(args: string[]): Promise<number> {
       );
       return 1;
     }
-    await supervisor.add(
-      { name: "nats", command: "nats-server", args: ["-a", "127.0.0.1", "-p", String(natsPort)] },
+    const natsReady = await supervisor.add(
+      {
+        name: "nats",
+        command: "nats-server",
+        args: ["-a", "127.0.0.1", "-p", String(natsPort)],
+        listens: [{ host: "127.0.0.1", port: natsPort }],
+      },
       /Server is ready/,
     );
+    if (!natsReady) return ended(await supervisor.done);
   }
   const gates = [];
   for (const [i, id] of ["a", "b"].entries()) {
@@ -84,19 +108,20 @@ export async function main(args: string[]): Promise<number> {
       ["--cluster", nats, "--gate-id", id],
     );
     spec.name = `gate-${id}`;
-    gates.push(await supervisor.add(spec, /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/));
+    const ready = await supervisor.add(spec, /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/);
+    if (!ready) return ended(await supervisor.done);
+    gates.push(ready);
   }
   // Services link over framed TCP (see main.ts).
-  const tcpA = gates[0]![2];
+  const tcpA = gates[0][2];
   for (const spec of serviceSpecs({ dataDir: absolute, gateUrl: tcpA })) supervisor.add(spec);
   console.log(`
 Gatehouse cluster is up on NATS ${nats}:
-  gate A  ${gates[0]![1]}/   ${gates[0]![2]}
-  gate B  ${gates[1]![1]}/   ${gates[1]![2]}
+  gate A  ${gates[0][1]}/   ${gates[0][2]}
+  gate B  ${gates[1][1]}/   ${gates[1][2]}
 Login and group run on gate A; a page on gate B uses them through NATS. Ctrl-C stops it.
 `);
-  await stopped;
-  return 0;
+  return ended(await supervisor.done);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -35,6 +35,10 @@ export function gateSpec(options: SuiteOptions, extra: string[] = []): ChildSpec
       ...extra,
     ],
     cwd: ROOT_DIR,
+    listens: [
+      { host: options.host, port: options.port },
+      { host: options.host, port: options.tcpPort },
+    ],
   };
 }
 
@@ -74,5 +78,6 @@ export function licenseSpec(options: SuiteOptions): ChildSpec {
       options.dataDir,
     ],
     cwd: ROOT_DIR,
+    listens: [{ host: options.host, port: options.licensePort }],
   };
 }

@@ -14,7 +14,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "gatehouse_node_" });
     const outfile = await buildNodeBundle(dir);
     const gate = await startGate();
-    const echo = await startEcho(gate);
+    const echo = await startEcho(gate, { flags: ["--test-commands"] });
     try {
       const sskey = (await Deno.readTextFile(`${gate.dataDir}/sskey`)).trim();
       const script = `

@@ -46,7 +46,7 @@ Deno.test({
       }
       const [a, b] = gates;
       await t.step("a client on gate A calls a service connected only to gate B", async () => {
-        services.push(await startEcho(b, { name: "echo-b1" }));
+        services.push(await startEcho(b, { name: "echo-b1", flags: ["--test-commands"] }));
         const client = await connectClient(a.wsUrl);
         clients.push(client);
         await waitRouted(client);
@@ -60,8 +60,8 @@ Deno.test({
       await t.step(
         "300 requests: every instance on every gate gets a share, none over twice its fair share",
         async () => {
-          services.push(await startEcho(b, { name: "echo-b2" }));
-          services.push(await startEcho(a, { name: "echo-a1" }));
+          services.push(await startEcho(b, { name: "echo-b2", flags: ["--test-commands"] }));
+          services.push(await startEcho(a, { name: "echo-a1", flags: ["--test-commands"] }));
           const client = clients[0];
           await delay(1500); // let both gates announce their instances
           const counts = new Map<string, number>();
@@ -154,8 +154,8 @@ Deno.test({
     const services: RunningProcess[] = [];
     const clients: GateClient[] = [];
     try {
-      services.push(await startEcho(a, { name: "echo-a" }));
-      services.push(await startEcho(b, { name: "echo-b" }));
+      services.push(await startEcho(a, { name: "echo-a", flags: ["--test-commands"] }));
+      services.push(await startEcho(b, { name: "echo-b", flags: ["--test-commands"] }));
       await t.step(
         "SIGKILL of gate B: every request settles exactly once, B's clients move to A",
         async () => {
@@ -200,7 +200,7 @@ Deno.test({
         "nats-server restarted: gates report degraded, then rejoin and route again",
         async () => {
           b = await startGate({ dataDir, flags: flags("b") });
-          services.push(await startEcho(b, { name: "echo-b-again" }));
+          services.push(await startEcho(b, { name: "echo-b-again", flags: ["--test-commands"] }));
           await nats.stop();
           await waitFor(
             async () => (await (await fetch(`${a.httpUrl}/healthz`)).json()).status === "degraded",

@@ -6,7 +6,7 @@
  * Flags: `--cases N` fuzz inputs per fuzz target (100,000), `--scale N` the size of the other
  * cases (5,000: sign-ups, echo requests / 2, broadcast messages × 2, …), `--seed S` (from
  * `GATEHOUSE_FUZZ_SEED`, else 20241124), `--only NAME,…` (fuzz-gate, fuzz-license, faults,
- * abuse, security). Exits 1 when a case fails; the failure names its seed.
+ * abuse, security, process). Exits 1 when a case fails; the failure names its seed.
  *
  * @module
  */
@@ -16,6 +16,7 @@ import * as abuse from "./abuse_test.ts";
 import * as faults from "./faults_under_load_test.ts";
 import * as fuzzGate from "./fuzz_gate_test.ts";
 import * as fuzzLicense from "./fuzz_license_test.ts";
+import * as processFaults from "./process_faults_test.ts";
 import * as security from "./security_test.ts";
 import { type CaseResult, formatTable, type RunOptions, SEED_ENV, seedFromEnv } from "./harness.ts";
 
@@ -24,7 +25,7 @@ const HELP = `Usage: deno task soak [--cases N] [--scale N] [--seed S] [--only N
   --cases N    fuzz inputs per fuzz target (100000)
   --scale N    size of the fault, abuse and security cases (5000)
   --seed S     the seed of every random choice (${SEED_ENV}, else 20241124)
-  --only LIST  some of: fuzz-gate, fuzz-license, faults, abuse, security
+  --only LIST  some of: fuzz-gate, fuzz-license, faults, abuse, security, process
 `;
 
 interface Module {
@@ -39,6 +40,7 @@ const MODULES: Module[] = [
   { name: "faults", run: faults.run, size: "scale" },
   { name: "abuse", run: abuse.run, size: "scale" },
   { name: "security", run: security.run, size: "scale" },
+  { name: "process", run: processFaults.run, size: "scale" },
 ];
 
 function positive(name: string, text: string | undefined, fallback: number): number {

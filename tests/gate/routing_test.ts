@@ -29,8 +29,10 @@ Deno.test({
     const echoes: RunningProcess[] = [];
     const clients: GateClient[] = [];
     try {
-      echoes.push(await startEcho(gate, { name: "echo-a" }));
-      echoes.push(await startEcho(gate, { name: "echo-b", url: gate.tcpUrl }));
+      echoes.push(await startEcho(gate, { name: "echo-a", flags: ["--test-commands"] }));
+      echoes.push(
+        await startEcho(gate, { name: "echo-b", url: gate.tcpUrl, flags: ["--test-commands"] }),
+      );
       for (const transport of TRANSPORTS) {
         await t.step(`${transport}: echo through a service`, async () => {
           const client = await connectClient(gate.url(transport));

@@ -43,6 +43,11 @@ export interface RunningProcess {
 export interface StartOptions {
   /** The deno.json task whose command and permissions are used. */
   task: string;
+  /**
+   * Deno's arguments instead of the task's, e.g. `["run", "--allow-all", "tests/x.ts"]` for a test
+   * program (`task` then only names it in messages).
+   */
+  denoArgs?: string[];
   args?: string[];
   /** A line pattern that says the process is ready. */
   ready: RegExp;
@@ -56,7 +61,7 @@ export interface StartOptions {
 
 /** Starts a process and waits until it prints its ready line. */
 export async function startProcess(options: StartOptions): Promise<RunningProcess> {
-  const args = [...taskArgs(options.task), ...(options.args ?? [])];
+  const args = [...(options.denoArgs ?? taskArgs(options.task)), ...(options.args ?? [])];
   const limit = options.openFileLimit;
   const child = new Deno.Command(limit === undefined ? Deno.execPath() : "sh", {
     args: limit === undefined

@@ -15,6 +15,12 @@
  *   `UNDEFINED_CMD`. NATS errors are told apart by class (`NoRespondersError`, `TimeoutError`).
  * - Pushes, kicks and user bindings for a client on another gate go to that gate's control
  *   subject, one message per gate for a push to many clients.
+ * - Identity (gate_identity.ts): the gate claims its number in a KV bucket and refuses to start
+ *   when a live gate holds it; its clientIds come from blocks never used before. A gate not
+ *   heard for {@linkcode GATE_LAPSE_MS}, or heard again with another epoch, is down: its
+ *   requests in flight are answered `SERVER_OFF` at once, and every service that hears client
+ *   leaves gets `ss_msg_gate_down` with the range of clientIds that left.
+ * - Client leaves go through a JetStream stream (leave_stream.ts), so a NATS restart loses none.
  * - While NATS is unreachable the gate serves its own links and reports `degraded`; the NATS
  *   client reconnects by itself.
  *
@@ -22,7 +28,9 @@
  */
 
 import {
+  type Authenticator,
   connect,
+  credsAuthenticator,
   headers,
   type Msg,
   type MsgHdrs,
@@ -31,19 +39,26 @@ import {
   RequestError,
   type Subscription,
   TimeoutError,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
 } from "@nats-io/transport-node";
-import { type RequestEnvelope, type ResponseEnvelope, State } from "../../shared/mod.ts";
+import {
+  type GateDown,
+  type RequestEnvelope,
+  type ResponseEnvelope,
+  State,
+} from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { CLIENTS_PER_GATE, gateNumber, gateOfClient } from "./cluster_ids.ts";
 import {
   ANNOUNCE_SUBJECT,
   commandSubject,
   controlSubject,
-  leaveSubject,
   REFUSED_HEADER,
   STATE_HEADER,
-  SUBJECT_PREFIX,
 } from "./cluster_subjects.ts";
+import { GateIdentity, GateNumberTakenError } from "./gate_identity.ts";
+import { LeaveStream } from "./leave_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import {
   bindLocal,
@@ -52,6 +67,7 @@ import {
   pushLocal,
   stampSender,
   tellClientLeft,
+  tellGateDown,
   unbindLocal,
 } from "./local_router.ts";
 import type { GateMetrics } from "./metrics.ts";
@@ -75,15 +91,28 @@ type ControlMessage =
 interface Announce {
   gate: number;
   gateId: string;
+  /** The block of clientIds the gate's run began with. */
+  epoch: number;
+  /** The first clientId of the run: lower ones are earlier runs'. */
+  firstId: number;
   /** Command → how many of the gate's links serve it. */
   serves: Record<string, number>;
+  /** Set once, by a gate stopping cleanly. */
+  down?: boolean;
 }
 
 interface OtherGate {
   gateId: string;
+  epoch: number;
   serves: Map<string, number>;
   seen: number;
 }
+
+/** How the gate proves itself to NATS (`--cluster-creds`). */
+export type ClusterAuth =
+  | { user: string; pass: string }
+  | { token: string }
+  | { creds: string };
 
 /** Options of {@linkcode ClusterRouter}. */
 export interface ClusterRouterOptions {
@@ -94,6 +123,10 @@ export interface ClusterRouterOptions {
   /** NATS server URLs. */
   servers: string[];
   gateId: string;
+  /** Credentials for NATS; none for an open NATS (a test or a trusted network only). */
+  auth?: ClusterAuth;
+  /** How long a claimed number is watched before a restart takes it over (CLAIM_LAPSE_MS). */
+  claimLapseMs?: number;
 }
 
 /** Routes over NATS across gates, and on this gate's own links when NATS is away. */
@@ -116,6 +149,10 @@ export class ClusterRouter implements Router {
   #calls = new RemoteCalls();
   #timer?: ReturnType<typeof setInterval>;
   #closed = false;
+  #identity?: GateIdentity;
+  #leaves?: LeaveStream;
+  /** Links already told that this gate's earlier runs are gone. */
+  #toldRestart = new WeakSet<Session>();
 
   constructor(options: ClusterRouterOptions) {
     this.#options = options;
@@ -139,24 +176,69 @@ export class ClusterRouter implements Router {
     return this.#gate;
   }
 
-  /** Connects to NATS in the background; returns how clientIds are handed out. */
-  start(): Promise<() => number> {
+  /**
+   * Connects to NATS (waiting for it), claims the gate number and a block of clientIds, and
+   * starts hearing the other gates; returns how clientIds are handed out. Rejects with
+   * {@linkcode GateNumberTakenError} when a live gate holds the number.
+   */
+  async start(): Promise<() => number> {
     this.#log.info("cluster mode", {
       nats: this.#options.servers.join(","),
       gateId: this.#options.gateId,
       gate: this.#gate,
+      auth: this.#options.auth ? Object.keys(this.#options.auth)[0] : "none",
     });
-    this.#connectLoop();
+    const nc = await this.#connectLoop();
+    if (!nc) throw new Error("The gate stopped before it joined the cluster");
+    const identity = new GateIdentity({
+      nc,
+      gate: this.#gate,
+      gateId: this.#options.gateId,
+      log: this.#log,
+      lapseMs: this.#options.claimLapseMs,
+    });
+    try {
+      await identity.claim();
+    } catch (error) {
+      if (error instanceof GateNumberTakenError) {
+        this.#log.error("gate number taken", { gate: this.#gate, reason: error.message });
+      }
+      await nc.close().catch(() => {});
+      throw error;
+    }
+    this.#identity = identity;
+    this.#log.info("gate number claimed", {
+      gate: this.#gate,
+      epoch: identity.epoch,
+      firstClientId: identity.firstId,
+    });
+    this.#leaves = new LeaveStream({
+      nc,
+      gate: this.#gate,
+      log: this.#log,
+      onLeave: (leave) => tellClientLeft(this.#local, { id: leave.clientId, userId: leave.userId }),
+    });
+    await this.#leaves.start();
+    this.#joined(nc);
     this.#timer = setInterval(() => this.#tick(), ANNOUNCE_MS);
-    let last = 0;
-    const base = this.#gate * CLIENTS_PER_GATE;
-    return Promise.resolve(() => base + ++last);
+    return () => identity.nextId();
   }
 
   addLink(link: Session): void {
     this.#dispatcher.addLink(link);
     for (const cmd of link.service?.apis ?? []) this.#known.add(cmd);
     this.#syncServed();
+    const identity = this.#identity;
+    if (identity?.previousRun && !this.#toldRestart.has(link)) {
+      // The service may hold clients of this gate's earlier run (it was linked then, or to a
+      // gate that did not see the restart): they are gone.
+      this.#toldRestart.add(link);
+      tellGateDown(this.#local, {
+        gate: this.#gate,
+        fromClientId: identity.lowestId,
+        toClientId: identity.firstId,
+      }, link);
+    }
   }
 
   removeLink(link: Session): void {
@@ -221,7 +303,7 @@ export class ClusterRouter implements Router {
 
   clientLeft(client: { id: number; userId: number }): void {
     tellClientLeft(this.#local, client);
-    this.#publish(leaveSubject(this.#gate), { clientId: client.id, userId: client.userId });
+    this.#leaves?.publish({ clientId: client.id, userId: client.userId });
   }
 
   health(): RouterHealth {
@@ -229,8 +311,13 @@ export class ClusterRouter implements Router {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    // Tell the others at once, so that they need not wait for the lapse.
+    if (this.#identity) this.#announce(true);
+    this.#leaves?.close();
+    await this.#identity?.release();
     this.#dispatcher.close();
     for (const call of this.#calls.takeAll()) {
       this.#dispatcher.refuse({
@@ -381,7 +468,8 @@ export class ClusterRouter implements Router {
     });
   }
 
-  async #connectLoop(): Promise<void> {
+  /** Connects to NATS, retrying every second; undefined when the router closed first. */
+  async #connectLoop(): Promise<NatsConnection | undefined> {
     const servers = this.#options.servers;
     while (!this.#closed) {
       try {
@@ -391,23 +479,24 @@ export class ClusterRouter implements Router {
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,
           timeout: 2000,
+          authenticator: authenticator(this.#options.auth),
           // Without this the client makes two Error objects per request only to keep stack
           // traces: ~18% of a gate's CPU under load (bench/FINDINGS.md, finding 8).
           noAsyncTraces: true,
         });
         if (this.#closed) {
           await nc.close();
-          return;
+          return undefined;
         }
         this.#nc = nc;
-        this.#joined(nc);
-        return;
+        return nc;
       } catch (error) {
         this.#reason = `Cannot reach NATS at ${servers.join(",")}: ${(error as Error).message}`;
         this.#log.warn("cluster unreachable", { nats: servers.join(","), error });
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
+    return undefined;
   }
 
   #joined(nc: NatsConnection): void {
@@ -419,9 +508,6 @@ export class ClusterRouter implements Router {
     });
     nc.subscribe(controlSubject(this.#gate), {
       callback: (_error, msg) => this.#onControl(msg),
-    });
-    nc.subscribe(`${SUBJECT_PREFIX}.leave.*`, {
-      callback: (_error, msg) => this.#onLeave(msg),
     });
     nc.subscribe(ANNOUNCE_SUBJECT, {
       callback: (_error, msg) => this.#onAnnounce(msg),
@@ -444,13 +530,25 @@ export class ClusterRouter implements Router {
         }
       }
     })().catch(() => {});
-    nc.closed().then(() => {
+    nc.closed().then(async () => {
       this.#connected = false;
-      if (!this.#closed) {
-        this.#reason = "The NATS connection closed";
-        this.#nc = undefined;
-        this.#connectLoop();
-      }
+      if (this.#closed) return;
+      this.#reason = "The NATS connection closed";
+      this.#nc = undefined;
+      this.#leaves?.close();
+      const again = await this.#connectLoop();
+      if (!again) return;
+      this.#leaves = new LeaveStream({
+        nc: again,
+        gate: this.#gate,
+        log: this.#log,
+        onLeave: (leave) =>
+          tellClientLeft(this.#local, { id: leave.clientId, userId: leave.userId }),
+      });
+      await this.#leaves.start().catch((error) =>
+        this.#log.error("leave stream not started", { error })
+      );
+      this.#joined(again);
     });
     this.#announce();
   }
@@ -505,17 +603,6 @@ export class ClusterRouter implements Router {
     if (msg.reply) msg.respond(JSON.stringify({ ok: result }));
   }
 
-  #onLeave(msg: Msg): void {
-    let leave: { clientId: number; userId: number };
-    try {
-      leave = msg.json();
-    } catch {
-      return;
-    }
-    if (gateOfClient(leave.clientId) === this.#gate) return;
-    tellClientLeft(this.#local, { id: leave.clientId, userId: leave.userId });
-  }
-
   #onAnnounce(msg: Msg): void {
     let announce: Announce;
     try {
@@ -523,23 +610,52 @@ export class ClusterRouter implements Router {
     } catch {
       return;
     }
-    if (announce.gate === this.#gate) return;
+    const gate = announce?.gate;
+    if (!Number.isSafeInteger(gate) || gate < 1) return;
+    if (gate === this.#gate) {
+      if (announce.gateId !== this.#options.gateId || announce.epoch !== this.#identity?.epoch) {
+        this.#log.error("gate number collision", { gate, other: announce.gateId });
+      }
+      return;
+    }
+    const lowest = gate * CLIENTS_PER_GATE;
+    const known = this.#others.get(gate);
+    if (announce.down) {
+      if (known) this.#gateDown(gate, "stopped", { to: lowest + CLIENTS_PER_GATE });
+      return;
+    }
+    if (known && known.epoch !== announce.epoch) {
+      this.#gateDown(gate, "restarted", { to: announce.firstId });
+    }
     const serves = new Map(Object.entries(announce.serves ?? {}));
     for (const cmd of serves.keys()) this.#known.add(cmd);
-    this.#others.set(announce.gate, { gateId: announce.gateId, serves, seen: Date.now() });
+    this.#others.set(gate, {
+      gateId: announce.gateId,
+      epoch: announce.epoch,
+      serves,
+      seen: Date.now(),
+    });
   }
 
   #tick(): void {
     this.#announce();
+    this.#identity?.refresh().catch((error) =>
+      this.#log.warn("gate claim not refreshed", { error })
+    );
     if (!this.#connected) return;
     const lapsed = Date.now() - GATE_LAPSE_MS;
     for (const [gate, other] of this.#others) {
-      if (other.seen < lapsed) this.#gateDown(gate, "no heartbeat");
+      if (other.seen < lapsed) {
+        this.#gateDown(gate, "no heartbeat", { to: (gate + 1) * CLIENTS_PER_GATE });
+      }
     }
   }
 
-  /** Another gate is gone: its requests in flight are answered `SERVER_OFF`. */
-  #gateDown(gate: number, reason: string): void {
+  /**
+   * Another gate is gone (or its earlier run is): its requests in flight are answered
+   * `SERVER_OFF`, and the services hear that its clients below `to` left.
+   */
+  #gateDown(gate: number, reason: string, range: { to: number }): void {
     this.#others.delete(gate);
     const calls = this.#calls.takeGate(gate);
     this.#log.warn("gate down", { gate, reason, inFlight: calls.length });
@@ -551,14 +667,24 @@ export class ClusterRouter implements Router {
         msg: `The gate serving ${call.cmd} went away before answering`,
       });
     }
+    const down: GateDown = { gate, fromClientId: gate * CLIENTS_PER_GATE, toClientId: range.to };
+    tellGateDown(this.#local, down);
   }
 
-  #announce(): void {
-    if (!this.#nc || !this.#connected) return;
+  #announce(down = false): void {
+    if (!this.#nc || !this.#connected || !this.#identity) return;
     const links = this.#dispatcher.links;
     const serves: Record<string, number> = {};
-    for (const cmd of links.commands) serves[cmd] = links.count(cmd);
-    this.#publish(ANNOUNCE_SUBJECT, { gate: this.#gate, gateId: this.#options.gateId, serves });
+    if (!down) { for (const cmd of links.commands) serves[cmd] = links.count(cmd); }
+    const announce: Announce = {
+      gate: this.#gate,
+      gateId: this.#options.gateId,
+      epoch: this.#identity.epoch,
+      firstId: this.#identity.firstId,
+      serves,
+      down: down || undefined,
+    };
+    this.#publish(ANNOUNCE_SUBJECT, announce);
   }
 
   #publish(subject: string, message: unknown): boolean {
@@ -599,6 +725,14 @@ interface Attempt {
 function isNoResponders(error: unknown): boolean {
   return error instanceof NoRespondersError ||
     (error instanceof RequestError && error.isNoResponders());
+}
+
+/** The NATS authenticator of `--cluster-creds`. */
+function authenticator(auth: ClusterAuth | undefined): Authenticator | undefined {
+  if (!auth) return undefined;
+  if ("creds" in auth) return credsAuthenticator(new TextEncoder().encode(auth.creds));
+  if ("token" in auth) return tokenAuthenticator(auth.token);
+  return usernamePasswordAuthenticator(auth.user, auth.pass);
 }
 
 /** The header of a service answer: its state when not OK, none when OK. */

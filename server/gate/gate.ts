@@ -111,12 +111,14 @@ export class Gate implements ConnectionEvents {
     if (o.cluster) {
       // Loaded only in cluster mode: a single gate never loads the NATS client.
       const { ClusterRouter } = await import("./cluster_router.ts");
+      const { readClusterCreds } = await import("./cluster_auth.ts");
       const router = new ClusterRouter({
         local,
         log: this.#log,
         requestTimeoutMs: o.requestTimeoutMs,
         servers: o.cluster,
         gateId: o.gateId ?? crypto.randomUUID().slice(0, 8),
+        auth: o.clusterCreds ? await readClusterCreds(o.clusterCreds, this.#log) : undefined,
       });
       // Claims the gate's number (refusing a collision) and its block of clientIds.
       const ids = await router.start();

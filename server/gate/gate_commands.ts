@@ -32,7 +32,7 @@ export const GATE_COMMANDS: ReadonlySet<string> = new Set([
 ]);
 
 /** Gate events a service may list in `apis`. */
-export const GATE_EVENTS: ReadonlySet<string> = new Set([GateCmd.CLIENT_LEAVE]);
+export const GATE_EVENTS: ReadonlySet<string> = new Set([GateCmd.CLIENT_LEAVE, GateCmd.GATE_DOWN]);
 
 /** Most clientIds in one `ss_msg_push`. */
 export const MAX_PUSH_TARGETS = 100_000;

@@ -8,6 +8,7 @@
 
 import {
   GateCmd,
+  type GateDown,
   makePush,
   type RequestEnvelope,
   type ResponseEnvelope,
@@ -91,6 +92,22 @@ export function tellClientLeft(
     GateCmd.CLIENT_LEAVE,
     JSON.stringify(makePush(GateCmd.CLIENT_LEAVE, { clientId: client.id, userId: client.userId })),
   );
+}
+
+/**
+ * Tells this gate's links that hear client leaves (or listed `ss_msg_gate_down`) that a gate went
+ * down: every client in the range left. `only` limits it to one link.
+ */
+export function tellGateDown(local: LocalSessions, down: GateDown, only?: Session): void {
+  const text = JSON.stringify(makePush(GateCmd.GATE_DOWN, down));
+  const told = new Set<Session>();
+  for (const event of [GateCmd.CLIENT_LEAVE, GateCmd.GATE_DOWN]) {
+    for (const link of local.dispatcher.links.listeners(event)) {
+      if (told.has(link.session) || (only && link.session !== only)) continue;
+      told.add(link.session);
+      local.dispatcher.send(link.session.conn, text);
+    }
+  }
 }
 
 /** Routes within one gate. */

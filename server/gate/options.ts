@@ -26,6 +26,8 @@ export interface GateOptions {
   cluster?: string[];
   /** This gate's id in the cluster; random when absent. */
   gateId?: string;
+  /** A file with the gate's NATS credentials (cluster_auth.ts); an open NATS when absent. */
+  clusterCreds?: string;
   requestTimeoutMs: number;
   maxInflight: number;
   /** Requests per second per client. */
@@ -73,6 +75,8 @@ Usage: deno task gate:only [flags]
   --allow-origin ORIGIN    web origin allowed to open a WebSocket (repeatable; any when absent)
   --cluster URLS           join other gates over NATS: nats://host:port[,…] (off when absent)
   --gate-id ID             this gate's id in the cluster (random)
+  --cluster-creds FILE     the gate's NATS credentials: a NATS .creds file, or JSON
+                           {"user","password"} or {"token"} (keep it mode 0600)
   --request-timeout-ms N   answer TIMEOUT after this long (${GATE_DEFAULTS.requestTimeoutMs})
   --max-inflight N         requests in flight per service link (${GATE_DEFAULTS.maxInflight})
   --rate N                 requests per second per client (${GATE_DEFAULTS.rate})
@@ -124,6 +128,7 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
       "allow-origin": { type: "string", multiple: true },
       cluster: { type: "string" },
       "gate-id": { type: "string" },
+      "cluster-creds": { type: "string" },
       "request-timeout-ms": { type: "string" },
       "max-inflight": { type: "string" },
       rate: { type: "string" },
@@ -152,6 +157,7 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
     allowOrigins: values["allow-origin"] ?? [],
     cluster: values.cluster === undefined ? undefined : parseClusterUrls(values.cluster),
     gateId: values["gate-id"],
+    clusterCreds: values["cluster-creds"],
     requestTimeoutMs: integer(
       "request-timeout-ms",
       values["request-timeout-ms"],

@@ -57,6 +57,7 @@ import {
   REFUSED_HEADER,
   STATE_HEADER,
 } from "./cluster_subjects.ts";
+import { jserrors } from "@nats-io/jetstream/internal";
 import { GateIdentity, GateNumberTakenError } from "./gate_identity.ts";
 import { LeaveStream } from "./leave_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
@@ -200,10 +201,16 @@ export class ClusterRouter implements Router {
     try {
       await identity.claim();
     } catch (error) {
+      await nc.close().catch(() => {});
       if (error instanceof GateNumberTakenError) {
         this.#log.error("gate number taken", { gate: this.#gate, reason: error.message });
       }
-      await nc.close().catch(() => {});
+      if (error instanceof jserrors.JetStreamNotEnabled) {
+        throw new Error(
+          `NATS at ${nc.getServer()} has no JetStream, which the gates need for their identity: ` +
+            "start nats-server with -js (or jetstream {} in its config)",
+        );
+      }
       throw error;
     }
     this.#identity = identity;

@@ -314,6 +314,12 @@ export class ClusterRouter implements Router {
   }
 
   health(): RouterHealth {
+    if (this.#identity?.lost) {
+      return {
+        status: "degraded",
+        reason: `Another gate took gate number ${this.#gate} over while this one was away`,
+      };
+    }
     return this.#connected ? { status: "ok" } : { status: "degraded", reason: this.#reason };
   }
 

@@ -78,6 +78,8 @@ export class GateIdentity {
   #nextBlock?: number;
   #fetching = false;
   #lost = false;
+  /** Whether an earlier run of this gate number handed out clientIds. */
+  previousRun = false;
 
   constructor(options: GateIdentityOptions) {
     this.#options = options;
@@ -97,9 +99,6 @@ export class GateIdentity {
   get lowestId(): number {
     return this.#options.gate * CLIENTS_PER_GATE;
   }
-
-  /** Whether an earlier run of this gate number handed out clientIds. */
-  previousRun = false;
 
   /** Whether the claim was lost (another gate took the number over). */
   get lost(): boolean {

@@ -80,6 +80,8 @@ import type { Reply, Session } from "./session.ts";
 export const ANNOUNCE_MS = 1000;
 /** A gate not heard for this long is dead. */
 export const GATE_LAPSE_MS = 3 * ANNOUNCE_MS;
+/** How long a command no longer served keeps its subscription (answering "off"). */
+const UNSUBSCRIBE_AFTER_MS = 3 * ANNOUNCE_MS;
 
 /** Control messages between gates. */
 type ControlMessage =
@@ -142,7 +144,7 @@ export class ClusterRouter implements Router {
   #connected = false;
   #reason = "Not connected to NATS yet";
   /** Command → this gate's subscription for it. */
-  #served = new Map<string, Subscription>();
+  #served = new Map<string, { sub: Subscription; idleSince?: number }>();
   #others = new Map<number, OtherGate>();
   /** Commands any gate has served. */
   #known = new Set<string>();
@@ -525,7 +527,7 @@ export class ClusterRouter implements Router {
     nc.subscribe(ANNOUNCE_SUBJECT, {
       callback: (_error, msg) => this.#onAnnounce(msg),
     });
-    for (const sub of this.#served.values()) sub.unsubscribe();
+    for (const { sub } of this.#served.values()) sub.unsubscribe();
     this.#served.clear();
     this.#syncServed();
     (async () => {
@@ -567,23 +569,32 @@ export class ClusterRouter implements Router {
   }
 
   /** Subscribes to each command this gate's links serve now, and drops the others. */
-  #syncServed(): void {
+  /**
+   * Subscribes to each command this gate's links serve now. A command no longer served keeps
+   * its subscription for {@linkcode UNSUBSCRIBE_AFTER_MS}, answering "off" at once, while the
+   * announce that it is gone reaches the others: a request published just as the client library
+   * dropped the subscription would otherwise be lost at this gate and wait for its timeout.
+   */
+  #syncServed(now = Date.now()): void {
     const nc = this.#nc;
     const links = this.#dispatcher.links;
-    for (const [cmd, sub] of this.#served) {
-      if (links.serves(cmd)) continue;
-      sub.unsubscribe();
+    for (const [cmd, served] of this.#served) {
+      if (links.serves(cmd)) {
+        served.idleSince = undefined;
+        continue;
+      }
+      served.idleSince ??= now;
+      if (now - served.idleSince < UNSUBSCRIBE_AFTER_MS) continue;
+      served.sub.unsubscribe();
       this.#served.delete(cmd);
     }
     if (nc) {
       for (const cmd of links.commands) {
         if (this.#served.has(cmd)) continue;
-        this.#served.set(
-          cmd,
-          nc.subscribe(commandSubject(this.#gate, cmd), {
-            callback: (_error, msg) => this.#serve(cmd, msg),
-          }),
-        );
+        const sub = nc.subscribe(commandSubject(this.#gate, cmd), {
+          callback: (_error, msg) => this.#serve(cmd, msg),
+        });
+        this.#served.set(cmd, { sub });
       }
     }
     this.#announce();
@@ -651,7 +662,7 @@ export class ClusterRouter implements Router {
   }
 
   #tick(): void {
-    this.#announce();
+    this.#syncServed();
     this.#identity?.refresh().catch((error) =>
       this.#log.warn("gate claim not refreshed", { error })
     );

@@ -29,6 +29,7 @@
 
 import {
   type Authenticator,
+  AuthorizationError,
   connect,
   credsAuthenticator,
   headers,
@@ -191,7 +192,7 @@ export class ClusterRouter implements Router {
       gate: this.#gate,
       auth: this.#options.auth ? Object.keys(this.#options.auth)[0] : "none",
     });
-    const nc = await this.#connectLoop();
+    const nc = await this.#connectLoop({ refusedIsFatal: true });
     if (!nc) throw new Error("The gate stopped before it joined the cluster");
     const identity = new GateIdentity({
       nc,
@@ -483,8 +484,13 @@ export class ClusterRouter implements Router {
     });
   }
 
-  /** Connects to NATS, retrying every second; undefined when the router closed first. */
-  async #connectLoop(): Promise<NatsConnection | undefined> {
+  /**
+   * Connects to NATS, retrying every second; undefined when the router closed first. At start
+   * (`refusedIsFatal`), credentials NATS refuses end the start: waiting would not mend them.
+   */
+  async #connectLoop(
+    options: { refusedIsFatal?: boolean } = {},
+  ): Promise<NatsConnection | undefined> {
     const servers = this.#options.servers;
     while (!this.#closed) {
       try {
@@ -506,6 +512,13 @@ export class ClusterRouter implements Router {
         this.#nc = nc;
         return nc;
       } catch (error) {
+        if (options.refusedIsFatal && error instanceof AuthorizationError) {
+          throw new Error(
+            `NATS at ${servers.join(",")} refused the gate's credentials: ${
+              this.#options.auth ? "check --cluster-creds" : "it needs --cluster-creds"
+            }`,
+          );
+        }
         this.#reason = `Cannot reach NATS at ${servers.join(",")}: ${(error as Error).message}`;
         this.#log.warn("cluster unreachable", { nats: servers.join(","), error });
         await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -269,6 +269,11 @@ Deno.test({
         assert.match(answer, /-ERR 'Authorization Violation'/, JSON.stringify(connect));
         assert.doesNotMatch(answer, /PONG/, "the server must not have taken the publish");
       }
+      // A gate without the credentials does not start, and says why.
+      await assert.rejects(
+        startGate({ dataDir, flags: clusterFlags(nats.url, "c") }),
+        /start failed error="NATS at \S+ refused the gate's credentials: it needs --cluster-creds"/,
+      );
       // The gates' own routing goes on.
       assert.equal((await onA.request<EchoData>("echo", {})).data.instance, "echo-b");
     } finally {

@@ -12,7 +12,11 @@
  *   skipped cluster-wide. Because the requester knows where each request went, the requests in
  *   flight to a gate found dead are answered `SERVER_OFF` at once.
  * - A command no gate serves now is `SERVER_OFF` when any gate ever served it, else
- *   `UNDEFINED_CMD`. NATS errors are told apart by class (`NoRespondersError`, `TimeoutError`).
+ *   `UNDEFINED_CMD`. Requests go out as publishes with a reply subject of this gate's
+ *   (`gatehouse.r.<gate>.<epoch>.<id>`, one wildcard subscription for every answer, one sweep for
+ *   every timeout: no promise and no timer per request); NATS's "no responders" comes back there
+ *   as a 503 status, told apart by its code; errors of NATS requests by class
+ *   (`NoRespondersError`, `TimeoutError`).
  * - Pushes, kicks and user bindings for a client on another gate go to that gate's control
  *   subject, one message per gate for a push to many clients.
  * - Identity (gate_identity.ts): the gate claims its number in a KV bucket and refuses to start
@@ -56,6 +60,7 @@ import {
   commandSubject,
   controlSubject,
   REFUSED_HEADER,
+  replyPrefix,
   STATE_HEADER,
 } from "./cluster_subjects.ts";
 import { jserrors } from "@nats-io/jetstream/internal";
@@ -150,7 +155,9 @@ export class ClusterRouter implements Router {
   /** Commands any gate has served. */
   #known = new Set<string>();
   #turn = new Map<string, number>();
-  #calls = new RemoteCalls();
+  #calls: RemoteCalls<Attempt>;
+  /** This run's reply subject prefix (with a trailing dot), once the number is claimed. */
+  #inbox = "";
   #timer?: ReturnType<typeof setInterval>;
   #closed = false;
   #identity?: GateIdentity;
@@ -165,6 +172,16 @@ export class ClusterRouter implements Router {
     this.#metrics = options.local.metrics;
     this.#log = options.log;
     this.#gate = gateNumber(options.gateId);
+    this.#calls = new RemoteCalls<Attempt>({
+      timeoutMs: options.requestTimeoutMs,
+      onTimeout: (call) =>
+        this.#dispatcher.refuse({
+          request: call,
+          reply: call.reply,
+          state: State.TIMEOUT,
+          msg: `No answer to ${call.cmd} within ${options.requestTimeoutMs} ms`,
+        }),
+    });
     this.#metrics.gauge("cluster_connected", {
       help: "1 while the gate is connected to NATS",
       read: () => this.#connected ? 1 : 0,
@@ -335,6 +352,7 @@ export class ClusterRouter implements Router {
     this.#leaves?.close();
     await this.#identity?.release();
     this.#dispatcher.close();
+    this.#calls.close();
     for (const call of this.#calls.takeAll()) {
       this.#dispatcher.refuse({
         request: call,
@@ -411,46 +429,40 @@ export class ClusterRouter implements Router {
       return;
     }
     attempt.text ??= JSON.stringify(request);
-    const call = this.#calls.add({ gate, cmd: request.cmd, msgId: request.msgId, reply });
-    nc.request(commandSubject(gate, request.cmd), attempt.text, {
-      timeout: this.#options.requestTimeoutMs,
-    }).then(
-      (msg) => {
-        if (!this.#calls.settle(call)) return;
-        const refused = msg.headers?.get(REFUSED_HEADER);
-        if (refused) {
-          if (refused === "busy") attempt.busy = true;
-          this.#attempt(attempt);
-          return;
-        }
-        const state = msg.headers ? Number(msg.headers.get(STATE_HEADER) || State.OK) : State.OK;
-        reply(msg.string(), state);
-      },
-      (error: unknown) => {
-        if (!this.#calls.settle(call)) return;
-        if (isNoResponders(error)) {
-          // That gate stopped serving the command since it last said so: try the next.
-          this.#attempt(attempt);
-          return;
-        }
-        const timedOut = error instanceof TimeoutError ||
-          (error instanceof RequestError && error.cause instanceof TimeoutError);
-        if (!timedOut) this.#log.warn("cluster request failed", { gate, error });
-        this.#dispatcher.refuse({
-          request,
-          reply,
-          ...(timedOut
-            ? {
-              state: State.TIMEOUT,
-              msg: `No answer to ${request.cmd} within ${this.#options.requestTimeoutMs} ms`,
-            }
-            : {
-              state: State.SERVER_OFF,
-              msg: `The gate serving ${request.cmd} could not be reached`,
-            }),
-        });
-      },
-    );
+    const call = this.#calls.add({
+      gate,
+      cmd: request.cmd,
+      msgId: request.msgId,
+      reply,
+      context: attempt,
+    });
+    nc.publish(commandSubject(gate, request.cmd), attempt.text, {
+      reply: this.#inbox + call.id,
+    });
+  }
+
+  /** An answer (or NATS's no-responders status) to a request this gate sent. */
+  #onAnswer(msg: Msg): void {
+    const call = this.#calls.take(Number(msg.subject.slice(this.#inbox.length)));
+    if (!call) return;
+    const attempt = call.context;
+    const h = msg.headers;
+    if (h) {
+      if (h.hasError && h.code === NO_RESPONDERS) {
+        // That gate stopped serving the command since it last said so: try the next.
+        this.#attempt(attempt);
+        return;
+      }
+      const refused = h.get(REFUSED_HEADER);
+      if (refused) {
+        if (refused === "busy") attempt.busy = true;
+        this.#attempt(attempt);
+        return;
+      }
+      call.reply(msg.string(), Number(h.get(STATE_HEADER) || State.OK));
+      return;
+    }
+    call.reply(msg.string(), State.OK);
   }
 
   /** A request from another gate for one of this gate's links. */
@@ -536,6 +548,10 @@ export class ClusterRouter implements Router {
     });
     nc.subscribe(controlSubject(this.#gate), {
       callback: (_error, msg) => this.#onControl(msg),
+    });
+    this.#inbox = `${replyPrefix(this.#gate, this.#identity?.epoch ?? 0)}.`;
+    nc.subscribe(`${this.#inbox}*`, {
+      callback: (_error, msg) => this.#onAnswer(msg),
     });
     nc.subscribe(ANNOUNCE_SUBJECT, {
       callback: (_error, msg) => this.#onAnnounce(msg),
@@ -757,6 +773,9 @@ interface Attempt {
   /** The request's JSON, made once for every gate tried. */
   text?: string;
 }
+
+/** The status code of NATS's "no responders" answer. */
+const NO_RESPONDERS = 503;
 
 /** Whether a NATS request failed because no one subscribes to the subject. */
 function isNoResponders(error: unknown): boolean {

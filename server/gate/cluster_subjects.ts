@@ -30,6 +30,14 @@ export function controlSubject(gate: number): string {
   return `${SUBJECT_PREFIX}.g.${gate}.ctl`;
 }
 
+/**
+ * The prefix of the reply subjects of one run of a gate (`<prefix>.<call id>`): the epoch keeps a
+ * late answer to an earlier run from being taken for a new call.
+ */
+export function replyPrefix(gate: number, epoch: number): string {
+  return `${SUBJECT_PREFIX}.r.${gate}.${epoch}`;
+}
+
 /** Where gates say which commands they serve (and that they are alive). */
 export const ANNOUNCE_SUBJECT = `${SUBJECT_PREFIX}.announce`;
 

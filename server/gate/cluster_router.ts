@@ -453,6 +453,16 @@ export class ClusterRouter implements Router {
         this.#attempt(attempt);
         return;
       }
+      if (h.hasError) {
+        this.#log.warn("cluster request failed", { gate: call.gate, status: h.code });
+        this.#dispatcher.refuse({
+          request: call,
+          reply: call.reply,
+          state: State.SERVER_OFF,
+          msg: `The gate serving ${call.cmd} could not be reached`,
+        });
+        return;
+      }
       const refused = h.get(REFUSED_HEADER);
       if (refused) {
         if (refused === "busy") attempt.busy = true;

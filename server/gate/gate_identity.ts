@@ -145,7 +145,9 @@ export class GateIdentity {
     } else {
       this.#revision = await this.#casOrTaken(() => this.#gates!.create(key, value()));
     }
-    this.#epoch = await this.#takeBlock();
+    const first = await this.#takeBlock();
+    this.previousRun = first.earlier;
+    this.#epoch = first.block;
     this.#block = this.#epoch;
     this.#revision = await this.#gates.update(key, value(), this.#revision);
   }
@@ -230,8 +232,11 @@ export class GateIdentity {
     }
   }
 
-  /** Takes the next free block of this gate number (compare-and-set, retried on a race). */
-  async #takeBlock(): Promise<number> {
+  /**
+   * Takes the next free block of this gate number (compare-and-set, retried on a race); `earlier`
+   * says whether blocks were taken before.
+   */
+  async #takeBlock(): Promise<{ block: number; earlier: boolean }> {
     const ids = this.#ids!;
     const key = String(this.#options.gate);
     for (let attempt = 0; attempt < 20; attempt++) {
@@ -239,12 +244,12 @@ export class GateIdentity {
       try {
         if (!entry || entry.operation !== "PUT") {
           await ids.create(key, "1");
-          return 0;
+          return { block: 0, earlier: false };
         }
-        this.previousRun = true;
-        const block = Number(entry.string()) % BLOCKS_PER_GATE;
+        const stored = Number(entry.string());
+        const block = Number.isSafeInteger(stored) && stored >= 0 ? stored % BLOCKS_PER_GATE : 0;
         await ids.update(key, String(block + 1), entry.revision);
-        return Number.isSafeInteger(block) && block >= 0 ? block : 0;
+        return { block, earlier: true };
       } catch (error) {
         if (!(error instanceof JetStreamApiError && isWrongSequence(error))) throw error;
       }
@@ -256,7 +261,7 @@ export class GateIdentity {
     if (this.#fetching) return;
     this.#fetching = true;
     this.#takeBlock().then(
-      (block) => this.#nextBlock = block,
+      ({ block }) => this.#nextBlock = block,
       (error) => this.#options.log.error("clientId block not taken", { error }),
     ).finally(() => this.#fetching = false);
   }

@@ -65,6 +65,7 @@ import {
 } from "./cluster_subjects.ts";
 import { jserrors } from "@nats-io/jetstream/internal";
 import { GateIdentity, GateNumberTakenError } from "./gate_identity.ts";
+import { KnownCommands } from "./known_commands.ts";
 import { LeaveStream } from "./leave_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import {
@@ -161,6 +162,7 @@ export class ClusterRouter implements Router {
   #timer?: ReturnType<typeof setInterval>;
   #closed = false;
   #identity?: GateIdentity;
+  #knownCommands: KnownCommands;
   #leaves?: LeaveStream;
   /** Links already told that this gate's earlier runs are gone. */
   #toldRestart = new WeakSet<Session>();
@@ -172,6 +174,7 @@ export class ClusterRouter implements Router {
     this.#metrics = options.local.metrics;
     this.#log = options.log;
     this.#gate = gateNumber(options.gateId);
+    this.#knownCommands = new KnownCommands({ log: options.log });
     this.#calls = new RemoteCalls<Attempt>({
       timeoutMs: options.requestTimeoutMs,
       onTimeout: (call) =>
@@ -239,6 +242,8 @@ export class ClusterRouter implements Router {
       epoch: identity.epoch,
       firstClientId: identity.firstId,
     });
+    for (const cmd of await this.#knownCommands.open(nc)) this.#known.add(cmd);
+    this.#knownCommands.record(this.#dispatcher.links.commands);
     this.#leaves = new LeaveStream({
       nc,
       gate: this.#gate,
@@ -254,6 +259,7 @@ export class ClusterRouter implements Router {
   addLink(link: Session): void {
     this.#dispatcher.addLink(link);
     for (const cmd of link.service?.apis ?? []) this.#known.add(cmd);
+    this.#knownCommands.record(link.service?.apis ?? []);
     this.#syncServed();
     const identity = this.#identity;
     if (identity?.previousRun && !this.#toldRestart.has(link)) {

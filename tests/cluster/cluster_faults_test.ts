@@ -177,6 +177,16 @@ Deno.test({
           const response = await client.request("echo", {});
           assert.equal(response.state, State.SERVER_OFF, response.msg);
         }
+        // A gate started after the instance died knows the command was served (KV).
+        const c = await startGate({ dataDir, flags: flags("c") });
+        try {
+          const onC = await connectClient(c.wsUrl);
+          clients.push(onC);
+          assert.equal((await onC.request("echo", {})).state, State.SERVER_OFF);
+          assert.equal((await onC.request("never_served", {})).state, State.UNDEFINED_CMD);
+        } finally {
+          await c.stop();
+        }
       });
 
       await t.step("A's instance at its in-flight limit: every request served by B's", async () => {

@@ -8,8 +8,27 @@
  * @module
  */
 
+import {
+  type Authenticator,
+  credsAuthenticator,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+} from "@nats-io/transport-node";
 import type { Logger } from "../log.ts";
-import type { ClusterAuth } from "./cluster_router.ts";
+
+/** How the gate proves itself to NATS (`--cluster-creds`). */
+export type ClusterAuth =
+  | { user: string; pass: string }
+  | { token: string }
+  | { creds: string };
+
+/** The NATS authenticator of `--cluster-creds` (none for an open NATS). */
+export function authenticator(auth: ClusterAuth | undefined): Authenticator | undefined {
+  if (!auth) return undefined;
+  if ("creds" in auth) return credsAuthenticator(new TextEncoder().encode(auth.creds));
+  if ("token" in auth) return tokenAuthenticator(auth.token);
+  return usernamePasswordAuthenticator(auth.user, auth.pass);
+}
 
 /** Reads `--cluster-creds`; throws a sentence naming what is wrong. */
 export async function readClusterCreds(path: string, log: Logger): Promise<ClusterAuth> {

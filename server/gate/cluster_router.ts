@@ -21,7 +21,7 @@
  *   subject, one message per gate for a push to many clients.
  * - Identity (gate_identity.ts): the gate claims its number in a KV bucket and refuses to start
  *   when a live gate holds it; its clientIds come from blocks never used before. A gate not
- *   heard for {@linkcode GATE_LAPSE_MS}, or heard again with another epoch, is down: its
+ *   heard for `GATE_LAPSE_MS` (gate_directory.ts), or heard again with another epoch, is down: its
  *   requests in flight are answered `SERVER_OFF` at once, and every service that hears client
  *   leaves gets `ss_msg_gate_down` with the range of clientIds that left.
  * - Client leaves go through a JetStream stream (leave_stream.ts), so a NATS restart loses none.
@@ -32,10 +32,8 @@
  */
 
 import {
-  type Authenticator,
   AuthorizationError,
   connect,
-  credsAuthenticator,
   headers,
   type Msg,
   type MsgHdrs,
@@ -44,8 +42,6 @@ import {
   RequestError,
   type Subscription,
   TimeoutError,
-  tokenAuthenticator,
-  usernamePasswordAuthenticator,
 } from "@nats-io/transport-node";
 import {
   type GateDown,
@@ -65,6 +61,9 @@ import {
 } from "./cluster_subjects.ts";
 import { jserrors } from "@nats-io/jetstream/internal";
 import { GateIdentity, GateNumberTakenError } from "./gate_identity.ts";
+import { authenticator, type ClusterAuth } from "./cluster_auth.ts";
+import { type ControlMessage, runControl } from "./cluster_control.ts";
+import { type Announce, ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate_directory.ts";
 import { KnownCommands } from "./known_commands.ts";
 import { LeaveStream } from "./leave_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
@@ -83,46 +82,8 @@ import { RemoteCalls } from "./remote_calls.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
 import type { Reply, Session } from "./session.ts";
 
-/** How often a gate announces what it serves (its heartbeat). */
-export const ANNOUNCE_MS = 1000;
-/** A gate not heard for this long is dead. */
-export const GATE_LAPSE_MS = 3 * ANNOUNCE_MS;
 /** How long a command no longer served keeps its subscription (answering "off"). */
 const UNSUBSCRIBE_AFTER_MS = 3 * ANNOUNCE_MS;
-
-/** Control messages between gates. */
-type ControlMessage =
-  | { op: "push"; clientIds: number[]; text: string }
-  | { op: "bind"; clientId: number; userId: number; token?: string }
-  | { op: "unbind"; clientId: number; userId: number }
-  | { op: "kick"; clientId: number; reason: string };
-
-/** What a gate announces. */
-interface Announce {
-  gate: number;
-  gateId: string;
-  /** The block of clientIds the gate's run began with. */
-  epoch: number;
-  /** The first clientId of the run: lower ones are earlier runs'. */
-  firstId: number;
-  /** Command → how many of the gate's links serve it. */
-  serves: Record<string, number>;
-  /** Set once, by a gate stopping cleanly. */
-  down?: boolean;
-}
-
-interface OtherGate {
-  gateId: string;
-  epoch: number;
-  serves: Map<string, number>;
-  seen: number;
-}
-
-/** How the gate proves itself to NATS (`--cluster-creds`). */
-export type ClusterAuth =
-  | { user: string; pass: string }
-  | { token: string }
-  | { creds: string };
 
 /** Options of {@linkcode ClusterRouter}. */
 export interface ClusterRouterOptions {
@@ -152,10 +113,7 @@ export class ClusterRouter implements Router {
   #reason = "Not connected to NATS yet";
   /** Command → this gate's subscription for it. */
   #served = new Map<string, { sub: Subscription; idleSince?: number }>();
-  #others = new Map<number, OtherGate>();
-  /** Commands any gate has served. */
-  #known = new Set<string>();
-  #turn = new Map<string, number>();
+  #directory: GateDirectory;
   #calls: RemoteCalls<Attempt>;
   /** This run's reply subject prefix (with a trailing dot), once the number is claimed. */
   #inbox = "";
@@ -175,6 +133,7 @@ export class ClusterRouter implements Router {
     this.#log = options.log;
     this.#gate = gateNumber(options.gateId);
     this.#knownCommands = new KnownCommands({ log: options.log });
+    this.#directory = new GateDirectory({ self: this.#gate });
     this.#calls = new RemoteCalls<Attempt>({
       timeoutMs: options.requestTimeoutMs,
       onTimeout: (call) =>
@@ -242,7 +201,7 @@ export class ClusterRouter implements Router {
       epoch: identity.epoch,
       firstClientId: identity.firstId,
     });
-    for (const cmd of await this.#knownCommands.open(nc)) this.#known.add(cmd);
+    this.#directory.learn(await this.#knownCommands.open(nc));
     this.#knownCommands.record(this.#dispatcher.links.commands);
     this.#leaves = new LeaveStream({
       nc,
@@ -258,7 +217,7 @@ export class ClusterRouter implements Router {
 
   addLink(link: Session): void {
     this.#dispatcher.addLink(link);
-    for (const cmd of link.service?.apis ?? []) this.#known.add(cmd);
+    this.#directory.learn(link.service?.apis ?? []);
     this.#knownCommands.record(link.service?.apis ?? []);
     this.#syncServed();
     const identity = this.#identity;
@@ -370,31 +329,11 @@ export class ClusterRouter implements Router {
     await this.#nc?.close().catch(() => {});
   }
 
-  /**
-   * The gates to try for `cmd`, in order, starting at the next in the weighted rotation;
-   * undefined when only this gate serves it (no NATS on the way).
-   */
+  /** The gates to try for `cmd`; undefined when only this gate's links serve it. */
   #targets(cmd: string): number[] | undefined {
     const own = this.#dispatcher.links.count(cmd);
     if (!this.#connected) return own > 0 ? undefined : [];
-    let total = own;
-    const gates: number[] = own > 0 ? [this.#gate] : [];
-    const weights: number[] = own > 0 ? [own] : [];
-    for (const [gate, other] of this.#others) {
-      const n = other.serves.get(cmd);
-      if (!n) continue;
-      gates.push(gate);
-      weights.push(n);
-      total += n;
-    }
-    if (gates.length === 1 && own > 0) return undefined;
-    if (gates.length <= 1) return gates;
-    const turn = this.#turn.get(cmd) ?? 0;
-    this.#turn.set(cmd, (turn + 1) % total);
-    let at = turn;
-    let first = 0;
-    while (at >= weights[first]) at -= weights[first++];
-    return [...gates.slice(first), ...gates.slice(0, first)];
+    return this.#directory.targets(cmd, own);
   }
 
   /** Tries the gates of `targets` from `next` on until one takes the request. */
@@ -420,7 +359,7 @@ export class ClusterRouter implements Router {
     const cmd = request.cmd;
     const answer = busy
       ? { state: State.SERVER_BUSY, msg: `Every service for ${cmd} is at its in-flight limit` }
-      : this.#known.has(cmd)
+      : this.#directory.knows(cmd)
       ? { state: State.SERVER_OFF, msg: `No service for ${cmd} is connected` }
       : { state: State.UNDEFINED_CMD, msg: `No service has registered ${cmd}` };
     this.#dispatcher.refuse({ request, reply, ...answer });
@@ -584,7 +523,7 @@ export class ClusterRouter implements Router {
         } else if (status.type === "reconnect") {
           this.#connected = true;
           // The others could not be heard meanwhile: give them a full lapse from now.
-          for (const other of this.#others.values()) other.seen = Date.now();
+          this.#directory.rejoined();
           this.#log.info("cluster rejoined", { nats: nc.getServer() });
           this.#announce();
         }
@@ -652,24 +591,8 @@ export class ClusterRouter implements Router {
     } catch {
       return;
     }
-    let result = false;
-    switch (message?.op) {
-      case "push":
-        if (Array.isArray(message.clientIds) && typeof message.text === "string") {
-          pushLocal(this.#local, message.clientIds, message.text);
-        }
-        return;
-      case "bind":
-        result = bindLocal(this.#local, message);
-        break;
-      case "unbind":
-        result = unbindLocal(this.#local, message);
-        break;
-      case "kick":
-        result = kickLocal(this.#local, message);
-        break;
-    }
-    if (msg.reply) msg.respond(JSON.stringify({ ok: result }));
+    const result = runControl(this.#local, message);
+    if (msg.reply && result !== undefined) msg.respond(JSON.stringify({ ok: result }));
   }
 
   #onAnnounce(msg: Msg): void {
@@ -687,23 +610,8 @@ export class ClusterRouter implements Router {
       }
       return;
     }
-    const lowest = gate * CLIENTS_PER_GATE;
-    const known = this.#others.get(gate);
-    if (announce.down) {
-      if (known) this.#gateDown(gate, "stopped", { to: lowest + CLIENTS_PER_GATE });
-      return;
-    }
-    if (known && known.epoch !== announce.epoch) {
-      this.#gateDown(gate, "restarted", { to: announce.firstId });
-    }
-    const serves = new Map(Object.entries(announce.serves ?? {}));
-    for (const cmd of serves.keys()) this.#known.add(cmd);
-    this.#others.set(gate, {
-      gateId: announce.gateId,
-      epoch: announce.epoch,
-      serves,
-      seen: Date.now(),
-    });
+    const gone = this.#directory.hear(announce);
+    if (gone) this.#gateDown(gone);
   }
 
   #tick(): void {
@@ -712,20 +620,15 @@ export class ClusterRouter implements Router {
       this.#log.warn("gate claim not refreshed", { error })
     );
     if (!this.#connected) return;
-    const lapsed = Date.now() - GATE_LAPSE_MS;
-    for (const [gate, other] of this.#others) {
-      if (other.seen < lapsed) {
-        this.#gateDown(gate, "no heartbeat", { to: (gate + 1) * CLIENTS_PER_GATE });
-      }
-    }
+    for (const gone of this.#directory.lapsed()) this.#gateDown(gone);
   }
 
   /**
    * Another gate is gone (or its earlier run is): its requests in flight are answered
-   * `SERVER_OFF`, and the services hear that its clients below `to` left.
+   * `SERVER_OFF`, and the services hear that its clients below `toClientId` left.
    */
-  #gateDown(gate: number, reason: string, range: { to: number }): void {
-    this.#others.delete(gate);
+  #gateDown(gone: GateGone): void {
+    const { gate, reason, toClientId } = gone;
     const calls = this.#calls.takeGate(gate);
     this.#log.warn("gate down", { gate, reason, inFlight: calls.length });
     for (const call of calls) {
@@ -736,7 +639,7 @@ export class ClusterRouter implements Router {
         msg: `The gate serving ${call.cmd} went away before answering`,
       });
     }
-    const down: GateDown = { gate, fromClientId: gate * CLIENTS_PER_GATE, toClientId: range.to };
+    const down: GateDown = { gate, fromClientId: gate * CLIENTS_PER_GATE, toClientId };
     tellGateDown(this.#local, down);
   }
 
@@ -797,14 +700,6 @@ const NO_RESPONDERS = 503;
 function isNoResponders(error: unknown): boolean {
   return error instanceof NoRespondersError ||
     (error instanceof RequestError && error.isNoResponders());
-}
-
-/** The NATS authenticator of `--cluster-creds`. */
-function authenticator(auth: ClusterAuth | undefined): Authenticator | undefined {
-  if (!auth) return undefined;
-  if ("creds" in auth) return credsAuthenticator(new TextEncoder().encode(auth.creds));
-  if ("token" in auth) return tokenAuthenticator(auth.token);
-  return usernamePasswordAuthenticator(auth.user, auth.pass);
 }
 
 /** The header of a service answer: its state when not OK, none when OK. */

@@ -17,6 +17,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   FRAME_HEADER_BYTES,
   GateCmd,
+  type GateDown,
   makeResponse,
   type RequestEnvelope,
   type ResponseEnvelope,
@@ -73,6 +74,7 @@ export class ServiceClient {
   #options: ServiceClientOptions;
   #handlers = new Map<string, ServiceHandler>();
   #leaveHandlers = new Set<(leave: ClientLeave) => void>();
+  #gateDownHandlers = new Set<(down: GateDown) => void>();
   #registered = false;
   #registeredHandlers = new Set<() => void>();
   #starting?: { resolve(): void; reject(error: Error): void };
@@ -88,6 +90,9 @@ export class ServiceClient {
     this.#channel.on(GateCmd.CLIENT_LEAVE, (data) => {
       for (const handler of this.#leaveHandlers) handler(data as ClientLeave);
     });
+    this.#channel.on(GateCmd.GATE_DOWN, (data) => {
+      for (const handler of this.#gateDownHandlers) handler(data as GateDown);
+    });
   }
 
   /** Serves `cmd` with `handler`. Call before {@linkcode start}. */
@@ -101,6 +106,15 @@ export class ServiceClient {
   onClientLeave(handler: (leave: ClientLeave) => void): this {
     this.#leaveHandlers.add(handler);
     if (this.#registered && this.#leaveHandlers.size === 1) this.#register().catch(() => {});
+    return this;
+  }
+
+  /**
+   * Hears `ss_msg_gate_down` (cluster mode): a gate died or restarted, and every client in the
+   * range it names left. Sent to services that listen for client leaves.
+   */
+  onGateDown(handler: (down: GateDown) => void): this {
+    this.#gateDownHandlers.add(handler);
     return this;
   }
 

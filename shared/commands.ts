@@ -21,11 +21,30 @@ export const GateCmd = {
   KICK: "ss_msg_kick",
   /** Event pushed to the service links that listed it when a client leaves. */
   CLIENT_LEAVE: "ss_msg_client_leave",
+  /**
+   * Event pushed (cluster mode) to the service links that listed `ss_msg_client_leave` when a
+   * gate died or came back with a new epoch: every client in its range left. Data
+   * {@linkcode GateDown}.
+   */
+  GATE_DOWN: "ss_msg_gate_down",
   /** Push a kicked client receives before its connection closes. */
   KICKED: "sc_msg_kicked",
   /** Push that reports a protocol fault to a WebSocket text client: data {code, msg}. */
   ERROR: "sc_msg_error",
 } as const;
+
+/**
+ * The data of `ss_msg_gate_down`: gate `gate` went down (or restarted), and every clientId with
+ * `fromClientId <= clientId < toClientId` is gone, as if each had sent `ss_msg_client_leave`.
+ */
+export interface GateDown {
+  /** The gate's number. */
+  gate: number;
+  /** The lowest clientId that left. */
+  fromClientId: number;
+  /** One past the highest clientId that left. */
+  toClientId: number;
+}
 
 /** Commands of the login service. */
 export const LoginCmd = {

@@ -30,9 +30,13 @@ export interface NatsPeer extends Peer {
   url: string;
 }
 
-/** Starts `nats-server` on loopback on a port of its choosing; resolves once it listens. */
+/** Starts `nats-server` (JetStream on) on loopback on a free port; resolves once it listens. */
 export async function startNatsServer(): Promise<NatsPeer> {
-  const tool = spawnTool("nats-server", ["-a", "127.0.0.1", "-p", "-1"], { name: "nats-server" });
+  // JetStream on (gates keep their identity in KV), its store in a fresh directory.
+  const storeDir = await Deno.makeTempDir({ prefix: "gatehouse_bench_nats_" });
+  const tool = spawnTool("nats-server", ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", storeDir], {
+    name: "nats-server",
+  });
   // nats-server logs to stderr: poll it for the port and the ready line.
   const deadline = Date.now() + 15_000;
   let port: string | undefined;

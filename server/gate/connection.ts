@@ -1,42 +1,20 @@
 /**
- * What the gate knows of one connection, whatever carries it (WebSocket or framed TCP).
+ * One connection's transport, whatever carries it (WebSocket or framed TCP): its id, its peer,
+ * and how to send to it and close it. What the gate knows of the peer (its user, its service,
+ * its budget) is the {@linkcode Session} beside it (session.ts).
  *
  * @module
  */
 
-import type { TokenBucket } from "./token_bucket.ts";
-
-/** What a registered service link declared. */
-export interface ServiceInfo {
-  type: string;
-  name: string;
-  /** The commands it serves. */
-  apis: string[];
-  /** Gate events it asked for (e.g. `ss_msg_client_leave`). */
-  events: Set<string>;
-}
-
-/** One connection to the gate: a client, or a service link once registered. */
+/** One transport connection to the gate. */
 export interface Connection {
   /** Unique for the gate's lifetime, never reused. */
   readonly id: number;
-  /** `ws` or `tcp`, or `cluster` for a request that came from another gate. */
-  readonly transport: "ws" | "tcp" | "cluster";
+  /** `ws` or `tcp`. */
+  readonly transport: "ws" | "tcp";
   /** The peer's address, for logs. */
   readonly remote: string;
-  /** The bound user, 0 when none. */
-  userId: number;
-  /** The token the login service bound with the user, if any. */
-  token?: string;
-  /** Set once `ss_reg_api` succeeded. */
-  service?: ServiceInfo;
-  /** When the last message arrived (performance.now()). */
-  lastSeen: number;
-  /** The request budget (unused for service links). */
-  readonly bucket: TokenBucket;
-  /** Requests forwarded to this link and not answered yet (service links). */
-  inflight: number;
-  /** Whether the connection has closed. */
+  /** Whether the connection has closed (or is closing). */
   readonly closed: boolean;
   /** Bytes handed to the transport and not yet written to the socket. */
   readonly unsentBytes: number;
@@ -63,6 +41,8 @@ export const CloseCode = {
 export interface ConnectionEvents {
   /** One envelope's text arrived. */
   onText(connection: Connection, text: string): void;
+  /** Something other than an envelope arrived (the peer is alive). */
+  onActivity?(connection: Connection): void;
   /** The connection closed (either side). */
   onClose(connection: Connection): void;
 }

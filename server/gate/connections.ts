@@ -1,45 +1,52 @@
 /**
- * Every open connection of the gate by its clientId, which is never reused.
+ * Every open session of the gate by its clientId, which is never reused.
  *
  * @module
  */
 
-import type { Connection } from "./connection.ts";
+import type { Session } from "./session.ts";
 
-/** The connection table. */
+/** The session table. */
 export class Connections {
-  #byId = new Map<number, Connection>();
-  #lastId = 0;
-  #base: number;
+  #byId = new Map<number, Session>();
+  #next: () => number;
 
-  /** `base` is added to every id: the gate's share of the cluster's clientIds (0 alone). */
-  constructor(options: { base?: number } = {}) {
-    this.#base = options.base ?? 0;
+  /**
+   * `nextId` hands out clientIds (cluster mode: blocks claimed through NATS); single node counts
+   * 1, 2, 3, ….
+   */
+  constructor(options: { nextId?: () => number } = {}) {
+    let last = 0;
+    this.#next = options.nextId ?? (() => ++last);
   }
 
   /** A new clientId, unique for the gate's lifetime. */
   nextId(): number {
-    return this.#base + ++this.#lastId;
+    return this.#next();
   }
 
-  /** How many connections are open. */
+  /** How many sessions are open. */
   get size(): number {
     return this.#byId.size;
   }
 
-  add(connection: Connection): void {
-    this.#byId.set(connection.id, connection);
+  /** Adds a session under its id. */
+  add(session: Session): void {
+    this.#byId.set(session.id, session);
   }
 
-  delete(connection: Connection): void {
-    this.#byId.delete(connection.id);
+  /** Removes a session. */
+  delete(session: Session): void {
+    this.#byId.delete(session.id);
   }
 
-  get(id: number): Connection | undefined {
+  /** The session of a clientId. */
+  get(id: number): Session | undefined {
     return this.#byId.get(id);
   }
 
-  values(): IterableIterator<Connection> {
+  /** Every open session. */
+  values(): IterableIterator<Session> {
     return this.#byId.values();
   }
 }

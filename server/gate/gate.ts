@@ -17,6 +17,7 @@ import {
   makeResponse,
   MessageTypes,
   parseEnvelope,
+  type ResponseEnvelope,
   State,
 } from "../../shared/mod.ts";
 import { acceptLoop } from "../accept_loop.ts";
@@ -32,11 +33,12 @@ import {
   mayCall,
   runGateCommand,
 } from "./gate_commands.ts";
-import { CLIENTS_PER_GATE, gateNumber } from "./cluster_ids.ts";
-import { LocalRouter, type LocalRouterOptions } from "./local_router.ts";
+import { LinkDispatcher } from "./link_dispatcher.ts";
+import { LocalRouter, type LocalSessions } from "./local_router.ts";
 import { GateMetrics } from "./metrics.ts";
 import type { GateOptions } from "./options.ts";
 import type { Router } from "./router.ts";
+import { Session } from "./session.ts";
 import { type Admission, type HttpAnswer, HttpPort } from "./http_port.ts";
 import type { RequestHead } from "./http_request.ts";
 import { serveStatic } from "./static_files.ts";
@@ -61,6 +63,7 @@ export class Gate implements ConnectionEvents {
   #log: Logger;
   #metrics = new GateMetrics();
   #connections!: Connections;
+  #dispatcher!: LinkDispatcher;
   #types = new MessageTypes();
   #router!: Router;
   #commands!: GateCommandContext;
@@ -91,32 +94,41 @@ export class Gate implements ConnectionEvents {
         path: serviceKey.source,
       });
     }
-    const gateId = o.gateId ?? crypto.randomUUID().slice(0, 8);
-    const gateNum = o.cluster ? gateNumber(gateId) : 0;
-    this.#connections = new Connections({ base: gateNum * CLIENTS_PER_GATE });
-    const routerOptions: LocalRouterOptions = {
-      connections: this.#connections,
+    this.#dispatcher = new LinkDispatcher({
       metrics: this.#metrics,
       log: this.#log,
       requestTimeoutMs: o.requestTimeoutMs,
       maxInflight: o.maxInflight,
       maxUnsentBytes: o.maxUnsentBytes,
       maxMessageBytes: o.maxMessageBytes,
+    });
+    let nextId: (() => number) | undefined;
+    this.#connections = new Connections({ nextId: () => nextId ? nextId() : 0 });
+    const local: LocalSessions = {
+      connections: this.#connections,
+      dispatcher: this.#dispatcher,
+      metrics: this.#metrics,
     };
     if (o.cluster) {
       // Loaded only in cluster mode: a single gate never loads the NATS client.
       const { ClusterRouter } = await import("./cluster_router.ts");
+      const { readClusterCreds } = await import("./cluster_auth.ts");
       const router = new ClusterRouter({
-        ...routerOptions,
+        local,
+        log: this.#log,
+        requestTimeoutMs: o.requestTimeoutMs,
         servers: o.cluster,
-        gateId,
-        gateNumber: gateNum,
+        gateId: o.gateId ?? crypto.randomUUID().slice(0, 8),
+        auth: o.clusterCreds ? await readClusterCreds(o.clusterCreds, this.#log) : undefined,
       });
-      router.start();
+      // Claims the gate's number (refusing a collision) and its block of clientIds.
+      const ids = await router.start();
+      nextId = ids;
       this.#router = router;
-      this.#log.info("cluster mode", { nats: o.cluster.join(","), gateId, gate: gateNum });
     } else {
-      this.#router = new LocalRouter(routerOptions);
+      let last = 0;
+      nextId = () => ++last;
+      this.#router = new LocalRouter(local);
     }
     this.#commands = {
       router: this.#router,
@@ -210,8 +222,8 @@ export class Gate implements ConnectionEvents {
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
-    this.#router?.close();
-    for (const connection of [...this.#connections.values()]) {
+    await this.#router?.close();
+    for (const { conn: connection } of [...this.#connections.values()]) {
       connection.close("The gate is shutting down", CloseCode.GOING_AWAY);
     }
     await this.#http?.stop();
@@ -230,14 +242,16 @@ export class Gate implements ConnectionEvents {
   }
 
   onText(connection: Connection, text: string): void {
-    connection.lastSeen = performance.now();
+    const session = this.#connections.get(connection.id);
+    if (!session) return;
+    session.lastSeen = performance.now();
     const result = parseEnvelope(text);
     if (!result.ok) {
       this.#metrics.inc("bad_requests_total");
       if (result.msgId !== undefined) {
         // Answer the request it could not accept; an unreadable cmd is not echoed.
-        this.#router.respond(
-          connection,
+        this.#respond(
+          session,
           makeResponse({ cmd: result.cmd ?? GateCmd.ERROR, msgId: result.msgId }, {
             state: State.BAD_REQUEST,
             msg: result.error,
@@ -250,7 +264,7 @@ export class Gate implements ConnectionEvents {
     }
     const envelope = result.envelope;
     if (isResponse(envelope)) {
-      if (connection.service) this.#router.answer(connection, envelope);
+      if (session.service) this.#router.answer(session, envelope);
       else connection.sendError("Only service links may send responses");
       return;
     }
@@ -259,10 +273,10 @@ export class Gate implements ConnectionEvents {
       return;
     }
     this.#metrics.inc("requests_total");
-    if (!connection.service && !connection.bucket.take()) {
+    if (!session.service && !session.bucket.take()) {
       this.#metrics.inc("rate_limited_total");
-      this.#router.respond(
-        connection,
+      this.#respond(
+        session,
         makeResponse(envelope, {
           state: State.RATE_LIMITED,
           msg: `More than ${this.#options.rate} requests per second`,
@@ -271,9 +285,9 @@ export class Gate implements ConnectionEvents {
       return;
     }
     const cmd = envelope.cmd;
-    if (!mayCall(connection, cmd)) {
-      this.#router.respond(
-        connection,
+    if (!mayCall(session, cmd)) {
+      this.#respond(
+        session,
         makeResponse(envelope, {
           state: State.UNDEFINED_CMD,
           msg: `Only service links may call ${cmd}`,
@@ -282,12 +296,12 @@ export class Gate implements ConnectionEvents {
       return;
     }
     if (GATE_COMMANDS.has(cmd)) {
-      runGateCommand(this.#commands, connection, envelope).then(
-        (response) => this.#router.respond(connection, response),
+      runGateCommand(this.#commands, session, envelope).then(
+        (response) => this.#respond(session, response),
         (error) => {
           this.#log.error("gate command failed", { cmd, error });
-          this.#router.respond(
-            connection,
+          this.#respond(
+            session,
             makeResponse(envelope, {
               state: State.FAIL,
               msg: "The gate could not run the command",
@@ -297,20 +311,32 @@ export class Gate implements ConnectionEvents {
       );
       return;
     }
-    this.#router.route(connection, envelope);
+    this.#router.route(session, envelope);
+  }
+
+  onActivity(connection: Connection): void {
+    const session = this.#connections.get(connection.id);
+    if (session) session.lastSeen = performance.now();
   }
 
   onClose(connection: Connection): void {
-    this.#connections.delete(connection);
-    if (connection.service) {
-      this.#router.removeLink(connection);
+    const session = this.#connections.get(connection.id);
+    if (!session) return;
+    this.#connections.delete(session);
+    if (session.service) {
+      this.#router.removeLink(session);
       this.#log.info("service left", {
-        clientId: connection.id,
-        name: connection.service.name,
+        clientId: session.id,
+        name: session.service.name,
       });
     }
     // A service link is a member of the suite too (it may have joined groups): tell the others.
-    if (!this.#stopping) this.#router.clientLeft(connection);
+    if (!this.#stopping) this.#router.clientLeft(session);
+  }
+
+  /** Sends a response the gate itself makes. */
+  #respond(to: Session, response: ResponseEnvelope): void {
+    to.reply(JSON.stringify(response), response.state);
   }
 
   /**
@@ -397,7 +423,6 @@ export class Gate implements ConnectionEvents {
             rest,
             handshake: handshake.response,
             remote,
-            bucket: this.#bucket(),
             events: { onText() {}, onClose() {} },
             types: this.#types,
             maxMessageBytes: o.maxMessageBytes,
@@ -412,7 +437,6 @@ export class Gate implements ConnectionEvents {
           rest,
           handshake: handshake.response,
           remote,
-          bucket: this.#bucket(),
           events: this,
           types: this.#types,
           maxMessageBytes: o.maxMessageBytes,
@@ -444,7 +468,6 @@ export class Gate implements ConnectionEvents {
       const refused = new TcpConnection({
         id: 0,
         conn,
-        bucket: this.#bucket(),
         events: { onText() {}, onClose() {} },
         types: this.#types,
         maxMessageBytes: this.#options.maxMessageBytes,
@@ -457,7 +480,6 @@ export class Gate implements ConnectionEvents {
     const connection = new TcpConnection({
       id: this.#connections.nextId(),
       conn,
-      bucket: this.#bucket(),
       events: this,
       types: this.#types,
       maxMessageBytes: this.#options.maxMessageBytes,
@@ -468,7 +490,12 @@ export class Gate implements ConnectionEvents {
   }
 
   #opened(connection: Connection): void {
-    this.#connections.add(connection);
+    const session = new Session({
+      conn: connection,
+      bucket: this.#bucket(),
+      reply: (text, state) => this.#dispatcher.deliver(connection, text, state),
+    });
+    this.#connections.add(session);
     this.#metrics.inc("connections_opened_total", `transport="${connection.transport}"`);
     this.#log.debug("connection opened", {
       clientId: connection.id,
@@ -484,8 +511,9 @@ export class Gate implements ConnectionEvents {
   #sweepIdle(): void {
     const limit = 3 * this.#options.heartbeatMs;
     const now = performance.now();
-    for (const connection of this.#connections.values()) {
-      if (now - connection.lastSeen > limit && !connection.closed) {
+    for (const session of this.#connections.values()) {
+      const connection = session.conn;
+      if (now - session.lastSeen > limit && !connection.closed) {
         this.#metrics.inc("idle_closed_total");
         this.#log.info("idle connection closed", { clientId: connection.id });
         connection.sendError(`Nothing received for ${limit} ms (3 heartbeat intervals)`);

@@ -17,7 +17,7 @@ import {
 } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { timingSafeEqualText } from "../service_key.ts";
-import type { Connection } from "./connection.ts";
+import type { Session } from "./session.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Router } from "./router.ts";
 
@@ -32,7 +32,7 @@ export const GATE_COMMANDS: ReadonlySet<string> = new Set([
 ]);
 
 /** Gate events a service may list in `apis`. */
-export const GATE_EVENTS: ReadonlySet<string> = new Set([GateCmd.CLIENT_LEAVE]);
+export const GATE_EVENTS: ReadonlySet<string> = new Set([GateCmd.CLIENT_LEAVE, GateCmd.GATE_DOWN]);
 
 /** Most clientIds in one `ss_msg_push`. */
 export const MAX_PUSH_TARGETS = 100_000;
@@ -83,7 +83,7 @@ function host(remote: string): string {
  */
 export async function runGateCommand(
   context: GateCommandContext,
-  from: Connection,
+  from: Session,
   request: RequestEnvelope,
 ): Promise<ResponseEnvelope> {
   const answer = await gateCommand(context, from, request);
@@ -92,7 +92,7 @@ export async function runGateCommand(
 
 async function gateCommand(
   context: GateCommandContext,
-  from: Connection,
+  from: Session,
   request: RequestEnvelope,
 ): Promise<Answer> {
   const data = request.data;
@@ -170,7 +170,7 @@ async function gateCommand(
 
 async function register(
   context: GateCommandContext,
-  from: Connection,
+  from: Session,
   data: Record<string, unknown>,
 ): Promise<Answer> {
   if (!shortString(data.type, 64)) {
@@ -197,12 +197,16 @@ async function register(
       return fieldError(`Command ${api} is served by the gate itself`);
     } else if (!served.includes(api)) served.push(api);
   }
-  const remoteHost = host(from.remote);
+  const remoteHost = host(from.conn.remote);
   if (!timingSafeEqualText(data.sskey, context.serviceKey)) {
     const failures = (context.keyFailures.get(remoteHost) ?? 0) + 1;
     context.keyFailures.set(remoteHost, failures);
     context.metrics.inc("service_key_failures_total");
-    context.log.warn("service key refused", { remote: from.remote, name: data.name, failures });
+    context.log.warn("service key refused", {
+      remote: from.conn.remote,
+      name: data.name,
+      failures,
+    });
     // Slow repeated guesses down: 0, 0, 250 ms, 500 ms, … up to 5 s.
     const delay = Math.min(5000, failures <= 2 ? 0 : 250 * 2 ** (failures - 3));
     if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
@@ -223,6 +227,6 @@ async function register(
 }
 
 /** Whether a connection may call `cmd`: `ss_` commands are for service links (and `ss_reg_api`). */
-export function mayCall(from: Connection, cmd: string): boolean {
+export function mayCall(from: Session, cmd: string): boolean {
   return !isServiceCmd(cmd) || from.service !== undefined || cmd === GateCmd.REG_API;
 }

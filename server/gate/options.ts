@@ -29,6 +29,8 @@ export interface GateOptions {
   cluster?: string[];
   /** This gate's id in the cluster; random when absent. */
   gateId?: string;
+  /** A file with the gate's NATS credentials (cluster_auth.ts); an open NATS when absent. */
+  clusterCreds?: string;
   requestTimeoutMs: number;
   maxInflight: number;
   /** Requests per second per client. */
@@ -79,6 +81,8 @@ Usage: deno task gate:only [flags]
                            (repeatable; the header is ignored when absent)
   --cluster URLS           join other gates over NATS: nats://host:port[,…] (off when absent)
   --gate-id ID             this gate's id in the cluster (random)
+  --cluster-creds FILE     the gate's NATS credentials: a NATS .creds file, or JSON
+                           {"user","password"} or {"token"} (keep it mode 0600)
   --request-timeout-ms N   answer TIMEOUT after this long (${GATE_DEFAULTS.requestTimeoutMs})
   --max-inflight N         requests in flight per service link (${GATE_DEFAULTS.maxInflight})
   --rate N                 requests per second per client (${GATE_DEFAULTS.rate})
@@ -131,6 +135,7 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
       "trust-proxy": { type: "string", multiple: true },
       cluster: { type: "string" },
       "gate-id": { type: "string" },
+      "cluster-creds": { type: "string" },
       "request-timeout-ms": { type: "string" },
       "max-inflight": { type: "string" },
       rate: { type: "string" },
@@ -160,6 +165,7 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
     trustProxy: trustedProxies(values["trust-proxy"] ?? []),
     cluster: values.cluster === undefined ? undefined : parseClusterUrls(values.cluster),
     gateId: values["gate-id"],
+    clusterCreds: values["cluster-creds"],
     requestTimeoutMs: integer(
       "request-timeout-ms",
       values["request-timeout-ms"],

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Connection } from "./connection.ts";
+import type { ServiceLink } from "./service_links.ts";
+import type { Reply, Session } from "./session.ts";
 
 /** One forwarded request. */
 export interface PendingRequest {
@@ -15,8 +16,9 @@ export interface PendingRequest {
   /** The id the client chose. */
   clientMsgId: number;
   cmd: string;
-  client: Connection;
-  link: Connection;
+  /** How the answer reaches the requester (a client here, or a gate over NATS). */
+  reply: Reply;
+  link: ServiceLink;
   /** performance.now() after which the request has timed out. */
   deadline: number;
 }
@@ -34,7 +36,7 @@ export interface PendingRequestsOptions {
  */
 export class PendingRequests {
   #entries = new Map<number, PendingRequest>();
-  #byLink = new Map<Connection, Set<number>>();
+  #byLink = new Map<ServiceLink, Set<number>>();
   #nextId = 0;
   #timeoutMs: number;
   #onTimeout: (request: PendingRequest) => void;
@@ -53,7 +55,7 @@ export class PendingRequests {
   }
 
   /** Records a forwarded request; returns the id the service will see. */
-  add(request: { clientMsgId: number; cmd: string; client: Connection; link: Connection }): number {
+  add(request: { clientMsgId: number; cmd: string; reply: Reply; link: ServiceLink }): number {
     this.#nextId = this.#nextId >= Number.MAX_SAFE_INTEGER ? 1 : this.#nextId + 1;
     const gateMsgId = this.#nextId;
     this.#entries.set(gateMsgId, {
@@ -69,15 +71,15 @@ export class PendingRequests {
   }
 
   /** Removes and returns the request a response answers, when it came from the right link. */
-  take(gateMsgId: number, link: Connection): PendingRequest | undefined {
+  take(gateMsgId: number, link: Session): PendingRequest | undefined {
     const entry = this.#entries.get(gateMsgId);
-    if (!entry || entry.link !== link) return undefined;
+    if (!entry || entry.link.session !== link) return undefined;
     this.#remove(entry);
     return entry;
   }
 
   /** Removes and returns every request waiting on a link. */
-  takeLink(link: Connection): PendingRequest[] {
+  takeLink(link: ServiceLink): PendingRequest[] {
     const ids = this.#byLink.get(link);
     if (!ids) return [];
     const taken: PendingRequest[] = [];

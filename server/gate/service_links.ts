@@ -5,24 +5,36 @@
  */
 
 import { State } from "../../shared/mod.ts";
-import type { Connection } from "./connection.ts";
+import type { Session } from "./session.ts";
+
+/** A registered service link and the requests it holds. */
+export class ServiceLink {
+  /** The link's session. */
+  readonly session: Session;
+  /** Requests forwarded to this link and not answered yet. */
+  inflight = 0;
+
+  constructor(session: Session) {
+    this.session = session;
+  }
+}
 
 interface Rotation {
-  links: Connection[];
+  links: ServiceLink[];
   next: number;
 }
 
 /** The outcome of picking a link: the link, or the state to answer with. */
 export type LinkPick =
-  | { link: Connection; state?: undefined }
+  | { link: ServiceLink; state?: undefined }
   | { link?: undefined; state: number; msg: string };
 
 /** Command → links, round-robin, with a per-link in-flight limit. */
 export class ServiceLinks {
   #byCmd = new Map<string, Rotation>();
   #everServed = new Set<string>();
-  #byEvent = new Map<string, Set<Connection>>();
-  #links = new Set<Connection>();
+  #byEvent = new Map<string, Set<ServiceLink>>();
+  #links = new Map<Session, ServiceLink>();
   #maxInflight: number;
 
   constructor(options: { maxInflight: number }) {
@@ -39,12 +51,16 @@ export class ServiceLinks {
     return [...this.#byCmd.keys()];
   }
 
-  /** Adds a link for its `service.apis` and `service.events` (replacing an earlier registration). */
-  add(link: Connection): void {
-    this.remove(link);
-    const service = link.service;
-    if (!service) return;
-    this.#links.add(link);
+  /**
+   * Adds a session for its `service.apis` and `service.events`, replacing an earlier
+   * registration (its requests in flight stay counted).
+   */
+  add(session: Session): ServiceLink | undefined {
+    const link = this.#links.get(session) ?? new ServiceLink(session);
+    this.remove(session);
+    const service = session.service;
+    if (!service) return undefined;
+    this.#links.set(session, link);
     for (const cmd of service.apis) {
       let rotation = this.#byCmd.get(cmd);
       if (!rotation) this.#byCmd.set(cmd, rotation = { links: [], next: 0 });
@@ -56,11 +72,14 @@ export class ServiceLinks {
       if (!set) this.#byEvent.set(event, set = new Set());
       set.add(link);
     }
+    return link;
   }
 
-  /** Removes a link from every command and event. */
-  remove(link: Connection): void {
-    if (!this.#links.delete(link)) return;
+  /** Removes a session from every command and event; returns its link record. */
+  remove(session: Session): ServiceLink | undefined {
+    const link = this.#links.get(session);
+    if (!link) return undefined;
+    this.#links.delete(session);
     for (const [cmd, rotation] of this.#byCmd) {
       const i = rotation.links.indexOf(link);
       if (i < 0) continue;
@@ -69,11 +88,17 @@ export class ServiceLinks {
       else if (rotation.next > i) rotation.next--;
     }
     for (const set of this.#byEvent.values()) set.delete(link);
+    return link;
   }
 
   /** Every registered link. */
-  all(): Iterable<Connection> {
-    return this.#links;
+  all(): Iterable<ServiceLink> {
+    return this.#links.values();
+  }
+
+  /** How many links serve `cmd` now. */
+  count(cmd: string): number {
+    return this.#byCmd.get(cmd)?.links.length ?? 0;
   }
 
   /** Whether any link serves `cmd` now. */
@@ -98,7 +123,7 @@ export class ServiceLinks {
     for (let tried = 0; tried < n; tried++) {
       const i = (rotation.next + tried) % n;
       const link = rotation.links[i];
-      if (link.inflight < this.#maxInflight && !link.closed) {
+      if (link.inflight < this.#maxInflight && !link.session.conn.closed) {
         rotation.next = (i + 1) % n;
         return { link };
       }
@@ -107,7 +132,7 @@ export class ServiceLinks {
   }
 
   /** The links that asked for a gate event. */
-  listeners(event: string): Iterable<Connection> {
+  listeners(event: string): Iterable<ServiceLink> {
     return this.#byEvent.get(event) ?? [];
   }
 }

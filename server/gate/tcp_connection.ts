@@ -15,14 +15,12 @@ import {
   type MessageTypes,
   State,
 } from "../../shared/mod.ts";
-import type { Connection, ConnectionEvents, ServiceInfo } from "./connection.ts";
-import type { TokenBucket } from "./token_bucket.ts";
+import type { Connection, ConnectionEvents } from "./connection.ts";
 
 /** Options of {@linkcode TcpConnection}. */
 export interface TcpConnectionOptions {
   id: number;
   conn: Deno.Conn;
-  bucket: TokenBucket;
   events: ConnectionEvents;
   types: MessageTypes;
   maxMessageBytes: number;
@@ -37,12 +35,6 @@ export class TcpConnection implements Connection {
   readonly id: number;
   readonly transport = "tcp" as const;
   readonly remote: string;
-  readonly bucket: TokenBucket;
-  userId = 0;
-  token?: string;
-  service?: ServiceInfo;
-  lastSeen = performance.now();
-  inflight = 0;
   #conn: Deno.Conn;
   #types: MessageTypes;
   #events: ConnectionEvents;
@@ -61,7 +53,6 @@ export class TcpConnection implements Connection {
     this.#conn = options.conn;
     const addr = options.conn.remoteAddr as Deno.NetAddr;
     this.remote = `${addr.hostname}:${addr.port}`;
-    this.bucket = options.bucket;
     this.#types = options.types;
     this.#events = options.events;
     this.#onEnd = options.onEnd;
@@ -99,7 +90,7 @@ export class TcpConnection implements Connection {
       for (const frame of frames) {
         if (this.#closing) return;
         if (frame.type !== envelopeType) {
-          this.lastSeen = performance.now();
+          this.#events.onActivity?.(this);
           this.sendError(`Message type ${frame.type} is not one the gate accepts`);
           continue;
         }
@@ -107,7 +98,7 @@ export class TcpConnection implements Connection {
         try {
           text = frameText(frame);
         } catch {
-          this.lastSeen = performance.now();
+          this.#events.onActivity?.(this);
           this.sendError("The frame's string body is not valid UTF-8");
           continue;
         }

@@ -22,13 +22,7 @@ import {
   type MessageTypes,
   State,
 } from "../../shared/mod.ts";
-import {
-  CloseCode,
-  type Connection,
-  type ConnectionEvents,
-  type ServiceInfo,
-} from "./connection.ts";
-import type { TokenBucket } from "./token_bucket.ts";
+import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
 import { WsOpcode, WsReceiver } from "./ws_receiver.ts";
 
 /** Options of {@linkcode WebSocketConnection}. */
@@ -41,7 +35,6 @@ export interface WebSocketConnectionOptions {
   /** The `101 Switching Protocols` response, written first. */
   handshake: Uint8Array;
   remote: string;
-  bucket: TokenBucket;
   events: ConnectionEvents;
   types: MessageTypes;
   maxMessageBytes: number;
@@ -80,12 +73,6 @@ export class WebSocketConnection implements Connection {
   readonly id: number;
   readonly transport = "ws" as const;
   readonly remote: string;
-  readonly bucket: TokenBucket;
-  userId = 0;
-  token?: string;
-  service?: ServiceInfo;
-  lastSeen = performance.now();
-  inflight = 0;
   #conn: Deno.Conn;
   /** The options, less the bytes of the upgrade (not kept for the connection's life). */
   #options: Omit<WebSocketConnectionOptions, "rest" | "handshake">;
@@ -108,7 +95,6 @@ export class WebSocketConnection implements Connection {
   constructor(options: WebSocketConnectionOptions) {
     this.id = options.id;
     this.remote = options.remote;
-    this.bucket = options.bucket;
     this.#conn = options.conn;
     const { rest, handshake, ...kept } = options;
     this.#options = kept;

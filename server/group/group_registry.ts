@@ -278,6 +278,11 @@ export class GroupRegistry {
     return ids.map((id) => this.#remove(this.#groups.get(id)!, clientId));
   }
 
+  /** The member connections whose clientId is in `[from, to)` (a gate that went down). */
+  clientsIn(range: { from: number; to: number }): number[] {
+    return [...this.#byClient.keys()].filter((id) => id >= range.from && id < range.to);
+  }
+
   /** Ends a group; only its owner may. Unknown group: `FAIL`; anyone else: `FORBIDDEN`. */
   dismiss(options: { caller: Caller; groupId: string }): Dismissal {
     const group = this.#group(options.groupId);

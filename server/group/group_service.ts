@@ -39,7 +39,7 @@ import {
   ServiceError,
   type ServiceRequest,
 } from "../../client/mod.ts";
-import { GroupCmd, State } from "../../shared/mod.ts";
+import { type GateDown, GroupCmd, State } from "../../shared/mod.ts";
 import {
   DISPLAY_NAME_RULE,
   type GroupCreated,
@@ -167,7 +167,8 @@ export class GroupService {
       .handle(GroupCmd.MEMBERS, (request) => this.members(request))
       .handle(GroupCmd.DISMISS, (request) => this.dismiss(request))
       .handle(GroupCmd.LIST, (request) => this.list(request))
-      .onClientLeave((leave) => this.clientLeft(leave));
+      .onClientLeave((leave) => this.clientLeft(leave))
+      .onGateDown((down) => this.gateDown(down));
     service.onState((state) => {
       if (state === "disconnected") this.gateLost();
     });
@@ -315,6 +316,17 @@ export class GroupService {
     for (const departure of this.#registry.clientLeft(leave.clientId)) {
       this.#departed(departure, "disconnected");
     }
+  }
+
+  /**
+   * A gate went down or restarted (cluster mode): its clients in the range left, as if each had
+   * sent `ss_msg_client_leave`, so that a restarted gate's new connections never get their
+   * messages.
+   */
+  gateDown(down: GateDown): void {
+    const gone = this.#registry.clientsIn({ from: down.fromClientId, to: down.toClientId });
+    for (const clientId of gone) this.clientLeft({ clientId, userId: 0 });
+    this.#log.info("gate down", { gate: down.gate, members: gone.length });
   }
 
   /**

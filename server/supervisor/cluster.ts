@@ -1,7 +1,8 @@
 /**
- * `deno task cluster`: a local demo of cluster mode under the supervisor: a `nats-server`, two
- * gates joined over it, and the login and group services (on gate A; clients of either gate reach
- * them). Point `--nats` at an existing NATS server to skip starting one.
+ * `deno task cluster`: a local demo of cluster mode under the supervisor: a `nats-server` with
+ * JetStream and authentication (nats_auth.ts), two gates joined over it, and the login and group
+ * services (on gate A; clients of either gate reach them). Point `--nats` (and
+ * `--cluster-creds`) at an existing NATS server to skip starting one.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { parseArgs } from "node:util";
 import { createLogger } from "../log.ts";
 import { installFaultHandlers } from "../process_faults.ts";
 import { ended, SUPERVISOR_FAULT_POLICY } from "./main.ts";
+import { prepareNatsAuth } from "./nats_auth.ts";
 import { parseStartLimit, START_LIMIT_HELP } from "./start_limit.ts";
 import { gateSpec, serviceSpecs } from "./suite.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -23,7 +25,8 @@ Usage: deno task cluster [flags]
   --port N           gate A's HTTP + WebSocket port; gate B takes N+2 (8080)
   --tcp-port N       gate A's framed-TCP port; gate B takes N+2 (8081)
   --nats-port N      port of the nats-server started here (4222)
-  --nats URL         use this NATS server instead of starting one
+  --nats URL         use this NATS server (JetStream on) instead of starting one
+  --cluster-creds F  the gates' credentials for --nats (generated for the NATS started here)
 ${START_LIMIT_HELP}
   --help             this text
 `;
@@ -40,6 +43,7 @@ export async function main(args: string[]): Promise<number> {
       "tcp-port": { type: "string" },
       "nats-port": { type: "string" },
       nats: { type: "string" },
+      "cluster-creds": { type: "string" },
       "start-limit-burst": { type: "string" },
       "start-limit-interval-s": { type: "string" },
     },
@@ -80,6 +84,7 @@ export async function main(args: string[]): Promise<number> {
   if (supervisor.stopping) return ended(await supervisor.done);
 
   let nats = values.nats;
+  let creds = values["cluster-creds"];
   if (!nats) {
     nats = `nats://127.0.0.1:${natsPort}`;
     try {
@@ -90,11 +95,15 @@ export async function main(args: string[]): Promise<number> {
       );
       return 1;
     }
+    // JetStream and a password: an open NATS would let anyone forge user bindings.
+    const auth = await prepareNatsAuth({ dir: absolute, host: "127.0.0.1", port: natsPort });
+    creds = auth.credsPath;
+    log.info("nats credentials", { config: auth.configPath, creds: auth.credsPath });
     const natsReady = await supervisor.add(
       {
         name: "nats",
         command: "nats-server",
-        args: ["-a", "127.0.0.1", "-p", String(natsPort)],
+        args: ["-c", auth.configPath],
         listens: [{ host: "127.0.0.1", port: natsPort }],
       },
       /Server is ready/,
@@ -105,7 +114,7 @@ export async function main(args: string[]): Promise<number> {
   for (const [i, id] of ["a", "b"].entries()) {
     const spec = gateSpec(
       { dataDir: absolute, host, port: port + 2 * i, tcpPort: tcpPort + 2 * i, licensePort: 0 },
-      ["--cluster", nats, "--gate-id", id],
+      ["--cluster", nats, "--gate-id", id, ...(creds ? ["--cluster-creds", creds] : [])],
     );
     spec.name = `gate-${id}`;
     const ready = await supervisor.add(spec, /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/);

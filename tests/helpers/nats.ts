@@ -1,5 +1,6 @@
 /**
  * A real `nats-server` on loopback for cluster tests; without one they are ignored (failed in CI).
+ * JetStream is on, its store in a temporary directory kept across restarts.
  *
  * @module
  */
@@ -11,6 +12,8 @@ import { onPath, type RequiredTool, requireTool } from "./tool.ts";
 export interface NatsServer {
   url: string;
   port: number;
+  /** The JetStream store directory. */
+  storeDir: string;
   /** Stops it (SIGTERM) and waits. */
   stop(): Promise<void>;
   /** Starts it again on the same port. */
@@ -26,13 +29,20 @@ export function natsServerTool(): RequiredTool {
   });
 }
 
-/** Starts nats-server on a free loopback port. */
-export async function startNats(): Promise<NatsServer> {
+/**
+ * Starts nats-server with JetStream on a free loopback port; with `auth`, only that user may
+ * connect (the password on the command line is for tests only).
+ */
+export async function startNats(
+  options: { auth?: { user: string; password: string } } = {},
+): Promise<NatsServer> {
   const [port] = freePorts(1);
+  const storeDir = await Deno.makeTempDir({ prefix: "gatehouse_nats_" });
   let child: Deno.ChildProcess | undefined;
+  const auth = options.auth ? ["--user", options.auth.user, "--pass", options.auth.password] : [];
   const launch = async () => {
     child = new Deno.Command("nats-server", {
-      args: ["-a", "127.0.0.1", "-p", String(port)],
+      args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...auth],
       stdout: "null",
       stderr: "piped",
     }).spawn();
@@ -59,5 +69,5 @@ export async function startNats(): Promise<NatsServer> {
     await child.status;
     child = undefined;
   };
-  return { url: `nats://127.0.0.1:${port}`, port, stop, restart: launch };
+  return { url: `nats://127.0.0.1:${port}`, port, storeDir, stop, restart: launch };
 }

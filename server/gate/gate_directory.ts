@@ -1,0 +1,137 @@
+/**
+ * What a gate knows of the other gates (no I/O): which commands each serves with how many links,
+ * its epoch, when it was last heard; which gates to try for a command, in a rotation weighted by
+ * link counts; and which gates are down. Each method says who has to be told.
+ *
+ * Rules:
+ * - A gate is heard through its announce (every {@linkcode ANNOUNCE_MS}, and on a change).
+ * - A gate not heard for {@linkcode GATE_LAPSE_MS} is down: all its clientIds left.
+ * - A gate heard with another epoch restarted: the clientIds of its earlier runs (below the new
+ *   run's first id) left.
+ * - A gate that says `down` (a clean stop) is down at once.
+ * - After this gate rejoins NATS, every other gate gets a full lapse from then.
+ *
+ * @module
+ */
+
+import { CLIENTS_PER_GATE } from "./cluster_ids.ts";
+
+/** How often a gate announces what it serves (its heartbeat). */
+export const ANNOUNCE_MS = 1000;
+/** A gate not heard for this long is down. */
+export const GATE_LAPSE_MS = 3 * ANNOUNCE_MS;
+
+/** What a gate announces. */
+export interface Announce {
+  gate: number;
+  gateId: string;
+  /** The block of clientIds the gate's run began with. */
+  epoch: number;
+  /** The first clientId of the run: lower ones are earlier runs'. */
+  firstId: number;
+  /** Command → how many of the gate's links serve it. */
+  serves: Record<string, number>;
+  /** Set once, by a gate stopping cleanly. */
+  down?: boolean;
+}
+
+/** A gate found down: its clientIds from `gate × 2^32` up to `toClientId` left. */
+export interface GateGone {
+  gate: number;
+  reason: "no heartbeat" | "restarted" | "stopped";
+  toClientId: number;
+}
+
+interface OtherGate {
+  gateId: string;
+  epoch: number;
+  serves: Map<string, number>;
+  seen: number;
+}
+
+/** The other gates of the cluster, as heard. */
+export class GateDirectory {
+  #self: number;
+  #others = new Map<number, OtherGate>();
+  #known = new Set<string>();
+  #turn = new Map<string, number>();
+
+  /** `self` is this gate's number (its own announces are not taken). */
+  constructor(options: { self: number }) {
+    this.#self = options.self;
+  }
+
+  /** Whether any gate has served `cmd`. */
+  knows(cmd: string): boolean {
+    return this.#known.has(cmd);
+  }
+
+  /** Records commands some gate served. */
+  learn(cmds: Iterable<string>): void {
+    for (const cmd of cmds) this.#known.add(cmd);
+  }
+
+  /** Takes an announce; returns the gate run it ends, if any (undefined for this gate's own). */
+  hear(announce: Announce, now: number = Date.now()): GateGone | undefined {
+    const gate = announce.gate;
+    if (gate === this.#self) return undefined;
+    const known = this.#others.get(gate);
+    if (announce.down) {
+      this.#others.delete(gate);
+      return known
+        ? { gate, reason: "stopped", toClientId: (gate + 1) * CLIENTS_PER_GATE }
+        : undefined;
+    }
+    const gone: GateGone | undefined = known && known.epoch !== announce.epoch
+      ? { gate, reason: "restarted", toClientId: announce.firstId }
+      : undefined;
+    const serves = new Map<string, number>();
+    for (const [cmd, n] of Object.entries(announce.serves ?? {})) {
+      if (Number.isSafeInteger(n) && n > 0) serves.set(cmd, n);
+    }
+    this.learn(serves.keys());
+    this.#others.set(gate, { gateId: announce.gateId, epoch: announce.epoch, serves, seen: now });
+    return gone;
+  }
+
+  /** Removes and returns the gates not heard for a lapse. */
+  lapsed(now: number = Date.now()): GateGone[] {
+    const gone: GateGone[] = [];
+    for (const [gate, other] of this.#others) {
+      if (other.seen >= now - GATE_LAPSE_MS) continue;
+      this.#others.delete(gate);
+      gone.push({ gate, reason: "no heartbeat", toClientId: (gate + 1) * CLIENTS_PER_GATE });
+    }
+    return gone;
+  }
+
+  /** This gate rejoined NATS: nobody could be heard meanwhile, so every gate gets a new lapse. */
+  rejoined(now: number = Date.now()): void {
+    for (const other of this.#others.values()) other.seen = now;
+  }
+
+  /**
+   * The gates to try for `cmd`, in order, starting at the next in the rotation weighted by link
+   * counts (`own` for this gate); undefined when only this gate serves it.
+   */
+  targets(cmd: string, own: number): number[] | undefined {
+    let total = own;
+    const gates: number[] = own > 0 ? [this.#self] : [];
+    const weights: number[] = own > 0 ? [own] : [];
+    for (const [gate, other] of this.#others) {
+      const n = other.serves.get(cmd);
+      if (!n) continue;
+      gates.push(gate);
+      weights.push(n);
+      total += n;
+    }
+    if (gates.length === 1 && own > 0) return undefined;
+    if (gates.length <= 1) return gates;
+    const turn = this.#turn.get(cmd) ?? 0;
+    this.#turn.set(cmd, (turn + 1) % total);
+    let at = turn;
+    let first = 0;
+    while (at >= weights[first]) at -= weights[first++];
+    return [...gates.slice(first), ...gates.slice(0, first)];
+  }
+}

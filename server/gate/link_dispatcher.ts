@@ -1,0 +1,227 @@
+/**
+ * The link dispatcher: the one routing core both routers share (DESIGN.md, "The gate"). It keeps
+ * this gate's service links, forwards a request to one of them and keeps it pending until the
+ * link answers, the link leaves (`SERVER_OFF`) or the request times out (`TIMEOUT`), and sends
+ * with the slow-reader cap. Who asked is only a {@linkcode Reply}: a client of this gate, or
+ * another gate over NATS — the dispatcher cannot tell and need not.
+ *
+ * @example
+ * ```ts ignore
+ * const dispatcher = new LinkDispatcher({ metrics, log, requestTimeoutMs: 10_000,
+ *   maxInflight: 1000, maxUnsentBytes: 8 << 20 });
+ * dispatcher.addLink(serviceSession);
+ * dispatcher.dispatch(request, client.reply);
+ * ```
+ * @module
+ */
+
+import {
+  FRAME_HEADER_BYTES,
+  makeResponse,
+  type RequestEnvelope,
+  type ResponseEnvelope,
+  State,
+  stateName,
+} from "../../shared/mod.ts";
+import type { Logger } from "../log.ts";
+import { CloseCode, type Connection } from "./connection.ts";
+import type { GateMetrics } from "./metrics.ts";
+import { type PendingRequest, PendingRequests } from "./pending_requests.ts";
+import { type LinkPick, type ServiceLink, ServiceLinks } from "./service_links.ts";
+import type { Reply, Session } from "./session.ts";
+
+/** Options of {@linkcode LinkDispatcher}. */
+export interface LinkDispatcherOptions {
+  metrics: GateMetrics;
+  log: Logger;
+  requestTimeoutMs: number;
+  /** Requests one link may hold unanswered before it is skipped. */
+  maxInflight: number;
+  /** A reader with more bytes unsent than this is closed. */
+  maxUnsentBytes: number;
+  /**
+   * The gate's message limit: a request that would be over it once the sender's fields are
+   * added is refused rather than forwarded, since the service could not read it, and an answer
+   * over it is replaced by an error, since the client could not.
+   */
+  maxMessageBytes?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** Whether text is more than `max` bytes of UTF-8. */
+function overBytes(text: string, max: number): boolean {
+  return text.length > max || (text.length * 3 > max && encoder.encode(text).length > max);
+}
+
+/** Service links, pending requests, forward and answer, and the slow-reader cap. */
+export class LinkDispatcher {
+  #metrics: GateMetrics;
+  #log: Logger;
+  #links: ServiceLinks;
+  #pending: PendingRequests;
+  #timeoutMs: number;
+  #maxUnsent: number;
+  #maxMessage: number;
+
+  constructor(options: LinkDispatcherOptions) {
+    this.#metrics = options.metrics;
+    this.#log = options.log;
+    this.#timeoutMs = options.requestTimeoutMs;
+    this.#maxUnsent = options.maxUnsentBytes;
+    // Room for a frame's header: over framed TCP the limit counts the whole frame.
+    this.#maxMessage = (options.maxMessageBytes ?? Infinity) - FRAME_HEADER_BYTES;
+    this.#links = new ServiceLinks({ maxInflight: options.maxInflight });
+    this.#pending = new PendingRequests({
+      timeoutMs: options.requestTimeoutMs,
+      onTimeout: (request) =>
+        this.#answerPending(request, {
+          state: State.TIMEOUT,
+          msg: `No answer to ${request.cmd} within ${this.#timeoutMs} ms`,
+        }),
+    });
+    options.metrics.gauge("pending_requests", {
+      help: "Requests forwarded and not answered yet",
+      read: () => this.#pending.size,
+    });
+    options.metrics.gauge("service_links", {
+      help: "Registered service links",
+      read: () => this.#links.size,
+    });
+  }
+
+  /** This gate's service links: who serves what now, and what was ever served here. */
+  get links(): ServiceLinks {
+    return this.#links;
+  }
+
+  /** How many forwarded requests wait for an answer. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** A session registered (its `service` is set), or registered again with other commands. */
+  addLink(session: Session): void {
+    this.#links.add(session);
+  }
+
+  /** A link left: each of its pending requests is answered `SERVER_OFF` at once. */
+  removeLink(session: Session): void {
+    const link = this.#links.remove(session);
+    if (!link) return;
+    for (const request of this.#pending.takeLink(link)) {
+      this.#answerPending(request, {
+        state: State.SERVER_OFF,
+        msg: `The service handling ${request.cmd} went away before answering`,
+      });
+    }
+  }
+
+  /** Picks a link for `cmd` (round-robin, skipping one at its in-flight limit). */
+  pick(cmd: string): LinkPick {
+    return this.#links.pick(cmd);
+  }
+
+  /**
+   * Forwards a request whose sender fields are set to a link of this gate, or answers with why
+   * there is none.
+   */
+  dispatch(request: RequestEnvelope, reply: Reply): void {
+    const pick = this.#links.pick(request.cmd);
+    if (pick.link) this.forward({ link: pick.link, request, reply });
+    else this.refuse({ request, reply, state: pick.state, msg: pick.msg });
+  }
+
+  /** Forwards a request whose sender fields are set to one link, pending until it answers. */
+  forward(options: { link: ServiceLink; request: RequestEnvelope; reply: Reply }): void {
+    const { link, request, reply } = options;
+    const clientMsgId = request.msgId;
+    request.msgId = this.#pending.add({ clientMsgId, cmd: request.cmd, reply, link });
+    const text = JSON.stringify(request);
+    if (overBytes(text, this.#maxMessage)) {
+      this.#pending.take(request.msgId, link.session);
+      request.msgId = clientMsgId;
+      this.refuse({
+        request,
+        reply,
+        state: State.BAD_REQUEST,
+        msg: `The request is over the limit of ${this.#maxMessage} bytes once the gate ` +
+          "adds the sender's fields",
+      });
+      return;
+    }
+    this.send(link.session.conn, text);
+  }
+
+  /** Answers a request with a state the gate decided (no service saw it). */
+  refuse(
+    options: { request: { cmd: string; msgId: number }; reply: Reply; state: number; msg: string },
+  ): void {
+    const { request, reply, state, msg } = options;
+    reply(JSON.stringify(makeResponse(request, { state, msg })), state);
+  }
+
+  /** A service link answered a forwarded request: the answer goes to whoever asked. */
+  answer(session: Session, response: ResponseEnvelope): void {
+    const request = this.#pending.take(response.msgId, session);
+    if (!request) {
+      this.#log.debug("late response dropped", { cmd: response.cmd, msgId: response.msgId });
+      return;
+    }
+    response.msgId = request.clientMsgId;
+    response.cmd = request.cmd;
+    delete response.clientId;
+    let text = JSON.stringify(response);
+    let state = response.state;
+    if (overBytes(text, this.#maxMessage)) {
+      state = State.FAIL;
+      text = JSON.stringify(
+        makeResponse({ cmd: request.cmd, msgId: request.clientMsgId }, {
+          state,
+          msg: `The answer to ${request.cmd} is over the limit of ${this.#maxMessage} bytes`,
+        }),
+      );
+    }
+    request.reply(text, state);
+  }
+
+  /** Delivers a response to a connection of this gate, counting it by state. */
+  deliver(to: Connection, text: string, state: number): void {
+    this.#metrics.inc("responses_total", `state="${stateName(state)}"`);
+    if (!to.closed) this.send(to, text);
+  }
+
+  /** Sends one text to every link that asked for a gate event. */
+  tell(event: string, text: string): void {
+    for (const link of this.#links.listeners(event)) this.send(link.session.conn, text);
+  }
+
+  /** Sends, and closes a reader that lets too many bytes pile up. */
+  send(to: Connection, text: string): void {
+    to.sendText(text);
+    if (to.unsentBytes > this.#maxUnsent && !to.closed) {
+      this.#metrics.inc("slow_readers_closed_total");
+      this.#log.warn("slow reader closed", { clientId: to.id, unsent: to.unsentBytes });
+      to.close(
+        `More than ${this.#maxUnsent} bytes unsent: the reader is too slow`,
+        CloseCode.POLICY,
+      );
+    }
+  }
+
+  /** Answers every pending request `SERVER_OFF` and stops the timeout sweep. */
+  close(): void {
+    this.#pending.close();
+    for (const request of this.#pending.takeAll()) {
+      this.#answerPending(request, { state: State.SERVER_OFF, msg: "The gate is shutting down" });
+    }
+  }
+
+  #answerPending(request: PendingRequest, answer: { state: number; msg: string }): void {
+    this.refuse({
+      request: { cmd: request.cmd, msgId: request.clientMsgId },
+      reply: request.reply,
+      ...answer,
+    });
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The gate's record of one connection: the bound user, the service it registered, when it was
+ * last heard, its request budget, and how an answer reaches it. The transport is
+ * {@linkcode Connection}; the routers see sessions and answer through {@linkcode Reply}.
+ *
+ * @module
+ */
+
+import type { Connection } from "./connection.ts";
+import type { TokenBucket } from "./token_bucket.ts";
+
+/** What a registered service link declared. */
+export interface ServiceInfo {
+  type: string;
+  name: string;
+  /** The commands it serves. */
+  apis: string[];
+  /** Gate events it asked for (e.g. `ss_msg_client_leave`). */
+  events: Set<string>;
+}
+
+/**
+ * Delivers the answer to one request: the response envelope's text (its `msgId` the requester's
+ * own) and its state, for the metrics and for whoever carries it on.
+ */
+export type Reply = (text: string, state: number) => void;
+
+/** Options of {@linkcode Session}. */
+export interface SessionOptions {
+  conn: Connection;
+  bucket: TokenBucket;
+  /** How answers reach this session's connection (the gate's slow-reader-capped send). */
+  reply: Reply;
+}
+
+/** One connection as the gate sees it: a client, or a service link once registered. */
+export class Session {
+  /** The transport. */
+  readonly conn: Connection;
+  /** The request budget (unused for service links). */
+  readonly bucket: TokenBucket;
+  /** Sends an answer to this session. */
+  readonly reply: Reply;
+  /** The bound user, 0 when none. */
+  userId = 0;
+  /** The token the login service bound with the user, if any. */
+  token?: string;
+  /** Set once `ss_reg_api` succeeded. */
+  service?: ServiceInfo;
+  /** When the last message arrived (performance.now()). */
+  lastSeen = performance.now();
+
+  constructor(options: SessionOptions) {
+    this.conn = options.conn;
+    this.bucket = options.bucket;
+    this.reply = options.reply;
+  }
+
+  /** The clientId: the transport's id. */
+  get id(): number {
+    return this.conn.id;
+  }
+}

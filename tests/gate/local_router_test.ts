@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { GateCmd, State } from "../../shared/mod.ts";
+import { LocalRouter } from "../../server/gate/local_router.ts";
+import { testGate } from "../helpers/sessions.ts";
+
+Deno.test("local router: stamps the sender's fields over what the client wrote, answers to it", () => {
+  const gate = testGate();
+  const router = new LocalRouter(gate);
+  const link = gate.link(["echo"]);
+  router.addLink(link);
+  const client = gate.open();
+  client.userId = 42;
+  router.route(client, {
+    cmd: "echo",
+    is_req: true,
+    msgId: 5,
+    time: 0,
+    data: {},
+    clientId: 999,
+    userId: 1,
+    is_ss_link: true,
+  });
+  const forwarded = link.conn.sent[0];
+  assert.equal(forwarded.clientId, client.id);
+  assert.equal(forwarded.userId, 42);
+  assert.equal(forwarded.is_ss_link, false);
+  router.answer(link, {
+    cmd: "echo",
+    is_resp: true,
+    msgId: forwarded.msgId as number,
+    state: State.OK,
+    time: 0,
+    data: { ok: 1 },
+    clientId: client.id,
+  });
+  assert.equal(client.conn.sent.length, 1);
+  assert.equal(client.conn.sent[0].msgId, 5);
+  assert.equal(gate.metrics.get("responses_total", 'state="OK"'), 1);
+  return router.close();
+});
+
+Deno.test("local router: bind, unbind, kick and push reach this gate's sessions", async () => {
+  const gate = testGate();
+  const router = new LocalRouter(gate);
+  const client = gate.open();
+  assert.equal(await router.bindUser({ clientId: client.id, userId: 7, token: "t" }), true);
+  assert.equal(client.userId, 7);
+  assert.equal(await router.unbindUser({ clientId: client.id, userId: 8 }), false);
+  assert.equal(await router.unbindUser({ clientId: client.id, userId: 7 }), true);
+  assert.equal(client.userId, 0);
+  assert.equal(await router.bindUser({ clientId: 12345, userId: 7 }), false);
+  const other = gate.open();
+  assert.equal(router.push([client.id, other.id, 12345], JSON.stringify({ cmd: "p" })), 2);
+  assert.equal(await router.kick({ clientId: client.id, reason: "r" }), true);
+  assert.equal(client.conn.sent.at(-1)?.cmd, GateCmd.KICKED);
+  assert.equal(client.conn.closed, true);
+  assert.equal(await router.kick({ clientId: client.id, reason: "r" }), false);
+  await router.close();
+});
+
+Deno.test("local router: a client leaving is told to the links that listed the event", async () => {
+  const gate = testGate();
+  const router = new LocalRouter(gate);
+  const listening = gate.link(["a"], [GateCmd.CLIENT_LEAVE]);
+  const deaf = gate.link(["b"]);
+  router.addLink(listening);
+  router.addLink(deaf);
+  router.clientLeft({ id: 77, userId: 3 });
+  assert.deepEqual(listening.conn.sent.map((m) => [m.cmd, m.data]), [
+    [GateCmd.CLIENT_LEAVE, { clientId: 77, userId: 3 }],
+  ]);
+  assert.equal(deaf.conn.sent.length, 0);
+  await router.close();
+});

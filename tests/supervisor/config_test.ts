@@ -273,3 +273,17 @@ Deno.test({
     }
   },
 });
+
+Deno.test("supervisor --help: the gate's --trust-proxy and --header-timeout-ms, SIGHUP", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("supervisor"), "--help"],
+    cwd: ROOT_DIR,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0);
+  const help = new TextDecoder().decode(output.stdout);
+  assert.match(help, /--trust-proxy ADDR/);
+  assert.match(help, /--header-timeout-ms N/);
+  assert.match(help, /SIGHUP \(systemctl reload\) is forwarded to the license server alone/);
+});

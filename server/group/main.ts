@@ -8,6 +8,7 @@
  */
 
 import { ServiceClient } from "../../client/mod.ts";
+import { DISPLAY_NAME_RULE } from "../../shared/group_messages.ts";
 import { createLogger } from "../log.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
@@ -43,9 +44,11 @@ ${SERVICE_FLAGS_HELP}
   --max-groups-per-user N    most groups one user, or one service link, may be in (${GROUP_DEFAULTS.maxGroupsPerUser})
   --max-data-bytes N         largest data of cs_msg_group_send, as JSON (${GROUP_DEFAULTS.maxDataBytes}; at most ${MAX_DATA_BYTES_LIMIT})
 
-Commands (logged-in users and services): cs_msg_group_create {groupId?, key?},
-cs_msg_group_join {groupId, key}, cs_msg_group_leave {groupId}, cs_msg_group_send {groupId,
-data}, cs_msg_group_members {groupId}, cs_msg_group_dismiss {groupId}, cs_msg_group_list.
+Commands (logged-in users and services): cs_msg_group_create {groupId?, key?, name?},
+cs_msg_group_join {groupId, key, name?}, cs_msg_group_leave {groupId}, cs_msg_group_send
+{groupId, data}, cs_msg_group_members {groupId}, cs_msg_group_dismiss {groupId},
+cs_msg_group_list. name is the member's optional display name, shown to the other members:
+${DISPLAY_NAME_RULE}.
 Groups live in memory: they end when this process stops or loses its gate connection. Run one
 instance per gate or cluster.
 `;

@@ -1,7 +1,7 @@
 /**
  * The suite's one configuration: `--config gatehouse.json` for the supervisor, with every key
  * optional (README, "Configuration"), and the flags that override it. The supervisor hands what
- * concerns the gate (TLS, allowed origins, limits) and the log flags on to its children.
+ * concerns the gate (TLS, allowed origins, trusted proxies, limits) and the log flags on to its children.
  *
  * The file itself is read and checked by config_file.ts; paths in flags are taken from the
  * working directory.
@@ -23,6 +23,7 @@ import {
   type LogLevel,
 } from "../log.ts";
 import {
+  checkAddress,
   checkOrigin,
   GATE_LIMIT_FLAGS,
   type GateLimits,
@@ -88,6 +89,7 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       key: { type: "string" },
       "public-origin": { type: "string" },
       "allow-origin": { type: "string", multiple: true },
+      "trust-proxy": { type: "string", multiple: true },
       "log-format": { type: "string" },
       "log-level": { type: "string" },
       "start-limit-burst": { type: "string" },
@@ -158,6 +160,9 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       allowOrigins: values["allow-origin"] !== undefined
         ? (values["allow-origin"] as string[]).map((o) => checkOrigin(o, "Flag --allow-origin"))
         : file.allowOrigins ?? [],
+      trustProxy: values["trust-proxy"] !== undefined
+        ? (values["trust-proxy"] as string[]).map((a) => checkAddress(a, "Flag --trust-proxy"))
+        : file.trustProxy ?? [],
       limits,
       log,
       metricsPorts: { ...file.metricsPorts },
@@ -182,7 +187,10 @@ export function pageOrigin(options: SuiteSettings): string {
   return new URL(`${options.tls ? "https" : "http"}://${host}:${options.port}`).origin;
 }
 
-/** The gate's flags for TLS, the allowed origins (the page's own first) and the limits set. */
+/**
+ * The gate's flags for TLS, the allowed origins (the page's own first), the trusted proxies and
+ * the limits set.
+ */
 export function gateFlags(options: SuiteSettings): string[] {
   const flags: string[] = [];
   if (options.tls) flags.push("--cert", options.tls.cert, "--key", options.tls.key);
@@ -190,6 +198,7 @@ export function gateFlags(options: SuiteSettings): string[] {
     const origins = new Set([pageOrigin(options), ...options.allowOrigins]);
     for (const origin of origins) flags.push("--allow-origin", origin);
   }
+  for (const address of options.trustProxy) flags.push("--trust-proxy", address);
   for (const [key, [flag]] of Object.entries(GATE_LIMIT_FLAGS)) {
     const value = options.limits[key as keyof GateLimits];
     if (value !== undefined) flags.push(`--${flag}`, String(value));

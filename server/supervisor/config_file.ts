@@ -31,6 +31,7 @@ export interface GateLimits {
   maxUnsentBytes?: number;
   requestTimeoutMs?: number;
   maxInflight?: number;
+  headerTimeoutMs?: number;
 }
 
 /** Each limit's gate flag and its least value (server/gate/options.ts). */
@@ -43,6 +44,7 @@ export const GATE_LIMIT_FLAGS: Readonly<Record<keyof GateLimits, [flag: string, 
   maxUnsentBytes: ["max-unsent-bytes", 1024],
   requestTimeoutMs: ["request-timeout-ms", 1],
   maxInflight: ["max-inflight", 1],
+  headerTimeoutMs: ["header-timeout-ms", 10],
 };
 
 /** Ports of the services' `/metrics` (absent: off). */
@@ -65,6 +67,8 @@ export interface SuiteSettings {
   publicOrigin?: string;
   /** Other web origins allowed to open a WebSocket; empty allows any. */
   allowOrigins: string[];
+  /** Reverse proxies whose `X-Forwarded-For` the gate believes (its `--trust-proxy`); empty: none. */
+  trustProxy: string[];
   /** The gate's limits that were set; the others keep the gate's defaults. */
   limits: GateLimits;
   /** Level and format of every process's log lines. */
@@ -91,6 +95,7 @@ const TOP_KEYS = new Set([
   "tls",
   "publicOrigin",
   "allowOrigins",
+  "trustProxy",
   "limits",
   "startLimit",
   "log",
@@ -141,6 +146,25 @@ export function checkOrigin(value: string, where: string): string {
   return url.origin;
 }
 
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * An IP address (IPv4, or IPv6 with or without brackets), as given but for brackets and
+ * spaces; throws a sentence naming `where` for anything else (a name, a range, a port).
+ */
+export function checkAddress(value: string, where: string): string {
+  let address = value.trim();
+  if (address.startsWith("[") && address.endsWith("]")) address = address.slice(1, -1);
+  if (IPV4.test(address)) return address;
+  if (address.includes(":") && /^[0-9A-Fa-f:.]{2,45}$/.test(address)) {
+    try {
+      new URL(`http://[${address}]/`);
+      return address;
+    } catch { /* not an IPv6 address */ }
+  }
+  throw new TypeError(`${where} must be an IP address, not ${JSON.stringify(value)}`);
+}
+
 /** `path` from `base` when it is relative. */
 export function resolvePath(path: string, base: string): string {
   return path.startsWith("/") ? path : `${base}/${path.replace(/^\.\//, "")}`;
@@ -178,6 +202,14 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
     }
     out.allowOrigins = json.allowOrigins.map((origin, i) =>
       checkOrigin(text(origin, `allowOrigins[${i}]`), `Config key allowOrigins[${i}]`)
+    );
+  }
+  if (json.trustProxy !== undefined) {
+    if (!Array.isArray(json.trustProxy)) {
+      throw new TypeError("Config key trustProxy must be an array of IP addresses");
+    }
+    out.trustProxy = json.trustProxy.map((address, i) =>
+      checkAddress(text(address, `trustProxy[${i}]`), `Config key trustProxy[${i}]`)
     );
   }
   if (json.limits !== undefined) {

@@ -29,8 +29,10 @@ Usage: deno task gate [flags]
   --public-origin URL  the origin users open the page at (the gate's own http(s)://host:port)
   --allow-origin URL   a web origin allowed to open a WebSocket (repeatable; any when absent;
                        the page's own origin is always allowed)
+  --trust-proxy ADDR   a reverse proxy's IP address: the gate believes its X-Forwarded-For
+                       (repeatable; the header is ignored when absent)
   --rate N --burst N --max-message-bytes N --max-connections N --heartbeat-ms N
-  --max-unsent-bytes N --request-timeout-ms N --max-inflight N
+  --max-unsent-bytes N --request-timeout-ms N --max-inflight N --header-timeout-ms N
                        the gate's limits (deno task gate:only --help has their defaults)
   --log-format F       text or json log lines, for every process (text)
   --log-level L        debug, info, warn or error, for every process (info)
@@ -42,7 +44,8 @@ A child that exits is restarted (0.5 s, doubling to 30 s; reset after 10 s of ru
 that cannot start is named with its reason in one line ("gate cannot listen on 127.0.0.1:8080:
 address in use"); after the start limit the supervisor stops every child and exits 1 with it.
 SIGINT or SIGTERM stops every child and exits 0, in every state (a second one kills them at
-once). Each process also runs on its own: deno task gate:only | login | group | license.
+once). SIGHUP (systemctl reload) is forwarded to the license server alone, which rereads its
+license file; the other children keep running untouched. Each process also runs on its own: deno task gate:only | login | group | license.
 `;
 
 /**
@@ -100,6 +103,14 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+  // SIGHUP (`systemctl reload`) goes to the license server alone, which rereads its license
+  // file; without a listener it would end the supervisor (exit 129) and with it the suite.
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGHUP", () => {
+      log.info("signal", { signal: "SIGHUP" });
+      supervisor.forward("license", "SIGHUP");
+    });
+  }
   await Deno.mkdir(options.dataDir, { recursive: true });
   log.info("starting", { pid: Deno.pid, dataDir: options.dataDir, version: VERSION });
   // Ending a stale process may take its grace period; a signal meanwhile ends the wait.

@@ -148,6 +148,21 @@ export class SupervisedChild {
     });
   }
 
+  /**
+   * Sends `signal` to the running child and returns its pid, or `undefined` when none runs (it
+   * is between restarts, or stopping). The child is not stopped or restarted for it.
+   */
+  signal(signal: Deno.Signal): number | undefined {
+    const child = this.#child;
+    if (!child || this.#stopping) return undefined;
+    try {
+      child.kill(signal);
+    } catch {
+      return undefined; // it exited meanwhile; its exit is handled as any other
+    }
+    return child.pid;
+  }
+
   /** Ends the running child at once with SIGKILL (a second stop signal; no grace). */
   kill(): void {
     this.#stopping = true;

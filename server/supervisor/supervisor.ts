@@ -1,6 +1,7 @@
 /**
- * The supervisor: starts the suite's processes, restarts one that dies, keeps the pid file, and
- * stops everything on SIGINT/SIGTERM, or when a child keeps failing to start (its start limit):
+ * The supervisor: starts the suite's processes, restarts one that dies, keeps the pid file,
+ * forwards a signal to one child ({@linkcode Supervisor.forward}), and stops everything on
+ * SIGINT/SIGTERM, or when a child keeps failing to start (its start limit):
  * {@linkcode Supervisor.done} then resolves with the exit code and the reason.
  *
  * @module
@@ -83,6 +84,26 @@ export class Supervisor {
   /** The children, for status and tests. */
   get children(): readonly SupervisedChild[] {
     return this.#children;
+  }
+
+  /**
+   * Forwards `signal` to the child named `name` alone (SIGHUP to the license server: it rereads
+   * its license file), and logs it. Returns the pid signalled, or `undefined` when that child is
+   * not running (not started yet, between restarts, or the supervisor is stopping).
+   */
+  forward(name: string, signal: Deno.Signal): number | undefined {
+    const child = this.#children.find((c) => c.name === name);
+    const pid = this.#stopping ? undefined : child?.signal(signal);
+    if (pid === undefined) {
+      this.#options.log.warn("signal not forwarded", {
+        signal,
+        child: name,
+        reason: "not running",
+      });
+    } else {
+      this.#options.log.info("signal forwarded", { signal, child: name, pid });
+    }
+    return pid;
   }
 
   /**

@@ -35,6 +35,8 @@ Deno.test("config: the example file parses, relative paths are the file's, flags
   assert.equal(config.options.dataDir, "/var/lib/gatehouse");
   assert.equal(config.options.publicOrigin, "https://chat.example.com");
   assert.deepEqual(config.options.log, { format: "json", level: "info" });
+  assert.deepEqual(config.options.trustProxy, []);
+  assert.equal(config.options.limits.headerTimeoutMs, 5000);
 
   await withConfig({ dataDir: "data", tls: { cert: "c.pem", key: "k.pem" } }, async (path) => {
     const dir = path.slice(0, path.lastIndexOf("/"));
@@ -62,6 +64,12 @@ Deno.test("config: a bad key or value is refused with a sentence naming it", asy
     ],
     [{ log: { level: "loud" } }, "Config key log.level must be one of debug, info, warn, error"],
     [{ startLimit: { burst: 0 } }, "Config key startLimit.burst must be an integer from 1"],
+    [{ trustProxy: "10.0.0.2" }, "Config key trustProxy must be an array of IP addresses"],
+    [
+      { trustProxy: ["10.0.0.2", "proxy.example.com"] },
+      'Config key trustProxy[1] must be an IP address, not "proxy.example.com"',
+    ],
+    [{ limits: { headerTimeoutMs: 5 } }, "Config key limits.headerTimeoutMs must be an integer"],
   ];
   for (const [json, message] of cases) {
     assert.throws(() => configFromJson(json, "/"), (error: Error) => {
@@ -85,7 +93,7 @@ Deno.test("config: a bad key or value is refused with a sentence naming it", asy
   );
 });
 
-Deno.test("config: the gate is handed TLS, the limits, and the page's own origin first", async () => {
+Deno.test("config: the gate is handed TLS, trusted proxies, the limits, the page's own origin first", async () => {
   const { options } = await loadSuiteConfig([
     "--port",
     "8443",
@@ -97,6 +105,12 @@ Deno.test("config: the gate is handed TLS, the limits, and the page's own origin
     "https://app.example.com",
     "--max-connections",
     "50",
+    "--trust-proxy",
+    "10.0.0.2",
+    "--trust-proxy",
+    "[::1]",
+    "--header-timeout-ms",
+    "2500",
   ]);
   assert.equal(pageOrigin(options), "https://127.0.0.1:8443");
   assert.deepEqual(gateFlags(options), [
@@ -108,11 +122,43 @@ Deno.test("config: the gate is handed TLS, the limits, and the page's own origin
     "https://127.0.0.1:8443",
     "--allow-origin",
     "https://app.example.com",
+    "--trust-proxy",
+    "10.0.0.2",
+    "--trust-proxy",
+    "::1",
     "--max-connections",
     "50",
+    "--header-timeout-ms",
+    "2500",
   ]);
   const wildcard = await loadSuiteConfig(["--host", "0.0.0.0", "--allow-origin", "https://a.b"]);
   assert.throws(() => gateFlags(wildcard.options), /publicOrigin \(or --public-origin\) is needed/);
+  await assert.rejects(
+    loadSuiteConfig(["--trust-proxy", "10.0.0.0/8"]),
+    /^TypeError: Flag --trust-proxy must be an IP address, not "10.0.0.0\/8"/,
+  );
+  await assert.rejects(
+    loadSuiteConfig(["--header-timeout-ms", "5"]),
+    /^TypeError: Flag --header-timeout-ms must be an integer of at least 10, not "5"/,
+  );
+  await withConfig(
+    { trustProxy: ["10.0.0.2"], limits: { headerTimeoutMs: 3000 } },
+    async (path) => {
+      const fromFile = await loadSuiteConfig(["--config", path]);
+      assert.deepEqual(gateFlags(fromFile.options), [
+        "--trust-proxy",
+        "10.0.0.2",
+        "--header-timeout-ms",
+        "3000",
+      ]);
+      const flagsWin = await loadSuiteConfig(["--config", path, "--trust-proxy", "10.0.0.3"]);
+      assert.deepEqual(
+        flagsWin.options.trustProxy,
+        ["10.0.0.3"],
+        "the flags replace the file's list",
+      );
+    },
+  );
 });
 
 Deno.test("every process: a bad flag prints one line and the hint, not the help", async () => {
@@ -161,7 +207,8 @@ Deno.test({
       licensePort,
       tls: { cert: files.cert, key: files.key },
       allowOrigins: ["https://app.example.com"],
-      limits: { maxConnections: 100, rate: 50 },
+      trustProxy: ["10.0.0.2", "::1"],
+      limits: { maxConnections: 100, rate: 50, headerTimeoutMs: 3000 },
       log: { format: "json" },
       metricsPorts: { group: groupMetrics },
     };
@@ -187,6 +234,11 @@ Deno.test({
       );
       assert.deepEqual(origins, [`https://127.0.0.1:${port}`, "https://app.example.com"]);
       assert.equal(gateArgs[gateArgs.indexOf("--max-connections") + 1], "100");
+      const proxies = gateArgs.flatMap((arg, i) =>
+        arg === "--trust-proxy" ? [gateArgs[i + 1]] : []
+      );
+      assert.deepEqual(proxies, ["10.0.0.2", "::1"]);
+      assert.equal(gateArgs[gateArgs.indexOf("--header-timeout-ms") + 1], "3000");
 
       // A WebSocket takes no CA option: the probe runs with DENO_CERT pointing at the test CA.
       const probe = `
@@ -220,4 +272,18 @@ Deno.test({
       await Deno.remove(dataDir, { recursive: true });
     }
   },
+});
+
+Deno.test("supervisor --help: the gate's --trust-proxy and --header-timeout-ms, SIGHUP", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("supervisor"), "--help"],
+    cwd: ROOT_DIR,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0);
+  const help = new TextDecoder().decode(output.stdout);
+  assert.match(help, /--trust-proxy ADDR/);
+  assert.match(help, /--header-timeout-ms N/);
+  assert.match(help, /SIGHUP \(systemctl reload\) is forwarded to the license server alone/);
 });

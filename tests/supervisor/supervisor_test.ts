@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { State } from "../../client/mod.ts";
+import { queryStatus } from "../../server/license/status.ts";
 import { readPidFile } from "../../server/supervisor/pid_file.ts";
+import { makeLicenseDir, runTaskOk } from "../license/license_fixtures.ts";
 import { startProcess, tempDataDir } from "../helpers/process.ts";
 import { connectClient, freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
 
@@ -93,6 +95,63 @@ Deno.test({
     } finally {
       supervisor.kill("SIGKILL");
       stale.kill("SIGKILL");
+    }
+  },
+});
+
+Deno.test({
+  name: "supervisor: SIGHUP reloads the license server's license and leaves every child running",
+  ...INTEGRATION,
+  async fn() {
+    // The data dir holds a key pair and a license for "First Co" (the real license tasks).
+    const dataDir = await makeLicenseDir({ customer: "First Co", seats: 2 });
+    const ports = freePorts(3);
+    const supervisor = await startSupervisor(dataDir, ports);
+    try {
+      await supervisor.waitForLine(/license listening/);
+      const before = await readPidFile(`${dataDir}/gatehouse.pid`);
+      assert.equal(before.length, 5, `the supervisor, gate, login, group, license: ${before}`);
+      const first = await queryStatus({ host: "127.0.0.1", port: ports[2] });
+      assert.equal(first.dog.customer, "First Co");
+
+      // A new license in the data dir, then `systemctl reload`: SIGHUP to the supervisor alone.
+      await runTaskOk("license:issue", [
+        "--data-dir",
+        dataDir,
+        "--customer",
+        "Second Co",
+        "--seats",
+        "7",
+        "--expires",
+        "2099-12-31",
+      ]);
+      const from = supervisor.lines.length;
+      supervisor.kill("SIGHUP");
+      await supervisor.waitForLine(/supervisor signal forwarded signal=SIGHUP child=license/, {
+        from,
+      });
+      await supervisor.waitForLine(/license license-loaded customer="?Second Co/, { from });
+      await supervisor.waitForLine(/license reloaded seats=7/, { from });
+
+      const second = await queryStatus({ host: "127.0.0.1", port: ports[2] });
+      assert.equal(second.dog.customer, "Second Co");
+      assert.equal(second.seats, 7);
+      assert.ok(second.uptimeS >= first.uptimeS, "the same license server, not a restarted one");
+      assert.deepEqual(
+        await readPidFile(`${dataDir}/gatehouse.pid`),
+        before,
+        "the same pids: nothing restarted",
+      );
+      for (const pid of before) assert.ok(alive(pid), `process ${pid} still runs`);
+      const after = supervisor.lines.slice(from);
+      assert.ok(!after.some((l) => /child exited|child restarting/.test(l)), after.join("\n"));
+      const client = await connectClient(`ws://127.0.0.1:${ports[0]}/ws`);
+      assert.equal((await client.request("cs_msg_heart")).state, State.OK);
+      client.close();
+      assert.equal(await supervisor.stop(), 0);
+    } finally {
+      supervisor.kill("SIGKILL");
+      await Deno.remove(dataDir, { recursive: true });
     }
   },
 });

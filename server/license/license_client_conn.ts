@@ -22,6 +22,8 @@ export class Client implements DeskClient {
   pending?: { seq: number; claim: SeatClaim };
   /** When the server last sent it a HeartbeatReq. */
   lastPing = Date.now();
+  /** When the oldest HeartbeatReq not answered yet was sent (its round trip is measured). */
+  pingSentAt?: number;
   /** When a sweep first found it silent for 3 intervals (it is dropped at a later sweep). */
   silentSince?: number;
   #seq = 0;

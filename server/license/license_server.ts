@@ -51,6 +51,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { AuditLog } from "./audit_log.ts";
 import { LicenseTurn } from "./license_turn.ts";
+import { ReadLateness } from "./read_lateness.ts";
 import { checkLicense, type DogStatus, usableSeats, withExpiry } from "./license_file.ts";
 import { type StatusData, validateStatusRequest } from "./messages.ts";
 import { SeatDesk } from "./seat_desk.ts";
@@ -93,6 +94,7 @@ export class LicenseServer {
   #ticker: ReturnType<typeof setInterval> | undefined;
   #lastTick = performance.now();
   #turn: LicenseTurn;
+  #lateness: ReadLateness;
   /** Sockets open, counting those being refused. */
   #sockets = 0;
   #keptSeats: ReturnType<typeof setTimeout> | undefined;
@@ -106,6 +108,7 @@ export class LicenseServer {
     this.#options = options;
     this.#types = options.types ?? new MessageTypes();
     this.#log = options.logger ?? createLogger("license");
+    this.#lateness = new ReadLateness(options.heartbeatMs);
     this.#turn = new LicenseTurn({
       commit: () => this.#commitAudit(),
       onError: (error) => this.#log.error("turn-failed", { error }),
@@ -329,7 +332,13 @@ export class LicenseServer {
       client.error(frame.seq, `Unknown message type ${frame.type}`);
       return;
     }
-    if (name === "HeartbeatRsp") return;
+    if (name === "HeartbeatRsp") {
+      if (client.pingSentAt !== undefined) {
+        this.#lateness.note(client.lastReceived - client.pingSentAt);
+        client.pingSentAt = undefined;
+      }
+      return;
+    }
     if (name === "Error") {
       this.#log.warn("peer-error", { conn: client.id, body: new TextDecoder().decode(frame.body) });
       return;
@@ -370,9 +379,15 @@ export class LicenseServer {
     if (busy) {
       this.#log.warn("server-late", { lateMs: Math.round(lateMs), ...this.#turn.stats });
     }
+    // The slowest ping round trip lately: how late the server may be reading a socket.
+    const lateReads = this.#lateness.tick(now);
+    if (lateReads.crossed) {
+      this.#log.warn("reads-late", { roundTripMs: lateReads.ms, heartbeatMs });
+    }
+    const silence = 3 * heartbeatMs + lateReads.ms;
     for (const client of this.#clients.values()) {
       if (client.closed) continue;
-      if (now - client.lastReceived >= 3 * heartbeatMs) {
+      if (now - client.lastReceived >= silence) {
         // Found silent: dropped at a later sweep if still silent then and the server was not
         // late, so that whatever it sent meanwhile has been read first.
         if (client.silentSince === undefined || busy) client.silentSince ??= now;
@@ -382,6 +397,7 @@ export class LicenseServer {
       client.silentSince = undefined;
       if (now - client.lastPing >= heartbeatMs) {
         client.lastPing = now;
+        client.pingSentAt ??= now;
         client.send("HeartbeatReq", client.nextSeq(), {});
       }
     }

@@ -7,7 +7,7 @@
  */
 
 import { cpuText, type LoadReport, runLoad } from "../lib/load.ts";
-import { sleep, spawnTool } from "../lib/proc.ts";
+import { ROOT_DIR, sleep, spawnTool } from "../lib/proc.ts";
 import type { BenchContext } from "../lib/types.ts";
 
 /** A license server started for one measurement. */
@@ -106,7 +106,10 @@ export async function measureHold(
 ): Promise<HoldReading> {
   const server = await startHoldServer(context, {
     ...options,
-    maxConnections: options.holders + options.churners + 100,
+    // The before server has no --max-connections (its cap is 1,024): only ours gets one.
+    maxConnections: options.rootDir === ROOT_DIR
+      ? options.holders + options.churners + 100
+      : undefined,
   });
   try {
     const report = await runLoad(

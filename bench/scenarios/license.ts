@@ -24,7 +24,7 @@ import { cpuText, disturbed, type LoadReport, medianReport, runLoad } from "../l
 import { machineCpuSeconds, sleep, threadCpuSeconds } from "../lib/proc.ts";
 import { ROOT_DIR } from "../lib/proc.ts";
 import { makeLicenseFiles, startLicensePeer } from "../lib/services.ts";
-import { type HoldReading, measureHold } from "./license_hold.ts";
+import { type HoldReading, measureHold, microsPerCycle } from "./license_hold.ts";
 import { spawnGenerator } from "../lib/load.ts";
 import {
   type BenchContext,
@@ -297,7 +297,9 @@ async function holdRows(context: BenchContext, measurements: Measurement[]): Pro
     r.churnersDropped > 0 ? ` (${r.churnersDropped} dropped)` : "";
   rows.push(judge({
     scenario: `license ${n(sizes.churners)} raw clients, login/heartbeat/logout${dropText(ours)}` +
-      (was ? ` vs before${dropText(was)}` : ""),
+      (was ? ` vs before${dropText(was)}` : "") +
+      ` (server ${microsPerCycle(ours.report, ours.cyclesPerS)}` +
+      (was ? ` vs ${microsPerCycle(was.report, was.cyclesPerS)}` : "") + ` µs CPU/cycle)`,
     unit: "cycles/s",
     ours: ours.cyclesPerS,
     oursLatency: { p50: ours.report.result.latencyMs.p50, p99: ours.report.result.latencyMs.p99 },

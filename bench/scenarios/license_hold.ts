@@ -75,6 +75,12 @@ export async function startHoldServer(
   return { port, pid: tool.pid, log, stop: () => tool.stop() };
 }
 
+/** Server CPU per churn cycle, µs (all of the server's CPU, holders' heartbeats included). */
+export function microsPerCycle(report: LoadReport, cyclesPerS: number): number {
+  const server = report.cpuCores.server ?? 0;
+  return cyclesPerS > 0 ? Math.round((server / cyclesPerS) * 1e6) : 0;
+}
+
 /** What one hold run gives. */
 export interface HoldReading {
   report: LoadReport;
@@ -148,7 +154,9 @@ export async function measureHold(
         `${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms); dropped ${r.dropped} holders, ` +
         `${r.churnersDropped} churners; holders' heartbeat round trip p50 ${r.heartbeatMs.p50} ms, ` +
         `p99 ${r.heartbeatMs.p99} ms, max ${r.heartbeatMs.max} ms; errors ${r.errors}; ` +
-        `server late-read lines ${lateLines.length}; cpu cores: ${cpuText(report.cpuCores)}`,
+        `server late-read lines ${lateLines.length}; server CPU ${
+          microsPerCycle(report, r.throughput)
+        } µs per cycle; cpu cores: ${cpuText(report.cpuCores)}`,
     );
     if (r.firstDrop) context.detail(`first drop: ${r.firstDrop}`);
     if (r.errors > 0) context.detail(`first error: ${r.firstError}`);

@@ -46,6 +46,7 @@ export class LicenseTurn {
   #work: Array<() => void> = [];
   #flushes: Array<() => void> = [];
   #scheduled = false;
+  #running = false;
   #stats: TurnStats = { turns: 0, longestMs: 0, mostWork: 0 };
 
   /** A turn runner that runs nothing until work is queued. */
@@ -82,13 +83,24 @@ export class LicenseTurn {
   }
 
   #schedule(): void {
-    if (this.#scheduled) return;
+    // Work queued while a turn runs joins that turn.
+    if (this.#scheduled || this.#running) return;
     this.#scheduled = true;
     setImmediate(() => this.#run());
   }
 
   #run(): void {
     this.#scheduled = false;
+    this.#running = true;
+    try {
+      this.#runQueued();
+    } finally {
+      this.#running = false;
+    }
+    if (this.#beats.length + this.#work.length + this.#flushes.length > 0) this.#schedule();
+  }
+
+  #runQueued(): void {
     const start = performance.now();
     let done = 0;
     while (this.#beats.length > 0 || this.#work.length > 0) {

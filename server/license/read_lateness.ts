@@ -3,7 +3,8 @@
  * each `HeartbeatReq` it sends (until the client's `HeartbeatRsp` is read) holds the time that
  * answer waited unread. The slowest round trip of the last 3 heartbeat intervals is added to the
  * silence after which a client is dropped, so that a server too busy to read on time does not
- * blame its clients (bench/FINDINGS.md, finding 7).
+ * blame its clients (bench/FINDINGS.md, finding 7). A round trip counts for at most 3 intervals,
+ * so that a client answering late on purpose can at most double the time a dead one is kept.
  *
  * @example
  * ```ts
@@ -38,9 +39,10 @@ export class ReadLateness {
     this.#windowMs = 3 * heartbeatMs;
   }
 
-  /** Notes one round trip, ms. */
+  /** Notes one round trip, ms (at most 3 intervals count). */
   note(ms: number): void {
-    if (ms > this.#current) this.#current = ms;
+    const capped = Math.min(ms, this.#windowMs);
+    if (capped > this.#current) this.#current = capped;
   }
 
   /** The slowest round trip of this window and the one before, at time `now` (ms). */

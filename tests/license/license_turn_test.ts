@@ -62,6 +62,9 @@ Deno.test("ReadLateness keeps the slowest round trip of the last 3 to 6 interval
   lateness.note(200);
   // And the next one drops it.
   assert.equal(lateness.tick(t0 + 6200).ms, 200);
+  // A round trip counts for at most 3 intervals.
+  lateness.note(3_600_000);
+  assert.equal(lateness.tick(t0 + 6300).ms, 3000);
 });
 
 Deno.test("the audit log commits a turn's rows together, and recent() sees queued rows", async () => {

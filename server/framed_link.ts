@@ -59,6 +59,8 @@ export interface FramedLinkOptions {
   onClose?: () => void;
   /** Bytes of the read buffer; 64 KiB when absent. */
   readBufferBytes?: number;
+  /** The clock that stamps {@linkcode FramedLink.receivedAt}; `Date.now` when absent. */
+  clock?: () => number;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -67,6 +69,9 @@ const READ_BUFFER_BYTES = 64 * 1024;
 export class FramedLink {
   /** When the last whole frame was read (or the link opened), ms since epoch. */
   lastReceived: number = Date.now();
+  /** The same moment on the owner's clock (`clock`). */
+  receivedAt: number;
+  #clock: () => number;
   #conn: Deno.Conn;
   #decoder: FrameDecoder;
   #maxQueued: number;
@@ -93,6 +98,8 @@ export class FramedLink {
     this.#schedule = options.schedule ?? queueMicrotask;
     this.#onClose = options.onClose;
     this.#readBufferBytes = options.readBufferBytes ?? READ_BUFFER_BYTES;
+    this.#clock = options.clock ?? Date.now;
+    this.receivedAt = this.#clock();
     try {
       (conn as Deno.TcpConn).setNoDelay(true);
     } catch { /* not a TCP connection */ }
@@ -143,7 +150,10 @@ export class FramedLink {
         frames = error.framesBefore;
         end = { cause: "fault", fault: error, truncatedBytes: 0 };
       }
-      if (frames.length > 0) this.lastReceived = Date.now();
+      if (frames.length > 0) {
+        this.lastReceived = Date.now();
+        this.receivedAt = this.#clock();
+      }
       for (const frame of frames) {
         if (this.closed) break;
         handlers.onFrame(frame);

@@ -42,6 +42,11 @@ export class Client implements DeskClient {
     return this.conn.lastReceived;
   }
 
+  /** When the last frame was read, on the server's silence clock. */
+  get receivedAt(): number {
+    return this.conn.receivedAt;
+  }
+
   get closed(): boolean {
     return this.conn.closed;
   }

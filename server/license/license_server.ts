@@ -11,10 +11,12 @@
  * - Work goes by event-loop turns (license_turn.ts): a turn's heartbeats are answered before any
  *   other frame, its audit rows are committed in one transaction, and only then are its answers
  *   written, one socket write per connection.
- * - A client is dropped for silence only when its silence is its own: the sweep that finds it
- *   silent for 3 intervals drops it at the next sweep if it is still silent then, and no sweep
- *   drops anyone when the server itself was late (its timer fired more than half an interval
- *   late), since then a frame may wait unread in the socket.
+ * - A client is dropped for silence only when its silence is its own. Silence is counted on a
+ *   clock that stops while the server itself is late (each sweep's delay past its interval is
+ *   taken out), plus the slowest round trip of the server's own pings lately (read_lateness.ts);
+ *   a client found silent is dropped at a later sweep if still silent then, and a sweep that
+ *   runs more than half an interval late drops nobody, since a frame may wait unread in the
+ *   socket.
  * - A header fault gets an `Error` frame and the connection is closed; an unknown type gets an
  *   `Error` frame (carrying the frame's sequence number) and the connection stays open; a
  *   malformed body gets its `*Rsp` with state `BAD_REQUEST`.
@@ -93,6 +95,8 @@ export class LicenseServer {
   #accepting: Promise<void> | undefined;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #lastTick = performance.now();
+  /** How long the server's sweeps ran late in all, ms: silence is not counted then. */
+  #stalledMs = 0;
   #turn: LicenseTurn;
   #lateness: ReadLateness;
   /** Sockets open, counting those being refused. */
@@ -227,6 +231,11 @@ export class LicenseServer {
     return Math.max(5, Math.floor(this.#options.heartbeatMs / 4));
   }
 
+  /** Wall time less the time the server's sweeps ran late: the clock silence is counted on. */
+  #clock(): number {
+    return Date.now() - this.#stalledMs;
+  }
+
   #commitAudit(): void {
     const result = this.#audit?.commit();
     if (result?.failed) {
@@ -258,6 +267,7 @@ export class LicenseServer {
           maxFrameBytes: this.#options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
           maxQueuedBytes: this.#options.maxQueuedBytes ?? 1024 * 1024,
           schedule: (flush) => this.#turn.flush(flush),
+          clock: () => this.#clock(),
           onClose: () => this.#sockets--,
         });
         const client = new Client(this.#nextId++, conn, this.#types);
@@ -375,6 +385,8 @@ export class LicenseServer {
     const tickAt = performance.now();
     const lateMs = tickAt - this.#lastTick - this.#tickMs;
     this.#lastTick = tickAt;
+    if (lateMs > 0) this.#stalledMs += lateMs;
+    const clock = this.#clock();
     const busy = lateMs > heartbeatMs / 2;
     if (busy) {
       this.#log.warn("server-late", { lateMs: Math.round(lateMs), ...this.#turn.stats });
@@ -387,7 +399,7 @@ export class LicenseServer {
     const silence = 3 * heartbeatMs + lateReads.ms;
     for (const client of this.#clients.values()) {
       if (client.closed) continue;
-      if (now - client.lastReceived >= silence) {
+      if (clock - client.receivedAt >= silence) {
         // Found silent: dropped at a later sweep if still silent then and the server was not
         // late, so that whatever it sent meanwhile has been read first.
         if (client.silentSince === undefined || busy) client.silentSince ??= now;

@@ -54,6 +54,7 @@ import { VERSION } from "../version.ts";
 import { AuditLog } from "./audit_log.ts";
 import { LicenseTurn } from "./license_turn.ts";
 import { ReadLateness } from "./read_lateness.ts";
+import { ReadProbe } from "./read_probe.ts";
 import { checkLicense, type DogStatus, usableSeats, withExpiry } from "./license_file.ts";
 import { type StatusData, validateStatusRequest } from "./messages.ts";
 import { SeatDesk } from "./seat_desk.ts";
@@ -99,6 +100,9 @@ export class LicenseServer {
   #stalledMs = 0;
   #turn: LicenseTurn;
   #lateness: ReadLateness;
+  /** The server's own loopback connection, timing how late it reads (read_probe.ts). */
+  #probe: ReadProbe | undefined;
+  #probeLateness: ReadLateness;
   /** Sockets open, counting those being refused. */
   #sockets = 0;
   #keptSeats: ReturnType<typeof setTimeout> | undefined;
@@ -113,6 +117,7 @@ export class LicenseServer {
     this.#types = options.types ?? new MessageTypes();
     this.#log = options.logger ?? createLogger("license");
     this.#lateness = new ReadLateness(options.heartbeatMs);
+    this.#probeLateness = new ReadLateness(options.heartbeatMs, { capMs: Infinity });
     this.#turn = new LicenseTurn({
       commit: () => this.#commitAudit(),
       onError: (error) => this.#log.error("turn-failed", { error }),
@@ -139,7 +144,9 @@ export class LicenseServer {
         port: this.#options.port,
         transport: "tcp",
       });
+      this.#probe = await ReadProbe.open();
     } catch (error) {
+      this.#listener?.close();
       clearTimeout(this.#keptSeats);
       this.#audit.close();
       throw error;
@@ -215,6 +222,7 @@ export class LicenseServer {
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
+    this.#probe?.close();
     // What was read before the close is handled, committed and written first.
     this.#turn.runNow();
     const clients = [...this.#clients.values()];
@@ -391,12 +399,16 @@ export class LicenseServer {
     if (busy) {
       this.#log.warn("server-late", { lateMs: Math.round(lateMs), ...this.#turn.stats });
     }
-    // The slowest ping round trip lately: how late the server may be reading a socket.
-    const lateReads = this.#lateness.tick(now);
-    if (lateReads.crossed) {
-      this.#log.warn("reads-late", { roundTripMs: lateReads.ms, heartbeatMs });
+    // How late the server reads: its own probe's byte (how long the one in flight has waited
+    // counts now), and the slowest ping round trip lately.
+    this.#probeLateness.note(this.#probe?.lateMs(now) ?? 0);
+    const probe = this.#probeLateness.tick(now);
+    const pings = this.#lateness.tick(now);
+    if (probe.crossed || pings.crossed) {
+      this.#log.warn("reads-late", { probeMs: probe.ms, roundTripMs: pings.ms, heartbeatMs });
     }
-    const silence = 3 * heartbeatMs + lateReads.ms;
+    this.#probe?.ping();
+    const silence = 3 * heartbeatMs + Math.max(probe.ms, pings.ms);
     for (const client of this.#clients.values()) {
       if (client.closed) continue;
       if (clock - client.receivedAt >= silence) {

@@ -28,20 +28,25 @@ export interface LatenessReading {
 export class ReadLateness {
   #windowMs: number;
   #heartbeatMs: number;
+  #capMs: number;
   #current = 0;
   #previous = 0;
   #windowStart = Date.now();
   #wasLate = false;
 
-  /** Windows of 3 intervals of `heartbeatMs`. */
-  constructor(heartbeatMs: number) {
+  /**
+   * Windows of 3 intervals of `heartbeatMs`; a sample counts for at most `capMs` (3 intervals
+   * unless given: the server's own probe is trusted with no cap).
+   */
+  constructor(heartbeatMs: number, options: { capMs?: number } = {}) {
     this.#heartbeatMs = heartbeatMs;
     this.#windowMs = 3 * heartbeatMs;
+    this.#capMs = options.capMs ?? this.#windowMs;
   }
 
-  /** Notes one round trip, ms (at most 3 intervals count). */
+  /** Notes one round trip, ms (at most the cap counts). */
   note(ms: number): void {
-    const capped = Math.min(ms, this.#windowMs);
+    const capped = Math.min(ms, this.#capMs);
     if (capped > this.#current) this.#current = capped;
   }
 

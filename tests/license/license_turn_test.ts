@@ -8,6 +8,7 @@ import { DatabaseSync } from "node:sqlite";
 import { AuditLog, type AuditRecord } from "../../server/license/audit_log.ts";
 import { LicenseTurn } from "../../server/license/license_turn.ts";
 import { ReadLateness } from "../../server/license/read_lateness.ts";
+import { ReadProbe } from "../../server/license/read_probe.ts";
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 20));
@@ -99,5 +100,21 @@ Deno.test("the audit log commits a turn's rows together, and recent() sees queue
     assert.equal(count(), 12, "close commits what is queued");
     reader.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ReadProbe times how late the server reads its own loopback byte", async () => {
+  const probe = await ReadProbe.open();
+  try {
+    assert.equal(probe.lateMs(), 0);
+    const sent = Date.now();
+    probe.ping();
+    // Until the byte is read, the wait so far counts.
+    assert.ok(probe.lateMs(sent + 500) >= 500);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const idle = probe.lateMs(Date.now() + 10_000);
+    assert.ok(idle < 1000, `an idle server reads its probe at once (${idle} ms)`);
+  } finally {
+    probe.close();
   }
 });

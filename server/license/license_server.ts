@@ -13,10 +13,10 @@
  *   written, one socket write per connection.
  * - A client is dropped for silence only when its silence is its own. Silence is counted on a
  *   clock that stops while the server itself is late (each sweep's delay past its interval is
- *   taken out), plus the slowest round trip of the server's own pings lately (read_lateness.ts);
- *   a client found silent is dropped at a later sweep if still silent then, and a sweep that
- *   runs more than half an interval late drops nobody, since a frame may wait unread in the
- *   socket.
+ *   taken out), plus how late the server reads: the wait of its own loopback probe
+ *   (read_probe.ts) or the slowest round trip of its pings lately (read_lateness.ts). A client
+ *   found silent is dropped at a later sweep if still silent then, and a sweep that runs more
+ *   than half an interval late drops nobody, since a frame may wait unread in the socket.
  * - A header fault gets an `Error` frame and the connection is closed; an unknown type gets an
  *   `Error` frame (carrying the frame's sequence number) and the connection stays open; a
  *   malformed body gets its `*Rsp` with state `BAD_REQUEST`.

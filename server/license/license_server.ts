@@ -53,8 +53,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { AuditLog } from "./audit_log.ts";
 import { LicenseTurn } from "./license_turn.ts";
-import { ReadLateness } from "./read_lateness.ts";
-import { ReadProbe } from "./read_probe.ts";
+import { SilenceClock } from "./silence_clock.ts";
 import { checkLicense, type DogStatus, usableSeats, withExpiry } from "./license_file.ts";
 import { type StatusData, validateStatusRequest } from "./messages.ts";
 import { SeatDesk } from "./seat_desk.ts";
@@ -95,14 +94,9 @@ export class LicenseServer {
   #listener: Deno.TcpListener | undefined;
   #accepting: Promise<void> | undefined;
   #ticker: ReturnType<typeof setInterval> | undefined;
-  #lastTick = performance.now();
-  /** How long the server's sweeps ran late in all, ms: silence is not counted then. */
-  #stalledMs = 0;
   #turn: LicenseTurn;
-  #lateness: ReadLateness;
-  /** The server's own loopback connection, timing how late it reads (read_probe.ts). */
-  #probe: ReadProbe | undefined;
-  #probeLateness: ReadLateness;
+  /** What counts as a client's own silence (silence_clock.ts). */
+  #silence: SilenceClock;
   /** Sockets open, counting those being refused. */
   #sockets = 0;
   #keptSeats: ReturnType<typeof setTimeout> | undefined;
@@ -116,11 +110,14 @@ export class LicenseServer {
     this.#options = options;
     this.#types = options.types ?? new MessageTypes();
     this.#log = options.logger ?? createLogger("license");
-    this.#lateness = new ReadLateness(options.heartbeatMs);
-    this.#probeLateness = new ReadLateness(options.heartbeatMs, { capMs: Infinity });
     this.#turn = new LicenseTurn({
       commit: () => this.#commitAudit(),
       onError: (error) => this.#log.error("turn-failed", { error }),
+    });
+    this.#silence = new SilenceClock({
+      heartbeatMs: options.heartbeatMs,
+      log: this.#log,
+      context: () => ({ ...this.#turn.stats }),
     });
   }
 
@@ -144,7 +141,7 @@ export class LicenseServer {
         port: this.#options.port,
         transport: "tcp",
       });
-      this.#probe = await ReadProbe.open();
+      await this.#silence.open();
     } catch (error) {
       this.#listener?.close();
       clearTimeout(this.#keptSeats);
@@ -152,8 +149,7 @@ export class LicenseServer {
       throw error;
     }
     this.#accepting = this.#accept(this.#listener);
-    this.#lastTick = performance.now();
-    this.#ticker = setInterval(() => this.#tick(), this.#tickMs);
+    this.#ticker = setInterval(() => this.#tick(), this.#silence.sweepMs);
   }
 
   /** The address clients connect to, `tcp://host:port`. */
@@ -222,7 +218,7 @@ export class LicenseServer {
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
-    this.#probe?.close();
+    this.#silence.close();
     // What was read before the close is handled, committed and written first.
     this.#turn.runNow();
     const clients = [...this.#clients.values()];
@@ -232,16 +228,6 @@ export class LicenseServer {
     await this.#accepting;
     await Promise.allSettled([...this.#runs]);
     this.#audit?.close();
-  }
-
-  /** Milliseconds between two sweeps: a quarter of the heartbeat interval. */
-  get #tickMs(): number {
-    return Math.max(5, Math.floor(this.#options.heartbeatMs / 4));
-  }
-
-  /** Wall time less the time the server's sweeps ran late: the clock silence is counted on. */
-  #clock(): number {
-    return Date.now() - this.#stalledMs;
   }
 
   #commitAudit(): void {
@@ -275,7 +261,7 @@ export class LicenseServer {
           maxFrameBytes: this.#options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
           maxQueuedBytes: this.#options.maxQueuedBytes ?? 1024 * 1024,
           schedule: (flush) => this.#turn.flush(flush),
-          clock: () => this.#clock(),
+          clock: () => this.#silence.now(),
           onClose: () => this.#sockets--,
         });
         const client = new Client(this.#nextId++, conn, this.#types);
@@ -352,7 +338,7 @@ export class LicenseServer {
     }
     if (name === "HeartbeatRsp") {
       if (client.pingSentAt !== undefined) {
-        this.#lateness.note(client.lastReceived - client.pingSentAt);
+        this.#silence.notePing(client.lastReceived - client.pingSentAt);
         client.pingSentAt = undefined;
       }
       return;
@@ -388,30 +374,11 @@ export class LicenseServer {
   #tick(): void {
     const now = Date.now();
     const { heartbeatMs } = this.#options;
-    // How late this sweep runs: when the server was that busy, a client's heartbeat may be
-    // waiting unread in its socket, so nobody is dropped for silence by this sweep.
-    const tickAt = performance.now();
-    const lateMs = tickAt - this.#lastTick - this.#tickMs;
-    this.#lastTick = tickAt;
-    if (lateMs > 0) this.#stalledMs += lateMs;
-    const clock = this.#clock();
-    const busy = lateMs > heartbeatMs / 2;
-    if (busy) {
-      this.#log.warn("server-late", { lateMs: Math.round(lateMs), ...this.#turn.stats });
-    }
-    // How late the server reads: its own probe's byte (how long the one in flight has waited
-    // counts now), and the slowest ping round trip lately.
-    this.#probeLateness.note(this.#probe?.lateMs(now) ?? 0);
-    const probe = this.#probeLateness.tick(now);
-    const pings = this.#lateness.tick(now);
-    if (probe.crossed || pings.crossed) {
-      this.#log.warn("reads-late", { probeMs: probe.ms, roundTripMs: pings.ms, heartbeatMs });
-    }
-    this.#probe?.ping();
-    const silence = 3 * heartbeatMs + Math.max(probe.ms, pings.ms);
+    // What counts as silence now: not the time the server itself was late (silence_clock.ts).
+    const { clock, silenceMs, busy } = this.#silence.sweep();
     for (const client of this.#clients.values()) {
       if (client.closed) continue;
-      if (clock - client.receivedAt >= silence) {
+      if (clock - client.receivedAt >= silenceMs) {
         // Found silent: dropped at a later sweep if still silent then and the server was not
         // late, so that whatever it sent meanwhile has been read first.
         if (client.silentSince === undefined || busy) client.silentSince ??= now;

@@ -9,6 +9,7 @@ import { AuditLog, type AuditRecord } from "../../server/license/audit_log.ts";
 import { LicenseTurn } from "../../server/license/license_turn.ts";
 import { ReadLateness } from "../../server/license/read_lateness.ts";
 import { ReadProbe } from "../../server/license/read_probe.ts";
+import { SilenceClock } from "../../server/license/silence_clock.ts";
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 20));
@@ -116,5 +117,32 @@ Deno.test("ReadProbe times how late the server reads its own loopback byte", asy
     assert.ok(idle < 1000, `an idle server reads its probe at once (${idle} ms)`);
   } finally {
     probe.close();
+  }
+});
+
+Deno.test("SilenceClock stops while a sweep runs late, and that sweep drops nobody", async () => {
+  const lines: string[] = [];
+  const log = {
+    debug() {},
+    info() {},
+    warn: (event: string) => lines.push(event),
+    error() {},
+  };
+  const silence = new SilenceClock({ heartbeatMs: 100, log });
+  await silence.open();
+  try {
+    assert.equal(silence.sweepMs, 25);
+    const first = silence.sweep();
+    assert.equal(first.busy, false);
+    assert.equal(first.silenceMs, 300, "an idle server: 3 intervals");
+    // The next sweep comes 200 ms late: the clock does not count those 200 ms.
+    const before = silence.now();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const late = silence.sweep();
+    assert.equal(late.busy, true);
+    assert.ok(late.clock - before < 150, `the clock stopped (${late.clock - before} ms)`);
+    assert.deepEqual(lines, ["server-late"]);
+  } finally {
+    silence.close();
   }
 });

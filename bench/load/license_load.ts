@@ -8,6 +8,12 @@
  *   throughput is cycles per second; the latency is per cycle.
  * - `idle`: each client logs in and then only heartbeats (the client's own timer, on the
  *   server's interval); prints `READY {connections, licensed, openMs}` and holds until SIGTERM.
+ * - `hold`: raw framed-TCP clients (license_raw.ts, light enough for 10,000 in one process):
+ *   `--holders` clients log in and heartbeat every `--heartbeat-ms` (spread over the interval),
+ *   while `--churners` others repeat login → heartbeat → logout, closed loop. The result counts
+ *   the holders the server dropped (`dropped`, with the first reason), the churners' cycles per
+ *   second, and the holders' heartbeat round trips (`heartbeatMs`: an upper bound on how late the
+ *   server read them). With `--holders 0` it is the plain cycle test on raw clients.
  *
  * Usage: `deno run --allow-net bench/load/license_load.ts --port 8090 --mode cycle
  *   --connections 1000 --duration 10 --warmup 2`
@@ -18,6 +24,7 @@
 import { parseArgs } from "node:util";
 import { LicenseClient } from "../../client/license_client.ts";
 import { MessageTypes } from "../../shared/message_types.ts";
+import { runHold } from "./license_hold.ts";
 import { State } from "../../shared/state_codes.ts";
 import {
   emit,
@@ -38,11 +45,17 @@ const { values } = parseArgs({
     connections: { type: "string" },
     duration: { type: "string" },
     warmup: { type: "string" },
+    holders: { type: "string" },
+    churners: { type: "string" },
+    "heartbeat-ms": { type: "string" },
+    prefix: { type: "string", default: "" },
   },
   strict: true,
 });
 const mode = values.mode;
-if (mode !== "cycle" && mode !== "idle") throw new TypeError("Flag --mode must be cycle or idle");
+if (mode !== "cycle" && mode !== "idle" && mode !== "hold") {
+  throw new TypeError("Flag --mode must be cycle, idle or hold");
+}
 const port = numberFlag("port", values.port, 8090);
 const connections = Math.floor(numberFlag("connections", values.connections, 1000));
 const durationS = numberFlag("duration", values.duration, 10);
@@ -72,6 +85,22 @@ async function open(i: number): Promise<LicenseClient> {
     },
   );
   return client;
+}
+
+if (mode === "hold") {
+  await runHold({
+    host: values.host,
+    port,
+    holders: Math.floor(values.holders === "0" ? 0 : numberFlag("holders", values.holders, 1000)),
+    churners: Math.floor(
+      values.churners === "0" ? 0 : numberFlag("churners", values.churners, 1000),
+    ),
+    heartbeatMs: numberFlag("heartbeat-ms", values["heartbeat-ms"], 1000),
+    prefix: values.prefix,
+    warmupS,
+    durationS,
+  });
+  Deno.exit(0);
 }
 
 const openStart = performance.now();

@@ -8,14 +8,23 @@
  * - idle: every client logged in and heartbeating at the default 5,000 ms; the server's CPU use
  *   over a 10 s window (`--quick` 5 s), as % of one core, read from /proc.
  *
- * No baseline and no target (issue 7: report).
+ * Issue 18 adds rows from raw framed-TCP clients (license_hold.ts, bench/load/license_hold.ts):
+ *
+ * - cycles on raw clients: 1,000 churners (`--quick` 200), heartbeat 1,000 ms; with
+ *   `--before COMMIT`, that commit's server in the same run, alternating, the median of
+ *   `--rounds`; target ≥ 3× the before server.
+ * - seats kept: 1,000 holders heartbeating every 1,000 ms, and 10,000 holders at the default
+ *   5,000 ms (`--quick` 200 and 2,000), each while 1,000 churners (`--quick` 200) log in and
+ *   out; the holders the server dropped, target 0.
  *
  * @module
  */
 
 import { cpuText, disturbed, type LoadReport, medianReport, runLoad } from "../lib/load.ts";
 import { machineCpuSeconds, sleep, threadCpuSeconds } from "../lib/proc.ts";
+import { ROOT_DIR } from "../lib/proc.ts";
 import { makeLicenseFiles, startLicensePeer } from "../lib/services.ts";
+import { type HoldReading, measureHold, microsPerCycle } from "./license_hold.ts";
 import { spawnGenerator } from "../lib/load.ts";
 import {
   type BenchContext,
@@ -30,6 +39,13 @@ const FULL_CLIENTS = 1000;
 const QUICK_CLIENTS = 200;
 /** Seats in the license: more than the clients, so that no login is refused. */
 const SEATS = 1100;
+/** Seats for the seat-keeping rows: holders and churners. */
+const HOLD_SEATS = 11_500;
+/** Churners, holders at 1 s and holders at 5 s, full and quick. */
+const HOLD_SIZES = {
+  full: { churners: 1000, fast: 1000, slow: 10_000 },
+  quick: { churners: 200, fast: 200, slow: 2000 },
+};
 /** The heartbeat of the cycle test (short) and of the idle test (the default). */
 const CYCLE_HEARTBEAT_MS = 1000;
 const IDLE_HEARTBEAT_MS = 5000;
@@ -205,7 +221,9 @@ export const license: Scenario = {
     });
 
     const label = clients.toLocaleString("en-US");
+    const hold = await holdRows(context, measurements);
     const rows: Row[] = [
+      ...hold,
       judge({
         // Clients the server dropped for 3 missed heartbeats (they stop cycling) are named.
         scenario: `license ${label} clients, login/heartbeat/logout` +
@@ -225,3 +243,121 @@ export const license: Scenario = {
     return { rows, measurements };
   },
 };
+
+/** The issue 18 rows: cycles on raw clients before/after, and seats kept under churn. */
+async function holdRows(context: BenchContext, measurements: Measurement[]): Promise<Row[]> {
+  const sizes = context.quick ? HOLD_SIZES.quick : HOLD_SIZES.full;
+  const before = context.before;
+  const n = (value: number) => value.toLocaleString("en-US");
+  context.note(
+    `license (issue 18): raw framed-TCP clients (bench/load/license_hold.ts, one Deno process, ` +
+      `lighter than LicenseClient, so that 10,000 fit), a ${n(HOLD_SEATS)}-seat license, ` +
+      `--max-connections set to the clients + 100. A churner repeats LoginReq → HeartbeatReq → ` +
+      `LogoutReq, each awaited; a holder logs in once and sends HeartbeatReq every interval (the ` +
+      `holders spread over it) and answers the server's. "Dropped" counts connections the ` +
+      `server closed (3 silent intervals, or any other reason). ` +
+      (before
+        ? `The before server is commit ${before.commit} (git archive), run alternately with ours.`
+        : `No --before: the before server was not run (the README gives main's numbers).`),
+  );
+  const licenseFiles = await makeLicenseFiles(context, HOLD_SEATS);
+  const roots = [{ name: "ours", rootDir: ROOT_DIR }];
+  if (before) roots.push({ name: `before ${before.commit}`, rootDir: before.rootDir });
+  const rows: Row[] = [];
+
+  // Cycles per second on raw clients, ours and before alternating.
+  const cycles: Record<string, HoldReading[]> = {};
+  for (let round = 1; round <= context.rounds; round++) {
+    for (const root of round % 2 === 1 ? roots : [...roots].reverse()) {
+      context.step(
+        `round ${round}/${context.rounds}: ${root.name}, ${sizes.churners} raw churners, ` +
+          `heartbeat 1,000 ms`,
+      );
+      const reading = await measureHold(context, {
+        ...root,
+        label: root.name,
+        licenseFiles,
+        heartbeatMs: 1000,
+        holders: 0,
+        churners: sizes.churners,
+      });
+      (cycles[root.name] ??= []).push(reading);
+      measurements.push({
+        name: `license/raw-cycles/${root.name}/${sizes.churners}/round${round}`,
+        result: { ...reading.report.result },
+        cpuCores: reading.report.cpuCores,
+      });
+    }
+  }
+  const median = (readings: HoldReading[]) =>
+    [...readings].sort((a, b) => a.cyclesPerS - b.cyclesPerS)[Math.floor(readings.length / 2)];
+  const ours = median(cycles.ours);
+  const was = before ? median(cycles[roots[1].name]) : undefined;
+  const dropText = (r: HoldReading) =>
+    r.churnersDropped > 0 ? ` (${r.churnersDropped} dropped)` : "";
+  rows.push(judge({
+    scenario: `license ${n(sizes.churners)} raw clients, login/heartbeat/logout${dropText(ours)}` +
+      (was ? ` vs before${dropText(was)}` : "") +
+      ` (server ${microsPerCycle(ours.report, ours.cyclesPerS)}` +
+      (was ? ` vs ${microsPerCycle(was.report, was.cyclesPerS)}` : "") + ` µs CPU/cycle)`,
+    unit: "cycles/s",
+    ours: ours.cyclesPerS,
+    oursLatency: { p50: ours.report.result.latencyMs.p50, p99: ours.report.result.latencyMs.p99 },
+    ...(was
+      ? {
+        baselineName: roots[1].name,
+        baseline: was.cyclesPerS,
+        baselineLatency: {
+          p50: was.report.result.latencyMs.p50,
+          p99: was.report.result.latencyMs.p99,
+        },
+        target: { kind: "ratio-at-least" as const, value: 3 },
+      }
+      : {}),
+    disturbed: disturbed(ours.report, ...(was ? [was.report] : [])),
+  }));
+
+  // Seats kept while others churn: 1 s heartbeat, then the default 5 s with many holders.
+  const holds = [
+    // The before server refuses connections past 1,024, so only ours runs these; its drops
+    // show in the cycles row (its churners heartbeat correctly too).
+    { holders: sizes.fast, heartbeatMs: 1000, roots: roots.slice(0, 1) },
+    { holders: sizes.slow, heartbeatMs: 5000, roots: roots.slice(0, 1) },
+  ];
+  for (const hold of holds) {
+    const readings: Record<string, HoldReading> = {};
+    for (const root of hold.roots) {
+      context.step(
+        `${root.name}: ${n(hold.holders)} holders at ${n(hold.heartbeatMs)} ms while ` +
+          `${n(sizes.churners)} churn`,
+      );
+      const reading = await measureHold(context, {
+        ...root,
+        label: root.name,
+        licenseFiles,
+        heartbeatMs: hold.heartbeatMs,
+        holders: hold.holders,
+        churners: sizes.churners,
+      });
+      readings[root.name] = reading;
+      measurements.push({
+        name: `license/hold/${root.name}/${hold.holders}@${hold.heartbeatMs}`,
+        result: { ...reading.report.result, lateLines: reading.lateLines },
+        cpuCores: reading.report.cpuCores,
+      });
+    }
+    const mine = readings.ours;
+    const theirs = hold.roots.length > 1 ? readings[hold.roots[1].name] : undefined;
+    rows.push(judge({
+      scenario: `license ${n(hold.holders)} holders at ${hold.heartbeatMs / 1000} s while ` +
+        `${n(sizes.churners)} churn: holders dropped (${n(mine.cyclesPerS)} cycles/s; ` +
+        `heartbeat p99 ${Math.round(mine.heartbeat.p99)} ms)`,
+      unit: "dropped",
+      ours: mine.dropped,
+      ...(theirs ? { baselineName: hold.roots[1].name, baseline: theirs.dropped } : {}),
+      target: { kind: "at-most", value: 0 },
+      disturbed: disturbed(mine.report),
+    }));
+  }
+  return rows;
+}

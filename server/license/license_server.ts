@@ -7,7 +7,16 @@
  *   the `LoginRsp` (carrying the request's sequence number) comes when a seat is granted.
  * - `LogoutReq`, a closed connection or 3 silent heartbeat intervals give the seat back.
  * - The server sends `HeartbeatReq` to every connection each interval and answers the client's;
- *   any whole frame counts as a sign of life.
+ *   any whole frame counts as a sign of life, from the moment it is read.
+ * - Work goes by event-loop turns (license_turn.ts): a turn's heartbeats are answered before any
+ *   other frame, its audit rows are committed in one transaction, and only then are its answers
+ *   written, one socket write per connection.
+ * - A client is dropped for silence only when its silence is its own. Silence is counted on a
+ *   clock that stops while the server itself is late (each sweep's delay past its interval is
+ *   taken out), plus how late the server reads: the wait of its own loopback probe
+ *   (read_probe.ts) or the slowest round trip of its pings lately (read_lateness.ts). A client
+ *   found silent is dropped at a later sweep if still silent then, and a sweep that runs more
+ *   than half an interval late drops nobody, since a frame may wait unread in the socket.
  * - A header fault gets an `Error` frame and the connection is closed; an unknown type gets an
  *   `Error` frame (carrying the frame's sequence number) and the connection stays open; a
  *   malformed body gets its `*Rsp` with state `BAD_REQUEST`.
@@ -35,19 +44,20 @@ import {
   readLicenseRequestBody,
 } from "../../shared/license_messages.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../../shared/limits.ts";
-import { type MessageTypeName, MessageTypes } from "../../shared/message_types.ts";
-import { errorBody } from "../../shared/protocol_error.ts";
+import { MessageTypes } from "../../shared/message_types.ts";
 import { State } from "../../shared/state_codes.ts";
 import { acceptLoop } from "../accept_loop.ts";
-import { connectionBudget } from "../fd_budget.ts";
+import { connectionBudget, socketCeiling } from "../fd_budget.ts";
+import { FramedLink, type LinkEnd } from "../framed_link.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { AuditLog } from "./audit_log.ts";
-import { type ConnEnd, FramedConn } from "./framed_conn.ts";
+import { LicenseTurn } from "./license_turn.ts";
+import { SilenceClock } from "./silence_clock.ts";
 import { checkLicense, type DogStatus, usableSeats, withExpiry } from "./license_file.ts";
 import { type StatusData, validateStatusRequest } from "./messages.ts";
-import { type DeskClient, SeatDesk } from "./seat_desk.ts";
-import type { SeatClaim } from "./seat_pool.ts";
+import { SeatDesk } from "./seat_desk.ts";
+import { Client } from "./license_client_conn.ts";
 
 /** Options of {@linkcode LicenseServer}. */
 export interface LicenseServerOptions {
@@ -63,60 +73,12 @@ export interface LicenseServerOptions {
   types?: MessageTypes;
   /** Where log lines go; the `license` logger on stdout when absent. */
   logger?: Logger;
-  /** Most connections at once; defaults to 1024. */
+  /** Most connections at once; defaults to the fd budget (server/fd_budget.ts). */
   maxConnections?: number;
   /** Largest frame accepted; defaults to 1 MiB. */
   maxFrameBytes?: number;
   /** Unsent bytes past which a slow reader is closed; defaults to 1 MiB. */
   maxQueuedBytes?: number;
-}
-
-/** A connection of the server, as the seat desk sees it. */
-class Client implements DeskClient {
-  readonly conn: FramedConn;
-  readonly #types: MessageTypes;
-  claim?: SeatClaim;
-  pending?: { seq: number; claim: SeatClaim };
-  /** When the server last sent it a HeartbeatReq. */
-  lastPing = Date.now();
-
-  constructor(conn: FramedConn, types: MessageTypes) {
-    this.conn = conn;
-    this.#types = types;
-  }
-
-  get id(): number {
-    return this.conn.id;
-  }
-
-  get remote(): string {
-    return this.conn.remote;
-  }
-
-  get lastReceived(): number {
-    return this.conn.lastReceived;
-  }
-
-  get closed(): boolean {
-    return this.conn.closed;
-  }
-
-  nextSeq(): number {
-    return this.conn.nextSeq();
-  }
-
-  send(name: MessageTypeName, seq: number, body: object): void {
-    this.conn.send({ seq, type: this.#types.number(name), body: JSON.stringify(body) });
-  }
-
-  error(seq: number, msg: string, code: number = State.BAD_REQUEST): void {
-    this.conn.send({ seq, type: this.#types.number("Error"), body: errorBody(msg, code) });
-  }
-
-  drop(msg: string, code: number): void {
-    this.error(0, msg, code);
-    this.conn.closeAfterFlush();
-  }
 }
 
 /** The license server. */
@@ -132,6 +94,11 @@ export class LicenseServer {
   #listener: Deno.TcpListener | undefined;
   #accepting: Promise<void> | undefined;
   #ticker: ReturnType<typeof setInterval> | undefined;
+  #turn: LicenseTurn;
+  /** What counts as a client's own silence (silence_clock.ts). */
+  #silence: SilenceClock;
+  /** Sockets open, counting those being refused. */
+  #sockets = 0;
   #keptSeats: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** The last license file that granted seats: kept when a reload finds a worse one. */
@@ -143,6 +110,15 @@ export class LicenseServer {
     this.#options = options;
     this.#types = options.types ?? new MessageTypes();
     this.#log = options.logger ?? createLogger("license");
+    this.#turn = new LicenseTurn({
+      commit: () => this.#commitAudit(),
+      onError: (error) => this.#log.error("turn-failed", { error }),
+    });
+    this.#silence = new SilenceClock({
+      heartbeatMs: options.heartbeatMs,
+      log: this.#log,
+      context: () => ({ ...this.#turn.stats }),
+    });
   }
 
   /** Opens the audit database, verifies the license file, and starts listening. */
@@ -165,13 +141,15 @@ export class LicenseServer {
         port: this.#options.port,
         transport: "tcp",
       });
+      await this.#silence.open();
     } catch (error) {
+      this.#listener?.close();
       clearTimeout(this.#keptSeats);
       this.#audit.close();
       throw error;
     }
     this.#accepting = this.#accept(this.#listener);
-    this.#ticker = setInterval(() => this.#tick(), Math.max(5, Math.floor(heartbeatMs / 4)));
+    this.#ticker = setInterval(() => this.#tick(), this.#silence.sweepMs);
   }
 
   /** The address clients connect to, `tcp://host:port`. */
@@ -240,19 +218,37 @@ export class LicenseServer {
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
+    this.#silence.close();
+    // What was read before the close is handled, committed and written first.
+    this.#turn.runNow();
     const clients = [...this.#clients.values()];
     this.#desk?.shutdown(clients);
+    this.#commitAudit();
     for (const client of clients) client.conn.close();
     await this.#accepting;
     await Promise.allSettled([...this.#runs]);
     this.#audit?.close();
   }
 
+  #commitAudit(): void {
+    const result = this.#audit?.commit();
+    if (result?.failed) {
+      this.#log.error("audit-failed", { rows: result.failed.rows, error: result.failed.error });
+    }
+  }
+
   async #accept(listener: Deno.TcpListener): Promise<void> {
-    // Sockets are a budget: at most the fd budget (server/fd_budget.ts), and 1024 by default.
-    const max = this.#options.maxConnections ??
-      Math.min(1024, connectionBudget().maxConnections);
-    this.#log.info("max-connections", { max });
+    // Sockets are a budget (server/fd_budget.ts): `--max-connections`, by default what the
+    // open-file limit allows; past it a socket is refused politely, up to the ceiling, and closed
+    // at once beyond it.
+    const budget = connectionBudget();
+    const max = this.#options.maxConnections ?? budget.maxConnections;
+    const ceiling = socketCeiling({ maxConnections: max, fdLimit: budget.fdLimit });
+    this.#log.info("max-connections", {
+      max,
+      source: this.#options.maxConnections === undefined ? budget.source : "flag",
+      fdLimit: budget.fdLimit,
+    });
     // One accept loop for every port (server/accept_loop.ts): EMFILE and other accept errors
     // back off and retry; it ends when the listener is closed.
     await acceptLoop({
@@ -260,25 +256,40 @@ export class LicenseServer {
       name: "license",
       log: this.#log,
       onConn: (tcp) => {
-        const conn = new FramedConn(tcp, {
-          id: this.#nextId++,
+        this.#sockets++;
+        const conn = new FramedLink(tcp, {
           maxFrameBytes: this.#options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
           maxQueuedBytes: this.#options.maxQueuedBytes ?? 1024 * 1024,
+          schedule: (flush) => this.#turn.flush(flush),
+          clock: () => this.#silence.now(),
+          onClose: () => this.#sockets--,
         });
-        const client = new Client(conn, this.#types);
+        const client = new Client(this.#nextId++, conn, this.#types);
         if (this.#closed || this.#clients.size >= max) {
-          this.#log.warn("connection-refused", { remote: conn.remote, connections: max });
+          if (this.#sockets > ceiling) {
+            conn.close();
+            return;
+          }
+          this.#log.warn("connection-refused", { remote: client.remote, connections: max });
           client.drop(`The server is at its limit of ${max} connections`, State.SERVER_BUSY);
           return;
         }
-        this.#clients.set(conn.id, client);
-        this.#log.info("connected", { conn: conn.id, remote: conn.remote });
+        this.#clients.set(client.id, client);
+        this.#log.info("connected", { conn: client.id, remote: client.remote });
+        const heartbeat = this.#types.number("HeartbeatReq");
+        const heartbeatRsp = this.#types.number("HeartbeatRsp");
         const run = conn.run({
-          onFrame: (frame) => this.#onFrame(client, frame),
-          onEnd: (end) => this.#onEnd(client, end),
+          onFrame: (frame) => {
+            if (frame.type === heartbeat || frame.type === heartbeatRsp) {
+              this.#turn.beat(() => this.#onFrame(client, frame));
+            } else {
+              this.#turn.work(() => this.#onFrame(client, frame));
+            }
+          },
+          onEnd: (end) => this.#turn.work(() => this.#onEnd(client, end)),
         }).catch((error) => {
-          this.#log.error("connection-failed", { conn: conn.id, error });
-          this.#onEnd(client, { cause: "closed", truncatedBytes: 0 });
+          this.#log.error("connection-failed", { conn: client.id, error });
+          this.#turn.work(() => this.#onEnd(client, { cause: "closed", truncatedBytes: 0 }));
           conn.close();
         });
         this.#runs.add(run);
@@ -287,26 +298,28 @@ export class LicenseServer {
     });
   }
 
-  #onEnd(client: Client, end: ConnEnd): void {
+  #onEnd(client: Client, end: LinkEnd): void {
     const { conn } = client;
-    if (!this.#clients.delete(conn.id)) return;
+    if (!this.#clients.delete(client.id)) return;
     if (end.cause === "fault") {
-      this.#log.warn("frame-error", { conn: conn.id, remote: conn.remote, error: end.fault });
+      this.#log.warn("frame-error", { conn: client.id, remote: client.remote, error: end.fault });
       client.error(0, end.fault!.message);
     } else if (end.truncatedBytes > 0) {
       this.#log.warn("truncated-frame", {
-        conn: conn.id,
-        remote: conn.remote,
+        conn: client.id,
+        remote: client.remote,
         bytes: end.truncatedBytes,
       });
       client.error(0, `The connection closed inside a frame after ${end.truncatedBytes} bytes`);
     }
     this.#desk!.leave(client, end.cause === "fault" ? "protocol error" : "disconnect");
     conn.closeAfterFlush();
-    this.#log.info("disconnected", { conn: conn.id, remote: conn.remote, cause: end.cause });
+    this.#log.info("disconnected", { conn: client.id, remote: client.remote, cause: end.cause });
   }
 
   #onFrame(client: Client, frame: Frame): void {
+    // A frame read before its connection was closed (by the server, or for silence) or ended.
+    if (client.closed || this.#clients.get(client.id) !== client) return;
     try {
       this.#dispatch(client, frame);
     } catch (error) {
@@ -323,7 +336,13 @@ export class LicenseServer {
       client.error(frame.seq, `Unknown message type ${frame.type}`);
       return;
     }
-    if (name === "HeartbeatRsp") return;
+    if (name === "HeartbeatRsp") {
+      if (client.pingSentAt !== undefined) {
+        this.#silence.notePing(client.lastReceived - client.pingSentAt);
+        client.pingSentAt = undefined;
+      }
+      return;
+    }
     if (name === "Error") {
       this.#log.warn("peer-error", { conn: client.id, body: new TextDecoder().decode(frame.body) });
       return;
@@ -355,12 +374,21 @@ export class LicenseServer {
   #tick(): void {
     const now = Date.now();
     const { heartbeatMs } = this.#options;
+    // What counts as silence now: not the time the server itself was late (silence_clock.ts).
+    const { clock, silenceMs, busy } = this.#silence.sweep();
     for (const client of this.#clients.values()) {
       if (client.closed) continue;
-      if (now - client.lastReceived >= 3 * heartbeatMs) {
-        this.#timeout(client);
-      } else if (now - client.lastPing >= heartbeatMs) {
+      if (clock - client.receivedAt >= silenceMs) {
+        // Found silent: dropped at a later sweep if still silent then and the server was not
+        // late, so that whatever it sent meanwhile has been read first.
+        if (client.silentSince === undefined || busy) client.silentSince ??= now;
+        else this.#timeout(client);
+        continue;
+      }
+      client.silentSince = undefined;
+      if (now - client.lastPing >= heartbeatMs) {
         client.lastPing = now;
+        client.pingSentAt ??= now;
         client.send("HeartbeatReq", client.nextSeq(), {});
       }
     }

@@ -2,7 +2,9 @@
  * `deno task license`: the LAN license server. Flags (DESIGN.md, "Processes, flags and
  * defaults"): `--host` (127.0.0.1), `--port` (8090, 0 = any free port), `--data-dir` (./data),
  * `--heartbeat-ms` (5000), `--types` (a message-type JSON file; the built-in table when absent),
- * `--metrics-port` (off) and `--metrics-host` (127.0.0.1) for Prometheus `/metrics`.
+ * `--metrics-port` (off) and `--metrics-host` (127.0.0.1) for Prometheus `/metrics`,
+ * `--max-connections` (by default the fd budget of server/fd_budget.ts: (open-file limit − 64) ×
+ * 0.9, or 10,000 when the limit cannot be learned; logged at start as `max-connections`).
  *
  * SIGINT and SIGTERM give every seat back, close and exit 0; SIGHUP reloads the license file.
  *
@@ -33,6 +35,8 @@ Options:
   --types FILE         Message-type table as JSON (default: the built-in table)
   --metrics-port PORT  Serve Prometheus metrics at http://HOST:PORT/metrics (default off)
   --metrics-host HOST  The address of --metrics-port (default 127.0.0.1)
+  --max-connections N  Most client connections at once (default: from the open-file limit,
+                       (ulimit -n − 64) × 0.9; logged at start)
   --log-format FORMAT  text or json lines (default text)
   --log-level LEVEL    debug, info, warn or error (default info)
   --version            Print the version
@@ -55,12 +59,17 @@ export interface LicenseFlags {
   types?: string;
   /** Where `/metrics` is served (no port: not served). */
   metrics: { port?: number; host: string };
+  /** Most connections at once; the fd budget's when absent. */
+  maxConnections?: number;
   /** Whether --help was given. */
   help: boolean;
 }
 
 /** Smallest and largest heartbeat interval accepted. */
 export const HEARTBEAT_MS_RANGE = { min: MIN_LICENSE_HEARTBEAT_MS, max: 3_600_000 } as const;
+
+/** The largest `--max-connections` accepted. */
+export const MAX_CONNECTIONS_LIMIT = 1_000_000;
 
 /** Parses the flags; throws `TypeError` with a sentence naming the bad flag. */
 export function parseLicenseFlags(args: string[]): LicenseFlags {
@@ -74,6 +83,7 @@ export function parseLicenseFlags(args: string[]): LicenseFlags {
       types: { type: "string" },
       "metrics-port": { type: "string" },
       "metrics-host": { type: "string" },
+      "max-connections": { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -92,6 +102,18 @@ export function parseLicenseFlags(args: string[]): LicenseFlags {
       `Flag --heartbeat-ms must be a whole number from ${HEARTBEAT_MS_RANGE.min} to ${HEARTBEAT_MS_RANGE.max}`,
     );
   }
+  let maxConnections: number | undefined;
+  if (values["max-connections"] !== undefined) {
+    maxConnections = Number(values["max-connections"]);
+    if (
+      !/^\d+$/.test(values["max-connections"]) || maxConnections < 1 ||
+      maxConnections > MAX_CONNECTIONS_LIMIT
+    ) {
+      throw new TypeError(
+        `Flag --max-connections must be a whole number from 1 to ${MAX_CONNECTIONS_LIMIT}`,
+      );
+    }
+  }
   if (values.host === "") throw new TypeError("Flag --host must not be empty");
   if (values["data-dir"] === "") throw new TypeError("Flag --data-dir must not be empty");
   return {
@@ -101,6 +123,7 @@ export function parseLicenseFlags(args: string[]): LicenseFlags {
     heartbeatMs,
     types: values.types,
     metrics: metricsFlags(values["metrics-port"], values["metrics-host"]),
+    maxConnections,
     help: values.help,
   };
 }
@@ -187,6 +210,7 @@ export async function main(): Promise<void> {
     heartbeatMs: flags.heartbeatMs,
     types,
     logger: log,
+    maxConnections: flags.maxConnections,
   });
   const metrics = new MetricsRegistry();
   licenseMetrics(metrics, server);

@@ -312,10 +312,7 @@ export class SeatDesk {
     };
     if (event === "refuse") this.#options.log.warn(event, fields);
     else this.#options.log.info(event, fields);
-    try {
-      this.#options.audit.record({ event, ...claim, remote: client.remote, reason, seatsLeft });
-    } catch (error) {
-      this.#options.log.error("audit-failed", { event, instance: claim.instanceId, error });
-    }
+    // Queued: the server commits the turn's rows before it writes the answers (audit_log.ts).
+    this.#options.audit.record({ event, ...claim, remote: client.remote, reason, seatsLeft });
   }
 }

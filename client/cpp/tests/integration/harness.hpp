@@ -261,6 +261,9 @@ inline std::unique_ptr<Process> startService(const std::string& name, const Gate
                                              std::map<std::string, std::string> env = serviceEnv()) {
   std::vector<std::string> args = {"deno", "run", "--allow-all", "server/" + name + "/main.ts", "--gate", gate.wsUrl,
                                    "--data-dir", gate.dataDir, "--name", name + "-cpp-test"};
+  // The echo service serves echo_push, echo_bind, echo_kick and echo_leaves only when told they
+  // are for tests.
+  if (name == "echo") args.push_back("--test-commands");
   args.insert(args.end(), flags.begin(), flags.end());
   auto p = std::make_unique<Process>(name, args, env);
   p->waitForLine("registered gate=");

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { BaselineStartError, startBaseline } from "../lib/baseline.ts";
 import { type Generator, spawnGenerator } from "../lib/load.ts";
 import { openFileLimit, rssBytes, sleep } from "../lib/proc.ts";
 import { startOurs, startPinus, startRawEcho } from "../lib/servers.ts";
@@ -60,6 +61,8 @@ interface Target {
 interface IdlePeer {
   key: string;
   label: string;
+  /** Someone else's server: retried once if it fails to start, then left out (lib/baseline.ts). */
+  baseline?: boolean;
   start(context: BenchContext, count: number): Promise<Target>;
 }
 
@@ -93,6 +96,7 @@ const PEERS: IdlePeer[] = [
   {
     key: "raw",
     label: "raw Deno WebSocket echo server",
+    baseline: true,
     start: async () => {
       const raw = await startRawEcho();
       return {
@@ -138,6 +142,7 @@ const PEERS: IdlePeer[] = [
   {
     key: "pinus-ws",
     label: "Pinus connector over WebSocket",
+    baseline: true,
     start: async (context) => {
       const pinus = await startPinus(context);
       return {
@@ -153,6 +158,7 @@ const PEERS: IdlePeer[] = [
   {
     key: "pinus-tcp",
     label: "Pinus connector over TCP",
+    baseline: true,
     start: async (context) => {
       const pinus = await startPinus(context);
       return {
@@ -205,6 +211,12 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** Starts a peer; a baseline through {@linkcode startBaseline} (retried once). */
+function startPeer(context: BenchContext, peer: IdlePeer, count: number): Promise<Target> {
+  const start = () => peer.start(context, count);
+  return peer.baseline ? startBaseline(context, { label: peer.label, start }) : start();
+}
+
 /** The median reading of a peer by bytes per connection. */
 function median(readings: Held[]): Held {
   const sorted = [...readings].sort((a, b) => a.perConnection - b.perConnection);
@@ -245,13 +257,23 @@ export const idle: Scenario = {
     const measurements: Measurement[] = [];
     const peers = context.before ? [...PEERS, BEFORE_PEER] : PEERS;
     const readings = new Map<string, Held[]>(peers.map((peer) => [peer.key, []]));
+    /** Baselines that failed to start (twice): left out of the later rounds. */
+    const failed = new Set<string>();
     for (let round = 1; round <= rounds; round++) {
       const of = rounds > 1 ? `round ${round}/${rounds}: ` : "";
       // Alternate the order, so that no peer always runs first or last.
       const order = round % 2 === 1 ? peers : [...peers].reverse();
       for (const peer of order) {
+        if (failed.has(peer.key)) continue;
         context.step(`${of}${peer.label} holding ${count} connections`);
-        const target = await peer.start(context, count);
+        let target: Target;
+        try {
+          target = await startPeer(context, peer, count);
+        } catch (error) {
+          if (!(error instanceof BaselineStartError)) throw error;
+          failed.add(peer.key);
+          continue;
+        }
         let held: Held;
         try {
           held = await hold(target, count);
@@ -269,11 +291,19 @@ export const idle: Scenario = {
         });
       }
     }
-    const of = (key: string) => median(readings.get(key)!).perConnection;
+    /** A peer's median bytes per connection; undefined for a baseline that never started. */
+    const of = (key: string) => {
+      const list = readings.get(key)!;
+      return list.length ? median(list).perConnection : undefined;
+    };
+    const ours = (key: string) => of(key)!;
+    const baselineFailed = (key: string) => of(key) === undefined ? true : undefined;
     const label = count.toLocaleString("en-US");
     if (rounds > 1) {
       context.detail(
-        `medians: ` + peers.map((p) => `${p.key} ${of(p.key).toLocaleString("en-US")}`).join(", ") +
+        `medians: ` +
+          peers.map((p) => `${p.key} ${of(p.key)?.toLocaleString("en-US") ?? "failed to start"}`)
+            .join(", ") +
           " B/conn",
       );
     }
@@ -281,33 +311,36 @@ export const idle: Scenario = {
       judge({
         scenario: `idle ${label} ws conns, memory`,
         unit: "B/conn",
-        ours: of("ours-ws"),
+        ours: ours("ours-ws"),
         baselineName: "raw echo",
         baseline: of("raw"),
+        baselineFailed: baselineFailed("raw"),
         target: { kind: "ratio-at-most", value: 1.3 },
       }),
       judge({
         scenario: `idle ${label} ws conns, memory vs Pinus`,
         unit: "B/conn",
-        ours: of("ours-ws"),
+        ours: ours("ours-ws"),
         baselineName: "Pinus ws",
         baseline: of("pinus-ws"),
+        baselineFailed: baselineFailed("pinus-ws"),
       }),
       judge({
         scenario: `idle ${label} tcp conns, memory vs Pinus`,
         unit: "B/conn",
-        ours: of("ours-tcp"),
+        ours: ours("ours-tcp"),
         baselineName: "Pinus tcp",
         baseline: of("pinus-tcp"),
+        baselineFailed: baselineFailed("pinus-tcp"),
       }),
     ];
     if (context.before) {
       rows.push(judge({
         scenario: `idle ${label} ws conns, memory vs before (${context.before.commit})`,
         unit: "B/conn",
-        ours: of("ours-ws"),
+        ours: ours("ours-ws"),
         baselineName: "before",
-        baseline: of("before-ws"),
+        baseline: ours("before-ws"),
       }));
     }
     return { rows, measurements };

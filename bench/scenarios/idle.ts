@@ -32,8 +32,12 @@ const FULL_CONNECTIONS = 10_000;
 const QUICK_CONNECTIONS = 1_000;
 /** File descriptors a process needs beyond its sockets. */
 const SPARE_FDS = 200;
-/** How long the server is left alone before each memory reading. */
-const SETTLE_MS = 3000;
+/**
+ * How long the server is left alone before each memory reading; `--quick` (CI, 1,000 clients)
+ * halves it to stay near two minutes with Pinus's two readings.
+ */
+const FULL_SETTLE_MS = 3000;
+const QUICK_SETTLE_MS = 1500;
 /** Each reading opens N connections on a fresh server (~15 s for 10,000): at most this many rounds. */
 const MAX_ROUNDS = 5;
 
@@ -174,8 +178,8 @@ const PEERS: IdlePeer[] = [
 ];
 
 /** Connects `count` idle clients to a started server and reads its memory around it. */
-async function hold(target: Target, count: number): Promise<Held> {
-  await sleep(SETTLE_MS);
+async function hold(target: Target, count: number, settleMs: number): Promise<Held> {
+  await sleep(settleMs);
   const before = rssBytes(target.pid);
   const load = spawnGenerator(target.generator, [
     "--url",
@@ -187,7 +191,7 @@ async function hold(target: Target, count: number): Promise<Held> {
   try {
     const [, json] = await load.waitForLine(/^READY (.*)$/, 180_000);
     const ready = JSON.parse(json) as { connections: number; openMs: number };
-    await sleep(SETTLE_MS);
+    await sleep(settleMs);
     const after = rssBytes(target.pid);
     const held = await target.connections();
     if (held < count) {
@@ -230,6 +234,7 @@ export const idle: Scenario = {
     "idle connections: memory per connection held by the gate (WebSocket, TCP) and Pinus",
   async run(context: BenchContext): Promise<ScenarioResult> {
     let count = context.quick ? QUICK_CONNECTIONS : FULL_CONNECTIONS;
+    const settleMs = context.quick ? QUICK_SETTLE_MS : FULL_SETTLE_MS;
     const rounds = Math.min(context.rounds, MAX_ROUNDS);
     const limit = openFileLimit();
     if (limit.soft < count + SPARE_FDS) {
@@ -245,7 +250,7 @@ export const idle: Scenario = {
     }
     context.note(
       `idle: bytes per connection = (server VmRSS after ${count} clients connected and ` +
-        `${SETTLE_MS / 1000} s settle − VmRSS before) / ${count}; each server started fresh for ` +
+        `${settleMs / 1000} s settle − VmRSS before) / ${count}; each server started fresh for ` +
         `each reading; median of ${rounds} round(s) (at most ${MAX_ROUNDS}), the order ` +
         `alternating. Each client did one exchange (cs_msg_heart to the gate, a text echo to ` +
         `the raw server, an echo request through Pinus's connector and backend). The gate runs ` +
@@ -276,7 +281,7 @@ export const idle: Scenario = {
         }
         let held: Held;
         try {
-          held = await hold(target, count);
+          held = await hold(target, count, settleMs);
         } finally {
           await target.stop();
         }

@@ -341,9 +341,12 @@ export async function main(args: string[]): Promise<number> {
   const table = formatTable(rows);
   const met = rows.filter((r) => r.met === true).length;
   const missed = rows.filter((r) => r.met === false).length;
+  const notJudged = rows.filter((r) => r.target && r.met === undefined && r.baselineFailed).length;
   console.log(`\n${table}\n`);
   console.log(
-    `Targets: ${met} met, ${missed} missed (reported, not asserted).`,
+    `Targets: ${met} met, ${missed} missed${
+      notJudged ? `, ${notJudged} not judged (baseline failed to start)` : ""
+    } (reported, not asserted).`,
   );
   if (failed) {
     console.log(`Scenarios that failed to run: ${failed} (see above).`);

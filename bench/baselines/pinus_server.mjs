@@ -23,7 +23,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -42,12 +42,51 @@ const here = dirname(fileURLToPath(import.meta.url));
 const appDir = join(here, "pinus");
 const main = join(appDir, "app.js");
 
-/** A port that was free a moment ago (listen on 0, read it, close). */
-function freePort() {
+/**
+ * The kernel's ephemeral port range (`listen(0)` and outgoing connections take their ports from
+ * it), from /proc/sys/net/ipv4/ip_local_port_range.
+ */
+function ephemeralRange() {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim()
+      .split(/\s+/).map(Number);
+    if (low > 0 && high >= low) return { low, high };
+  } catch { /* not Linux */ }
+  return { low: 32768, high: 60999 };
+}
+
+/** Whether `port` can be listened on, on every address (as Pinus's RPC servers listen). */
+function canListen(port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, () => server.close(() => resolve(true)));
+  });
+}
+
+const taken = new Set();
+
+/**
+ * A free port for a Pinus process to listen on a moment later. Pinus takes its ports from its
+ * config, so they must be picked before its processes start; a port picked with `listen(0)` lies
+ * in the ephemeral range, where any process's outgoing connection or `listen(0)` on this (shared,
+ * busy) machine may take it in the seconds before the Pinus process binds it. So the port is
+ * picked below that range (10000 up to its start), where only an explicit bind can take it, and
+ * checked on every address; `listen(0)` only when no such port is free.
+ */
+async function freePort() {
+  const { low } = ephemeralRange();
+  const first = 10_000;
+  for (let attempt = 0; attempt < 50 && low - first > 1000; attempt++) {
+    const port = first + Math.floor(Math.random() * (low - first));
+    if (taken.has(port) || !(await canListen(port))) continue;
+    taken.add(port);
+    return port;
+  }
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
-    server.listen(0, HOST, () => {
+    server.listen(0, () => {
       const { port } = server.address();
       server.close(() => resolve(port));
     });
@@ -96,12 +135,15 @@ function start(id, args) {
     stdio: ["ignore", out, out],
   });
   children.push({ id, child, log });
+  child.once("exit", (code, signal) => {
+    if (!stopping) fail(`pinus: ${id} exited (code ${code}, signal ${signal})`);
+  });
   return child;
 }
 
+/** Opens a process's log file for writing (a read-only fd makes every console write throw). */
 function openLog(path) {
-  writeFileSync(path, "");
-  return openSync(path);
+  return openSync(path, "w");
 }
 
 function argsOf(server, serverType) {
@@ -145,31 +187,60 @@ function fail(message) {
   stop(1);
 }
 
-const masterChild = start("master", ["type=master"]);
-// The master listens for its servers' monitors; give it a moment before they connect.
-await new Promise((resolve) => setTimeout(resolve, 500));
-const echoChild = start("echo-server-1", argsOf(servers.echo[0], "echo"));
-const connectorChild = start("connector-server-1", argsOf(servers.connector[0], "connector"));
-for (const { id, child } of children) {
-  child.once("exit", (code, signal) => {
-    if (!stopping) fail(`pinus: ${id} exited (code ${code}, signal ${signal})`);
-  });
+/** Resolves when `port` accepts a TCP connection, or rejects after `timeoutMs`. */
+async function waitForPort(port, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise((resolve) => {
+      const socket = connect({ host: HOST, port });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) {
+      throw new Error(`Nothing listens on port ${port} after ${timeoutMs / 1000} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
-// Ready when a real request goes through connector and echo.
-const deadline = Date.now() + 60_000;
+const masterChild = start("master", ["type=master"]);
+// The servers' monitors connect to the master once, at start, and a server whose connection is
+// refused exits: start them when the master listens (seconds on a busy machine, not a fixed pause).
+try {
+  await waitForPort(masterPort, 30_000);
+} catch (error) {
+  fail(`pinus: the master did not listen: ${error.message}`);
+  await new Promise(() => {}); // stop() exits
+}
+const echoChild = start("echo-server-1", argsOf(servers.echo[0], "echo"));
+const connectorChild = start("connector-server-1", argsOf(servers.connector[0], "connector"));
+
+// Ready when a real request goes through connector and echo. Until the connector knows the echo
+// backend it answers {code: 500}: that is "not yet" too, retried after a pause like an error.
+const READY_WITHIN_MS = 60_000;
+const deadline = Date.now() + READY_WITHIN_MS;
 for (;;) {
+  let client;
   try {
-    const client = await PinusClient.connect(`ws://${HOST}:${clientPort}`, { timeoutMs: 2000 });
+    client = await PinusClient.connect(`ws://${HOST}:${clientPort}`, { timeoutMs: 2000 });
     const reply = await client.request("echo.echoHandler.echo", { ready: true }, 2000);
-    client.close();
     if (reply?.ready === true) break;
+    throw new Error(`The connector answered ${JSON.stringify(reply)}`);
   } catch (error) {
     if (Date.now() > deadline) {
-      fail(`pinus: no echo through the connector within 60 s: ${error?.message ?? error}`);
+      fail(
+        `pinus: no echo through the connector within ${READY_WITHIN_MS / 1000} s: ` +
+          (error?.message ?? error),
+      );
       break;
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
+  } finally {
+    client?.close();
   }
 }
 if (!stopping) {

@@ -28,6 +28,19 @@ function percentiles(p: Percentiles | undefined): string {
   return p ? `${p.p50.toFixed(2)}/${p.p99.toFixed(2)} ms` : "";
 }
 
+/** The baseline's name and value, or that it failed to start. */
+function baselineCell(row: Row): string {
+  if (row.baselineFailed) return `${row.baselineName}: baseline failed to start`;
+  if (row.baseline === undefined) return "";
+  return `${row.baselineName} ${number(row.baseline, row.unit)}`;
+}
+
+/** "met", "missed", "not judged" (a ratio target without its baseline) or nothing. */
+function verdict(row: Row): string {
+  if (row.met !== undefined) return row.met ? "met" : "missed";
+  return row.target && row.baselineFailed ? "not judged" : "";
+}
+
 /** The table's cells, header first. */
 export function tableCells(rows: Row[]): string[][] {
   return [
@@ -35,12 +48,12 @@ export function tableCells(rows: Row[]): string[][] {
     ...rows.map((row) => [
       row.scenario,
       number(row.ours, row.unit),
-      row.baseline === undefined ? "" : `${row.baselineName} ${number(row.baseline, row.unit)}`,
+      baselineCell(row),
       row.ratio === undefined ? "" : `${row.ratio.toFixed(2)}×`,
       percentiles(row.oursLatency),
       percentiles(row.baselineLatency),
       targetText(row.target, row.unit),
-      (row.met === undefined ? "" : row.met ? "met" : "missed") +
+      verdict(row) +
       (row.disturbed ? " (disturbed)" : ""),
     ]),
   ];

@@ -33,6 +33,11 @@ export interface Row {
   baseline?: number;
   /** ours / baseline. */
   ratio?: number;
+  /**
+   * True when the baseline failed to start (twice, bench/lib/baseline.ts): the row has ours
+   * alone, its baseline cell says "baseline failed to start", and its target is not judged.
+   */
+  baselineFailed?: boolean;
   oursLatency?: Percentiles;
   baselineLatency?: Percentiles;
   target?: Target;
@@ -82,6 +87,11 @@ export interface BenchContext {
   /** A temporary folder removed when the run ends. */
   tempDir(): Promise<string>;
   /**
+   * Reports a baseline that failed to start twice (printed loudly, listed at the end and in the
+   * JSON); the scenario goes on with our rows and the exit code is not changed by it.
+   */
+  baselineFailed(label: string, error: string): void;
+  /**
    * `--before COMMIT`: that commit's tree, extracted, whose gate the routed and idle scenarios
    * run beside ours (e.g. the gate on Deno's own WebSocket before issue 14).
    */
@@ -103,7 +113,7 @@ export function judge(row: Row): Row {
     row.ratio = row.ours / row.baseline;
   }
   const target = row.target;
-  if (!target) return row;
+  if (!target || (row.baselineFailed && target.kind !== "at-most")) return row;
   if (target.kind === "at-most") row.met = row.ours <= target.value;
   else if (row.ratio === undefined) row.met = false;
   else if (target.kind === "ratio-at-least") {

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { BaselineStartError, startBaseline } from "../lib/baseline.ts";
 import {
   cpuText,
   disturbed,
@@ -38,6 +39,8 @@ interface Variant {
   key: string;
   label: string;
   generator: Generator;
+  /** Someone else's server: retried once if it fails to start, then left out (lib/baseline.ts). */
+  baseline?: boolean;
   start(context: BenchContext): Promise<Peer & { url: string; extraFlags: string[] }>;
 }
 
@@ -46,6 +49,7 @@ const VARIANTS: Variant[] = [
     key: "socketio",
     label: "Socket.IO room broadcast",
     generator: "socketio",
+    baseline: true,
     start: async (context) => ({ ...await startSocketIo(context), extraFlags: [] }),
   },
   {
@@ -77,7 +81,10 @@ async function measure(
   variant: Variant,
   members: number,
 ): Promise<LoadReport> {
-  const peer = await variant.start(context);
+  const start = () => variant.start(context);
+  const peer = variant.baseline
+    ? await startBaseline(context, { label: variant.label, start })
+    : await start();
   try {
     const report = await runLoad(
       variant.generator,
@@ -134,13 +141,23 @@ export const broadcast: Scenario = {
     );
     const measurements: Measurement[] = [];
     const rounds = new Map<string, LoadReport[]>(VARIANTS.map((v) => [v.key, []]));
+    /** Baselines that failed to start (twice): left out of the later rounds. */
+    const failed = new Set<string>();
     for (let round = 1; round <= context.rounds; round++) {
       const of = context.rounds > 1 ? `round ${round}/${context.rounds}: ` : "";
       // Alternate the order, so that no variant always runs first or last.
       const order = round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse();
       for (const variant of order) {
+        if (failed.has(variant.key)) continue;
         context.step(`${of}${variant.label}, ${members} members`);
-        const report = await measure(context, variant, members);
+        let report: LoadReport;
+        try {
+          report = await measure(context, variant, members);
+        } catch (error) {
+          if (!(error instanceof BaselineStartError)) throw error;
+          failed.add(variant.key);
+          continue;
+        }
         rounds.get(variant.key)!.push(report);
         measurements.push({
           name: `broadcast/${variant.key}/${members}/round${round}`,
@@ -150,7 +167,9 @@ export const broadcast: Scenario = {
       }
     }
     const median = (key: string) => medianReport(rounds.get(key)!);
-    const socketio = median("socketio");
+    // Undefined when Socket.IO failed to start: the rows then say so.
+    const socketio = rounds.get("socketio")!.length ? median("socketio") : undefined;
+    const others = socketio ? [socketio] : [];
     const latency = (report: LoadReport) => ({
       p50: report.result.latencyMs.p50,
       p99: report.result.latencyMs.p99,
@@ -165,11 +184,12 @@ export const broadcast: Scenario = {
         unit: "deliveries/s",
         ours: ours.result.throughput,
         baselineName: "Socket.IO",
-        baseline: socketio.result.throughput,
+        baseline: socketio?.result.throughput,
+        baselineFailed: socketio ? undefined : true,
         oursLatency: latency(ours),
-        baselineLatency: latency(socketio),
+        baselineLatency: socketio && latency(socketio),
         target: { kind: "ratio-at-least", value: 1.0 },
-        disturbed: disturbed(ours, socketio),
+        disturbed: disturbed(ours, ...others),
       });
     });
     // The servers' CPU per delivery: at 1,000 members each one-process load generator is near a
@@ -192,8 +212,9 @@ export const broadcast: Scenario = {
         unit: "µs",
         ours: serverMicros(ours),
         baselineName: "Socket.IO",
-        baseline: serverMicros(socketio),
-        disturbed: disturbed(ours, socketio),
+        baseline: socketio && serverMicros(socketio),
+        baselineFailed: socketio ? undefined : true,
+        disturbed: disturbed(ours, ...others),
       }));
     }
     return { rows, measurements };

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { BaselineStartError, startBaseline } from "../lib/baseline.ts";
 import { type Generator, spawnGenerator } from "../lib/load.ts";
 import { openFileLimit, rssBytes, sleep } from "../lib/proc.ts";
 import { startOurs, startPinus, startRawEcho } from "../lib/servers.ts";
@@ -31,8 +32,12 @@ const FULL_CONNECTIONS = 10_000;
 const QUICK_CONNECTIONS = 1_000;
 /** File descriptors a process needs beyond its sockets. */
 const SPARE_FDS = 200;
-/** How long the server is left alone before each memory reading. */
-const SETTLE_MS = 3000;
+/**
+ * How long the server is left alone before each memory reading; `--quick` (CI, 1,000 clients)
+ * halves it to stay near two minutes with Pinus's two readings.
+ */
+const FULL_SETTLE_MS = 3000;
+const QUICK_SETTLE_MS = 1500;
 /** Each reading opens N connections on a fresh server (~15 s for 10,000): at most this many rounds. */
 const MAX_ROUNDS = 5;
 
@@ -60,6 +65,8 @@ interface Target {
 interface IdlePeer {
   key: string;
   label: string;
+  /** Someone else's server: retried once if it fails to start, then left out (lib/baseline.ts). */
+  baseline?: boolean;
   start(context: BenchContext, count: number): Promise<Target>;
 }
 
@@ -93,6 +100,7 @@ const PEERS: IdlePeer[] = [
   {
     key: "raw",
     label: "raw Deno WebSocket echo server",
+    baseline: true,
     start: async () => {
       const raw = await startRawEcho();
       return {
@@ -138,6 +146,7 @@ const PEERS: IdlePeer[] = [
   {
     key: "pinus-ws",
     label: "Pinus connector over WebSocket",
+    baseline: true,
     start: async (context) => {
       const pinus = await startPinus(context);
       return {
@@ -153,6 +162,7 @@ const PEERS: IdlePeer[] = [
   {
     key: "pinus-tcp",
     label: "Pinus connector over TCP",
+    baseline: true,
     start: async (context) => {
       const pinus = await startPinus(context);
       return {
@@ -168,8 +178,8 @@ const PEERS: IdlePeer[] = [
 ];
 
 /** Connects `count` idle clients to a started server and reads its memory around it. */
-async function hold(target: Target, count: number): Promise<Held> {
-  await sleep(SETTLE_MS);
+async function hold(target: Target, count: number, settleMs: number): Promise<Held> {
+  await sleep(settleMs);
   const before = rssBytes(target.pid);
   const load = spawnGenerator(target.generator, [
     "--url",
@@ -181,7 +191,7 @@ async function hold(target: Target, count: number): Promise<Held> {
   try {
     const [, json] = await load.waitForLine(/^READY (.*)$/, 180_000);
     const ready = JSON.parse(json) as { connections: number; openMs: number };
-    await sleep(SETTLE_MS);
+    await sleep(settleMs);
     const after = rssBytes(target.pid);
     const held = await target.connections();
     if (held < count) {
@@ -205,6 +215,12 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** Starts a peer; a baseline through {@linkcode startBaseline} (retried once). */
+function startPeer(context: BenchContext, peer: IdlePeer, count: number): Promise<Target> {
+  const start = () => peer.start(context, count);
+  return peer.baseline ? startBaseline(context, { label: peer.label, start }) : start();
+}
+
 /** The median reading of a peer by bytes per connection. */
 function median(readings: Held[]): Held {
   const sorted = [...readings].sort((a, b) => a.perConnection - b.perConnection);
@@ -218,6 +234,7 @@ export const idle: Scenario = {
     "idle connections: memory per connection held by the gate (WebSocket, TCP) and Pinus",
   async run(context: BenchContext): Promise<ScenarioResult> {
     let count = context.quick ? QUICK_CONNECTIONS : FULL_CONNECTIONS;
+    const settleMs = context.quick ? QUICK_SETTLE_MS : FULL_SETTLE_MS;
     const rounds = Math.min(context.rounds, MAX_ROUNDS);
     const limit = openFileLimit();
     if (limit.soft < count + SPARE_FDS) {
@@ -233,7 +250,7 @@ export const idle: Scenario = {
     }
     context.note(
       `idle: bytes per connection = (server VmRSS after ${count} clients connected and ` +
-        `${SETTLE_MS / 1000} s settle − VmRSS before) / ${count}; each server started fresh for ` +
+        `${settleMs / 1000} s settle − VmRSS before) / ${count}; each server started fresh for ` +
         `each reading; median of ${rounds} round(s) (at most ${MAX_ROUNDS}), the order ` +
         `alternating. Each client did one exchange (cs_msg_heart to the gate, a text echo to ` +
         `the raw server, an echo request through Pinus's connector and backend). The gate runs ` +
@@ -245,16 +262,26 @@ export const idle: Scenario = {
     const measurements: Measurement[] = [];
     const peers = context.before ? [...PEERS, BEFORE_PEER] : PEERS;
     const readings = new Map<string, Held[]>(peers.map((peer) => [peer.key, []]));
+    /** Baselines that failed to start (twice): left out of the later rounds. */
+    const failed = new Set<string>();
     for (let round = 1; round <= rounds; round++) {
       const of = rounds > 1 ? `round ${round}/${rounds}: ` : "";
       // Alternate the order, so that no peer always runs first or last.
       const order = round % 2 === 1 ? peers : [...peers].reverse();
       for (const peer of order) {
+        if (failed.has(peer.key)) continue;
         context.step(`${of}${peer.label} holding ${count} connections`);
-        const target = await peer.start(context, count);
+        let target: Target;
+        try {
+          target = await startPeer(context, peer, count);
+        } catch (error) {
+          if (!(error instanceof BaselineStartError)) throw error;
+          failed.add(peer.key);
+          continue;
+        }
         let held: Held;
         try {
-          held = await hold(target, count);
+          held = await hold(target, count, settleMs);
         } finally {
           await target.stop();
         }
@@ -269,11 +296,19 @@ export const idle: Scenario = {
         });
       }
     }
-    const of = (key: string) => median(readings.get(key)!).perConnection;
+    /** A peer's median bytes per connection; undefined for a baseline that never started. */
+    const of = (key: string) => {
+      const list = readings.get(key)!;
+      return list.length ? median(list).perConnection : undefined;
+    };
+    const ours = (key: string) => of(key)!;
+    const baselineFailed = (key: string) => of(key) === undefined ? true : undefined;
     const label = count.toLocaleString("en-US");
     if (rounds > 1) {
       context.detail(
-        `medians: ` + peers.map((p) => `${p.key} ${of(p.key).toLocaleString("en-US")}`).join(", ") +
+        `medians: ` +
+          peers.map((p) => `${p.key} ${of(p.key)?.toLocaleString("en-US") ?? "failed to start"}`)
+            .join(", ") +
           " B/conn",
       );
     }
@@ -281,33 +316,36 @@ export const idle: Scenario = {
       judge({
         scenario: `idle ${label} ws conns, memory`,
         unit: "B/conn",
-        ours: of("ours-ws"),
+        ours: ours("ours-ws"),
         baselineName: "raw echo",
         baseline: of("raw"),
+        baselineFailed: baselineFailed("raw"),
         target: { kind: "ratio-at-most", value: 1.3 },
       }),
       judge({
         scenario: `idle ${label} ws conns, memory vs Pinus`,
         unit: "B/conn",
-        ours: of("ours-ws"),
+        ours: ours("ours-ws"),
         baselineName: "Pinus ws",
         baseline: of("pinus-ws"),
+        baselineFailed: baselineFailed("pinus-ws"),
       }),
       judge({
         scenario: `idle ${label} tcp conns, memory vs Pinus`,
         unit: "B/conn",
-        ours: of("ours-tcp"),
+        ours: ours("ours-tcp"),
         baselineName: "Pinus tcp",
         baseline: of("pinus-tcp"),
+        baselineFailed: baselineFailed("pinus-tcp"),
       }),
     ];
     if (context.before) {
       rows.push(judge({
         scenario: `idle ${label} ws conns, memory vs before (${context.before.commit})`,
         unit: "B/conn",
-        ours: of("ours-ws"),
+        ours: ours("ours-ws"),
         baselineName: "before",
-        baseline: of("before-ws"),
+        baseline: ours("before-ws"),
       }));
     }
     return { rows, measurements };

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { BaselineStartError, startBaseline } from "../lib/baseline.ts";
 import {
   cpuText,
   disturbed,
@@ -46,6 +47,8 @@ interface Variant {
   label: string;
   generator: Generator;
   mode: string;
+  /** Someone else's server: retried once if it fails to start, then left out (lib/baseline.ts). */
+  baseline?: boolean;
   start(context: BenchContext): Promise<Peer & { url: string }>;
 }
 
@@ -55,6 +58,7 @@ const VARIANTS: Variant[] = [
     label: "raw Deno WebSocket echo",
     generator: "ws",
     mode: "echo",
+    baseline: true,
     start: async () => {
       const peer = await startRawEcho();
       return { ...peer, url: peer.wsUrl };
@@ -65,6 +69,7 @@ const VARIANTS: Variant[] = [
     label: "Socket.IO ack echo",
     generator: "socketio",
     mode: "echo",
+    baseline: true,
     start: async (context) => {
       const peer = await startSocketIo(context);
       return { ...peer, url: peer.url };
@@ -75,6 +80,7 @@ const VARIANTS: Variant[] = [
     label: "Pinus connector + echo backend",
     generator: "pinus",
     mode: "echo",
+    baseline: true,
     start: async (context) => {
       const peer = await startPinus(context);
       return { ...peer, url: peer.wsUrl };
@@ -130,7 +136,10 @@ async function measure(
     `${of}${variant.label}, ${connections} connections ` +
       `(${context.warmupS} s warmup + ${context.durationS} s)`,
   );
-  const peer = await variant.start(context);
+  const start = () => variant.start(context);
+  const peer = variant.baseline
+    ? await startBaseline(context, { label: variant.label, start })
+    : await start();
   try {
     const report = await runLoad(
       variant.generator,
@@ -180,6 +189,21 @@ function latency(report: LoadReport) {
   return { p50: report.result.latencyMs.p50, p99: report.result.latencyMs.p99 };
 }
 
+/** The reports that exist (a baseline that failed to start has none). */
+function present(...reports: Array<LoadReport | undefined>): LoadReport[] {
+  return reports.filter((r): r is LoadReport => r !== undefined);
+}
+
+/** A row's baseline fields: its value and latency, or that it failed to start. */
+function against(
+  baselineName: string,
+  report: LoadReport | undefined,
+  value: (report: LoadReport) => number,
+): Pick<Row, "baselineName" | "baseline" | "baselineLatency" | "baselineFailed"> {
+  if (!report) return { baselineName, baselineFailed: true };
+  return { baselineName, baseline: value(report), baselineLatency: latency(report) };
+}
+
 /** The routed request/response scenario. */
 export const routed: Scenario = {
   name: "routed",
@@ -201,11 +225,21 @@ export const routed: Scenario = {
       const rounds = new Map<string, LoadReport[]>(
         variants.map((v) => [v.key, []]),
       );
+      /** Baselines that failed to start (twice): left out of the later rounds. */
+      const failed = new Set<string>();
       for (let round = 1; round <= context.rounds; round++) {
         // Alternate the order, so that no variant always runs first or last.
         const order = round % 2 === 1 ? variants : [...variants].reverse();
         for (const variant of order) {
-          const report = await measure(context, variant, connections, round);
+          if (failed.has(variant.key)) continue;
+          let report: LoadReport;
+          try {
+            report = await measure(context, variant, connections, round);
+          } catch (error) {
+            if (!(error instanceof BaselineStartError)) throw error;
+            failed.add(variant.key);
+            continue;
+          }
           rounds.get(variant.key)!.push(report);
           measurements.push({
             name: `routed/${variant.key}/${connections}/round${round}`,
@@ -215,14 +249,19 @@ export const routed: Scenario = {
         }
       }
       const median = (key: string) => medianReport(rounds.get(key)!);
-      const raw = median("raw");
-      const socketio = median("socketio");
-      const pinus = median("pinus");
+      /** A baseline's median round; undefined when it never started. */
+      const baseline = (key: string) =>
+        rounds.get(key)!.length ? medianReport(rounds.get(key)!) : undefined;
+      const raw = baseline("raw");
+      const socketio = baseline("socketio");
+      const pinus = baseline("pinus");
       if (context.rounds > 1) {
         context.detail(
           `medians at ${connections} connections: ` +
             variants.map((v) =>
-              `${v.key} ${median(v.key).result.throughput.toLocaleString("en-US")}`
+              `${v.key} ${
+                baseline(v.key)?.result.throughput.toLocaleString("en-US") ?? "failed to start"
+              }`
             )
               .join(", ") +
             " req/s",
@@ -235,41 +274,35 @@ export const routed: Scenario = {
           scenario: `${name} vs Socket.IO`,
           unit: "req/s",
           ours: ours.result.throughput,
-          baselineName: "Socket.IO",
-          baseline: socketio.result.throughput,
+          ...against("Socket.IO", socketio, (r) => r.result.throughput),
           oursLatency: latency(ours),
-          baselineLatency: latency(socketio),
           target: connections === 100 ? { kind: "ratio-at-least", value: 1.0 } : undefined,
-          disturbed: disturbed(ours, socketio),
+          disturbed: disturbed(ours, ...present(socketio)),
         }));
         rows.push(judge({
           scenario: `${name} vs raw echo`,
           unit: "req/s",
           ours: ours.result.throughput,
-          baselineName: "raw echo",
-          baseline: raw.result.throughput,
+          ...against("raw echo", raw, (r) => r.result.throughput),
           oursLatency: latency(ours),
-          baselineLatency: latency(raw),
           target: { kind: "ratio-at-least", value: 0.5 },
-          disturbed: disturbed(ours, raw),
+          disturbed: disturbed(ours, ...present(raw)),
         }));
         rows.push(judge({
           scenario: `${name} vs Pinus`,
           unit: "req/s",
           ours: ours.result.throughput,
-          baselineName: "Pinus (ws)",
-          baseline: pinus.result.throughput,
+          ...against("Pinus (ws)", pinus, (r) => r.result.throughput),
           oursLatency: latency(ours),
-          baselineLatency: latency(pinus),
-          disturbed: disturbed(ours, pinus),
+          disturbed: disturbed(ours, ...present(pinus)),
         }));
         rows.push(judge({
           scenario: `${name} server CPU per request vs Pinus`,
           unit: "µs",
           ours: serverMicros(ours),
-          baselineName: "Pinus (ws)",
-          baseline: serverMicros(pinus),
-          disturbed: disturbed(ours, pinus),
+          ...against("Pinus (ws)", pinus, serverMicros),
+          baselineLatency: undefined,
+          disturbed: disturbed(ours, ...present(pinus)),
         }));
         if (transport === "ws" && context.before) {
           const before = median("before-ws");

@@ -6,7 +6,8 @@
  * config (ports) into a temporary base folder named by PINUS_BENCH_BASE.
  *
  * Connector settings: heartbeat 30 s (the client answers each one), no route dictionary, no
- * protobuf (JSON bodies, as Socket.IO and ours), Pinus's defaults otherwise.
+ * protobuf (JSON bodies, as Socket.IO and ours), client port on the server's host (127.0.0.1) only
+ * (`distinctHost`), Pinus's defaults otherwise.
  */
 
 // Pinus (its loader) needs the Reflect metadata API, which its own template loads first.
@@ -24,10 +25,18 @@ app.configure("production|development", "connector", () => {
     heartbeat: 30,
     useDict: false,
     useProtobuf: false,
+    distinctHost: true,
   });
 });
 app.start();
 
+// Reported with a plain write that cannot throw: a handler that threw (as console.error does once
+// its stream has failed) would raise the next uncaught exception, and so on without end.
 process.on("uncaughtException", (error) => {
-  console.error(`pinus uncaught: ${error && error.stack ? error.stack : error}`);
+  try {
+    require("node:fs").writeSync(
+      2,
+      `pinus uncaught: ${error && error.stack ? error.stack : error}\n`,
+    );
+  } catch { /* stderr is gone: nothing left to tell */ }
 });

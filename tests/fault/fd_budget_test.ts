@@ -5,9 +5,9 @@
  * unfinished ones and the rest are released. A gate told to hold more than its fds allow hits
  * `EMFILE` in accept and keeps accepting once descriptors are free again.
  *
- * `run({cases})`: `cases / 1000` (1 to 5) fill-and-release cycles of one gate and of one license
- * server, and `cases / 1500` (1 to 3) bursts of `EMFILE` in one gate's accept loops. `deno task
- * soak` runs it at scale 5,000 (5 cycles each, 3 bursts); `deno task test` at 1,000 (1 of each).
+ * `run({cases})`: `cases / 500` (1 to 10) fill-and-release cycles of one gate and of one license
+ * server, and `cases / 1000` (1 to 5) bursts of `EMFILE` in one gate's accept loops. `deno task
+ * soak` runs it at scale 5,000 (10 cycles each, 5 bursts); `deno task test` at 500 (1 of each).
  *
  * @module
  */
@@ -139,7 +139,7 @@ function between(value: number, min: number, max: number): number {
 /** Fill-and-release cycles of one gate under `ulimit -n 256` with a header deadline. */
 async function gateFillAndRelease(options: RunOptions): Promise<CaseResult> {
   const row = newResult("gate under ulimit -n 256, filled and released");
-  const cycles = between(options.cases / 1000, 1, 5);
+  const cycles = between(options.cases / 500, 1, 10);
   const gate = await startLimitedGate(["--header-timeout-ms", String(HEADER_TIMEOUT_MS)]);
   const opened: Deno.TcpConn[] = [];
   const echo = await startEcho(gate);
@@ -193,7 +193,8 @@ async function gateFillAndRelease(options: RunOptions): Promise<CaseResult> {
       const flood = await openSockets(gate.tcpUrl, FD_LIMIT);
       opened.push(...flood);
       check(await alive(gate.proc), fail("the gate died past its fd limit"));
-      peakKiB = Math.max(peakKiB, await rssKiB(gate.proc.child.pid));
+      const filledKiB = await rssKiB(gate.proc.child.pid);
+      peakKiB = Math.max(peakKiB, filledKiB);
 
       // The header deadline closes the unfinished upgrades.
       const ended = await Promise.all(
@@ -221,7 +222,7 @@ async function gateFillAndRelease(options: RunOptions): Promise<CaseResult> {
       options.log(
         `[fd-budget] gate cycle ${cycle + 1}/${cycles}: ${upgrades.length} unfinished ` +
           `upgrades closed by the deadline, ${silent.length} silent and ${flood.length} flood ` +
-          `sockets released, every port serves`,
+          `sockets released, every port serves; RSS filled ${mib(filledKiB)} MiB`,
       );
     }
     const memory = await memoryAfter({ pid: gate.proc.child.pid, baselineKiB });
@@ -242,7 +243,7 @@ async function gateFillAndRelease(options: RunOptions): Promise<CaseResult> {
 /** Bursts of `EMFILE` in the accept loops of a gate told to hold more than its fds allow. */
 async function acceptAtEmfile(options: RunOptions): Promise<CaseResult> {
   const row = newResult("gate accept loops at EMFILE");
-  const bursts = between(options.cases / 1500, 1, 3);
+  const bursts = between(options.cases / 1000, 1, 5);
   // Told to hold more than its descriptors allow, the gate runs out of fds in accept.
   const gate = await startLimitedGate(["--max-connections", "5000"]);
   const opened: Deno.TcpConn[] = [];
@@ -301,7 +302,7 @@ async function acceptAtEmfile(options: RunOptions): Promise<CaseResult> {
 /** Fill-and-release cycles of one license server under `ulimit -n 256`. */
 async function licenseFillAndRelease(options: RunOptions): Promise<CaseResult> {
   const row = newResult("license server under ulimit -n 256");
-  const cycles = between(options.cases / 1000, 1, 5);
+  const cycles = between(options.cases / 500, 1, 10);
   const dataDir = await makeLicenseDir({ seats: 2 });
   const proc = await startProcess({
     task: "license",
@@ -324,7 +325,8 @@ async function licenseFillAndRelease(options: RunOptions): Promise<CaseResult> {
       const sockets = opened.length;
       await delay(1000);
       check(await alive(proc), fail("the license server died"));
-      peakKiB = Math.max(peakKiB, await rssKiB(proc.child.pid));
+      const filledKiB = await rssKiB(proc.child.pid);
+      peakKiB = Math.max(peakKiB, filledKiB);
       closeAll(opened.splice(0));
       const client = new LicenseClient();
       try {
@@ -341,6 +343,10 @@ async function licenseFillAndRelease(options: RunOptions): Promise<CaseResult> {
       } finally {
         await client.stop();
       }
+      options.log(
+        `[fd-budget] license cycle ${cycle + 1}/${cycles}: ${sockets} silent sockets released, ` +
+          `a seat taken; RSS filled ${mib(filledKiB)} MiB`,
+      );
       row.tried += sockets + 1;
       row.faults += sockets;
       row.answered += sockets + 1;
@@ -372,7 +378,7 @@ export async function run(options: RunOptions): Promise<CaseResult[]> {
 }
 
 const SEED = seedFromEnv(20_241_124);
-const short: RunOptions = { seed: SEED, cases: 1000, log: () => {} };
+const short: RunOptions = { seed: SEED, cases: 500, log: () => {} };
 
 Deno.test({
   name: "fd budget: a gate under ulimit -n 256 refuses past its budget and serves again after",

@@ -138,7 +138,7 @@ function between(value: number, min: number, max: number): number {
 
 /** Fill-and-release cycles of one gate under `ulimit -n 256` with a header deadline. */
 async function gateFillAndRelease(options: RunOptions): Promise<CaseResult> {
-  const row = newResult("gate under ulimit -n 256, filled and released");
+  const row = newResult("gate at ulimit -n 256, fill and release");
   const cycles = between(options.cases / 500, 1, 10);
   const gate = await startLimitedGate(["--header-timeout-ms", String(HEADER_TIMEOUT_MS)]);
   const opened: Deno.TcpConn[] = [];
@@ -301,7 +301,7 @@ async function acceptAtEmfile(options: RunOptions): Promise<CaseResult> {
 
 /** Fill-and-release cycles of one license server under `ulimit -n 256`. */
 async function licenseFillAndRelease(options: RunOptions): Promise<CaseResult> {
-  const row = newResult("license server under ulimit -n 256");
+  const row = newResult("license server at ulimit -n 256");
   const cycles = between(options.cases / 500, 1, 10);
   const dataDir = await makeLicenseDir({ seats: 2 });
   const proc = await startProcess({

@@ -6,7 +6,7 @@
  * Flags: `--cases N` fuzz inputs per fuzz target (100,000), `--scale N` the size of the other
  * cases (5,000: sign-ups, echo requests / 2, broadcast messages × 2, …), `--seed S` (from
  * `GATEHOUSE_FUZZ_SEED`, else 20241124), `--only NAME,…` (fuzz-gate, fuzz-license, faults,
- * abuse, security, process, login-attack). Exits 1 when a case fails; the failure names its
+ * abuse, security, process, login-attack, edge-ws, fd-budget). Exits 1 when a case fails; the failure names its
  * seed.
  *
  * @module
@@ -14,6 +14,8 @@
 
 import { parseArgs } from "node:util";
 import * as abuse from "./abuse_test.ts";
+import * as edgeWs from "./edge_ws_test.ts";
+import * as fdBudget from "./fd_budget_test.ts";
 import * as faults from "./faults_under_load_test.ts";
 import * as fuzzGate from "./fuzz_gate_test.ts";
 import * as fuzzLicense from "./fuzz_license_test.ts";
@@ -28,7 +30,7 @@ const HELP = `Usage: deno task soak [--cases N] [--scale N] [--seed S] [--only N
   --scale N    size of the fault, abuse and security cases (5000)
   --seed S     the seed of every random choice (${SEED_ENV}, else 20241124)
   --only LIST  some of: fuzz-gate, fuzz-license, faults, abuse, security, process,
-               login-attack
+               login-attack, edge-ws, fd-budget
 `;
 
 interface Module {
@@ -45,6 +47,8 @@ const MODULES: Module[] = [
   { name: "security", run: security.run, size: "scale" },
   { name: "process", run: processFaults.run, size: "scale" },
   { name: "login-attack", run: loginAttack.run, size: "scale" },
+  { name: "edge-ws", run: edgeWs.run, size: "scale" },
+  { name: "fd-budget", run: fdBudget.run, size: "scale" },
 ];
 
 function positive(name: string, text: string | undefined, fallback: number): number {

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { ServiceClient, type ServiceRequest } from "../../client/mod.ts";
-import { GroupCmd, LoginCmd, State } from "../../shared/mod.ts";
+import { GateCmd, GroupCmd, LoginCmd, State } from "../../shared/mod.ts";
 import type { GroupJoinAnswer } from "../../shared/group_messages.ts";
 import { readServiceKey } from "../../server/service_key.ts";
 import { startGroup } from "../helpers/group.ts";
@@ -142,6 +142,20 @@ Deno.test({
             return user;
           };
           const [alice, bob, mallory] = [await open(), await open(), await open()];
+
+          // The gate checks the username a binding names, by the username rule.
+          for (const username of ["ab", "has space1", "x".repeat(17), 7]) {
+            const bad = await probe.request(GateCmd.USER_LOGIN, {
+              clientId: 1,
+              userId: 5,
+              username,
+            });
+            assert.equal(bad.state, State.BAD_REQUEST);
+            assert.equal(
+              bad.msg,
+              "Field username must be 6 to 16 letters (a-z, A-Z) and digits (0-9)",
+            );
+          }
 
           // Not logged in: a forged userName is removed.
           assert.deepEqual(

@@ -53,6 +53,11 @@ export interface ServiceRequest<T = unknown> {
   clientAddr?: string;
   /** The sender's bound user, 0 when none. */
   userId: number;
+  /**
+   * The bound user's username, as the gate stamped it (`userName`, from the login service's
+   * binding); absent when no user is bound.
+   */
+  userName?: string;
   /** Whether the sender is a service link. */
   isServiceLink: boolean;
 }
@@ -161,8 +166,13 @@ export class ServiceClient {
     return result.reached;
   }
 
-  /** Binds a user to a client's connection at the gate. */
-  async bindUser(binding: { clientId: number; userId: number; token?: string }): Promise<boolean> {
+  /**
+   * Binds a user to a client's connection at the gate; the gate stamps `username` as `userName`
+   * on the client's requests until it is unbound.
+   */
+  async bindUser(
+    binding: { clientId: number; userId: number; token?: string; username?: string },
+  ): Promise<boolean> {
     const response = await this.request(GateCmd.USER_LOGIN, binding);
     return response.state === State.OK;
   }
@@ -231,6 +241,7 @@ export class ServiceClient {
           clientId: Number(request.clientId ?? 0),
           clientAddr: typeof request.clientAddr === "string" ? request.clientAddr : undefined,
           userId: request.userId ?? 0,
+          userName: typeof request.userName === "string" ? request.userName : undefined,
           isServiceLink: request.is_ss_link === true,
         });
         response = makeResponse(request, { data: data ?? {} });

@@ -32,6 +32,12 @@ export interface RequestEnvelope<T = unknown> {
   clientAddr?: string;
   /** Set by the gate when it forwards to a service: the bound user, 0 when none. */
   userId?: number;
+  /**
+   * Set by the gate when it forwards to a service: the bound user's username, as the login
+   * service gave it when it bound the user (`ss_msg_user_login`); absent when no user is bound
+   * (or the binding named none). Whatever a client wrote here is removed or overwritten.
+   */
+  userName?: string;
   /** Set by the gate when it forwards to a service: whether the sender is a service link. */
   is_ss_link?: boolean;
 }

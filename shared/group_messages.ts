@@ -2,11 +2,13 @@
  * The group service's answers and pushes (DESIGN.md, "The services": group), declared once for
  * the service, the client library and the web page.
  *
- * Names: a member's `name` is the display name its connection gave when it created or joined the
- * group (`name` in `cs_msg_group_create` and `cs_msg_group_join`; the page gives the logged-in
- * username). It follows the username rule ({@linkcode DISPLAY_NAME_PATTERN}) and is absent when
- * none was given (service links, older clients). The group service cannot check it against the
- * account: `userId`, which the gate stamps, is the member's identity; `name` is what to show.
+ * Names: a user member's `name` is its username, which the gate stamps on every request as
+ * `userName` (the login service gives it when it binds the user), so a client cannot choose how it
+ * appears to others; a user that sends `name` in `cs_msg_group_create` or `cs_msg_group_join` is
+ * refused. A service link, which has no user, may give `name` there to be shown by it, and has
+ * none otherwise. A name follows the username rule ({@linkcode DISPLAY_NAME_PATTERN}); it is
+ * absent when there is none (a service link that gave none, or a user bound without a username).
+ * `userId` is the member's identity; `name` is what to show.
  *
  * @example
  * ```ts
@@ -54,7 +56,7 @@ export interface GroupMember {
   clientId: number;
   /** When it joined, ms since the epoch. */
   joinedAt: number;
-  /** The display name it joined with; absent when it gave none. */
+  /** Its username (a service link: the name it gave); absent when none. */
   name?: string;
 }
 
@@ -64,7 +66,7 @@ export interface GroupOwner {
   userId: number;
   /** The owner's connection. */
   clientId: number;
-  /** The owner's display name; absent when it gave none. */
+  /** The owner's username (a service link: the name it gave); absent when none. */
   name?: string;
 }
 
@@ -124,7 +126,7 @@ export interface GroupMessagePush {
   groupId: string;
   fromUserId: number;
   fromClientId: number;
-  /** The sender's display name; absent when it gave none. */
+  /** The sender's username (a service link: the name it gave); absent when none. */
   fromName?: string;
   data: unknown;
   time: number;

@@ -17,7 +17,7 @@ import {
 /** A control message. */
 export type ControlMessage =
   | { op: "push"; clientIds: number[]; text: string }
-  | { op: "bind"; clientId: number; userId: number; token?: string }
+  | { op: "bind"; clientId: number; userId: number; token?: string; username?: string }
   | { op: "unbind"; clientId: number; userId: number }
   | { op: "kick"; clientId: number; reason: string };
 
@@ -33,6 +33,7 @@ export function runControl(local: LocalSessions, message: ControlMessage): boole
       }
       return undefined;
     case "bind":
+      if (message.username !== undefined && typeof message.username !== "string") return false;
       return bindLocal(local, message);
     case "unbind":
       return unbindLocal(local, message);

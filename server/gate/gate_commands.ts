@@ -7,6 +7,7 @@
 
 import {
   CMD_PATTERN,
+  CREDENTIAL_PATTERN,
   GateCmd,
   isServiceCmd,
   makeResponse,
@@ -68,6 +69,13 @@ function isUserId(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
+/** The username rule in words (shared/limits.ts `CREDENTIAL_PATTERN`). */
+const USERNAME_RULE = "6 to 16 letters (a-z, A-Z) and digits (0-9)";
+
+function isUsername(value: unknown): value is string {
+  return typeof value === "string" && CREDENTIAL_PATTERN.test(value);
+}
+
 function shortString(value: unknown, max: number): value is string {
   return typeof value === "string" && value.length > 0 && value.length <= max;
 }
@@ -110,10 +118,14 @@ async function gateCommand(
       if (data.token !== undefined && !shortString(data.token, 512)) {
         return fieldError("Field token must be a string of at most 512 characters");
       }
+      if (data.username !== undefined && !isUsername(data.username)) {
+        return fieldError(`Field username must be ${USERNAME_RULE}`);
+      }
       const bound = await context.router.bindUser({
         clientId: data.clientId,
         userId: data.userId,
         token: data.token as string | undefined,
+        username: data.username,
       });
       return bound
         ? { state: State.OK }

@@ -22,14 +22,17 @@ import type { Binding, Router, RouterHealth } from "./router.ts";
 import type { Session } from "./session.ts";
 
 /**
- * Sets the fields a service may trust: the sender's clientId, address, bound user, and whether
- * it is a service link. Whatever the sender wrote there is overwritten.
+ * Sets the fields a service may trust: the sender's clientId, address, bound user and its
+ * username, and whether it is a service link. Whatever the sender wrote there is overwritten;
+ * `userName` is removed when no username is bound.
  */
 export function stampSender(request: RequestEnvelope, from: Session): void {
   request.clientId = from.id;
   const address = addressOf(from.conn.remote);
   request.clientAddr = normalizeAddress(address) ?? address;
   request.userId = from.userId;
+  if (from.userName !== undefined && from.userId !== 0) request.userName = from.userName;
+  else delete request.userName;
   request.is_ss_link = from.service !== undefined;
 }
 
@@ -59,6 +62,7 @@ export function bindLocal(local: LocalSessions, binding: Binding): boolean {
   if (!client || client.conn.closed) return false;
   client.userId = binding.userId;
   client.token = binding.token;
+  client.userName = binding.username;
   return true;
 }
 
@@ -71,6 +75,7 @@ export function unbindLocal(
   if (!client || client.userId !== binding.userId) return false;
   client.userId = 0;
   client.token = undefined;
+  client.userName = undefined;
   return true;
 }
 

@@ -16,6 +16,8 @@ export interface Binding {
   clientId: number;
   userId: number;
   token?: string;
+  /** The user's username, stamped as `userName` on the client's requests. */
+  username?: string;
 }
 
 /** The gate's routing core. */

@@ -43,6 +43,8 @@ export class Session {
   readonly reply: Reply;
   /** The bound user, 0 when none. */
   userId = 0;
+  /** The bound user's username, as the login service gave it; undefined when none. */
+  userName?: string;
   /** The token the login service bound with the user, if any. */
   token?: string;
   /** Set once `ss_reg_api` succeeded. */

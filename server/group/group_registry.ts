@@ -46,7 +46,10 @@ export interface Caller {
   clientId: number;
   /** The user bound to it, 0 for a service link. */
   userId: number;
-  /** The display name it gives (checked by the service); kept only when it becomes a member. */
+  /**
+   * The name it is shown by: a user's username stamped by the gate, or a service link's own
+   * (checked by the service); kept only when it becomes a member.
+   */
   name?: string;
 }
 

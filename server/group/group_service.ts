@@ -5,8 +5,9 @@
  * at once; the members to tell get one `ss_msg_push` per event, with all their clientIds.
  *
  * Answers:
- * - `cs_msg_group_create` {groupId?, key?, name?} → {groupId, key, owner}
- * - `cs_msg_group_join` {groupId, key, name?} → {groupId, owner, members, joined}
+ * - `cs_msg_group_create` {groupId?, key?, name? (service links only)} → {groupId, key, owner}
+ * - `cs_msg_group_join` {groupId, key, name? (service links only)} → {groupId, owner, members,
+ *   joined}
  * - `cs_msg_group_leave` {groupId} → {groupId, ended}
  * - `cs_msg_group_send` {groupId, data} → {groupId, time, reached}
  * - `cs_msg_group_members` {groupId} → {groupId, owner, members: [{userId, clientId, joinedAt,
@@ -15,10 +16,12 @@
  * - `cs_msg_group_list` {} → {groups: [{groupId, owner, members, isOwner}]}
  *
  * Membership is per connection and user (see {@linkcode GroupRegistry}); the list command
- * answers the asking connection's groups. `owner` is {userId, clientId, name?}. `name` is the
- * display name the member gave when it created or joined (the username rule; not checked against
- * the account, see shared/group_messages.ts, where every shape here is declared). Pushes (to every
- * member but the connection that caused them):
+ * answers the asking connection's groups. `owner` is {userId, clientId, name?}. A user's `name`
+ * is its username as the gate stamped it (`userName`, from the login binding), never what the
+ * client wrote; a user that gives `name` is refused (`BAD_REQUEST`). Only a service link, which
+ * has no user, may give `name` in create and join (the username rule) to be shown by it; without
+ * it a service link has no name. Every shape here is declared in shared/group_messages.ts.
+ * Pushes (to every member but the connection that caused them):
  * - `sc_msg_group_msg` {groupId, fromUserId, fromClientId, fromName?, data, time}
  * - `sc_msg_group_join` {groupId, userId, clientId, name?, joinedAt, members}
  * - `sc_msg_group_leave` {groupId, userId, clientId, name?, reason: "left" | "disconnected",
@@ -120,10 +123,23 @@ function keyField(data: Record<string, unknown>): string {
   return value;
 }
 
-/** The optional display name of create and join; absent when not given. */
-function nameField(data: Record<string, unknown>): string | undefined {
+/**
+ * The name a member is shown by: a user's stamped username (`userName`), or the optional `name`
+ * a service link gives in create and join. A user that gives `name` is refused: it cannot choose
+ * how it appears to others.
+ */
+function memberName(request: ServiceRequest, data: Record<string, unknown>): string | undefined {
   const value = data.name;
-  if (value === undefined || value === null) return undefined;
+  const given = value !== undefined && value !== null;
+  if (!request.isServiceLink) {
+    if (given) {
+      throw new FieldError(
+        "Field name is for service links only: a user is shown by the username it logged in with",
+      );
+    }
+    return isDisplayName(request.userName) ? request.userName : undefined;
+  }
+  if (!given) return undefined;
   if (!isDisplayName(value)) throw new FieldError(`Field name must be ${DISPLAY_NAME_RULE}`);
   return value;
 }
@@ -174,10 +190,10 @@ export class GroupService {
     });
   }
 
-  /** `cs_msg_group_create` {groupId?, key?, name?} → {groupId, key, owner}. */
+  /** `cs_msg_group_create` {groupId?, key?, name? (links)} → {groupId, key, owner}. */
   create(request: ServiceRequest): GroupCreated {
     const data = objectData(request.data);
-    const caller = this.#caller(request, nameField(data));
+    const caller = this.#caller(request, data);
     const groupId = data.groupId === undefined || data.groupId === null
       ? undefined
       : groupIdField(data);
@@ -194,10 +210,10 @@ export class GroupService {
     return created;
   }
 
-  /** `cs_msg_group_join` {groupId, key, name?} → {groupId, owner, members, joined}. */
+  /** `cs_msg_group_join` {groupId, key, name? (links)} → {groupId, owner, members, joined}. */
   join(request: ServiceRequest): GroupJoinAnswer {
     const data = objectData(request.data);
-    const caller = this.#caller(request, nameField(data));
+    const caller = this.#caller(request, data);
     const groupId = groupIdField(data);
     const key = keyField(data);
     let outcome;
@@ -343,8 +359,11 @@ export class GroupService {
     return count;
   }
 
-  /** The sender, when it is a logged-in user or a service link; `NOT_LOGGED_IN` otherwise. */
-  #caller(request: ServiceRequest, name?: string): Caller {
+  /**
+   * The sender, when it is a logged-in user or a service link; `NOT_LOGGED_IN` otherwise. With
+   * `data` (create and join), its name too (see {@linkcode memberName}).
+   */
+  #caller(request: ServiceRequest, data?: Record<string, unknown>): Caller {
     if (!request.isServiceLink && !(request.userId > 0)) {
       throw new ServiceError(State.NOT_LOGGED_IN, "Log in first to use groups");
     }
@@ -352,6 +371,7 @@ export class GroupService {
       clientId: request.clientId,
       userId: request.isServiceLink ? 0 : request.userId,
     };
+    const name = data ? memberName(request, data) : undefined;
     if (name !== undefined) caller.name = name;
     return caller;
   }

@@ -47,7 +47,8 @@ ${SERVICE_FLAGS_HELP}
 Commands (logged-in users and services): cs_msg_group_create {groupId?, key?, name?},
 cs_msg_group_join {groupId, key, name?}, cs_msg_group_leave {groupId}, cs_msg_group_send
 {groupId, data}, cs_msg_group_members {groupId}, cs_msg_group_dismiss {groupId},
-cs_msg_group_list. name is the member's optional display name, shown to the other members:
+cs_msg_group_list. Members are shown to each other by their username, which the gate stamps
+from the login; a user that gives name is refused. Only a service link may give name:
 ${DISPLAY_NAME_RULE}.
 Groups live in memory: they end when this process stops or loses its gate connection. Run one
 instance per gate or cluster.

@@ -191,7 +191,7 @@ export class LoginService {
         if (error instanceof AccountGoneError) throw fail(WRONG_CREDENTIALS);
         throw this.#storageFailed(request.cmd, error);
       }
-      return await this.#bind({ request, userId: account.id, token });
+      return await this.#bind({ request, userId: account.id, username: account.username, token });
     });
     this.#log.info("logged in", {
       userId: account.id,
@@ -216,7 +216,8 @@ export class LoginService {
       // Checked again in the account's turn: a logout may have revoked it meanwhile.
       const owner = this.#store.tokenOwner({ tokenHash, now: this.#now() });
       if (!owner || !sameSecret(owner.tokenHash, tokenHash)) throw refused();
-      return { owner, kicked: await this.#bind({ request, userId: owner.userId, token }) };
+      const { userId, username } = owner;
+      return { owner, kicked: await this.#bind({ request, userId, username, token }) };
     });
     this.#log.info("logged in by token", {
       userId: owner.userId,
@@ -253,7 +254,7 @@ export class LoginService {
         if (error instanceof AccountGoneError) throw this.#gone();
         throw this.#storageFailed(request.cmd, error);
       }
-      await this.#bind({ request, userId: account.id, token });
+      await this.#bind({ request, userId: account.id, username: account.username, token });
     });
     this.#log.info("password changed", { userId, clientId: request.clientId });
     return { token, expiresAt };
@@ -448,12 +449,13 @@ export class LoginService {
 
   /** Binds the user as the account's only session; resolves with the kicked connection. */
   async #bind(
-    options: { request: ServiceRequest; userId: number; token: string },
+    options: { request: ServiceRequest; userId: number; username: string; token: string },
   ): Promise<number | undefined> {
     const result = await this.#sessions.bind({
       userId: options.userId,
       clientId: options.request.clientId,
       token: options.token,
+      username: options.username,
     });
     if (!result.bound) throw fail("The connection closed before the login finished");
     return result.kicked;

@@ -28,7 +28,9 @@ import { KeyedLock } from "./keyed_lock.ts";
 
 /** The gate calls sessions make; `ServiceClient` has them. */
 export interface SessionGate {
-  bindUser(binding: { clientId: number; userId: number; token?: string }): Promise<boolean>;
+  bindUser(
+    binding: { clientId: number; userId: number; token?: string; username?: string },
+  ): Promise<boolean>;
   unbindUser(binding: { clientId: number; userId: number }): Promise<boolean>;
   push(clientIds: number[], cmd: string, data: unknown): Promise<number>;
 }
@@ -80,9 +82,11 @@ export class Sessions {
 
   /**
    * Makes `clientId` the only session of `userId`: kicks the user's other connection (see the
-   * module text), then binds this one at the gate with `token`.
+   * module text), then binds this one at the gate with `token` and `username`.
    */
-  bind(binding: { userId: number; clientId: number; token: string }): Promise<BindResult> {
+  bind(
+    binding: { userId: number; clientId: number; token: string; username?: string },
+  ): Promise<BindResult> {
     const { userId, clientId } = binding;
     return this.#lock.run(userId, async () => {
       let kicked: number | undefined;

@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
+import { GroupCmd } from "../../shared/mod.ts";
 import { uniqueName } from "../helpers/login.ts";
 import { INTEGRATION } from "../helpers/suite.ts";
 import {
@@ -232,6 +233,9 @@ Deno.test({
 
         // Opened before logging in: the page joins right after the login.
         const b = await open("invited");
+        // What the page sends: it names no one, the gate stamps the username from the login.
+        const sent: string[] = [];
+        b.on("websocket", (ws) => ws.on("framesent", (frame) => sent.push(String(frame.payload))));
         await b.goto(link.href);
         await waitForConnected(b);
         await waitForText(
@@ -245,6 +249,9 @@ Deno.test({
         const bMembers = b.getByRole("list", { name: "Members" }).getByRole("listitem");
         await waitForText(bMembers, `${alice} (owner)`);
         await waitForText(bMembers, `${bob} (you)`);
+        const joins = sent.map((text) => JSON.parse(text)).filter((e) => e.cmd === GroupCmd.JOIN);
+        assert.equal(joins.length, 1, "the page sent one join");
+        assert.equal("name" in joins[0].data, false, "the page sends no name of its own");
 
         const aMessages = a.getByRole("list", { name: "Messages" }).getByRole("listitem");
         await waitForText(aMessages, `${bob} joined.`);

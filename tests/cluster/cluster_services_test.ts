@@ -124,6 +124,18 @@ Deno.test({
         what: "every member's two messages",
       });
       await delay(1500); // a duplicate would arrive in this time, even on a loaded machine
+      // Members bound on gates b and c by the login service on a (a bind control message) are
+      // shown by their usernames: the bind carried them.
+      const list = await members[2].client.requestOk<{ members: { name?: string }[] }>(
+        GroupCmd.MEMBERS,
+        { groupId: created.groupId },
+      );
+      assert.deepEqual(list.members.map((m) => m.name), members.map((m) => m.username));
+      for (const messages of received) {
+        for (const m of messages as { fromName: string; data: { from: number } }[]) {
+          assert.equal(m.fromName, members[m.data.from].username);
+        }
+      }
       for (const [i, messages] of received.entries()) {
         const froms = messages.map((m) => (m as { data: { from: number } }).data.from).sort();
         assert.deepEqual(

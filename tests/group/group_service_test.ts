@@ -40,7 +40,7 @@ function setup(options: { maxDataBytes?: number; failPush?: boolean } = {}) {
 }
 
 function req(
-  from: { clientId: number; userId?: number; isServiceLink?: boolean },
+  from: { clientId: number; userId?: number; userName?: string; isServiceLink?: boolean },
   cmd: string,
   data: unknown = {},
 ): ServiceRequest {
@@ -49,6 +49,7 @@ function req(
     data,
     clientId: from.clientId,
     userId: from.userId ?? 0,
+    userName: from.userName,
     isServiceLink: from.isServiceLink ?? false,
   };
 }
@@ -296,21 +297,33 @@ Deno.test("group service: a member kicked or logged out may still leave its grou
   );
 });
 
-Deno.test("group service: display names ride in answers and every push", async () => {
+Deno.test("group service: stamped usernames ride in answers and every push", async () => {
   const { service, pushes } = setup();
-  for (const name of ["ab", "a b c d e f", "x".repeat(17), 7]) {
-    await refuses(
-      () => service.create(req(alice, GroupCmd.CREATE, { name })),
-      State.BAD_REQUEST,
-      "Field name must be 6 to 16 letters (a-z, A-Z) and digits (0-9)",
-    );
+  const named = (who: { clientId: number; userId: number }, userName: string) => ({
+    ...who,
+    userName,
+  });
+  const alice1 = named(alice, "alice1");
+  const bobby2 = named(bob, "bobby2");
+  // A user cannot choose its name: any name it gives is refused, whatever it is.
+  for (const name of ["bobby2", "ab", 7]) {
+    for (const cmd of [GroupCmd.CREATE, GroupCmd.JOIN]) {
+      await refuses(
+        () =>
+          cmd === GroupCmd.CREATE
+            ? service.create(req(alice1, cmd, { name }))
+            : service.join(req(alice1, cmd, { groupId: "g1", key: "k", name })),
+        State.BAD_REQUEST,
+        "Field name is for service links only: a user is shown by the username it logged in with",
+      );
+    }
   }
-  const created = service.create(req(alice, GroupCmd.CREATE, { key: "k", name: "alice1" }));
+  const created = service.create(req(alice1, GroupCmd.CREATE, { key: "k" }));
   assert.deepEqual(created.owner, { userId: 10, clientId: 1, name: "alice1" });
   const { groupId } = created;
-  const joined = service.join(req(bob, GroupCmd.JOIN, { groupId, key: "k", name: "bobby2" }));
+  const joined = service.join(req(bobby2, GroupCmd.JOIN, { groupId, key: "k" }));
   assert.deepEqual(joined.members.map((m) => m.name), ["alice1", "bobby2"]);
-  // A member that gave no name has none (service links, older clients).
+  // A user bound without a username has no name.
   service.join(req(carol, GroupCmd.JOIN, { groupId, key: "k" }));
   assert.deepEqual(
     service.members(req(carol, GroupCmd.MEMBERS, { groupId })).members.map((m) => m.name),
@@ -318,13 +331,31 @@ Deno.test("group service: display names ride in answers and every push", async (
   );
   assert.equal(pushes[0].cmd, GroupCmd.JOINED);
   assert.equal(pushes[0].data.name, "bobby2");
-  assert.equal("name" in pushes[1].data, false, "carol gave no name");
-  await service.send(req(bob, GroupCmd.SEND, { groupId, data: "hi" }));
+  assert.equal("name" in pushes[1].data, false, "carol has no username");
+  await service.send(req(bobby2, GroupCmd.SEND, { groupId, data: "hi" }));
   assert.equal(pushes[2].data.fromName, "bobby2");
-  service.leave(req(alice, GroupCmd.LEAVE, { groupId }));
+  service.leave(req(alice1, GroupCmd.LEAVE, { groupId }));
   assert.equal(pushes[3].data.name, "alice1");
   assert.deepEqual(pushes[3].data.owner, { userId: 20, clientId: 2, name: "bobby2" });
-  service.dismiss(req(bob, GroupCmd.DISMISS, { groupId }));
+  service.dismiss(req(bobby2, GroupCmd.DISMISS, { groupId }));
   assert.equal(pushes[4].cmd, GroupCmd.DISMISSED);
   assert.equal(pushes[4].data.byName, "bobby2");
+});
+
+Deno.test("group service: a service link may name itself, by the username rule", async () => {
+  const { service } = setup();
+  for (const name of ["ab", "a b c d e f", "x".repeat(17), 7]) {
+    await refuses(
+      () => service.create(req(link, GroupCmd.CREATE, { name })),
+      State.BAD_REQUEST,
+      "Field name must be 6 to 16 letters (a-z, A-Z) and digits (0-9)",
+    );
+  }
+  // A userName on a link's request (no gate stamps one) is not its name.
+  const created = service.create(
+    req({ ...link, userName: "alice1" }, GroupCmd.CREATE, { key: "k", name: "robot7" }),
+  );
+  assert.deepEqual(created.owner, { userId: 0, clientId: 5, name: "robot7" });
+  const other = service.create(req({ clientId: 6, isServiceLink: true }, GroupCmd.CREATE, {}));
+  assert.deepEqual(other.owner, { userId: 0, clientId: 6 });
 });

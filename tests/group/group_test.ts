@@ -17,6 +17,8 @@ import {
 interface Owner {
   userId: number;
   clientId: number;
+  /** The username the gate stamped from the login. */
+  name?: string;
 }
 
 interface Member extends Owner {
@@ -64,6 +66,11 @@ class User {
 
   get userId(): number {
     return this.client.userId;
+  }
+
+  /** How the group service names this member: its user, connection and username. */
+  get who(): Owner {
+    return { userId: this.userId, clientId: this.clientId, name: this.name };
   }
 
   /** The pushes of one command received so far. */
@@ -188,7 +195,7 @@ Deno.test({
         assert.deepEqual(named, {
           groupId: "lobby_1",
           key: "pw",
-          owner: { userId: bob.userId, clientId: named.owner.clientId },
+          owner: { userId: bob.userId, clientId: named.owner.clientId, name: bob.name },
         });
         bob.clientId = named.owner.clientId;
         await refused(carol, {
@@ -234,6 +241,7 @@ Deno.test({
           groupId: room.groupId,
           userId: bob.userId,
           clientId: bob.clientId,
+          name: bob.name,
           joinedAt: joined.members[1].joinedAt,
           members: 2,
         });
@@ -273,6 +281,7 @@ Deno.test({
           groupId: room.groupId,
           fromUserId: carol.userId,
           fromClientId: carol.clientId,
+          fromName: carol.name,
           data: payload,
           time: sent.time,
         };
@@ -288,10 +297,10 @@ Deno.test({
       await t.step("members and list need membership; outsiders are FORBIDDEN", async () => {
         const members = await ok<Members>(bob, GroupCmd.MEMBERS, { groupId: room.groupId });
         assert.equal(members.groupId, room.groupId);
-        assert.deepEqual(members.owner, { userId: alice.userId, clientId: alice.clientId });
+        assert.deepEqual(members.owner, alice.who);
         assert.deepEqual(
-          members.members.map(({ userId, clientId }) => ({ userId, clientId })),
-          [alice, bob, carol].map((u) => ({ userId: u.userId, clientId: u.clientId })),
+          members.members.map(({ userId, clientId, name }) => ({ userId, clientId, name })),
+          [alice, bob, carol].map((u) => u.who),
         );
         for (const m of members.members) assert.equal(typeof m.joinedAt, "number");
         await refused(dave, {
@@ -309,7 +318,7 @@ Deno.test({
         const listed = await ok<Listed>(alice, GroupCmd.LIST);
         assert.deepEqual(listed.groups, [{
           groupId: room.groupId,
-          owner: { userId: alice.userId, clientId: alice.clientId },
+          owner: alice.who,
           members: 3,
           isOwner: true,
         }]);
@@ -331,8 +340,9 @@ Deno.test({
           groupId: room.groupId,
           userId: carol.userId,
           clientId: carol.clientId,
+          name: carol.name,
           reason: "left",
-          owner: { userId: alice.userId, clientId: alice.clientId },
+          owner: alice.who,
           members: 2,
         };
         await alice.waitFor(GroupCmd.LEFT);
@@ -369,23 +379,25 @@ Deno.test({
           groupId: room.groupId,
           userId: bob.userId,
           clientId: bob.clientId,
+          name: bob.name,
           reason: "disconnected",
-          owner: { userId: alice.userId, clientId: alice.clientId },
+          owner: alice.who,
           members: 1,
         }]);
         assert.deepEqual(dave.of(GroupCmd.LEFT), [{
           groupId: "lobby_1",
           userId: bob.userId,
           clientId: bob.clientId,
+          name: bob.name,
           reason: "disconnected",
-          owner: { userId: dave.userId, clientId: dave.clientId },
+          owner: dave.who,
           members: 1,
         }], "the owner disconnected: Dave owns lobby_1 now");
         const members = await ok<Members>(alice, GroupCmd.MEMBERS, { groupId: room.groupId });
         assert.deepEqual(members.members.map((m) => m.userId), [alice.userId]);
         assert.deepEqual((await ok<Listed>(dave, GroupCmd.LIST)).groups, [{
           groupId: "lobby_1",
-          owner: { userId: dave.userId, clientId: dave.clientId },
+          owner: dave.who,
           members: 1,
           isOwner: true,
         }]);
@@ -401,7 +413,7 @@ Deno.test({
         }
         await ok(alice, GroupCmd.LEAVE, { groupId: "hall" });
         for (const u of [carol, dave, erin]) await u.waitFor(GroupCmd.LEFT);
-        const newOwner = { userId: carol.userId, clientId: carol.clientId };
+        const newOwner = carol.who;
         for (const u of [carol, dave, erin]) {
           assert.deepEqual(u.of(GroupCmd.LEFT).map((d) => [d.userId, d.owner]), [
             [alice.userId, newOwner],
@@ -431,7 +443,12 @@ Deno.test({
         await dave.waitFor(GroupCmd.DISMISSED);
         await erin.waitFor(GroupCmd.DISMISSED);
         await carol.fence();
-        const told = { groupId: "hall", byUserId: carol.userId, byClientId: carol.clientId };
+        const told = {
+          groupId: "hall",
+          byUserId: carol.userId,
+          byClientId: carol.clientId,
+          byName: carol.name,
+        };
         assert.deepEqual(dave.of(GroupCmd.DISMISSED), [told]);
         assert.deepEqual(erin.of(GroupCmd.DISMISSED), [told]);
         assert.deepEqual(carol.of(GroupCmd.DISMISSED), [], "the owner gets the answer");
@@ -490,7 +507,8 @@ Deno.test({
           });
           assert.deepEqual((await ok<Listed>(frank, GroupCmd.LIST)).groups, [{
             groupId: "swap",
-            owner: { userId: frankId, clientId: swap.owner.clientId },
+            // Named as the user it joined as, not as the user logged in on its connection now.
+            owner: { userId: frankId, clientId: swap.owner.clientId, name: "frank1" },
             members: 2,
             isOwner: false,
           }]);
@@ -498,10 +516,7 @@ Deno.test({
           await ok(frank, GroupCmd.LEAVE, { groupId: "swap" });
           await erin.waitFor(GroupCmd.LEFT);
           assert.deepEqual(erin.of(GroupCmd.LEFT)[0].userId, frankId);
-          assert.deepEqual(erin.of(GroupCmd.LEFT)[0].owner, {
-            userId: erin.userId,
-            clientId: erin.clientId,
-          });
+          assert.deepEqual(erin.of(GroupCmd.LEFT)[0].owner, erin.who);
         },
       );
 

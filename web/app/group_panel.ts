@@ -3,8 +3,8 @@
  * The group chat part of the page (the group service): create a group and show its id, key and
  * invite link, join one by id and key or by opening an invite link (see invite.ts), the message
  * list, send, the members list, leave, and dismiss for the owner. The page is in one group at a
- * time. Members and senders are shown by the display name they joined with (the page gives the
- * logged-in username), or "user N" when they gave none.
+ * time. Members and senders are shown by the name the group service gives: a user's username,
+ * stamped by the gate from the login (the page sends no name), or "user N" when there is none.
  *
  * Pushes of the current group update it: `sc_msg_group_msg` adds a message, `sc_msg_group_join`
  * and `sc_msg_group_leave` add a line and refresh the members, `sc_msg_group_dismiss` ends it.
@@ -136,20 +136,11 @@ export class GroupPanel {
     });
   }
 
-  /** The name the page joins with: the logged-in username. */
-  #name(): { name?: string } {
-    const name = this.#session.username;
-    return name ? { name } : {};
-  }
-
   /** Joins a group; a refusal is shown under the field it concerns. */
   async #join(invite: Invite): Promise<void> {
     clearFieldErrors(this.#joinForm);
     try {
-      const joined = await call<GroupJoinAnswer>(this.#client, GroupCmd.JOIN, {
-        ...invite,
-        ...this.#name(),
-      });
+      const joined = await call<GroupJoinAnswer>(this.#client, GroupCmd.JOIN, { ...invite });
       const mine = joined.members.filter((m) => m.userId === this.#session.userId);
       this.#enter({
         groupId: joined.groupId,
@@ -177,7 +168,7 @@ export class GroupPanel {
   #wireForms(): void {
     onSubmit(this.#createForm, async () => {
       try {
-        const created = await call<GroupCreated>(this.#client, GroupCmd.CREATE, this.#name());
+        const created = await call<GroupCreated>(this.#client, GroupCmd.CREATE, {});
         this.#enter({ ...created, me: created.owner.clientId });
         this.#event(
           "You created this group. Share its invite link (or its id and key) with the people " +
@@ -394,7 +385,7 @@ export class GroupPanel {
   }
 
   /**
-   * How to call a member: its display name, or "user N" when it gave none; the page's own user
+   * How to call a member: the name the service gives, or "user N" when there is none; its own user
    * on another connection is "you (another connection)", unless `plain`.
    */
   #who(member: { userId: number; name?: string }, options: { plain?: boolean } = {}): string {

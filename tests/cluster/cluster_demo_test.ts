@@ -10,7 +10,8 @@ const natsServer = natsServerTool();
 /** A base port whose next three ports are free too (the demo takes N, N+1, N+2, N+3). */
 function fourFreePorts(): number {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    // Below Linux's ephemeral range (32768–60999), which other tests' outgoing sockets take from.
+    const base = 10_000 + Math.floor(Math.random() * 20_000);
     const listeners: Deno.Listener[] = [];
     try {
       for (let i = 0; i < 4; i++) {

@@ -185,7 +185,7 @@ export class Gate implements ConnectionEvents {
       listener: httpListener,
       log: this.#log,
       headerTimeoutMs: o.headerTimeoutMs,
-      admit: () => this.#admit(),
+      admit: (remote) => this.#admit(remote, "http"),
       release: () => this.#sockets--,
       handle: (head, info) => this.#handleHttp(head, info),
     });
@@ -343,9 +343,16 @@ export class Gate implements ConnectionEvents {
    * At accept, on either port: serve the socket, refuse what it asks (past `--max-connections`,
    * told why), or close it at once (past the ceiling, so that refusing cannot exhaust the fds).
    */
-  #admit(): Admission {
+  #admit(peer: Deno.NetAddr, port: "http" | "tcp"): Admission {
     if (this.#stopping || this.#sockets >= this.#ceiling) {
-      if (!this.#stopping) this.#metrics.inc("connections_refused_total");
+      if (!this.#stopping) {
+        this.#metrics.inc("connections_refused_total");
+        this.#log.warn("connection dropped", {
+          remote: clientSource({ peer: peer, trustProxy: [] }),
+          port,
+          reason: `${this.#ceiling} sockets open, the most the fd limit allows`,
+        });
+      }
       return "drop";
     }
     this.#sockets++;
@@ -417,6 +424,11 @@ export class Gate implements ConnectionEvents {
           // Closed at once with the reason; what the peer sends meanwhile is read and dropped
           // until it answers the close, so that no reset destroys the close frame.
           this.#metrics.inc("connections_refused_total");
+          this.#log.warn("connection refused", {
+            remote,
+            transport: "ws",
+            reason: this.#limitReason(),
+          });
           const refused = new WebSocketConnection({
             id: 0,
             conn,
@@ -450,7 +462,8 @@ export class Gate implements ConnectionEvents {
   }
 
   #acceptOne(conn: Deno.Conn): void {
-    const admission = this.#admit();
+    const peer = conn.remoteAddr as Deno.NetAddr;
+    const admission = this.#admit(peer, "tcp");
     if (admission === "drop") {
       try {
         conn.close();
@@ -465,6 +478,11 @@ export class Gate implements ConnectionEvents {
     };
     if (admission === "refuse") {
       this.#metrics.inc("connections_refused_total");
+      this.#log.warn("connection refused", {
+        remote: clientSource({ peer, trustProxy: [] }),
+        transport: "tcp",
+        reason: this.#limitReason(),
+      });
       const refused = new TcpConnection({
         id: 0,
         conn,

@@ -1,5 +1,5 @@
 /**
- * The gate: one HTTP port (WebSocket at `/ws`, the web page, `/healthz`, `/metrics`) and one
+ * The gate: one HTTP port (WebSocket at `/ws`, the web page, `/healthz`, `/readyz`, `/metrics`) and one
  * framed-TCP port, both carrying envelopes to the {@linkcode Router}.
  *
  * @example
@@ -385,12 +385,36 @@ export class Gate implements ConnectionEvents {
         connections: this.#connections.size,
       }, { status: this.#stopping ? 503 : 200 });
     }
+    if (url.pathname === "/readyz") return this.#readiness();
     if (url.pathname === "/metrics") {
       return new Response(this.#metrics.render(), {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     }
     return await serveStatic(this.#options.webDir, url.pathname);
+  }
+
+  /**
+   * `/readyz`: 200 `{"status":"ready"}` when every `--require-services` type has at least one
+   * registered link on this gate; otherwise 503 naming the missing ones (or saying it stops).
+   */
+  #readiness(): Response {
+    if (this.#stopping) {
+      return Response.json({ status: "stopping", reason: "The gate is shutting down" }, {
+        status: 503,
+      });
+    }
+    const linked = new Set<string>();
+    for (const link of this.#dispatcher.links.all()) {
+      if (link.session.service) linked.add(link.session.service.type);
+    }
+    const missing = this.#options.requireServices.filter((type) => !linked.has(type));
+    if (missing.length === 0) return Response.json({ status: "ready" });
+    return Response.json({
+      status: "not ready",
+      missing,
+      reason: `No link of ${missing.join(", ")}`,
+    }, { status: 503 });
   }
 
   #upgrade(head: RequestHead, info: { remote: Deno.NetAddr; refused: boolean }): HttpAnswer {

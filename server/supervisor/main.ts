@@ -154,7 +154,10 @@ export async function main(args: string[]): Promise<number> {
   }
   supervisor.add(licenseSpec(options, extra.license));
   log.info("ready", { web: `${httpUrl}/` });
-  console.log(`\nGatehouse is up. Open ${httpUrl}/ in a browser. Ctrl-C stops it.\n`);
+  // For a person at a terminal; JSON logs are for a collector, every line an object.
+  if (options.log.format !== "json") {
+    console.log(`\nGatehouse is up. Open ${httpUrl}/ in a browser. Ctrl-C stops it.\n`);
+  }
 
   return ended(await supervisor.done);
 }

@@ -23,6 +23,7 @@ import {
 import { acceptLoop } from "../accept_loop.ts";
 import { connectionBudget, PROBE_CAP, socketCeiling } from "../fd_budget.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { METRICS_CONTENT_TYPE } from "../metrics.ts";
 import { loadOrCreateServiceKey } from "../service_key.ts";
 import { clientSource } from "./client_source.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
@@ -77,6 +78,7 @@ export class Gate implements ConnectionEvents {
   #ceiling = 0;
   #sweeper?: ReturnType<typeof setInterval>;
   #stopping = false;
+  #stopProcessMetrics?: () => void;
 
   constructor(options: GateOptions, log: Logger = createLogger("gate")) {
     this.#options = options;
@@ -137,6 +139,9 @@ export class Gate implements ConnectionEvents {
       serviceKey: serviceKey.key,
       keyFailures: new Map(),
     };
+    const links = this.#dispatcher.links;
+    this.#metrics.knownCommands((cmd) => GATE_COMMANDS.has(cmd) || links.everServed(cmd));
+    this.#stopProcessMetrics = this.#metrics.startProcessMetrics();
     this.#metrics.gauge("connections", {
       help: "Open connections",
       read: () => this.#connections.size,
@@ -219,6 +224,7 @@ export class Gate implements ConnectionEvents {
     this.#stopping = true;
     this.#log.info("stopping", { connections: this.#connections.size });
     clearInterval(this.#sweeper);
+    this.#stopProcessMetrics?.();
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
@@ -244,7 +250,7 @@ export class Gate implements ConnectionEvents {
   onText(connection: Connection, text: string): void {
     const session = this.#connections.get(connection.id);
     if (!session) return;
-    session.lastSeen = performance.now();
+    const arrived = session.lastSeen = performance.now();
     const result = parseEnvelope(text);
     if (!result.ok) {
       this.#metrics.inc("bad_requests_total");
@@ -256,6 +262,7 @@ export class Gate implements ConnectionEvents {
             state: State.BAD_REQUEST,
             msg: result.error,
           }),
+          arrived,
         );
       } else {
         connection.sendError(result.error);
@@ -281,6 +288,7 @@ export class Gate implements ConnectionEvents {
           state: State.RATE_LIMITED,
           msg: `More than ${this.#options.rate} requests per second`,
         }),
+        arrived,
       );
       return;
     }
@@ -292,12 +300,13 @@ export class Gate implements ConnectionEvents {
           state: State.UNDEFINED_CMD,
           msg: `Only service links may call ${cmd}`,
         }),
+        arrived,
       );
       return;
     }
     if (GATE_COMMANDS.has(cmd)) {
       runGateCommand(this.#commands, session, envelope).then(
-        (response) => this.#respond(session, response),
+        (response) => this.#respond(session, response, arrived),
         (error) => {
           this.#log.error("gate command failed", { cmd, error });
           this.#respond(
@@ -306,6 +315,7 @@ export class Gate implements ConnectionEvents {
               state: State.FAIL,
               msg: "The gate could not run the command",
             }),
+            arrived,
           );
         },
       );
@@ -334,9 +344,14 @@ export class Gate implements ConnectionEvents {
     if (!this.#stopping) this.#router.clientLeft(session);
   }
 
-  /** Sends a response the gate itself makes. */
-  #respond(to: Session, response: ResponseEnvelope): void {
+  /** Sends a response the gate itself makes to a request that arrived at `arrived`. */
+  #respond(to: Session, response: ResponseEnvelope, arrived: number): void {
     to.reply(JSON.stringify(response), response.state);
+    this.#metrics.observeRequest(
+      response.cmd,
+      response.state,
+      (performance.now() - arrived) / 1000,
+    );
   }
 
   /**
@@ -388,7 +403,7 @@ export class Gate implements ConnectionEvents {
     if (url.pathname === "/readyz") return this.#readiness();
     if (url.pathname === "/metrics") {
       return new Response(this.#metrics.render(), {
-        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        headers: { "content-type": METRICS_CONTENT_TYPE },
       });
     }
     return await serveStatic(this.#options.webDir, url.pathname);

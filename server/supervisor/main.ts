@@ -46,6 +46,9 @@ address in use"); after the start limit the supervisor stops every child and exi
 SIGINT or SIGTERM stops every child and exits 0, in every state (a second one kills them at
 once). SIGHUP (systemctl reload) is forwarded to the license server alone, which rereads its
 license file; the other children keep running untouched. Each process also runs on its own: deno task gate:only | login | group | license.
+
+The gate's /healthz is liveness; its /readyz answers 200 only while login and group each have a
+link to it (503 naming the missing ones otherwise); /metrics is Prometheus text.
 `;
 
 /** Whether the gate takes --log-format and --log-level: it does (server/gate/main.ts). */

@@ -1,5 +1,5 @@
 /**
- * The gate: one HTTP port (WebSocket at `/ws`, the web page, `/healthz`, `/metrics`) and one
+ * The gate: one HTTP port (WebSocket at `/ws`, the web page, `/healthz`, `/readyz`, `/metrics`) and one
  * framed-TCP port, both carrying envelopes to the {@linkcode Router}.
  *
  * @example
@@ -23,6 +23,7 @@ import {
 import { acceptLoop } from "../accept_loop.ts";
 import { connectionBudget, PROBE_CAP, socketCeiling } from "../fd_budget.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { METRICS_CONTENT_TYPE } from "../metrics.ts";
 import { loadOrCreateServiceKey } from "../service_key.ts";
 import { clientSource } from "./client_source.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
@@ -77,6 +78,7 @@ export class Gate implements ConnectionEvents {
   #ceiling = 0;
   #sweeper?: ReturnType<typeof setInterval>;
   #stopping = false;
+  #stopProcessMetrics?: () => void;
 
   constructor(options: GateOptions, log: Logger = createLogger("gate")) {
     this.#options = options;
@@ -137,6 +139,9 @@ export class Gate implements ConnectionEvents {
       serviceKey: serviceKey.key,
       keyFailures: new Map(),
     };
+    const links = this.#dispatcher.links;
+    this.#metrics.knownCommands((cmd) => GATE_COMMANDS.has(cmd) || links.everServed(cmd));
+    this.#stopProcessMetrics = this.#metrics.startProcessMetrics();
     this.#metrics.gauge("connections", {
       help: "Open connections",
       read: () => this.#connections.size,
@@ -185,7 +190,7 @@ export class Gate implements ConnectionEvents {
       listener: httpListener,
       log: this.#log,
       headerTimeoutMs: o.headerTimeoutMs,
-      admit: () => this.#admit(),
+      admit: (remote) => this.#admit(remote, "http"),
       release: () => this.#sockets--,
       handle: (head, info) => this.#handleHttp(head, info),
     });
@@ -219,6 +224,7 @@ export class Gate implements ConnectionEvents {
     this.#stopping = true;
     this.#log.info("stopping", { connections: this.#connections.size });
     clearInterval(this.#sweeper);
+    this.#stopProcessMetrics?.();
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
@@ -244,7 +250,7 @@ export class Gate implements ConnectionEvents {
   onText(connection: Connection, text: string): void {
     const session = this.#connections.get(connection.id);
     if (!session) return;
-    session.lastSeen = performance.now();
+    const arrived = session.lastSeen = performance.now();
     const result = parseEnvelope(text);
     if (!result.ok) {
       this.#metrics.inc("bad_requests_total");
@@ -256,6 +262,7 @@ export class Gate implements ConnectionEvents {
             state: State.BAD_REQUEST,
             msg: result.error,
           }),
+          arrived,
         );
       } else {
         connection.sendError(result.error);
@@ -281,6 +288,7 @@ export class Gate implements ConnectionEvents {
           state: State.RATE_LIMITED,
           msg: `More than ${this.#options.rate} requests per second`,
         }),
+        arrived,
       );
       return;
     }
@@ -292,12 +300,13 @@ export class Gate implements ConnectionEvents {
           state: State.UNDEFINED_CMD,
           msg: `Only service links may call ${cmd}`,
         }),
+        arrived,
       );
       return;
     }
     if (GATE_COMMANDS.has(cmd)) {
       runGateCommand(this.#commands, session, envelope).then(
-        (response) => this.#respond(session, response),
+        (response) => this.#respond(session, response, arrived),
         (error) => {
           this.#log.error("gate command failed", { cmd, error });
           this.#respond(
@@ -306,6 +315,7 @@ export class Gate implements ConnectionEvents {
               state: State.FAIL,
               msg: "The gate could not run the command",
             }),
+            arrived,
           );
         },
       );
@@ -334,18 +344,30 @@ export class Gate implements ConnectionEvents {
     if (!this.#stopping) this.#router.clientLeft(session);
   }
 
-  /** Sends a response the gate itself makes. */
-  #respond(to: Session, response: ResponseEnvelope): void {
+  /** Sends a response the gate itself makes to a request that arrived at `arrived`. */
+  #respond(to: Session, response: ResponseEnvelope, arrived: number): void {
     to.reply(JSON.stringify(response), response.state);
+    this.#metrics.observeRequest(
+      response.cmd,
+      response.state,
+      (performance.now() - arrived) / 1000,
+    );
   }
 
   /**
    * At accept, on either port: serve the socket, refuse what it asks (past `--max-connections`,
    * told why), or close it at once (past the ceiling, so that refusing cannot exhaust the fds).
    */
-  #admit(): Admission {
+  #admit(peer: Deno.NetAddr, port: "http" | "tcp"): Admission {
     if (this.#stopping || this.#sockets >= this.#ceiling) {
-      if (!this.#stopping) this.#metrics.inc("connections_refused_total");
+      if (!this.#stopping) {
+        this.#metrics.inc("connections_refused_total");
+        this.#log.warn("connection dropped", {
+          remote: clientSource({ peer: peer, trustProxy: [] }),
+          port,
+          reason: `${this.#ceiling} sockets open, the most the fd limit allows`,
+        });
+      }
       return "drop";
     }
     this.#sockets++;
@@ -378,12 +400,36 @@ export class Gate implements ConnectionEvents {
         connections: this.#connections.size,
       }, { status: this.#stopping ? 503 : 200 });
     }
+    if (url.pathname === "/readyz") return this.#readiness();
     if (url.pathname === "/metrics") {
       return new Response(this.#metrics.render(), {
-        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        headers: { "content-type": METRICS_CONTENT_TYPE },
       });
     }
     return await serveStatic(this.#options.webDir, url.pathname);
+  }
+
+  /**
+   * `/readyz`: 200 `{"status":"ready"}` when every `--require-services` type has at least one
+   * registered link on this gate; otherwise 503 naming the missing ones (or saying it stops).
+   */
+  #readiness(): Response {
+    if (this.#stopping) {
+      return Response.json({ status: "stopping", reason: "The gate is shutting down" }, {
+        status: 503,
+      });
+    }
+    const linked = new Set<string>();
+    for (const link of this.#dispatcher.links.all()) {
+      if (link.session.service) linked.add(link.session.service.type);
+    }
+    const missing = this.#options.requireServices.filter((type) => !linked.has(type));
+    if (missing.length === 0) return Response.json({ status: "ready" });
+    return Response.json({
+      status: "not ready",
+      missing,
+      reason: `No link of ${missing.join(", ")}`,
+    }, { status: 503 });
   }
 
   #upgrade(head: RequestHead, info: { remote: Deno.NetAddr; refused: boolean }): HttpAnswer {
@@ -417,6 +463,11 @@ export class Gate implements ConnectionEvents {
           // Closed at once with the reason; what the peer sends meanwhile is read and dropped
           // until it answers the close, so that no reset destroys the close frame.
           this.#metrics.inc("connections_refused_total");
+          this.#log.warn("connection refused", {
+            remote,
+            transport: "ws",
+            reason: this.#limitReason(),
+          });
           const refused = new WebSocketConnection({
             id: 0,
             conn,
@@ -450,7 +501,8 @@ export class Gate implements ConnectionEvents {
   }
 
   #acceptOne(conn: Deno.Conn): void {
-    const admission = this.#admit();
+    const peer = conn.remoteAddr as Deno.NetAddr;
+    const admission = this.#admit(peer, "tcp");
     if (admission === "drop") {
       try {
         conn.close();
@@ -465,6 +517,11 @@ export class Gate implements ConnectionEvents {
     };
     if (admission === "refuse") {
       this.#metrics.inc("connections_refused_total");
+      this.#log.warn("connection refused", {
+        remote: clientSource({ peer, trustProxy: [] }),
+        transport: "tcp",
+        reason: this.#limitReason(),
+      });
       const refused = new TcpConnection({
         id: 0,
         conn,

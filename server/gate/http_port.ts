@@ -40,7 +40,7 @@ export interface HttpPortOptions {
   /** A socket that has not sent a whole request head by then is closed. */
   headerTimeoutMs: number;
   /** Decides at accept; a socket not dropped must be released with `release()` once closed. */
-  admit(): Admission;
+  admit(remote: Deno.NetAddr): Admission;
   release(): void;
   /** Answers one request; `refused` is true when the socket came past the connection limit. */
   handle(head: RequestHead, info: { remote: Deno.NetAddr; refused: boolean }): Promise<HttpAnswer>;
@@ -97,7 +97,7 @@ export class HttpPort {
   }
 
   #accept(conn: Deno.Conn): void {
-    const admission = this.#options.admit();
+    const admission = this.#options.admit(conn.remoteAddr as Deno.NetAddr);
     if (admission === "drop") {
       closeQuietly(conn);
       return;

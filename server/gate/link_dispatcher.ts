@@ -153,12 +153,27 @@ export class LinkDispatcher {
     this.send(link.session.conn, text);
   }
 
-  /** Answers a request with a state the gate decided (no service saw it). */
+  /**
+   * Answers a request with a state the gate decided (no service saw it). A request with a
+   * `deadline` (a pending one, or a cluster call) is timed from when it arrived; others at 0.
+   */
   refuse(
-    options: { request: { cmd: string; msgId: number }; reply: Reply; state: number; msg: string },
+    options: {
+      request: { cmd: string; msgId: number; deadline?: number };
+      reply: Reply;
+      state: number;
+      msg: string;
+    },
   ): void {
     const { request, reply, state, msg } = options;
     reply(JSON.stringify(makeResponse(request, { state, msg })), state);
+    const seconds = request.deadline === undefined ? 0 : this.#elapsed(request.deadline);
+    this.#metrics.observeRequest(request.cmd, state, seconds);
+  }
+
+  /** Seconds since a request with this deadline arrived. */
+  #elapsed(deadline: number): number {
+    return Math.max(0, performance.now() - deadline + this.#timeoutMs) / 1000;
   }
 
   /** A service link answered a forwarded request: the answer goes to whoever asked. */
@@ -183,6 +198,7 @@ export class LinkDispatcher {
       );
     }
     request.reply(text, state);
+    this.#metrics.observeRequest(request.cmd, state, this.#elapsed(request.deadline));
   }
 
   /** Delivers a response to a connection of this gate, counting it by state. */
@@ -219,7 +235,7 @@ export class LinkDispatcher {
 
   #answerPending(request: PendingRequest, answer: { state: number; msg: string }): void {
     this.refuse({
-      request: { cmd: request.cmd, msgId: request.clientMsgId },
+      request: { cmd: request.cmd, msgId: request.clientMsgId, deadline: request.deadline },
       reply: request.reply,
       ...answer,
     });

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { createLogger } from "../log.ts";
+import { createLogger, parseLogFlags, setLogDefaults } from "../log.ts";
+import { VERSION } from "../version.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { Gate } from "./gate.ts";
 import { FlagError, GATE_HELP, parseGateArgs } from "./options.ts";
@@ -25,11 +26,11 @@ const FAULT_POLICY: FaultPolicy = { rejection: "continue", exception: "exit" };
 
 /** Runs the gate until SIGINT or SIGTERM. */
 export async function main(args: string[]): Promise<number> {
-  const log = createLogger("gate");
-  installFaultHandlers({ log, policy: FAULT_POLICY });
   let parsed;
   try {
-    parsed = parseGateArgs(args);
+    const logFlags = parseLogFlags(args);
+    setLogDefaults(logFlags.options);
+    parsed = parseGateArgs(logFlags.rest);
   } catch (error) {
     printFlagError((error as Error).message);
     return error instanceof FlagError || error instanceof TypeError ? 2 : 1;
@@ -38,8 +39,14 @@ export async function main(args: string[]): Promise<number> {
     console.log(GATE_HELP);
     return 0;
   }
+  if (parsed.version) {
+    console.log(`gatehouse ${VERSION}`);
+    return 0;
+  }
+  const log = createLogger("gate");
+  installFaultHandlers({ log, policy: FAULT_POLICY });
   const gate = new Gate(parsed.options, log);
-  log.info("starting", { pid: Deno.pid });
+  log.info("starting", { pid: Deno.pid, version: VERSION });
   try {
     await gate.start();
   } catch (error) {

@@ -44,6 +44,11 @@ export interface GateOptions {
   /** A client silent for 3 intervals is closed. */
   heartbeatMs: number;
   maxUnsentBytes: number;
+  /**
+   * Services `/readyz` waits for: each must have at least one registered link (matched by the
+   * `type` of its `ss_reg_api`: `login`, `group`). Empty: ready once listening.
+   */
+  requireServices: string[];
 }
 
 /** The defaults of every flag. */
@@ -63,6 +68,7 @@ export const GATE_DEFAULTS: GateOptions = {
   headerTimeoutMs: 5000,
   heartbeatMs: 10_000,
   maxUnsentBytes: 8 * 1024 * 1024,
+  requireServices: [],
 };
 
 /** The `--help` text. */
@@ -94,6 +100,11 @@ Usage: deno task gate:only [flags]
                            (${GATE_DEFAULTS.headerTimeoutMs})
   --heartbeat-ms N         a client silent for 3 intervals is closed (${GATE_DEFAULTS.heartbeatMs})
   --max-unsent-bytes N     a slower reader is closed (${GATE_DEFAULTS.maxUnsentBytes})
+  --require-services LIST  /readyz answers 200 only when each of these services (the type it
+                           registers with, comma-separated, e.g. login,group) has a link (none)
+  --log-format F           text or json log lines (text)
+  --log-level L            debug, info, warn or error (info)
+  --version                print the version
   --help                   this text
 
 The service key: GATEHOUSE_SSKEY when set, otherwise <data-dir>/sskey (created, mode 0600).
@@ -119,11 +130,15 @@ function integer(name: string, text: string | undefined, fallback: number, min =
 }
 
 /** Parses the gate's flags; `help` is true when `--help` was given. */
-export function parseGateArgs(args: string[]): { help: boolean; options: GateOptions } {
+export function parseGateArgs(
+  args: string[],
+): { help: boolean; version: boolean; options: GateOptions } {
   const { values } = parseArgs({
     args,
     options: {
       help: { type: "boolean" },
+      version: { type: "boolean" },
+      "require-services": { type: "string", multiple: true },
       host: { type: "string" },
       port: { type: "string" },
       "tcp-port": { type: "string" },
@@ -192,6 +207,7 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
     ),
     heartbeatMs: integer("heartbeat-ms", values["heartbeat-ms"], d.heartbeatMs, 10),
     maxUnsentBytes: integer("max-unsent-bytes", values["max-unsent-bytes"], d.maxUnsentBytes, 1024),
+    requireServices: requiredServices(values["require-services"] ?? []),
   };
   if (options.gateId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.gateId)) {
     throw new FlagError("Flag --gate-id must be 1 to 64 letters, digits, '_' or '-'");
@@ -199,7 +215,22 @@ export function parseGateArgs(args: string[]): { help: boolean; options: GateOpt
   if (options.port > 65535 || options.tcpPort > 65535) {
     throw new FlagError("Flags --port and --tcp-port must be at most 65535");
   }
-  return { help: values.help ?? false, options };
+  return { help: values.help ?? false, version: values.version ?? false, options };
+}
+
+/** The names of `--require-services` (repeatable, comma-separated); throws a sentence for a bad one. */
+export function requiredServices(texts: string[]): string[] {
+  const names = texts.flatMap((text) => text.split(",")).map((name) => name.trim());
+  for (const name of names) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+      throw new FlagError(
+        `Flag --require-services takes service names of letters, digits, '_', '.' or '-', not ${
+          JSON.stringify(name)
+        }`,
+      );
+    }
+  }
+  return [...new Set(names)];
 }
 
 /** The addresses of `--trust-proxy`, normalized; throws a sentence naming one that is not an IP. */

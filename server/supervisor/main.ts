@@ -46,13 +46,20 @@ address in use"); after the start limit the supervisor stops every child and exi
 SIGINT or SIGTERM stops every child and exits 0, in every state (a second one kills them at
 once). SIGHUP (systemctl reload) is forwarded to the license server alone, which rereads its
 license file; the other children keep running untouched. Each process also runs on its own: deno task gate:only | login | group | license.
+
+The gate's /healthz is liveness; its /readyz answers 200 only while login and group each have a
+link to it (503 naming the missing ones otherwise); /metrics is Prometheus text.
 `;
 
-/**
- * Whether the gate takes --log-format and --log-level. Not yet: its flags are being reworked
- * (server/gate/options.ts); until then it logs text at info whatever the suite's settings.
- */
-const GATE_TAKES_LOG_FLAGS = false;
+/** Whether the gate takes --log-format and --log-level: it does (server/gate/main.ts). */
+const GATE_TAKES_LOG_FLAGS = true;
+
+/** The gate's `listening` line, text or JSON: its HTTP, TCP and WebSocket URLs. */
+export const GATE_LISTENING =
+  /gate(?: |","event":")listening(?: |",")http(?:=|":")([^\s"]+)(?: |",")tcp(?:=|":")([^\s"]+)(?: |",")ws(?:=|":")([^\s"]+)/;
+
+/** The services the gate's `/readyz` waits for: those the supervisor runs behind the gate. */
+export const REQUIRED_SERVICES = "login,group";
 
 /**
  * The supervisor's faults (server/process_faults.ts). A rejection nobody handled is contained:
@@ -119,8 +126,13 @@ export async function main(args: string[]): Promise<number> {
 
   const childLog = logFlags(options.log);
   const ready = await supervisor.add(
-    gateSpec(options, [...gateArgs, ...GATE_TAKES_LOG_FLAGS ? childLog : []]),
-    /gate listening http=(\S+) tcp=(\S+) ws=(\S+)/,
+    gateSpec(options, [
+      ...gateArgs,
+      "--require-services",
+      REQUIRED_SERVICES,
+      ...GATE_TAKES_LOG_FLAGS ? childLog : [],
+    ]),
+    GATE_LISTENING,
   );
   if (!ready) return ended(await supervisor.done);
   const [, httpUrl, tcpUrl] = ready;
@@ -145,7 +157,10 @@ export async function main(args: string[]): Promise<number> {
   }
   supervisor.add(licenseSpec(options, extra.license));
   log.info("ready", { web: `${httpUrl}/` });
-  console.log(`\nGatehouse is up. Open ${httpUrl}/ in a browser. Ctrl-C stops it.\n`);
+  // For a person at a terminal; JSON logs are for a collector, every line an object.
+  if (options.log.format !== "json") {
+    console.log(`\nGatehouse is up. Open ${httpUrl}/ in a browser. Ctrl-C stops it.\n`);
+  }
 
   return ended(await supervisor.done);
 }

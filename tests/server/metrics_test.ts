@@ -190,3 +190,18 @@ Deno.test({
     }
   },
 });
+
+Deno.test("metrics: a histogram's bound series records into the same series as observe", () => {
+  const metrics = new MetricsRegistry();
+  const histogram = metrics.histogram({ name: "t_latency", help: "Latency", buckets: [1, 10] });
+  const record = histogram.series({ cmd: "a" });
+  record(0.5);
+  record(20);
+  histogram.observe(5, { cmd: "a" });
+  assert.equal(histogram.count({ cmd: "a" }), 3);
+  const text = metrics.render();
+  assert.match(text, /^t_latency_bucket\{cmd="a",le="1"\} 1$/m);
+  assert.match(text, /^t_latency_bucket\{cmd="a",le="10"\} 2$/m);
+  assert.match(text, /^t_latency_bucket\{cmd="a",le="\+Inf"\} 3$/m);
+  assert.match(text, /^t_latency_sum\{cmd="a"\} 25.5$/m);
+});

@@ -112,7 +112,7 @@ export class LicenseServer {
     this.#log = options.logger ?? createLogger("license");
     this.#turn = new LicenseTurn({
       commit: () => this.#commitAudit(),
-      onError: (error) => this.#log.error("turn-failed", { error }),
+      onError: (error) => this.#log.error("turn failed", { error }),
     });
     this.#silence = new SilenceClock({
       heartbeatMs: options.heartbeatMs,
@@ -174,13 +174,13 @@ export class LicenseServer {
     const kept = this.#lastGood && withExpiry(this.#lastGood);
     if (usableSeats(dog) > 0) {
       this.#lastGood = dog;
-      this.#log.info("license-loaded", {
+      this.#log.info("license loaded", {
         customer: dog.customer,
         seats: dog.seats,
         expiresAt: dog.expiresAt,
       });
     } else if (kept && usableSeats(kept) > 0) {
-      this.#log.warn("license-reload-refused", {
+      this.#log.warn("license reload refused", {
         reason: dog.reason,
         kept: kept.customer,
         seats: kept.seats,
@@ -188,7 +188,7 @@ export class LicenseServer {
       });
       return this.#closed ? kept : this.dogStatus();
     } else {
-      this.#log.warn("license-unusable", { reason: dog.reason });
+      this.#log.warn("license unusable", { reason: dog.reason });
     }
     if (!this.#closed) this.#desk!.setDog(dog);
     return dog;
@@ -233,7 +233,7 @@ export class LicenseServer {
   #commitAudit(): void {
     const result = this.#audit?.commit();
     if (result?.failed) {
-      this.#log.error("audit-failed", { rows: result.failed.rows, error: result.failed.error });
+      this.#log.error("audit failed", { rows: result.failed.rows, error: result.failed.error });
     }
   }
 
@@ -244,7 +244,7 @@ export class LicenseServer {
     const budget = connectionBudget();
     const max = this.#options.maxConnections ?? budget.maxConnections;
     const ceiling = socketCeiling({ maxConnections: max, fdLimit: budget.fdLimit });
-    this.#log.info("max-connections", {
+    this.#log.info("max connections", {
       max,
       source: this.#options.maxConnections === undefined ? budget.source : "flag",
       fdLimit: budget.fdLimit,
@@ -270,7 +270,7 @@ export class LicenseServer {
             conn.close();
             return;
           }
-          this.#log.warn("connection-refused", { remote: client.remote, connections: max });
+          this.#log.warn("connection refused", { remote: client.remote, connections: max });
           client.drop(`The server is at its limit of ${max} connections`, State.SERVER_BUSY);
           return;
         }
@@ -288,7 +288,7 @@ export class LicenseServer {
           },
           onEnd: (end) => this.#turn.work(() => this.#onEnd(client, end)),
         }).catch((error) => {
-          this.#log.error("connection-failed", { conn: client.id, error });
+          this.#log.error("connection failed", { conn: client.id, error });
           this.#turn.work(() => this.#onEnd(client, { cause: "closed", truncatedBytes: 0 }));
           conn.close();
         });
@@ -302,10 +302,10 @@ export class LicenseServer {
     const { conn } = client;
     if (!this.#clients.delete(client.id)) return;
     if (end.cause === "fault") {
-      this.#log.warn("frame-error", { conn: client.id, remote: client.remote, error: end.fault });
+      this.#log.warn("frame error", { conn: client.id, remote: client.remote, error: end.fault });
       client.error(0, end.fault!.message);
     } else if (end.truncatedBytes > 0) {
-      this.#log.warn("truncated-frame", {
+      this.#log.warn("truncated frame", {
         conn: client.id,
         remote: client.remote,
         bytes: end.truncatedBytes,
@@ -323,7 +323,7 @@ export class LicenseServer {
     try {
       this.#dispatch(client, frame);
     } catch (error) {
-      this.#log.error("handler-failed", { conn: client.id, type: frame.type, error });
+      this.#log.error("handler failed", { conn: client.id, type: frame.type, error });
       client.error(frame.seq, "The server failed to handle the message", State.FAIL);
     }
   }
@@ -332,7 +332,7 @@ export class LicenseServer {
     const name = this.#types.name(frame.type);
     const desk = this.#desk!;
     if (name === undefined) {
-      this.#log.warn("unknown-type", { conn: client.id, type: frame.type });
+      this.#log.warn("unknown type", { conn: client.id, type: frame.type });
       client.error(frame.seq, `Unknown message type ${frame.type}`);
       return;
     }
@@ -344,7 +344,7 @@ export class LicenseServer {
       return;
     }
     if (name === "Error") {
-      this.#log.warn("peer-error", { conn: client.id, body: new TextDecoder().decode(frame.body) });
+      this.#log.warn("peer error", { conn: client.id, body: new TextDecoder().decode(frame.body) });
       return;
     }
     if (name === "Envelope") {
@@ -358,7 +358,7 @@ export class LicenseServer {
     const rspName = licenseResponseName(name as LicenseRequestName);
     const body = readLicenseRequestBody(frame.body);
     if (!body.ok) {
-      this.#log.warn("bad-request", { conn: client.id, type: name, error: body.error });
+      this.#log.warn("bad request", { conn: client.id, type: name, error: body.error });
       client.send(rspName, frame.seq, desk.failBody(rspName, State.BAD_REQUEST, body.error));
     } else if (name === "HeartbeatReq") {
       client.send("HeartbeatRsp", frame.seq, makeHeartbeatRsp());

@@ -4,7 +4,7 @@
  * `--heartbeat-ms` (5000), `--types` (a message-type JSON file; the built-in table when absent),
  * `--metrics-port` (off) and `--metrics-host` (127.0.0.1) for Prometheus `/metrics`,
  * `--max-connections` (by default the fd budget of server/fd_budget.ts: (open-file limit − 64) ×
- * 0.9, or 10,000 when the limit cannot be learned; logged at start as `max-connections`).
+ * 0.9, or 10,000 when the limit cannot be learned; logged at start as `max connections`).
  *
  * SIGINT and SIGTERM give every seat back, close and exit 0; SIGHUP reloads the license file.
  *
@@ -199,7 +199,7 @@ export async function main(): Promise<void> {
     try {
       types = MessageTypes.fromJson(await Deno.readTextFile(flags.types));
     } catch (error) {
-      log.error("types-failed", { file: flags.types, error });
+      log.error("types failed", { file: flags.types, error });
       Deno.exit(2);
     }
   }
@@ -220,7 +220,7 @@ export async function main(): Promise<void> {
     await server.start();
     metricsServer = await serveMetricsIfAsked({ registry: metrics, ...flags.metrics, log });
   } catch (error) {
-    log.error("start-failed", { error });
+    log.error("start failed", { error });
     Deno.exit(1);
   }
   let stopping = false;

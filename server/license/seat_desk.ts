@@ -228,7 +228,7 @@ export class SeatDesk {
     if (!pending) return false;
     client.pending = undefined;
     this.#pool.cancel(pending.claim.instanceId, { owner: client.id });
-    this.#options.log.info("queue-cancel", {
+    this.#options.log.info("queue cancel", {
       conn: client.id,
       instance: pending.claim.instanceId,
       reason: msg,
@@ -251,7 +251,7 @@ export class SeatDesk {
       if (result.kind === "granted") kept++;
     }
     if (kept === 0) return undefined;
-    this.#options.log.info("seats-kept", { seats: kept, graceMs });
+    this.#options.log.info("seats kept", { seats: kept, graceMs });
     return setTimeout(() => {
       for (const seat of this.#pool.holders()) {
         if (seat.owner !== RESERVED) continue;

@@ -93,14 +93,14 @@ export class SilenceClock {
     if (lateMs > 0) this.#stalledMs += lateMs;
     const busy = lateMs > heartbeatMs / 2;
     if (busy) {
-      log.warn("server-late", { lateMs: Math.round(lateMs), ...this.#options.context?.() });
+      log.warn("server late", { lateMs: Math.round(lateMs), ...this.#options.context?.() });
     }
     // The probe's byte in flight counts for how long it has waited so far.
     this.#probeLateness.note(this.#probe?.lateMs(wall) ?? 0);
     const probe = this.#probeLateness.tick(wall);
     const pings = this.#pings.tick(wall);
     if (probe.crossed || pings.crossed) {
-      log.warn("reads-late", { probeMs: probe.ms, roundTripMs: pings.ms, heartbeatMs });
+      log.warn("reads late", { probeMs: probe.ms, roundTripMs: pings.ms, heartbeatMs });
     }
     this.#probe?.ping();
     return { clock: this.now(), silenceMs: 3 * heartbeatMs + Math.max(probe.ms, pings.ms), busy };

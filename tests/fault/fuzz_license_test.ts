@@ -177,7 +177,7 @@ export async function run(options: RunOptions): Promise<CaseResult[]> {
     } catch (error) {
       const notable = server.lines.filter((l) =>
         / (WARN|ERROR) /.test(l) &&
-        !/refuse|frame-error|unknown-type|bad-request|peer-error|truncated|superseded/.test(l)
+        !/refuse|frame error|unknown type|bad request|peer error|truncated|superseded/.test(l)
       );
       if (error instanceof Error && notable.length > 0) {
         error.message += `\n  last warnings:\n    ${notable.slice(-10).join("\n    ")}`;

@@ -95,7 +95,7 @@ for (const c of cases) {
       const server = await startLicenseServer({ dataDir });
       const conn = await RawConn.open(server.port);
       try {
-        assert.ok(server.lines.some((l) => /license-unusable reason=/.test(l)));
+        assert.ok(server.lines.some((l) => /license unusable reason=/.test(l)));
         const login = await conn.request("LoginReq", loginBody());
         assert.equal(login.json.state, State.FAIL);
         assert.match(String(login.json.msg), c.msg);
@@ -203,7 +203,7 @@ Deno.test({
           await bad.spoil(dataDir);
           const from = server.lines.length;
           server.proc.kill("SIGHUP");
-          const refused = await server.proc.waitForLine(/license-reload-refused .*/, { from });
+          const refused = await server.proc.waitForLine(/license reload refused .*/, { from });
           assert.match(refused[0], bad.reason);
           assert.match(refused[0], /kept="Good Co" seats=2 expiresAt=2099-12-31/);
           await server.proc.waitForLine(/reloaded seats=2 valid=true expired=false/, { from });

@@ -32,7 +32,7 @@ Deno.test({
     const conns: RawConn[] = [];
     try {
       assert.ok(
-        server.lines.some((line) => / max-connections max=2 source=flag/.test(line)),
+        server.lines.some((line) => / max connections max=2 source=flag/.test(line)),
         server.lines.join("\n"),
       );
       for (let i = 0; i < 2; i++) conns.push(await RawConn.open(server.port));
@@ -69,7 +69,7 @@ Deno.test({
     const dataDir = await makeLicenseDir({ seats: 1 });
     const server = await startLicenseServer({ dataDir });
     try {
-      const line = server.lines.find((l) => / max-connections /.test(l)) ?? "";
+      const line = server.lines.find((l) => / max connections /.test(l)) ?? "";
       const match = / max=(\d+) source=(\S+)/.exec(line);
       assert.ok(match, line);
       assert.ok(Number(match[1]) >= 1);

@@ -142,10 +142,10 @@ Deno.test({
       assert.equal(typeof event.event, "string");
     }
     const names = events.map((event) => event.event);
-    for (const name of ["license-loaded", "listening", "license-reload-refused", "stopped"]) {
+    for (const name of ["license loaded", "listening", "license reload refused", "stopped"]) {
       assert.ok(names.includes(name), `${name} in ${names.join(", ")}`);
     }
-    const refused = events.find((event) => event.event === "license-reload-refused");
+    const refused = events.find((event) => event.event === "license reload refused");
     assert.equal(refused.level, "warn");
     assert.equal(refused.reason, "The license file is not valid JSON");
     assert.equal(refused.kept, "Json Co");
@@ -222,7 +222,7 @@ Deno.test("the license server refuses bad flags and a bad --types file", async (
       `${dataDir}/types.json`,
     ]);
     assert.equal(clash.code, 2);
-    assert.match(clash.stderr, /ERROR license types-failed .*share the number 2/);
+    assert.match(clash.stderr, /ERROR license types failed .*share the number 2/);
     const help = await runTask("license", ["--help"]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--heartbeat-ms MS/);

@@ -134,7 +134,7 @@ Deno.test({
       await supervisor.waitForLine(/supervisor signal forwarded signal=SIGHUP child=license/, {
         from,
       });
-      await supervisor.waitForLine(/license license-loaded customer="?Second Co/, { from });
+      await supervisor.waitForLine(/license license loaded customer="?Second Co/, { from });
       await supervisor.waitForLine(/license reloaded seats=7/, { from });
 
       const second = await queryStatus({ host: "127.0.0.1", port: ports[2] });

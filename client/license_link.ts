@@ -7,7 +7,7 @@
  */
 
 import { parseEnvelope } from "../shared/envelope.ts";
-import type { Frame } from "../shared/frame.ts";
+import { type Frame, nextSeq } from "../shared/frame.ts";
 import {
   LicenseCmd,
   type LicenseQueuedData,
@@ -231,7 +231,7 @@ export class LicenseLink {
   }
 
   #nextSeq(): number {
-    this.#seq = this.#seq >= 0xffff_ffff ? 1 : this.#seq + 1;
+    this.#seq = nextSeq(this.#seq);
     return this.#seq;
   }
 

@@ -13,6 +13,7 @@ import {
   FrameDecoder,
   frameText,
   type MessageTypes,
+  nextSeq,
 } from "../shared/mod.ts";
 import type { OpenTransport, Transport, TransportOptions } from "./transport.ts";
 
@@ -58,7 +59,7 @@ export const openTcpTransport: OpenTransport = (url, handlers, options?: TcpTran
       resolve({
         send(text) {
           if (socket.destroyed) return;
-          seq = (seq + 1) >>> 0;
+          seq = nextSeq(seq);
           // Frames sent in one turn of the event loop leave in one write (bench/FINDINGS.md,
           // finding 2): a service link answering many requests makes one syscall, not one each.
           if (!corked) {

@@ -5,6 +5,11 @@
  * on unsent bytes, and writes every frame queued in one turn of the event loop in one socket
  * write (bench/FINDINGS.md, finding 2: one syscall per turn, not one per frame).
  *
+ * The read buffer starts small (4 KiB) and doubles, up to `readBufferBytes`, after each read that
+ * fills it; after a few reads in a row that use a quarter of it or less it goes back to 4 KiB. An
+ * idle client connection (one small exchange, then a read that waits) thus holds 4 KiB, not 64
+ * (bench/FINDINGS.md, finding 12), while a busy service link reads big chunks.
+ *
  * When the writes go out is the owner's choice: by default a microtask after the first frame of a
  * turn is queued; the license server passes its own `schedule`, which flushes after the turn's
  * audit rows are committed.
@@ -57,13 +62,22 @@ export interface FramedLinkOptions {
   schedule?: (flush: () => void) => void;
   /** Called once, when the socket is closed. */
   onClose?: () => void;
-  /** Bytes of the read buffer; 64 KiB when absent. */
+  /**
+   * Largest read buffer, which a link grows to while its reads fill the buffer; 64 KiB when
+   * absent. Reads start with {@linkcode MIN_READ_BUFFER_BYTES} (or this, when smaller).
+   */
   readBufferBytes?: number;
   /** The clock that stamps {@linkcode FramedLink.receivedAt}; `Date.now` when absent. */
   clock?: () => number;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
+
+/** Bytes of a link's read buffer while its reads are small, and when it starts. */
+export const MIN_READ_BUFFER_BYTES = 4 * 1024;
+
+/** Reads in a row using a quarter of the buffer or less after which it shrinks back. */
+const SHRINK_AFTER_SMALL_READS = 4;
 
 /** A framed connection over an accepted Deno TCP connection. */
 export class FramedLink {
@@ -77,7 +91,9 @@ export class FramedLink {
   #maxQueued: number;
   #schedule: (flush: () => void) => void;
   #onClose?: () => void;
-  #readBufferBytes: number;
+  #maxReadBytes: number;
+  #readBuffer: Uint8Array;
+  #smallReads = 0;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #scheduled = false;
@@ -97,7 +113,8 @@ export class FramedLink {
     this.#maxQueued = options.maxQueuedBytes ?? Infinity;
     this.#schedule = options.schedule ?? queueMicrotask;
     this.#onClose = options.onClose;
-    this.#readBufferBytes = options.readBufferBytes ?? READ_BUFFER_BYTES;
+    this.#maxReadBytes = Math.max(1, options.readBufferBytes ?? READ_BUFFER_BYTES);
+    this.#readBuffer = new Uint8Array(Math.min(MIN_READ_BUFFER_BYTES, this.#maxReadBytes));
     this.#clock = options.clock ?? Date.now;
     this.receivedAt = this.#clock();
     try {
@@ -125,11 +142,16 @@ export class FramedLink {
     return this.#decoder.bufferedBytes;
   }
 
+  /** Bytes of the buffer the next read uses: small while reads are small, larger while busy. */
+  get readBufferBytes(): number {
+    return this.#readBuffer.length;
+  }
+
   /** Reads until the connection ends; resolves after `onEnd`. */
   async run(handlers: FramedLinkHandlers): Promise<void> {
-    const buffer = new Uint8Array(this.#readBufferBytes);
     let end: LinkEnd | undefined;
     while (!end) {
+      const buffer = this.#readBuffer;
       let n: number | null;
       try {
         n = this.closed ? null : await this.#conn.read(buffer);
@@ -144,6 +166,7 @@ export class FramedLink {
       }
       let frames: Frame[];
       try {
+        // The decoder copies what it keeps, so the buffer may be replaced right after.
         frames = this.#decoder.push(buffer.subarray(0, n));
       } catch (error) {
         if (!(error instanceof FrameError)) throw error;
@@ -159,8 +182,30 @@ export class FramedLink {
         handlers.onFrame(frame);
       }
       if (this.closed && !end) end = { cause: "closed", truncatedBytes: 0 };
+      this.#sizeReadBuffer(n);
     }
     handlers.onEnd(end);
+  }
+
+  /** Doubles the read buffer after a read that filled it; shrinks it after small reads. */
+  #sizeReadBuffer(n: number): void {
+    const size = this.#readBuffer.length;
+    if (n >= size) {
+      this.#smallReads = 0;
+      if (size < this.#maxReadBytes) {
+        this.#readBuffer = new Uint8Array(Math.min(size * 2, this.#maxReadBytes));
+      }
+      return;
+    }
+    const min = Math.min(MIN_READ_BUFFER_BYTES, this.#maxReadBytes);
+    if (size <= min || n > size / 4) {
+      this.#smallReads = 0;
+      return;
+    }
+    if (++this.#smallReads >= SHRINK_AFTER_SMALL_READS) {
+      this.#smallReads = 0;
+      this.#readBuffer = new Uint8Array(min);
+    }
   }
 
   /** Queues a frame; returns false when the link is closed or was closed for lagging. */

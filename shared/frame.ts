@@ -22,6 +22,22 @@ export const SYNC_BYTES: readonly number[] = [0x09, 0x6f, 0x01, 0x01];
 /** Largest value a header integer can hold. */
 export const MAX_U32 = 0xffff_ffff;
 
+/**
+ * The sequence number a sender puts on its next frame, given the one it sent last (0 before the
+ * first): one more, and 1 again after 2^32 − 1, so that 0 is never sent as a fresh number
+ * (shared/PROTOCOL.md, "Sequence numbers").
+ *
+ * @example
+ * ```ts
+ * import { nextSeq } from "./frame.ts";
+ * nextSeq(0); // 1
+ * nextSeq(0xffff_ffff); // 1
+ * ```
+ */
+export function nextSeq(seq: number): number {
+  return seq >= MAX_U32 ? 1 : seq + 1;
+}
+
 /** A decoded frame. */
 export interface Frame {
   /** Sequence number, increasing per sender. */

@@ -30,7 +30,7 @@ ${SERVICE_FLAGS_HELP}
                     this against a gate that real users reach
 
 Commands: echo, echo_sleep {ms}; with --test-commands also echo_push {clientIds?, cmd?, data?},
-echo_bind {userId}, echo_kick {clientId, reason?}, echo_leaves (the ss_msg_client_leave events
+echo_bind {userId, username?}, echo_kick {clientId, reason?}, echo_leaves (the ss_msg_client_leave events
 seen).
 `;
 
@@ -80,6 +80,7 @@ export async function main(args: string[]): Promise<number> {
       clientId: request.clientId,
       clientAddr: request.clientAddr,
       userId: request.userId,
+      userName: request.userName ?? null,
       isServiceLink: request.isServiceLink,
       instance: name,
     }))
@@ -140,12 +141,17 @@ function installTestCommands(service: ServiceClient): void {
         return { reached };
       },
     )
-    .handle<{ userId?: unknown }>("echo_bind", async (request) => {
+    .handle<{ userId?: unknown; username?: unknown }>("echo_bind", async (request) => {
       const userId = request.data?.userId;
       if (typeof userId !== "number") {
         throw new ServiceError(State.BAD_REQUEST, "Field userId must be a number");
       }
-      const bound = await service.bindUser({ clientId: request.clientId, userId });
+      const username = request.data?.username;
+      if (username !== undefined && typeof username !== "string") {
+        throw new ServiceError(State.BAD_REQUEST, "Field username must be a string");
+      }
+      // The gate checks the username's rule and answers false when it fails it.
+      const bound = await service.bindUser({ clientId: request.clientId, userId, username });
       return { bound };
     })
     .handle<{ clientId?: unknown; reason?: unknown }>("echo_kick", async (request) => {

@@ -13,6 +13,7 @@ import {
   type Frame,
   frameText,
   type MessageTypes,
+  nextSeq,
   State,
 } from "../../shared/mod.ts";
 import { FramedLink, type LinkEnd } from "../framed_link.ts";
@@ -135,7 +136,7 @@ export class TcpConnection implements Connection {
   }
 
   #nextSeq(): number {
-    this.#seq = (this.#seq + 1) >>> 0;
+    this.#seq = nextSeq(this.#seq);
     return this.#seq;
   }
 }

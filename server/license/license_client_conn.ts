@@ -5,6 +5,7 @@
  * @module
  */
 
+import { nextSeq } from "../../shared/frame.ts";
 import { errorBody } from "../../shared/protocol_error.ts";
 import type { MessageTypeName, MessageTypes } from "../../shared/message_types.ts";
 import { State } from "../../shared/state_codes.ts";
@@ -53,7 +54,7 @@ export class Client implements DeskClient {
 
   /** The next sequence number for a frame this side starts (1, 2, … wrapping past 2³²−1). */
   nextSeq(): number {
-    this.#seq = this.#seq >= 0xffff_ffff ? 1 : this.#seq + 1;
+    this.#seq = nextSeq(this.#seq);
     return this.#seq;
   }
 

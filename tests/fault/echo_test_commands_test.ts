@@ -59,9 +59,17 @@ Deno.test({
           await waitFor(() => pushes.length === 1, { what: "the push" });
           assert.deepEqual(pushes[0], { n: 7 });
 
-          const bound = await caller.request<{ bound: boolean }>("echo_bind", { userId: 4242 });
+          type Echoed = { userId: number; userName: string | null };
+          const before = await caller.request<Echoed>("echo", {});
+          assert.deepEqual([before.data.userId, before.data.userName], [0, null]);
+          const bound = await caller.request<{ bound: boolean }>("echo_bind", {
+            userId: 4242,
+            username: "echouser1",
+          });
           assert.equal(bound.state, State.OK);
-          assert.equal((await caller.request<{ userId: number }>("echo", {})).data.userId, 4242);
+          assert.equal(bound.data.bound, true);
+          const after = await caller.request<Echoed>("echo", {});
+          assert.deepEqual([after.data.userId, after.data.userName], [4242, "echouser1"]);
 
           const closed = new Promise<void>((resolve) =>
             victim.onState((s) => {

@@ -8,6 +8,7 @@ import {
   type FrameFault,
   frameText,
   MAX_U32,
+  nextSeq,
   readFrameHeader,
 } from "../../shared/frame.ts";
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from "../../shared/limits.ts";
@@ -458,5 +459,22 @@ Deno.test("frames whose string body is not valid UTF-8 decode, and their text is
       assert.equal(bytesToHex(frame.body), vector.bodyHex);
       assert.throws(() => frameText(frame), TypeError);
     });
+  }
+});
+
+Deno.test("nextSeq counts from 1 and wraps to 1 after 2^32 - 1, never giving 0", () => {
+  assert.equal(nextSeq(0), 1);
+  assert.equal(nextSeq(1), 2);
+  assert.equal(nextSeq(MAX_U32 - 1), MAX_U32);
+  assert.equal(nextSeq(MAX_U32), 1);
+  let seq = MAX_U32 - 2;
+  const sent: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    seq = nextSeq(seq);
+    sent.push(seq);
+  }
+  assert.deepEqual(sent, [MAX_U32 - 1, MAX_U32, 1, 2]);
+  for (const value of sent) {
+    assert.equal(decodeFrame(encodeFrame({ seq: value, type: 1, body: "" })).seq, value);
   }
 });

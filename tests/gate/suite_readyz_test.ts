@@ -33,10 +33,13 @@ Deno.test({
         return response.status === 200;
       }, { what: "/readyz to answer 200", timeoutMs: 30_000 });
       assert.deepEqual(body, { status: "ready" });
-      assert.ok(
-        suite.lines.some((line) =>
-          /"process":"gate","event":"service registered".*"type":"login"/.test(line)
-        ),
+      // The gate's log line travels through the supervisor's output: it may come a moment later.
+      await waitFor(
+        () =>
+          suite.lines.some((line) =>
+            /"process":"gate","event":"service registered".*"type":"login"/.test(line)
+          ),
+        { what: "the gate's JSON line for login's registration", timeoutMs: 10_000 },
       );
     } finally {
       assert.equal(await suite.stop(), 0);

@@ -67,6 +67,9 @@ export class Counter implements Metric {
   #values = new Map<string, number>();
 
   /** Use {@linkcode MetricsRegistry.counter}. */
+  /** Whether the unlabelled series is held. */
+  #bare = true;
+
   constructor(options: MetricOptions) {
     this.#options = options;
     this.#values.set("", 0);
@@ -88,7 +91,12 @@ export class Counter implements Metric {
 
   #add(key: string, by: number): void {
     if (!(by >= 0)) throw new RangeError("A counter only goes up");
-    if (key !== "") this.#values.delete("");
+    if (key === "") this.#bare = true;
+    else if (this.#bare) {
+      // The unlabelled 0 shown before any series existed goes once a labelled one appears.
+      this.#values.delete("");
+      this.#bare = false;
+    }
     this.#values.set(key, (this.#values.get(key) ?? 0) + by);
   }
 

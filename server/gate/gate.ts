@@ -280,7 +280,7 @@ export class Gate implements ConnectionEvents {
       return;
     }
     this.#metrics.inc("requests_total");
-    if (!session.service && !session.bucket.take()) {
+    if (!session.service && !session.bucket.take(arrived)) {
       this.#metrics.inc("rate_limited_total");
       this.#respond(
         session,

@@ -13,7 +13,6 @@ import {
   type RequestEnvelope,
   type ResponseEnvelope,
 } from "../../shared/mod.ts";
-import { addressOf, normalizeAddress } from "./client_source.ts";
 import { CloseCode } from "./connection.ts";
 import type { Connections } from "./connections.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
@@ -28,8 +27,7 @@ import type { Session } from "./session.ts";
  */
 export function stampSender(request: RequestEnvelope, from: Session): void {
   request.clientId = from.id;
-  const address = addressOf(from.conn.remote);
-  request.clientAddr = normalizeAddress(address) ?? address;
+  request.clientAddr = from.clientAddr;
   request.userId = from.userId;
   if (from.userName !== undefined && from.userId !== 0) request.userName = from.userName;
   else delete request.userName;

@@ -90,6 +90,8 @@ export class GateMetrics {
   #requests: Histogram;
   #observers = new Map<string, Map<number, (seconds: number) => void>>();
   #known: (cmd: string) => boolean = () => false;
+  /** The `responses_total` series by state code. */
+  #responses = new Map<number, (by?: number) => void>();
 
   constructor() {
     for (const [name, help] of Object.entries(COUNTERS)) {
@@ -116,6 +118,20 @@ export class GateMetrics {
       if (this.#labelled.size < 1000) this.#labelled.set(key, add);
     }
     add(by);
+  }
+
+  /**
+   * Counts one response sent to a client, by its state: the same series as
+   * `inc("responses_total", 'state="<name>"')`, without building the label at each response.
+   */
+  countResponse(state: number): void {
+    let add = this.#responses.get(state);
+    if (!add) {
+      add = this.#counters.get("responses_total")!.series({ state: stateName(state) });
+      // States that are not state codes are not kept, so that the map stays bounded.
+      if (isStateCode(state)) this.#responses.set(state, add);
+    }
+    add();
   }
 
   /** The value of a counter. */

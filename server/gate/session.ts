@@ -6,6 +6,7 @@
  * @module
  */
 
+import { addressOf, normalizeAddress } from "./client_source.ts";
 import type { Connection } from "./connection.ts";
 import type { TokenBucket } from "./token_bucket.ts";
 
@@ -51,6 +52,7 @@ export class Session {
   service?: ServiceInfo;
   /** When the last message arrived (performance.now()). */
   lastSeen = performance.now();
+  #clientAddr: string | undefined;
 
   constructor(options: SessionOptions) {
     this.conn = options.conn;
@@ -61,5 +63,17 @@ export class Session {
   /** The clientId: the transport's id. */
   get id(): number {
     return this.conn.id;
+  }
+
+  /**
+   * The peer's address as stamped on its requests (`clientAddr`), normalized: worked out once,
+   * since the transport's remote address does not change.
+   */
+  get clientAddr(): string {
+    if (this.#clientAddr === undefined) {
+      const address = addressOf(this.conn.remote);
+      this.#clientAddr = normalizeAddress(address) ?? address;
+    }
+    return this.#clientAddr;
   }
 }

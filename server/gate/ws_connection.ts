@@ -56,16 +56,54 @@ const FIRST_READ_BYTES = 1024;
 /** Reads that fill the buffer double it, up to this. */
 const MAX_READ_BYTES = 64 * 1024;
 
-/** The header of a server frame (FIN set, unmasked) with a payload of `length` bytes. */
-function frameHeader(opcode: number, length: number): Uint8Array {
-  if (length < 126) return new Uint8Array([0x80 | opcode, length]);
-  if (length < 65536) return new Uint8Array([0x80 | opcode, 126, length >> 8, length & 0xff]);
-  const head = new Uint8Array(10);
-  head[0] = 0x80 | opcode;
-  head[1] = 127;
-  new DataView(head.buffer).setUint32(2, Math.floor(length / 2 ** 32));
-  new DataView(head.buffer).setUint32(6, length >>> 0);
-  return head;
+/** The length of a server frame's header (FIN set, unmasked) for a payload of `length` bytes. */
+function headerLength(length: number): number {
+  return length < 126 ? 2 : length < 65536 ? 4 : 10;
+}
+
+/** Writes a server frame's header at `at` of `into`; returns where the payload begins. */
+function writeHeader(into: Uint8Array, at: number, opcode: number, length: number): number {
+  into[at] = 0x80 | opcode;
+  if (length < 126) {
+    into[at + 1] = length;
+    return at + 2;
+  }
+  if (length < 65536) {
+    into[at + 1] = 126;
+    into[at + 2] = length >> 8;
+    into[at + 3] = length & 0xff;
+    return at + 4;
+  }
+  into[at + 1] = 127;
+  const view = new DataView(into.buffer, into.byteOffset + at, 10);
+  view.setUint32(2, Math.floor(length / 2 ** 32));
+  view.setUint32(6, length >>> 0);
+  return at + 10;
+}
+
+/** A whole server frame, header and payload in one buffer (one allocation, one write). */
+function serverFrame(opcode: number, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(headerLength(payload.length) + payload.length);
+  frame.set(payload, writeHeader(frame, 0, opcode, payload.length));
+  return frame;
+}
+
+/**
+ * Texts up to this many UTF-16 units are encoded straight into {@linkcode scratch} (at most 3
+ * bytes each, so under 65,536 bytes: a 4-byte header at most), then copied out at their exact
+ * size: no buffer per encoding and none for the header (bench/FINDINGS.md, finding 9).
+ */
+const SCRATCH_TEXT_UNITS = 21_845;
+const scratch = new Uint8Array(4 + SCRATCH_TEXT_UNITS * 3);
+
+/** A whole server text frame of `text`. */
+function textFrame(text: string): Uint8Array {
+  if (text.length > SCRATCH_TEXT_UNITS) return serverFrame(WsOpcode.TEXT, encoder.encode(text));
+  // Encoded after a 4-byte gap; the header is written right before the payload, whatever its size.
+  const { written } = encoder.encodeInto(text, scratch.subarray(4));
+  const start = 4 - headerLength(written);
+  writeHeader(scratch, start, WsOpcode.TEXT, written);
+  return scratch.slice(start, 4 + written);
 }
 
 /** A connection over WebSocket. */
@@ -122,7 +160,7 @@ export class WebSocketConnection implements Connection {
         onText: (text) => this.#onText(text),
         onBinary: (bytes) => this.#onBinary(bytes),
         onPing: (bytes) => {
-          if (!this.#closing) this.#enqueueFrame(WsOpcode.PONG, bytes.slice());
+          if (!this.#closing) this.#enqueueFrame(WsOpcode.PONG, bytes);
         },
         onClose: (code) => this.#onPeerClose(code),
       },
@@ -211,7 +249,7 @@ export class WebSocketConnection implements Connection {
         encodeFrame({ seq: this.#nextSeq(), type: this.#types.number("Envelope"), body: text }),
       );
     } else {
-      this.#enqueueFrame(WsOpcode.TEXT, encoder.encode(text));
+      this.#enqueue(textFrame(text));
     }
   }
 
@@ -227,10 +265,7 @@ export class WebSocketConnection implements Connection {
         }),
       );
     } else {
-      this.#enqueueFrame(
-        WsOpcode.TEXT,
-        encoder.encode(JSON.stringify(makePush(GateCmd.ERROR, { code, msg }))),
-      );
+      this.#enqueue(textFrame(JSON.stringify(makePush(GateCmd.ERROR, { code, msg }))));
     }
   }
 
@@ -246,8 +281,7 @@ export class WebSocketConnection implements Connection {
   }
 
   #enqueueFrame(opcode: number, payload: Uint8Array): void {
-    this.#enqueue(frameHeader(opcode, payload.length));
-    this.#enqueue(payload);
+    this.#enqueue(serverFrame(opcode, payload));
   }
 
   #enqueue(bytes: Uint8Array): void {

@@ -103,7 +103,23 @@ function validCloseCode(code: number): boolean {
 
 /** Unmasks `bytes` in place; `offset` is the payload position of `bytes[0]`. */
 function unmask(bytes: Uint8Array, key: Uint8Array, offset: number): void {
-  for (let i = 0; i < bytes.length; i++) bytes[i] ^= key[(offset + i) & 3];
+  // The key rotated to `offset`, in locals: four bytes per step, no index arithmetic per byte.
+  const k0 = key[offset & 3];
+  const k1 = key[(offset + 1) & 3];
+  const k2 = key[(offset + 2) & 3];
+  const k3 = key[(offset + 3) & 3];
+  const n = bytes.length;
+  const whole = n & ~3;
+  let i = 0;
+  for (; i < whole; i += 4) {
+    bytes[i] ^= k0;
+    bytes[i + 1] ^= k1;
+    bytes[i + 2] ^= k2;
+    bytes[i + 3] ^= k3;
+  }
+  if (i < n) bytes[i++] ^= k0;
+  if (i < n) bytes[i++] ^= k1;
+  if (i < n) bytes[i] ^= k2;
 }
 
 /** Parses client frames; see the module doc. */
@@ -124,6 +140,9 @@ export class WsReceiver {
   #messageOpcode = 0;
   #fragments: Uint8Array[] = [];
   #fragmentBytes = 0;
+  /** What the last {@linkcode WsReceiver.#takeHead} found: a whole header, or a fault. */
+  #headComplete = false;
+  #headFault: WsFault | undefined;
 
   constructor(options: WsReceiverOptions) {
     if (!Number.isSafeInteger(options.maxMessageBytes) || options.maxMessageBytes < 1) {
@@ -154,10 +173,9 @@ export class WsReceiver {
     let at = 0;
     while (at < chunk.length && this.#step !== Step.DONE) {
       if (this.#step === Step.HEAD) {
-        const taken = this.#takeHead(chunk, at);
-        at += taken.used;
-        if (taken.fault) return this.#fail(taken.fault);
-        if (!taken.complete) return undefined;
+        at += this.#takeHead(chunk, at);
+        if (this.#headFault) return this.#fail(this.#headFault);
+        if (!this.#headComplete) return undefined;
         if (this.#payloadLength === 0) {
           const fault = this.#frame(new Uint8Array(0));
           if (fault) return this.#fail(fault);
@@ -208,29 +226,31 @@ export class WsReceiver {
     return fault;
   }
 
-  /** Takes header bytes from `chunk` at `at`; checks the header once it is whole. */
-  #takeHead(
-    chunk: Uint8Array,
-    at: number,
-  ): { used: number; complete: boolean; fault?: WsFault } {
+  /**
+   * Takes header bytes from `chunk` at `at`, returning how many; checks the header once it is
+   * whole, setting `#headComplete` or `#headFault` (no object per frame: this is the hot path).
+   */
+  #takeHead(chunk: Uint8Array, at: number): number {
+    this.#headComplete = false;
+    this.#headFault = undefined;
     const head = this.#head;
     let used = 0;
     while (this.#headHave < 2 && at + used < chunk.length) {
       head[this.#headHave++] = chunk[at + used++];
     }
-    if (this.#headHave < 2) return { used, complete: false };
+    if (this.#headHave < 2) return used;
     const lengthByte = head[1] & 0x7f;
     const need = 2 + (lengthByte === 126 ? 2 : lengthByte === 127 ? 8 : 0) + 4;
     if ((head[1] & 0x80) === 0) {
-      return { used, complete: false, fault: fault("EXPECTED_MASK") };
+      return this.#headFailed(used, fault("EXPECTED_MASK"));
     }
     while (this.#headHave < need && at + used < chunk.length) {
       head[this.#headHave++] = chunk[at + used++];
     }
-    if (this.#headHave < need) return { used, complete: false };
+    if (this.#headHave < need) return used;
     this.#headHave = 0;
     const b0 = head[0];
-    if ((b0 & 0x70) !== 0) return { used, complete: false, fault: fault("UNEXPECTED_RSV") };
+    if ((b0 & 0x70) !== 0) return this.#headFailed(used, fault("UNEXPECTED_RSV"));
     const fin = (b0 & 0x80) !== 0;
     const opcode = b0 & 0x0f;
     let length: number;
@@ -244,34 +264,45 @@ export class WsReceiver {
     } else {
       length = lengthByte;
     }
-    this.#key.set(head.subarray(need - 4, need));
+    const key = this.#key;
+    key[0] = head[need - 4];
+    key[1] = head[need - 3];
+    key[2] = head[need - 2];
+    key[3] = head[need - 1];
     const control = (opcode & 0x08) !== 0;
     if (control) {
       if (opcode !== WsOpcode.CLOSE && opcode !== WsOpcode.PING && opcode !== WsOpcode.PONG) {
-        return { used, complete: false, fault: fault("INVALID_OPCODE", opcode) };
+        return this.#headFailed(used, fault("INVALID_OPCODE", opcode));
       }
-      if (!fin) return { used, complete: false, fault: fault("EXPECTED_FIN") };
+      if (!fin) return this.#headFailed(used, fault("EXPECTED_FIN"));
       if (length > 125) {
-        return { used, complete: false, fault: fault("INVALID_CONTROL_PAYLOAD_LENGTH") };
+        return this.#headFailed(used, fault("INVALID_CONTROL_PAYLOAD_LENGTH"));
       }
     } else if (opcode === WsOpcode.CONTINUATION) {
       if (this.#messageOpcode === 0) {
-        return { used, complete: false, fault: fault("UNEXPECTED_CONTINUATION") };
+        return this.#headFailed(used, fault("UNEXPECTED_CONTINUATION"));
       }
     } else if (opcode === WsOpcode.TEXT || opcode === WsOpcode.BINARY) {
       if (this.#messageOpcode !== 0) {
-        return { used, complete: false, fault: fault("EXPECTED_CONTINUATION") };
+        return this.#headFailed(used, fault("EXPECTED_CONTINUATION"));
       }
     } else {
-      return { used, complete: false, fault: fault("INVALID_OPCODE", opcode) };
+      return this.#headFailed(used, fault("INVALID_OPCODE", opcode));
     }
     if (!control && this.#fragmentBytes + length > this.#max) {
-      return { used, complete: false, fault: tooBig(this.#max) };
+      return this.#headFailed(used, tooBig(this.#max));
     }
     this.#fin = fin;
     this.#opcode = opcode;
     this.#payloadLength = length;
-    return { used, complete: true };
+    this.#headComplete = true;
+    return used;
+  }
+
+  /** Records the fault of a header; returns `used`. */
+  #headFailed(used: number, headFault: WsFault): number {
+    this.#headFault = headFault;
+    return used;
   }
 
   /** One whole frame's unmasked payload. */

@@ -20,6 +20,7 @@ import {
   GateCmd,
   makePush,
   type MessageTypes,
+  nextSeq,
   State,
 } from "../../shared/mod.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
@@ -360,7 +361,7 @@ export class WebSocketConnection implements Connection {
   }
 
   #nextSeq(): number {
-    this.#seq = (this.#seq + 1) >>> 0;
+    this.#seq = nextSeq(this.#seq);
     return this.#seq;
   }
 }

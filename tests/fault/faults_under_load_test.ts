@@ -316,12 +316,22 @@ export async function gateRestarted(options: RunOptions): Promise<CaseResult> {
       const late = users.filter(({ client }) =>
         (backAt.get(client) ?? Infinity) > RELOGIN_WITHIN_MS
       );
+      // The echo service links to the new gate on its own schedule: the bindings are read
+      // through it once it is back.
+      await waitFor(async () => {
+        const probe = await answeredOrError(users[0].client.request("echo", {}));
+        return !(probe instanceof Error) && probe.state === State.OK;
+      }, { what: "the echo service linked to the restarted gate", timeoutMs: 30_000 });
       const wrong: string[] = [];
       await Promise.all(users.map(async ({ client, userId, token }) => {
         const seen = await answeredOrError(client.request<{ userId: number }>("echo", {}));
         if (seen instanceof Error || seen.state !== State.OK || seen.data.userId !== userId) {
           wrong.push(
-            `user ${userId}: ${seen instanceof Error ? seen.message : JSON.stringify(seen.data)}`,
+            `user ${userId}: ${
+              seen instanceof Error
+                ? seen.message
+                : `state ${seen.state} ${seen.msg ?? ""} ${JSON.stringify(seen.data)}`
+            }`,
           );
         } else if (client.token !== token) wrong.push(`user ${userId}: the token changed`);
       }));

@@ -27,6 +27,7 @@
  */
 
 import { encodeFrame, type Frame, FrameDecoder, FrameError } from "../shared/frame.ts";
+import { joinChunks, writeAll } from "./socket_writes.ts";
 
 /** How a link's reading ended. */
 export interface LinkEnd {
@@ -265,22 +266,9 @@ export class FramedLink {
     this.#writing = true;
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        let chunk: Uint8Array;
-        if (this.#queue.length === 1) {
-          chunk = this.#queue[0];
-        } else {
-          chunk = new Uint8Array(this.#queuedBytes);
-          let offset = 0;
-          for (const part of this.#queue) {
-            chunk.set(part, offset);
-            offset += part.length;
-          }
-        }
+        const chunk = joinChunks(this.#queue, this.#queuedBytes);
         this.#queue = [];
-        let written = 0;
-        while (written < chunk.length) {
-          written += await this.#conn.write(chunk.subarray(written));
-        }
+        await writeAll(this.#conn, chunk);
         if (this.#closed) break;
         this.#queuedBytes -= chunk.length;
       }

@@ -10,6 +10,7 @@
 
 import { acceptLoop } from "../accept_loop.ts";
 import type { Logger } from "../log.ts";
+import { writeAll } from "../socket_writes.ts";
 import {
   findHeadEnd,
   HttpHeadError,
@@ -224,12 +225,6 @@ export async function writeResponse(
   head += "connection: close\r\n\r\n";
   await writeAll(conn, encoder.encode(head));
   if (body && body.length > 0) await writeAll(conn, body);
-}
-
-/** Writes every byte. */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
 function closeQuietly(conn: Deno.Conn): void {

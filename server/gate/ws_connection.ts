@@ -23,6 +23,7 @@ import {
   nextSeq,
   State,
 } from "../../shared/mod.ts";
+import { joinChunks, writeAll } from "../socket_writes.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
 import { WsOpcode, WsReceiver } from "./ws_receiver.ts";
 
@@ -303,22 +304,9 @@ export class WebSocketConnection implements Connection {
     this.#writing = true;
     try {
       while (this.#queue.length && !this.#ended) {
-        let chunk: Uint8Array;
-        if (this.#queue.length === 1) {
-          chunk = this.#queue[0];
-        } else {
-          chunk = new Uint8Array(this.#queued);
-          let offset = 0;
-          for (const part of this.#queue) {
-            chunk.set(part, offset);
-            offset += part.length;
-          }
-        }
+        const chunk = joinChunks(this.#queue, this.#queued);
         this.#queue = [];
-        let written = 0;
-        while (written < chunk.length) {
-          written += await this.#conn.write(chunk.subarray(written));
-        }
+        await writeAll(this.#conn, chunk);
         this.#queued -= chunk.length;
       }
     } catch {

@@ -15,6 +15,7 @@ import { encodeFrame, type Frame, FrameDecoder, frameText } from "../../shared/f
 import { LicenseCmd } from "../../shared/license_messages.ts";
 import { MessageTypes } from "../../shared/message_types.ts";
 import { State, stateName } from "../../shared/state_codes.ts";
+import { writeAll } from "../socket_writes.ts";
 import { parseFlags, usageError } from "./cli.ts";
 import { checkLicense } from "./license_file.ts";
 import { MAX_STATUS_AUDIT, type StatusData, type StatusSeat } from "./messages.ts";
@@ -117,11 +118,6 @@ function readAnswer(frame: Frame, types: MessageTypes): StatusData | undefined {
     throw new Error("The license server's status answer has no list of holders");
   }
   return data;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
 
 function table(rows: string[][]): string {

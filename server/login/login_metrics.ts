@@ -2,22 +2,21 @@
  * The login service's metrics (`--metrics-port`): commits and their batch sizes and times, the
  * password-hashing queue, and lockouts.
  *
- * Lockouts are counted from the service's own log events, since the throttle and the service
- * (login_throttle.ts, login_service.ts) tell no one else: a `password refused` event with
- * `locked` is a failure that locked the account for its address (further attempts from there
- * are refused before any password check until the lock ends), and `attempt refused: …` (account
- * locked for the address, or the address locked) is one attempt refused while locked.
+ * Lockouts are told by the service (`LoginServiceOptions.lockouts`): a failure that locked its
+ * account for its address (further attempts from there are refused before any password check
+ * until the lock ends), and each attempt refused while its account (for that address) or its
+ * address is locked.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const login = loginMetrics(metrics, { hasher, throttle });
  * const store = await AccountStore.open({ path, onCommit: login.onCommit });
- * const log = login.observe(createLogger("login"));
+ * const service = new LoginService({ ...options, lockouts: login.lockouts });
  * ```
  * @module
  */
 
-import type { Logger } from "../log.ts";
+import type { LockoutEvents } from "./login_service.ts";
 import type { MetricsRegistry } from "../metrics.ts";
 import type { CommitReport } from "./group_commit.ts";
 
@@ -50,8 +49,8 @@ export interface LoginParts {
 export interface LoginMetrics {
   /** For `AccountStore.open`: one call per committed transaction. */
   onCommit(commit: CommitReport): void;
-  /** A logger that writes to `log` and counts the lockout events. */
-  observe(log: Logger): Logger;
+  /** For `LoginService`: counts lockouts and attempts refused while locked. */
+  lockouts: LockoutEvents;
 }
 
 /** Registers the login metrics on `metrics`; returns the hooks that feed them. */
@@ -98,22 +97,15 @@ export function loginMetrics(metrics: MetricsRegistry, parts: LoginParts): Login
     name: "gatehouse_login_locked_refusals_total",
     help: "Login attempts refused because the account (for that address) or the address was locked",
   });
-  const count = (event: string, fields?: Record<string, unknown>) => {
-    if (event === "password refused" && fields?.locked === true) lockouts.inc();
-    else if (event.startsWith("attempt refused: ")) lockedRefusals.inc();
-  };
   return {
     onCommit(commit) {
       commits.inc();
       batch.observe(commit.writes);
       seconds.observe(commit.ms / 1000);
     },
-    observe(log) {
-      const wrap = (level: keyof Logger) => (event: string, fields?: Record<string, unknown>) => {
-        count(event, fields);
-        log[level](event, fields);
-      };
-      return { debug: wrap("debug"), info: wrap("info"), warn: wrap("warn"), error: wrap("error") };
+    lockouts: {
+      locked: () => lockouts.inc(),
+      refused: () => lockedRefusals.inc(),
     },
   };
 }

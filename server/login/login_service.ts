@@ -56,6 +56,16 @@ export interface LoginServiceOptions {
   log: Logger;
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
+  /** Told of lockouts and of attempts refused while locked (the `/metrics` counters). */
+  lockouts?: LockoutEvents;
+}
+
+/** What the service tells of its lockouts. */
+export interface LockoutEvents {
+  /** A failed login locked its account for the address it came from. */
+  locked(): void;
+  /** An attempt was refused at once: its account (for that address) or its address is locked. */
+  refused(): void;
 }
 
 /** What a login answers. */
@@ -106,6 +116,7 @@ export class LoginService {
   #turns = new KeyedLock<number>();
   /** Password checks and hashes of one connection happen one at a time. */
   #checks = new KeyedLock<number>();
+  #lockouts?: LockoutEvents;
 
   constructor(options: LoginServiceOptions) {
     this.#store = options.store;
@@ -115,6 +126,7 @@ export class LoginService {
     this.#ttlMs = options.tokenTtlMs;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.#lockouts = options.lockouts;
   }
 
   /** Registers the commands and the client-leave handler on a service client. */
@@ -366,6 +378,7 @@ export class LoginService {
       }
     });
     if (outcome.kind === "locked") {
+      this.#lockouts?.refused();
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
       if (outcome.scope === "source") {
         this.#log.warn("attempt refused: address locked", { source, seconds });
@@ -386,12 +399,14 @@ export class LoginService {
     }
     if (!outcome.ok || !outcome.value) {
       const record = this.#throttle.record(attempt);
+      const locked = record !== undefined && record.lockedUntil > this.#now();
+      if (locked) this.#lockouts?.locked();
       this.#log.info("password refused", {
         key: options.key,
         source,
         failures: record?.failures,
         sourceFailures: this.#throttle.sourceRecord(source)?.failures,
-        locked: record && record.lockedUntil > this.#now() ? true : undefined,
+        locked: locked ? true : undefined,
       });
       throw fail(options.wrong);
     }

@@ -148,7 +148,8 @@ export async function main(args: string[]): Promise<number> {
     throttle,
     sessions: new Sessions({ gate: service, log }),
     tokenTtlMs: flags.tokenTtlS * 1000,
-    log: metrics.observe(log),
+    log,
+    lockouts: metrics.lockouts,
   });
   login.install(service);
 

@@ -14,10 +14,12 @@
  */
 
 import {
+  type CommandRoute,
   DEFAULT_MAX_MESSAGE_BYTES,
   FRAME_HEADER_BYTES,
   GateCmd,
   type GateDown,
+  type KeyNotify,
   makeResponse,
   type RequestEnvelope,
   type ResponseEnvelope,
@@ -78,6 +80,7 @@ export class ServiceClient {
   #channel: GateChannel;
   #options: ServiceClientOptions;
   #handlers = new Map<string, ServiceHandler>();
+  #routes = new Map<string, CommandRoute>();
   #leaveHandlers = new Set<(leave: ClientLeave) => void>();
   #gateDownHandlers = new Set<(down: GateDown) => void>();
   #registered = false;
@@ -100,9 +103,20 @@ export class ServiceClient {
     });
   }
 
-  /** Serves `cmd` with `handler`. Call before {@linkcode start}. */
-  handle<T = unknown>(cmd: string, handler: ServiceHandler<T>): this {
+  /**
+   * Serves `cmd` with `handler`. Call before {@linkcode start}. With `route`, the gate routes
+   * the command by a key field of its data (`{by: "groupId"}`: to the instance that claimed the
+   * key with {@linkcode claimKey}) or gathers it from every instance (`{gather: "groups"}`: the
+   * answers' arrays joined); see shared/key_routes.ts.
+   */
+  handle<T = unknown>(
+    cmd: string,
+    handler: ServiceHandler<T>,
+    options: { route?: CommandRoute } = {},
+  ): this {
     this.#handlers.set(cmd, handler as ServiceHandler);
+    if (options.route) this.#routes.set(cmd, options.route);
+    else this.#routes.delete(cmd);
     if (this.#registered) this.#register().catch(() => {});
     return this;
   }
@@ -189,6 +203,30 @@ export class ServiceClient {
     return response.state === State.OK;
   }
 
+  /**
+   * Claims `key` in this service's key space (its type) for this instance: requests routed by
+   * that key come here until it is released or this link goes away. Resolves true when claimed
+   * (or already held here), false when another instance holds it. `notify` is pushed to its
+   * clientIds when the key is lost with this instance.
+   */
+  async claimKey(key: string, notify?: KeyNotify): Promise<boolean> {
+    const response = await this.request(GateCmd.KEY_CLAIM, { key, notify });
+    if (response.state === State.OK) return true;
+    if (response.state === State.FAIL) return false;
+    throw new ResponseError(response);
+  }
+
+  /** Adds and removes clientIds told when a claimed key is lost. */
+  async notifyKey(change: { key: string; add?: number[]; remove?: number[] }): Promise<void> {
+    await this.#ok(GateCmd.KEY_NOTIFY, change);
+  }
+
+  /** Releases a key this instance claimed; resolves whether it held it. */
+  async releaseKey(key: string): Promise<boolean> {
+    const result = await this.#ok<{ released: boolean }>(GateCmd.KEY_RELEASE, { key });
+    return result.released;
+  }
+
   /** Stops for good. */
   stop(): void {
     this.#channel.close();
@@ -208,6 +246,7 @@ export class ServiceClient {
       name: this.#options.name,
       sskey: this.#options.sskey,
       apis,
+      routes: this.#routes.size > 0 ? Object.fromEntries(this.#routes) : undefined,
     }, this.#options.requestTimeoutMs ?? 10_000);
     if (response.state !== State.OK) {
       const error = new ResponseError(response);

@@ -19,6 +19,12 @@ export const GateCmd = {
   PUSH: "ss_msg_push",
   /** Pushes `sc_msg_kicked` to a client, then closes it. */
   KICK: "ss_msg_kick",
+  /** Claims a routing key for the calling link (route by key, shared/key_routes.ts). */
+  KEY_CLAIM: "ss_msg_key_claim",
+  /** Adds or removes clientIds told when a claimed key is lost. */
+  KEY_NOTIFY: "ss_msg_key_notify",
+  /** Releases a routing key the calling link claimed. */
+  KEY_RELEASE: "ss_msg_key_release",
   /** Event pushed to the service links that listed it when a client leaves. */
   CLIENT_LEAVE: "ss_msg_client_leave",
   /**

@@ -149,10 +149,15 @@ export interface GroupLeavePush {
   members: number;
 }
 
-/** Push `sc_msg_group_dismiss`: the owner ended the group. */
+/**
+ * Push `sc_msg_group_dismiss`: the owner ended the group; or, with `reason` and `byUserId` and
+ * `byClientId` 0, the gate ended it because the service instance holding it went away.
+ */
 export interface GroupDismissPush {
   groupId: string;
   byUserId: number;
   byClientId: number;
   byName?: string;
+  /** Why, when no member dismissed it. */
+  reason?: string;
 }

@@ -19,3 +19,4 @@ export * from "./limits.ts";
 export * from "./protocol_error.ts";
 export * from "./license_messages.ts";
 export * from "./group_messages.ts";
+export * from "./key_routes.ts";

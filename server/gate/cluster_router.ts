@@ -25,7 +25,13 @@
  */
 
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import type { GateDown, RequestEnvelope, ResponseEnvelope } from "../../shared/mod.ts";
+import type {
+  GateDown,
+  KeyClaim,
+  KeyNotifyChange,
+  RequestEnvelope,
+  ResponseEnvelope,
+} from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { CLIENTS_PER_GATE, gateNumber } from "./cluster_ids.ts";
 import { ANNOUNCE_SUBJECT, replyPrefix } from "./cluster_subjects.ts";
@@ -40,10 +46,21 @@ import { type Announce, ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate
 import { KnownCommands } from "./known_commands.ts";
 import { LeaveStream } from "./leave_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
-import { type LocalSessions, stampSender, tellClientLeft, tellGateDown } from "./local_router.ts";
+import {
+  claimLocal,
+  type LocalSessions,
+  notifyLocal,
+  pushLocal,
+  releaseLocal,
+  stampSender,
+  tellClientLeft,
+  tellGateDown,
+  tellKeysLost,
+} from "./local_router.ts";
+import type { ClaimOutcome } from "./key_directory.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
-import type { Session } from "./session.ts";
+import type { ServiceInfo, Session } from "./session.ts";
 
 /** Options of {@linkcode ClusterRouter}. */
 export interface ClusterRouterOptions {
@@ -191,8 +208,25 @@ export class ClusterRouter implements Router {
   }
 
   removeLink(link: Session): void {
-    this.#dispatcher.removeLink(link);
+    const lost = this.#dispatcher.removeLink(link);
+    tellKeysLost(lost, (ids, text) => pushLocal(this.#local, ids, text));
     this.#syncServed();
+  }
+
+  routeConflict(link: Session, service: ServiceInfo): string | undefined {
+    return this.#dispatcher.links.routeConflict(link, service);
+  }
+
+  claimKey(link: Session, claim: KeyClaim): Promise<ClaimOutcome> {
+    return Promise.resolve(claimLocal(this.#local, link, claim));
+  }
+
+  notifyKey(link: Session, change: KeyNotifyChange): Promise<boolean> {
+    return Promise.resolve(notifyLocal(this.#local, link, change));
+  }
+
+  releaseKey(link: Session, key: string): Promise<boolean> {
+    return Promise.resolve(releaseLocal(this.#local, link, key) !== undefined);
   }
 
   route(from: Session, request: RequestEnvelope): void {

@@ -21,6 +21,7 @@ import { timingSafeEqualText } from "../service_key.ts";
 import type { Session } from "./session.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Router } from "./router.ts";
+import { KEY_COMMANDS, keyCommand, readRoutes } from "./key_commands.ts";
 
 /** The gate's own commands. */
 export const GATE_COMMANDS: ReadonlySet<string> = new Set([
@@ -30,6 +31,7 @@ export const GATE_COMMANDS: ReadonlySet<string> = new Set([
   GateCmd.USER_LOGOUT,
   GateCmd.PUSH,
   GateCmd.KICK,
+  ...KEY_COMMANDS,
 ]);
 
 /** Gate events a service may list in `apis`. */
@@ -107,6 +109,9 @@ async function gateCommand(
   if (request.cmd === GateCmd.HEART) return { state: State.OK, data: { time: Date.now() } };
   if (!isObject(data)) return fieldError("Field data must be an object");
   if (request.cmd === GateCmd.REG_API) return await register(context, from, data);
+  if (KEY_COMMANDS.has(request.cmd)) {
+    return await keyCommand(context.router, from, request.cmd, data);
+  }
   switch (request.cmd) {
     case GateCmd.USER_LOGIN: {
       if (!isClientId(data.clientId)) {
@@ -209,6 +214,8 @@ async function register(
       return fieldError(`Command ${api} is served by the gate itself`);
     } else if (!served.includes(api)) served.push(api);
   }
+  const routes = readRoutes(data.routes, served);
+  if (typeof routes === "string") return fieldError(routes);
   const remoteHost = host(from.conn.remote);
   if (!timingSafeEqualText(data.sskey, context.serviceKey)) {
     const failures = (context.keyFailures.get(remoteHost) ?? 0) + 1;
@@ -226,7 +233,10 @@ async function register(
   }
   context.keyFailures.delete(remoteHost);
   const again = from.service !== undefined;
-  from.service = { type: data.type, name: data.name, apis: served, events };
+  const service = { type: data.type, name: data.name, apis: served, events, routes };
+  const conflict = context.router.routeConflict(from, service);
+  if (conflict) return fieldError(conflict);
+  from.service = service;
   context.router.addLink(from);
   context.log.info(again ? "service registered again" : "service registered", {
     clientId: from.id,
@@ -234,6 +244,7 @@ async function register(
     name: data.name,
     apis: served.join(","),
     events: [...events].join(",") || undefined,
+    routes: routes ? [...routes.keys()].join(",") : undefined,
   });
   return { state: State.OK, data: { clientId: from.id } };
 }

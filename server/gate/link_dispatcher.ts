@@ -17,6 +17,7 @@
 
 import {
   FRAME_HEADER_BYTES,
+  isRouteKey,
   makeResponse,
   type RequestEnvelope,
   type ResponseEnvelope,
@@ -25,8 +26,16 @@ import {
 import type { Logger } from "../log.ts";
 import { CloseCode, type Connection } from "./connection.ts";
 import type { GateMetrics } from "./metrics.ts";
+import { Gather } from "./gather.ts";
+import { type HeldKey, KeyDirectory } from "./key_directory.ts";
 import { type PendingRequest, PendingRequests } from "./pending_requests.ts";
-import { type LinkPick, type ServiceLink, ServiceLinks } from "./service_links.ts";
+import {
+  type LinkPick,
+  type LinkRoute,
+  type Rotation,
+  type ServiceLink,
+  ServiceLinks,
+} from "./service_links.ts";
 import type { Reply, Session } from "./session.ts";
 
 /** Options of {@linkcode LinkDispatcher}. */
@@ -53,6 +62,17 @@ function overBytes(text: string, max: number): boolean {
   return text.length > max || (text.length * 3 > max && encoder.encode(text).length > max);
 }
 
+/** The value of `data[field]` of a request when it can be a routing key, else undefined. */
+export function routeKeyOf(
+  request: RequestEnvelope,
+  field: string | undefined,
+): string | undefined {
+  const data = request.data;
+  if (field === undefined || typeof data !== "object" || data === null) return undefined;
+  const value = (data as Record<string, unknown>)[field];
+  return isRouteKey(value) ? value : undefined;
+}
+
 /** Service links, pending requests, forward and answer, and the slow-reader cap. */
 export class LinkDispatcher {
   #metrics: GateMetrics;
@@ -62,8 +82,11 @@ export class LinkDispatcher {
   #timeoutMs: number;
   #maxUnsent: number;
   #maxMessage: number;
+  #maxInflight: number;
+  #keys = new KeyDirectory<ServiceLink>();
 
   constructor(options: LinkDispatcherOptions) {
+    this.#maxInflight = options.maxInflight;
     this.#metrics = options.metrics;
     this.#log = options.log;
     this.#timeoutMs = options.requestTimeoutMs;
@@ -94,6 +117,11 @@ export class LinkDispatcher {
     return this.#links;
   }
 
+  /** The keys this gate's links claimed (route by key). */
+  get keys(): KeyDirectory<ServiceLink> {
+    return this.#keys;
+  }
+
   /** How many forwarded requests wait for an answer. */
   get pendingCount(): number {
     return this.#pending.size;
@@ -104,16 +132,20 @@ export class LinkDispatcher {
     this.#links.add(session);
   }
 
-  /** A link left: each of its pending requests is answered `SERVER_OFF` at once. */
-  removeLink(session: Session): void {
+  /**
+   * A link left: each of its pending requests is answered `SERVER_OFF` at once, and the keys it
+   * claimed are dropped and returned, for the router to tell their clientIds.
+   */
+  removeLink(session: Session): HeldKey<ServiceLink>[] {
     const link = this.#links.remove(session);
-    if (!link) return;
+    if (!link) return [];
     for (const request of this.#pending.takeLink(link)) {
       this.#answerPending(request, {
         state: State.SERVER_OFF,
         msg: `The service handling ${request.cmd} went away before answering`,
       });
     }
+    return this.#keys.dropOwner(link);
   }
 
   /** Picks a link for `cmd` (round-robin, skipping one at its in-flight limit). */
@@ -126,9 +158,79 @@ export class LinkDispatcher {
    * there is none.
    */
   dispatch(request: RequestEnvelope, reply: Reply): void {
-    const pick = this.#links.pick(request.cmd);
+    const rotation = this.#links.rotation(request.cmd);
+    if (rotation?.route !== undefined) {
+      this.dispatchRouted({ request, reply, rotation, route: rotation.route });
+      return;
+    }
+    const pick = this.#links.pickIn(request.cmd, rotation);
     if (pick.link) this.forward({ link: pick.link, request, reply });
     else this.refuse({ request, reply, state: pick.state, msg: pick.msg });
+  }
+
+  /**
+   * Dispatches a command declared routed (shared/key_routes.ts) among this gate's links: to the
+   * owner of its key (any link when none owns it), or gathered from every link.
+   */
+  dispatchRouted(
+    options: { request: RequestEnvelope; reply: Reply; rotation: Rotation; route: LinkRoute },
+  ): void {
+    const { request, reply, rotation, route } = options;
+    if (route.gather !== undefined) {
+      this.gather({ request, reply, rotation, field: route.gather });
+      return;
+    }
+    const owner = this.keyOwner(route, request);
+    if (owner) {
+      if (owner.inflight >= this.#maxInflight) {
+        this.refuse({
+          request,
+          reply,
+          state: State.SERVER_BUSY,
+          msg: `The service for ${request.cmd} that holds its key is at its in-flight limit`,
+        });
+      } else this.forward({ link: owner, request, reply });
+      return;
+    }
+    const pick = this.#links.pickIn(request.cmd, rotation);
+    if (pick.link) this.forward({ link: pick.link, request, reply });
+    else this.refuse({ request, reply, state: pick.state, msg: pick.msg });
+  }
+
+  /** The open link of this gate that owns the key of a request routed `by` a field, if any. */
+  keyOwner(route: LinkRoute, request: RequestEnvelope): ServiceLink | undefined {
+    const key = routeKeyOf(request, route.by);
+    if (key === undefined) return undefined;
+    const owner = this.#keys.owner(route.space, key);
+    return owner && !owner.session.conn.closed ? owner : undefined;
+  }
+
+  /**
+   * Sends a gathered request to every link of its rotation and answers once with the joined
+   * answer (gather.ts). `reply` may be a part of a cluster-wide gather.
+   */
+  gather(
+    options: { request: RequestEnvelope; reply: Reply; rotation?: Rotation; field: string },
+  ): void {
+    const { request, reply, field } = options;
+    const rotation = options.rotation ?? this.#links.rotation(request.cmd);
+    const links = rotation?.links.filter((link) => !link.session.conn.closed) ?? [];
+    if (links.length === 0) {
+      const pick = this.#links.pickIn(request.cmd, undefined);
+      if (!pick.link) this.refuse({ request, reply, state: pick.state, msg: pick.msg });
+      return;
+    }
+    if (links.some((link) => link.inflight >= this.#maxInflight)) {
+      this.refuse({
+        request,
+        reply,
+        state: State.SERVER_BUSY,
+        msg: `A service for ${request.cmd} is at its in-flight limit`,
+      });
+      return;
+    }
+    const gather = new Gather({ request, field, parts: links.length, reply });
+    for (const link of links) this.forward({ link, request: { ...request }, reply: gather.part() });
   }
 
   /** Forwards a request whose sender fields are set to one link, pending until it answers. */

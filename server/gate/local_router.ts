@@ -9,16 +9,19 @@
 import {
   GateCmd,
   type GateDown,
+  type KeyClaim,
+  type KeyNotifyChange,
   makePush,
   type RequestEnvelope,
   type ResponseEnvelope,
 } from "../../shared/mod.ts";
+import type { ClaimOutcome, HeldKey } from "./key_directory.ts";
 import { CloseCode } from "./connection.ts";
 import type { Connections } from "./connections.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
-import type { Session } from "./session.ts";
+import type { ServiceInfo, Session } from "./session.ts";
 
 /**
  * Sets the fields a service may trust: the sender's clientId, address, bound user and its
@@ -116,6 +119,54 @@ export function tellGateDown(local: LocalSessions, down: GateDown, only?: Sessio
   }
 }
 
+/**
+ * Tells the clientIds of keys lost with their link (it went away holding them) with each key's
+ * notify push, through `push` (this gate's clients, or the cluster's); returns how many keys.
+ */
+export function tellKeysLost(
+  lost: HeldKey<unknown>[],
+  push: (clientIds: number[], text: string) => void,
+): number {
+  for (const held of lost) {
+    const notify = held.notify;
+    if (!notify || notify.clientIds.size === 0) continue;
+    push([...notify.clientIds], JSON.stringify(makePush(notify.cmd, notify.data)));
+  }
+  return lost.length;
+}
+
+/** Claims a key for a link of this gate in its key space (its type). */
+export function claimLocal(local: LocalSessions, link: Session, claim: KeyClaim): ClaimOutcome {
+  const owner = local.dispatcher.links.linkOf(link);
+  if (!owner || !link.service) {
+    return { ok: false, msg: "Only a registered service link may claim keys" };
+  }
+  return local.dispatcher.keys.claim({
+    space: link.service.type,
+    key: claim.key,
+    owner,
+    notify: claim.notify,
+  });
+}
+
+/** Changes the notify clientIds of a key a link of this gate holds. */
+export function notifyLocal(local: LocalSessions, link: Session, change: KeyNotifyChange): boolean {
+  const owner = local.dispatcher.links.linkOf(link);
+  if (!owner || !link.service) return false;
+  return local.dispatcher.keys.notify({ space: link.service.type, owner, ...change });
+}
+
+/** Releases a key a link of this gate holds; returns it, or undefined. */
+export function releaseLocal(
+  local: LocalSessions,
+  link: Session,
+  key: string,
+): HeldKey<unknown> | undefined {
+  const owner = local.dispatcher.links.linkOf(link);
+  if (!owner || !link.service) return undefined;
+  return local.dispatcher.keys.release({ space: link.service.type, key, owner });
+}
+
 /** Routes within one gate. */
 export class LocalRouter implements Router {
   #local: LocalSessions;
@@ -129,7 +180,24 @@ export class LocalRouter implements Router {
   }
 
   removeLink(link: Session): void {
-    this.#local.dispatcher.removeLink(link);
+    const lost = this.#local.dispatcher.removeLink(link);
+    tellKeysLost(lost, (ids, text) => pushLocal(this.#local, ids, text));
+  }
+
+  routeConflict(link: Session, service: ServiceInfo): string | undefined {
+    return this.#local.dispatcher.links.routeConflict(link, service);
+  }
+
+  claimKey(link: Session, claim: KeyClaim): Promise<ClaimOutcome> {
+    return Promise.resolve(claimLocal(this.#local, link, claim));
+  }
+
+  notifyKey(link: Session, change: KeyNotifyChange): Promise<boolean> {
+    return Promise.resolve(notifyLocal(this.#local, link, change));
+  }
+
+  releaseKey(link: Session, key: string): Promise<boolean> {
+    return Promise.resolve(releaseLocal(this.#local, link, key) !== undefined);
   }
 
   route(from: Session, request: RequestEnvelope): void {

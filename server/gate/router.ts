@@ -8,8 +8,14 @@
  * @module
  */
 
-import type { RequestEnvelope, ResponseEnvelope } from "../../shared/mod.ts";
-import type { Session } from "./session.ts";
+import type {
+  KeyClaim,
+  KeyNotifyChange,
+  RequestEnvelope,
+  ResponseEnvelope,
+} from "../../shared/mod.ts";
+import type { ClaimOutcome } from "./key_directory.ts";
+import type { ServiceInfo, Session } from "./session.ts";
 
 /** A user binding on a client. */
 export interface Binding {
@@ -40,6 +46,17 @@ export interface Router {
   kick(kick: { clientId: number; reason: string }): Promise<boolean>;
   /** A session of this gate (a client or a link) left: tells the links that asked. */
   clientLeft(client: { id: number; userId: number }): void;
+  /**
+   * Why a link's declared routes cannot be taken (other links serve one of its commands with
+   * another route), or undefined.
+   */
+  routeConflict(link: Session, service: ServiceInfo): string | undefined;
+  /** Claims a key in the link's key space (its type); refused when another link holds it. */
+  claimKey(link: Session, claim: KeyClaim): Promise<ClaimOutcome>;
+  /** Adds and removes clientIds told when a key is lost; false when the link does not hold it. */
+  notifyKey(link: Session, change: KeyNotifyChange): Promise<boolean>;
+  /** Releases a key the link holds; false when it does not hold it. */
+  releaseKey(link: Session, key: string): Promise<boolean>;
   /** Whether routing works fully (`ok`) or only for this gate's own links (`degraded`). */
   health(): RouterHealth;
   /** Answers every pending request `SERVER_OFF` and stops timers. */

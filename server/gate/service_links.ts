@@ -4,7 +4,7 @@
  * @module
  */
 
-import { State } from "../../shared/mod.ts";
+import { type CommandRoute, describeRoute, sameRoute, State } from "../../shared/mod.ts";
 import type { Session } from "./session.ts";
 
 /** A registered service link and the requests it holds. */
@@ -19,9 +19,15 @@ export class ServiceLink {
   }
 }
 
-interface Rotation {
+/** A declared route (shared/key_routes.ts) and the key space its keys live in (the type). */
+export type LinkRoute = CommandRoute & { space: string };
+
+/** The links serving one command, the next to pick, and how the command is routed. */
+export interface Rotation {
   links: ServiceLink[];
   next: number;
+  /** Absent for a command routed round-robin: the fast path checks only this. */
+  route?: LinkRoute;
 }
 
 /** The outcome of picking a link: the link, or the state to answer with. */
@@ -63,7 +69,11 @@ export class ServiceLinks {
     this.#links.set(session, link);
     for (const cmd of service.apis) {
       let rotation = this.#byCmd.get(cmd);
-      if (!rotation) this.#byCmd.set(cmd, rotation = { links: [], next: 0 });
+      if (!rotation) {
+        this.#byCmd.set(cmd, rotation = { links: [], next: 0 });
+        const route = service.routes?.get(cmd);
+        if (route) rotation.route = { ...route, space: service.type };
+      }
       rotation.links.push(link);
       this.#everServed.add(cmd);
     }
@@ -73,6 +83,30 @@ export class ServiceLinks {
       set.add(link);
     }
     return link;
+  }
+
+  /**
+   * Why a service's routes cannot join the links already registered (another link serves one of
+   * its commands with another route, or in another key space), or undefined when they can.
+   */
+  routeConflict(
+    session: Session,
+    service: { type: string; apis: string[]; routes?: Map<string, CommandRoute> },
+  ): string | undefined {
+    const own = this.#links.get(session);
+    for (const cmd of service.apis) {
+      const rotation = this.#byCmd.get(cmd);
+      if (!rotation || rotation.links.every((link) => link === own)) continue;
+      const route = service.routes?.get(cmd);
+      const space = route?.by !== undefined ? service.type : undefined;
+      const theirs = rotation.route?.by !== undefined ? rotation.route.space : undefined;
+      if (!sameRoute(route, rotation.route) || space !== theirs) {
+        return `Command ${cmd} is routed ${describeRoute(rotation.route)}${
+          theirs === undefined ? "" : ` in key space ${theirs}`
+        } by the links that serve it: every instance must declare the same route`;
+      }
+    }
+    return undefined;
   }
 
   /** Removes a session from every command and event; returns its link record. */
@@ -111,9 +145,23 @@ export class ServiceLinks {
     return this.#everServed.has(cmd);
   }
 
+  /** The links serving `cmd` and how it is routed; undefined when none serves it now. */
+  rotation(cmd: string): Rotation | undefined {
+    return this.#byCmd.get(cmd);
+  }
+
+  /** The link record of a registered session. */
+  linkOf(session: Session): ServiceLink | undefined {
+    return this.#links.get(session);
+  }
+
   /** The next link for `cmd` under its in-flight limit, or why there is none. */
   pick(cmd: string): LinkPick {
-    const rotation = this.#byCmd.get(cmd);
+    return this.pickIn(cmd, this.#byCmd.get(cmd));
+  }
+
+  /** {@linkcode pick} with the rotation already looked up (undefined when none serves `cmd`). */
+  pickIn(cmd: string, rotation: Rotation | undefined): LinkPick {
     if (!rotation) {
       return this.#everServed.has(cmd)
         ? { state: State.SERVER_OFF, msg: `No service for ${cmd} is connected` }

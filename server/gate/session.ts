@@ -7,6 +7,7 @@
  */
 
 import { addressOf, normalizeAddress } from "./client_source.ts";
+import type { CommandRoute } from "../../shared/mod.ts";
 import type { Connection } from "./connection.ts";
 import type { TokenBucket } from "./token_bucket.ts";
 
@@ -18,6 +19,8 @@ export interface ServiceInfo {
   apis: string[];
   /** Gate events it asked for (e.g. `ss_msg_client_leave`). */
   events: Set<string>;
+  /** The commands it declared routed by key or gathered (shared/key_routes.ts). */
+  routes?: Map<string, CommandRoute>;
 }
 
 /**

@@ -58,7 +58,8 @@ import {
   isDisplayName,
 } from "../../shared/group_messages.ts";
 import type { Logger } from "../log.ts";
-import { isGroupId, isGroupKey, MAX_KEY_LENGTH } from "./group_ids.ts";
+import { isGroupId, isGroupKey, MAX_KEY_LENGTH, newGroupId } from "./group_ids.ts";
+import { GROUP_ROUTES, type GroupKeys } from "./group_keys.ts";
 import type { Caller, Departure, GroupRegistry } from "./group_registry.ts";
 
 /** What the service needs of the gate: pushes. `ServiceClient` is one. */
@@ -89,6 +90,11 @@ export interface GroupServiceOptions {
   now?: () => number;
   /** Counts events for `/metrics`; none by default. */
   metrics?: GroupServiceMetrics;
+  /**
+   * Claims group ids at the gate, so that the service runs as N instances (group_keys.ts); a
+   * single instance of its own without it.
+   */
+  keys?: GroupKeys;
 }
 
 class FieldError extends ServiceError {
@@ -159,6 +165,7 @@ export class GroupService {
   #maxDataBytes: number;
   #now: () => number;
   #metrics?: GroupServiceMetrics;
+  #keys?: GroupKeys;
 
   /** A service over a registry; {@linkcode install} it on a `ServiceClient`. */
   constructor(options: GroupServiceOptions) {
@@ -168,6 +175,7 @@ export class GroupService {
     this.#maxDataBytes = options.maxDataBytes;
     this.#now = options.now ?? Date.now;
     this.#metrics = options.metrics;
+    this.#keys = options.keys;
   }
 
   /**
@@ -175,14 +183,19 @@ export class GroupService {
    * group when the connection to the gate is lost (see {@linkcode gateLost}).
    */
   install(service: ServiceClient): void {
+    // With keys, the gate routes each group's commands to the instance holding it.
+    const routed = (cmd: string) => ({ route: this.#keys ? GROUP_ROUTES.get(cmd) : undefined });
     service
-      .handle(GroupCmd.CREATE, (request) => this.create(request))
-      .handle(GroupCmd.JOIN, (request) => this.join(request))
-      .handle(GroupCmd.LEAVE, (request) => this.leave(request))
-      .handle(GroupCmd.SEND, (request) => this.send(request))
-      .handle(GroupCmd.MEMBERS, (request) => this.members(request))
-      .handle(GroupCmd.DISMISS, (request) => this.dismiss(request))
-      .handle(GroupCmd.LIST, (request) => this.list(request))
+      .handle(
+        GroupCmd.CREATE,
+        (request) => this.#keys ? this.createClaimed(request) : this.create(request),
+      )
+      .handle(GroupCmd.JOIN, (request) => this.join(request), routed(GroupCmd.JOIN))
+      .handle(GroupCmd.LEAVE, (request) => this.leave(request), routed(GroupCmd.LEAVE))
+      .handle(GroupCmd.SEND, (request) => this.send(request), routed(GroupCmd.SEND))
+      .handle(GroupCmd.MEMBERS, (request) => this.members(request), routed(GroupCmd.MEMBERS))
+      .handle(GroupCmd.DISMISS, (request) => this.dismiss(request), routed(GroupCmd.DISMISS))
+      .handle(GroupCmd.LIST, (request) => this.list(request), routed(GroupCmd.LIST))
       .onClientLeave((leave) => this.clientLeft(leave))
       .onGateDown((down) => this.gateDown(down));
     service.onState((state) => {
@@ -205,6 +218,52 @@ export class GroupService {
       userId: caller.userId,
       clientId: caller.clientId,
       assignedId: groupId === undefined,
+      groups: this.#registry.size,
+    });
+    return created;
+  }
+
+  /**
+   * `cs_msg_group_create` with keys (N instances): the group id, given or assigned, is claimed
+   * at the gate first, so that an id held by another instance, here or on another gate, is
+   * refused "Group <id> already exists" like one held here.
+   */
+  async createClaimed(request: ServiceRequest): Promise<GroupCreated> {
+    const keys = this.#keys!;
+    const data = objectData(request.data);
+    const caller = this.#caller(request, data);
+    const given = data.groupId === undefined || data.groupId === null
+      ? undefined
+      : groupIdField(data);
+    const key = data.key === undefined || data.key === null ? undefined : keyField(data);
+    let groupId = given;
+    if (groupId !== undefined) {
+      if (this.#registry.peek(groupId) || !(await keys.claim(groupId))) {
+        throw new ServiceError(State.FAIL, `Group ${groupId} already exists`);
+      }
+    } else {
+      // 96 random bits: a second try is already next to impossible.
+      for (let tries = 0; groupId === undefined; tries++) {
+        const id = newGroupId();
+        if (!this.#registry.peek(id) && await keys.claim(id)) groupId = id;
+        else if (tries >= 4) throw new ServiceError(State.FAIL, "No free group id was found");
+      }
+    }
+    let created: GroupCreated;
+    try {
+      created = this.#registry.create({ caller, groupId, key });
+    } catch (error) {
+      // Another create of the id here won meanwhile: the claim is that group's.
+      if (!this.#registry.peek(groupId)) keys.ended(groupId);
+      throw error;
+    }
+    keys.joined(groupId, caller.clientId);
+    this.#metrics?.created();
+    this.#log.info("group created", {
+      groupId,
+      userId: caller.userId,
+      clientId: caller.clientId,
+      assignedId: given === undefined,
       groups: this.#registry.size,
     });
     return created;
@@ -239,6 +298,7 @@ export class GroupService {
       });
       const push: GroupJoinPush = { groupId, ...member, members: group.members.length };
       this.#tell(outcome.others, GroupCmd.JOINED, push);
+      this.#keys?.joined(groupId, member.clientId);
     }
     return { ...outcome.group, joined: outcome.joined };
   }
@@ -317,6 +377,7 @@ export class GroupService {
       byName: dismissal.members.find((m) => m.clientId === caller.clientId)?.name,
     });
     this.#tell(dismissal.others, GroupCmd.DISMISSED, push);
+    this.#keys?.ended(groupId);
     return { groupId, members: dismissal.members.length };
   }
 
@@ -387,8 +448,10 @@ export class GroupService {
     });
     if (departure.ended) {
       this.#log.info("group ended", { groupId, reason: "no members", groups: this.#registry.size });
+      this.#keys?.ended(groupId);
       return;
     }
+    this.#keys?.left(groupId, member.clientId);
     if (departure.ownerChanged) {
       this.#log.info("group owner changed", {
         groupId,

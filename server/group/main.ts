@@ -1,8 +1,9 @@
 /**
  * `deno task group`: the session-group service (DESIGN.md, "The services"). Groups live in this
- * process's memory only: they end when it stops or loses its gate connection. Run one instance
- * per gate (or per cluster): the gate shares requests among instances, and an instance knows only
- * its own groups. SIGINT or SIGTERM: the process stops and exits 0.
+ * process's memory only: they end when it stops or loses its gate connection. Any number of
+ * instances may run, on one gate or across a cluster: each claims the ids of the groups it holds
+ * at the gate, which routes every request naming a group to its instance (group_keys.ts).
+ * SIGINT or SIGTERM: the process stops and exits 0.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 import { MetricsRegistry, processMetrics, serveMetricsIfAsked } from "../metrics.ts";
 import { type GroupLimits, GroupRegistry } from "./group_registry.ts";
+import { GroupKeys } from "./group_keys.ts";
 import { GroupService, type GroupServiceMetrics } from "./group_service.ts";
 
 /** The limits when no flag says otherwise. */
@@ -50,8 +52,9 @@ cs_msg_group_join {groupId, key, name?}, cs_msg_group_leave {groupId}, cs_msg_gr
 cs_msg_group_list. Members are shown to each other by their username, which the gate stamps
 from the login; a user that gives name is refused. Only a service link may give name:
 ${DISPLAY_NAME_RULE}.
-Groups live in memory: they end when this process stops or loses its gate connection. Run one
-instance per gate or cluster.
+Groups live in memory: they end when this process stops or loses its gate connection (the gate
+then tells their members with sc_msg_group_dismiss). Run as many instances as you like, on one
+gate or across a cluster: the gate routes each group's requests to the instance holding it.
 `;
 
 interface GroupFlags {
@@ -186,6 +189,7 @@ export async function main(args: string[]): Promise<number> {
     log,
     maxDataBytes: flags.maxDataBytes,
     metrics: groupMetrics(metrics, registry),
+    keys: new GroupKeys({ gate: service, log }),
   });
   const stopSampling = processMetrics(metrics);
   let metricsServer;

@@ -48,6 +48,8 @@ interface Attempt {
   busy: boolean;
   /** The request's JSON, made once for every gate tried. */
   text?: string;
+  /** What to do when no gate of `targets` took it, instead of the usual answer. */
+  onExhausted?: (busy: boolean) => void;
 }
 
 /** Sends requests to the gates that serve them and matches their answers. */
@@ -113,6 +115,26 @@ export class ClusterRequests {
     this.#attempt({ request, reply, targets, next: 0, busy: false });
   }
 
+  /**
+   * Tries the gates of `targets` in order (this gate's own links without NATS); when none takes
+   * the request, `onExhausted(busy)` runs instead of the usual answer.
+   */
+  routeTo(
+    options: {
+      request: RequestEnvelope;
+      reply: Reply;
+      targets: number[];
+      onExhausted?: (busy: boolean) => void;
+    },
+  ): void {
+    this.#attempt({ ...options, next: 0, busy: false });
+  }
+
+  /** The gates to try for `cmd`; undefined when only this gate's links serve it. */
+  targets(cmd: string): number[] | undefined {
+    return this.#targets(cmd);
+  }
+
   /** A gate is gone: its requests in flight are answered `SERVER_OFF`; returns how many. */
   gateDown(gate: number): number {
     const calls = this.#calls.takeGate(gate);
@@ -163,7 +185,8 @@ export class ClusterRequests {
       }
       if (pick.state === State.SERVER_BUSY) attempt.busy = true;
     }
-    this.#exhausted(request, reply, attempt.busy);
+    if (attempt.onExhausted) attempt.onExhausted(attempt.busy);
+    else this.#exhausted(request, reply, attempt.busy);
   }
 
   #exhausted(request: RequestEnvelope, reply: Reply, busy: boolean): void {

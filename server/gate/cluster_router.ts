@@ -46,17 +46,9 @@ import { type Announce, ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate
 import { KnownCommands } from "./known_commands.ts";
 import { LeaveStream } from "./leave_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
-import {
-  claimLocal,
-  type LocalSessions,
-  notifyLocal,
-  pushLocal,
-  releaseLocal,
-  stampSender,
-  tellClientLeft,
-  tellGateDown,
-  tellKeysLost,
-} from "./local_router.ts";
+import { type LocalSessions, stampSender, tellClientLeft, tellGateDown } from "./local_router.ts";
+import { ClusterKeys } from "./cluster_keys.ts";
+import { ClusterKeyRoutes } from "./cluster_key_routes.ts";
 import type { ClaimOutcome } from "./key_directory.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
@@ -97,6 +89,8 @@ export class ClusterRouter implements Router {
   #identity?: GateIdentity;
   #knownCommands: KnownCommands;
   #leaves?: LeaveStream;
+  #keys: ClusterKeys;
+  #keyRoutes: ClusterKeyRoutes;
   /** Links already told that this gate's earlier runs are gone. */
   #toldRestart = new WeakSet<Session>();
 
@@ -127,6 +121,21 @@ export class ClusterRouter implements Router {
       local: this.#local,
       log: this.#log,
       requestTimeoutMs: options.requestTimeoutMs,
+    });
+    this.#keys = new ClusterKeys({ log: this.#log });
+    this.#keyRoutes = new ClusterKeyRoutes({
+      gate: this.#gate,
+      local: this.#local,
+      requests: this.#requests,
+      directory: this.#directory,
+      keys: this.#keys,
+      log: this.#log,
+      push: (clientIds, text) => this.push(clientIds, text),
+      firstId: () => this.#identity?.firstId ?? 0,
+    });
+    this.#metrics.gauge("cluster_keys", {
+      help: "Keys of the cluster's key directory (route by key) this gate knows of",
+      read: () => this.#keys.size,
     });
     this.#metrics.gauge("cluster_connected", {
       help: "1 while the gate is connected to NATS",
@@ -184,6 +193,7 @@ export class ClusterRouter implements Router {
     this.#directory.learn(await this.#knownCommands.open(nc));
     this.#knownCommands.record(this.#dispatcher.links.commands);
     await this.#startLeaves(nc);
+    await this.#keys.open(nc);
     this.#joined(nc);
     this.#timer = setInterval(() => this.#tick(), ANNOUNCE_MS);
     return () => identity.nextId();
@@ -208,8 +218,7 @@ export class ClusterRouter implements Router {
   }
 
   removeLink(link: Session): void {
-    const lost = this.#dispatcher.removeLink(link);
-    tellKeysLost(lost, (ids, text) => pushLocal(this.#local, ids, text));
+    this.#keyRoutes.linkGone(this.#dispatcher.removeLink(link));
     this.#syncServed();
   }
 
@@ -218,20 +227,20 @@ export class ClusterRouter implements Router {
   }
 
   claimKey(link: Session, claim: KeyClaim): Promise<ClaimOutcome> {
-    return Promise.resolve(claimLocal(this.#local, link, claim));
+    return this.#keyRoutes.claim(link, claim);
   }
 
   notifyKey(link: Session, change: KeyNotifyChange): Promise<boolean> {
-    return Promise.resolve(notifyLocal(this.#local, link, change));
+    return Promise.resolve(this.#keyRoutes.notify(link, change));
   }
 
   releaseKey(link: Session, key: string): Promise<boolean> {
-    return Promise.resolve(releaseLocal(this.#local, link, key) !== undefined);
+    return Promise.resolve(this.#keyRoutes.release(link, key));
   }
 
   route(from: Session, request: RequestEnvelope): void {
     stampSender(request, from);
-    this.#requests.route(request, from.reply);
+    if (!this.#keyRoutes.route(request, from.reply)) this.#requests.route(request, from.reply);
   }
 
   answer(link: Session, response: ResponseEnvelope): void {
@@ -276,6 +285,7 @@ export class ClusterRouter implements Router {
     // Tell the others at once, so that they need not wait for the lapse.
     if (this.#identity) this.#announce(true);
     this.#leaves?.close();
+    this.#keys.close();
     await this.#identity?.release();
     this.#dispatcher.close();
     this.#requests.close();
@@ -286,6 +296,7 @@ export class ClusterRouter implements Router {
     this.#connected = connected;
     this.#requests.connected = connected;
     this.#control.connected = connected;
+    this.#keyRoutes.connected = connected;
   }
 
   /** Connects to NATS (see {@linkcode connectNats}) and keeps the connection. */
@@ -353,6 +364,9 @@ export class ClusterRouter implements Router {
       await this.#startLeaves(again).catch((error) =>
         this.#log.error("leave stream not started", { error })
       );
+      await this.#keys.open(again).catch((error) =>
+        this.#log.error("key directory not opened", { error })
+      );
       this.#joined(again);
     });
     this.#announce();
@@ -390,6 +404,7 @@ export class ClusterRouter implements Router {
     );
     if (!this.#connected) return;
     for (const gone of this.#directory.lapsed()) this.#gateDown(gone);
+    this.#keyRoutes.sweep();
   }
 
   /**
@@ -402,6 +417,7 @@ export class ClusterRouter implements Router {
     this.#log.warn("gate down", { gate, reason, inFlight });
     const down: GateDown = { gate, fromClientId: gate * CLIENTS_PER_GATE, toClientId };
     tellGateDown(this.#local, down);
+    this.#keyRoutes.sweep(gone);
   }
 
   #announce(down = false): void {
@@ -416,6 +432,7 @@ export class ClusterRouter implements Router {
       firstId: this.#identity.firstId,
       serves,
       down: down || undefined,
+      routes: down ? undefined : this.#keyRoutes.routes(),
     };
     this.#publish(ANNOUNCE_SUBJECT, announce);
   }

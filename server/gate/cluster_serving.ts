@@ -13,6 +13,7 @@ import type { Logger } from "../log.ts";
 import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects.ts";
 import { ANNOUNCE_MS } from "./gate_directory.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
+import type { Reply } from "./session.ts";
 
 /** How long a command no longer served keeps its subscription (answering "off"). */
 export const UNSUBSCRIBE_AFTER_MS = 3 * ANNOUNCE_MS;
@@ -90,18 +91,25 @@ export class ServedCommands {
       log.warn("cluster request malformed", { cmd });
       return;
     }
-    const pick = dispatcher.pick(cmd);
+    const rotation = dispatcher.links.rotation(cmd);
+    if (rotation?.route !== undefined) {
+      // Route by key: the link holding the key (any when none does), or gathered from all.
+      dispatcher.dispatchRouted({ request, reply: respond(msg), rotation, route: rotation.route });
+      return;
+    }
+    const pick = dispatcher.links.pickIn(cmd, rotation);
     if (!pick.link) {
       msg.respond("", { headers: pick.state === State.SERVER_BUSY ? REFUSED_BUSY : REFUSED_OFF });
       return;
     }
-    dispatcher.forward({
-      link: pick.link,
-      request,
-      reply: (text, state) =>
-        msg.respond(text, state === State.OK ? undefined : { headers: stateHeaders(state) }),
-    });
+    dispatcher.forward({ link: pick.link, request, reply: respond(msg) });
   }
+}
+
+/** The reply that answers a request from another gate: the text, its state in a header. */
+function respond(msg: Msg): Reply {
+  return (text, state) =>
+    msg.respond(text, state === State.OK ? undefined : { headers: stateHeaders(state) });
 }
 
 function refusal(why: "busy" | "off"): MsgHdrs {

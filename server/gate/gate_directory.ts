@@ -15,6 +15,7 @@
  */
 
 import { CLIENTS_PER_GATE } from "./cluster_ids.ts";
+import type { LinkRoute } from "./service_links.ts";
 
 /** How often a gate announces what it serves (its heartbeat). */
 export const ANNOUNCE_MS = 1000;
@@ -33,6 +34,8 @@ export interface Announce {
   serves: Record<string, number>;
   /** Set once, by a gate stopping cleanly. */
   down?: boolean;
+  /** Command → its declared route (route by key), for the commands declared routed only. */
+  routes?: Record<string, LinkRoute>;
 }
 
 /** A gate found down: its clientIds from `gate × 2^32` up to `toClientId` left. */
@@ -45,7 +48,9 @@ export interface GateGone {
 interface OtherGate {
   gateId: string;
   epoch: number;
+  firstId: number;
   serves: Map<string, number>;
+  routes?: Map<string, LinkRoute>;
   seen: number;
 }
 
@@ -90,8 +95,36 @@ export class GateDirectory {
       if (Number.isSafeInteger(n) && n > 0) serves.set(cmd, n);
     }
     this.learn(serves.keys());
-    this.#others.set(gate, { gateId: announce.gateId, epoch: announce.epoch, serves, seen: now });
+    let routes: Map<string, LinkRoute> | undefined;
+    if (announce.routes && typeof announce.routes === "object") {
+      routes = new Map(Object.entries(announce.routes).filter(([cmd]) => serves.has(cmd)));
+    }
+    this.#others.set(gate, {
+      gateId: announce.gateId,
+      epoch: announce.epoch,
+      firstId: announce.firstId,
+      serves,
+      routes,
+      seen: now,
+    });
     return gone;
+  }
+
+  /** The route another gate declared for `cmd` (route by key), if any gate did. */
+  routeOf(cmd: string): LinkRoute | undefined {
+    for (const other of this.#others.values()) {
+      const route = other.routes?.get(cmd);
+      if (route) return route;
+    }
+    return undefined;
+  }
+
+  /**
+   * The first clientId of the run of `gate` heard now, or undefined when the gate is not heard
+   * (down, or never heard): a clientId of that gate below it is of an earlier run.
+   */
+  firstIdOf(gate: number): number | undefined {
+    return this.#others.get(gate)?.firstId;
   }
 
   /** Removes and returns the gates not heard for a lapse. */

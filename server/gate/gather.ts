@@ -10,6 +10,7 @@
  * ```ts ignore
  * const gather = new Gather({ request, field: "groups", parts: 2, reply, refuse });
  * dispatcher.forward({ link: a, request: { ...request }, reply: gather.part() });
+ * gather.part().skip(); // a gate with nothing to add
  * dispatcher.forward({ link: b, request: { ...request }, reply: gather.part() });
  * ```
  * @module
@@ -23,11 +24,14 @@ export interface GatherOptions {
   request: RequestEnvelope;
   /** The array field of `data` to join. */
   field: string;
-  /** How many parts will answer (each {@linkcode Gather.part} or {@linkcode Gather.skip}). */
+  /** How many parts will answer (each made by {@linkcode Gather.part}). */
   parts: number;
   /** Where the joined answer goes. */
   reply: Reply;
 }
+
+/** The reply of one part of a gather, or its `skip()`. */
+export type GatherPart = Reply & { skip(): void };
 
 interface Part {
   text: string;
@@ -46,22 +50,25 @@ export class Gather {
     this.#waiting = options.parts;
   }
 
-  /** The reply of the next part. */
-  part(): Reply {
+  /**
+   * The reply of the next part; its `skip()` says the part has nothing to add. Only the first
+   * of the two calls counts.
+   */
+  part(): GatherPart {
     const i = this.#next++;
     let done = false;
-    return (text, state) => {
+    const reply = ((text: string, state: number) => {
       if (done) return;
       done = true;
       this.#answers[i] = { text, state };
       this.#settle();
+    }) as GatherPart;
+    reply.skip = () => {
+      if (done) return;
+      done = true;
+      this.#settle();
     };
-  }
-
-  /** The next part has nothing to add. */
-  skip(): void {
-    this.#next++;
-    this.#settle();
+    return reply;
   }
 
   #settle(): void {

@@ -103,7 +103,7 @@ export async function keyCommand(
       const outcome = await router.claimKey(from, { key, notify });
       return outcome.ok
         ? { state: State.OK, data: { key, again: outcome.again } }
-        : { state: State.FAIL, msg: outcome.msg };
+        : { state: outcome.state ?? State.FAIL, msg: outcome.msg };
     }
     case GateCmd.KEY_NOTIFY: {
       for (const field of ["add", "remove"] as const) {

@@ -47,10 +47,10 @@ export interface HeldKey<T> {
   notify?: HeldNotify;
 }
 
-/** The outcome of a claim. */
+/** The outcome of a claim; a refusal's `state` is `FAIL` unless it says otherwise. */
 export type ClaimOutcome =
   | { ok: true; again: boolean }
-  | { ok: false; msg: string };
+  | { ok: false; msg: string; state?: number };
 
 /** The key as one map key: the space's length keeps two spaces from running together. */
 function slot(space: string, key: string): string {

@@ -16,10 +16,10 @@ function gathered(parts: (string | undefined)[], states: number[]) {
     parts: parts.length,
     reply: (text, state) => out.push({ text, state }),
   });
-  const replies = parts.map((p) => p === undefined ? undefined : gather.part());
+  const replies = parts.map(() => gather.part());
   parts.forEach((p, i) => {
-    if (p === undefined) gather.skip();
-    else replies[i]!(p, states[i]);
+    if (p === undefined) replies[i].skip();
+    else replies[i](p, states[i]);
   });
   return out;
 }

@@ -1,0 +1,272 @@
+/**
+ * Groups across N instances on N gates (route by key, PROTOCOL.md section 4): a group is
+ * reachable from every gate, an id is unique across the cluster, `cs_msg_group_list` gathers
+ * every instance, and an instance (or a whole gate) that dies takes only its own groups, whose
+ * members are told and whose ids can be created again.
+ */
+
+import assert from "node:assert/strict";
+import { GateClient, State } from "../../client/mod.ts";
+import { GroupCmd, LoginCmd } from "../../shared/mod.ts";
+import { startGroup } from "../helpers/group.ts";
+import { loggedInClient, startLogin } from "../helpers/login.ts";
+import { type NatsServer, natsServerTool, startNats } from "../helpers/nats.ts";
+import type { RunningProcess } from "../helpers/process.ts";
+import { delay, type GateProcess, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
+
+const natsServer = natsServerTool();
+
+interface Created {
+  groupId: string;
+  key: string;
+}
+
+interface Cluster {
+  nats: NatsServer;
+  gates: GateProcess[];
+  /** One group instance per gate, in the gates' order. */
+  instances: RunningProcess[];
+  /** A logged-in client on gate `i`. */
+  client(i: number, prefix: string): Promise<GateClient>;
+}
+
+/** Waits until a client on `gate` reaches `cmd` (served on some gate) with a non-routing answer. */
+async function waitServed(gate: GateProcess, cmd: string): Promise<void> {
+  const probe = new GateClient({ url: gate.wsUrl, reconnect: false });
+  await probe.connect();
+  try {
+    await waitFor(async () => {
+      const state = (await probe.request(cmd, {})).state;
+      return state !== State.UNDEFINED_CMD && state !== State.SERVER_OFF;
+    }, { what: `${cmd} reachable from ${gate.wsUrl}` });
+  } finally {
+    probe.close();
+  }
+}
+
+/** Two gates over one NATS, a login instance and a group instance on each. */
+async function withCluster(fn: (cluster: Cluster) => Promise<void>): Promise<void> {
+  const nats = await startNats();
+  const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
+  const gates = await Promise.all(["a", "b"].map((id) =>
+    startGate({
+      dataDir,
+      flags: ["--cluster", nats.url, "--gate-id", id, "--request-timeout-ms", "3000"],
+    })
+  ));
+  const services: RunningProcess[] = [];
+  const clients: GateClient[] = [];
+  try {
+    for (const gate of gates) services.push(await startLogin(gate));
+    const instances = [];
+    for (const gate of gates) instances.push(await startGroup(gate));
+    services.push(...instances);
+    for (const gate of gates) {
+      await waitServed(gate, LoginCmd.LOGIN);
+      await waitServed(gate, GroupCmd.LIST);
+    }
+    // A gate announces a new link at once; give the announcements a moment to arrive.
+    await delay(300);
+    await fn({
+      nats,
+      gates,
+      instances,
+      client: async (i, prefix) => {
+        const { client } = await loggedInClient(gates[i].wsUrl, prefix);
+        clients.push(client);
+        return client;
+      },
+    });
+  } finally {
+    for (const client of clients) client.close();
+    for (const service of services) await service.stop();
+    for (const gate of gates) await gate.stop();
+    await nats.stop();
+  }
+}
+
+/** The instance whose log says it created `groupId`, or -1. */
+function holder(instances: RunningProcess[], groupId: string): number {
+  return instances.findIndex((p) =>
+    p.lines.some((line) => line.includes("group created") && line.includes(`groupId=${groupId}`))
+  );
+}
+
+/** Creates groups from `client` until each instance holds one; returns them by holder. */
+async function groupsOnEach(
+  client: GateClient,
+  instances: RunningProcess[],
+  prefix: string,
+): Promise<Created[][]> {
+  const byInstance: Created[][] = instances.map(() => []);
+  for (let i = 0; i < 12 && byInstance.some((g) => g.length === 0); i++) {
+    const created = await client.requestOk<Created>(GroupCmd.CREATE, { groupId: `${prefix}${i}` });
+    await waitFor(() => holder(instances, created.groupId) >= 0, { what: "the create log line" });
+    byInstance[holder(instances, created.groupId)].push(created);
+  }
+  assert.ok(byInstance.every((g) => g.length > 0), "the creates reached both instances");
+  return byInstance;
+}
+
+Deno.test({
+  name: "cluster groups: groups on both gates' instances are reachable from both gates",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    await withCluster(async ({ instances, client }) => {
+      const owner = await client(0, "owa");
+      const byInstance = await groupsOnEach(owner, instances, "reach");
+      const groups = byInstance.map((g) => g[0]);
+      const member = await client(1, "mmb");
+      const heard: string[] = [];
+      owner.on(GroupCmd.MSG, (data) => heard.push((data as { groupId: string }).groupId));
+      for (const group of groups) {
+        const joined = await member.requestOk<{ members: { clientId: number }[] }>(
+          GroupCmd.JOIN,
+          group,
+        );
+        assert.equal(joined.members.length, 2);
+        const sent = await member.requestOk<{ reached: number }>(GroupCmd.SEND, {
+          groupId: group.groupId,
+          data: "hi",
+        });
+        assert.equal(sent.reached, 1);
+        const members = await owner.requestOk<{ members: unknown[] }>(GroupCmd.MEMBERS, {
+          groupId: group.groupId,
+        });
+        assert.equal(members.members.length, 2);
+      }
+      await waitFor(() => heard.length === groups.length, { what: "both messages" });
+      assert.deepEqual(heard.sort(), groups.map((g) => g.groupId).sort());
+      // The list gathers every instance, from either gate.
+      const list = await member.requestOk<{ groups: { groupId: string }[] }>(GroupCmd.LIST, {});
+      assert.deepEqual(
+        list.groups.map((g) => g.groupId).sort(),
+        groups.map((g) => g.groupId).sort(),
+      );
+      const ownerList = await owner.requestOk<{ groups: unknown[] }>(GroupCmd.LIST, {});
+      assert.equal(ownerList.groups.length, byInstance.flat().length);
+      const unknown = await member.request(GroupCmd.JOIN, { groupId: "nosuchgroup", key: "k" });
+      assert.equal(unknown.state, State.FAIL);
+      assert.equal(unknown.msg, "No group nosuchgroup");
+    });
+  },
+});
+
+Deno.test({
+  name: "cluster groups: one id created on two gates at once gets exactly one OK",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    await withCluster(async ({ client }) => {
+      const a = await client(0, "dua");
+      const b = await client(1, "dub");
+      for (let round = 0; round < 20; round++) {
+        const groupId = `same${round}`;
+        const answers = await Promise.all([
+          a.request(GroupCmd.CREATE, { groupId }),
+          b.request(GroupCmd.CREATE, { groupId }),
+        ]);
+        const ok = answers.filter((r) => r.state === State.OK);
+        assert.equal(ok.length, 1, `round ${round}: ${JSON.stringify(answers)}`);
+        const refused = answers.find((r) => r.state !== State.OK)!;
+        assert.equal(refused.state, State.FAIL);
+        assert.equal(refused.msg, `Group ${groupId} already exists`);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "cluster groups: a SIGKILLed instance's groups answer No group within 3 s on every gate",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    await withCluster(async ({ instances, client }) => {
+      const owner = await client(0, "kio");
+      const byInstance = await groupsOnEach(owner, instances, "kill");
+      const members = [await client(0, "kma"), await client(1, "kmb")];
+      const dismissals: { groupId: string; reason?: string }[][] = [[], []];
+      for (const [i, member] of members.entries()) {
+        for (const group of byInstance.flat()) await member.requestOk(GroupCmd.JOIN, group);
+        member.on(GroupCmd.DISMISSED, (data) => dismissals[i].push(data as { groupId: string }));
+      }
+      const lost = byInstance[1].map((g) => g.groupId).sort();
+      const kept = byInstance[0].map((g) => g.groupId).sort();
+      instances[1].kill("SIGKILL");
+      const killedAt = Date.now();
+      // Members on both gates are told, by the gate the instance was linked to.
+      for (const [i] of members.entries()) {
+        await waitFor(() => dismissals[i].length === lost.length, {
+          what: `sc_msg_group_dismiss on gate ${i}`,
+          timeoutMs: 3000,
+        });
+        assert.deepEqual(dismissals[i].map((d) => d.groupId).sort(), lost);
+        assert.ok(dismissals[i].every((d) => d.reason === "The group's service instance stopped"));
+      }
+      // Every gate answers No group for them within 3 s of the kill.
+      for (const member of members) {
+        for (const groupId of lost) {
+          await waitFor(async () => {
+            const answer = await member.request(GroupCmd.SEND, { groupId, data: 1 });
+            return answer.state === State.FAIL && answer.msg === `No group ${groupId}`;
+          }, { what: `No group ${groupId}`, timeoutMs: 3000 - (Date.now() - killedAt) });
+        }
+      }
+      assert.ok(Date.now() - killedAt < 3000, "No group within 3 s");
+      // The other instance's groups go on, from both gates.
+      for (const member of members) {
+        for (const groupId of kept) {
+          const sent = await member.requestOk<{ reached: number }>(GroupCmd.SEND, {
+            groupId,
+            data: 2,
+          });
+          assert.equal(sent.reached, 2);
+        }
+        const list = await member.requestOk<{ groups: { groupId: string }[] }>(GroupCmd.LIST, {});
+        assert.deepEqual(list.groups.map((g) => g.groupId).sort(), kept);
+      }
+      // The ids can be created again, from either gate.
+      for (const [i, groupId] of lost.entries()) {
+        await members[i % 2].requestOk(GroupCmd.CREATE, { groupId });
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "cluster groups: a SIGKILLed gate's groups end for the members on the other gate",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    await withCluster(async ({ gates, instances, client }) => {
+      const owner = await client(0, "gdo");
+      const byInstance = await groupsOnEach(owner, instances, "gate");
+      const dismissed: string[] = [];
+      owner.on(GroupCmd.DISMISSED, (data) => dismissed.push((data as { groupId: string }).groupId));
+      const lost = byInstance[1].map((g) => g.groupId).sort();
+      gates[1].kill("SIGKILL");
+      const killedAt = Date.now();
+      // Found down after 3 s without its announcement; then its keys are released.
+      await waitFor(() => dismissed.length === lost.length, {
+        what: "sc_msg_group_dismiss for the dead gate's groups",
+        timeoutMs: 8000,
+      });
+      assert.deepEqual(dismissed.sort(), lost);
+      for (const groupId of lost) {
+        const answer = await owner.request(GroupCmd.SEND, { groupId, data: 1 });
+        assert.equal(answer.state, State.FAIL);
+        assert.equal(answer.msg, `No group ${groupId}`);
+        await owner.requestOk(GroupCmd.CREATE, { groupId });
+      }
+      console.log(`groups of a dead gate released after ${Date.now() - killedAt} ms`);
+      for (const group of byInstance[0]) {
+        await owner.requestOk(GroupCmd.MEMBERS, { groupId: group.groupId });
+      }
+    });
+  },
+});

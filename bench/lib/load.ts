@@ -10,9 +10,10 @@ import { cpuSeconds, machineCpuSeconds, spawnTool, type Tool } from "./proc.ts";
 
 /**
  * Which generator: Deno WebSocket, Deno framed TCP, Node Socket.IO, Node Pinus (hybridconnector
- * protocol), the accounts store (Deno, no network) or the license clients (Deno, framed TCP).
+ * protocol), the accounts store (Deno, no network), the license clients (Deno, framed TCP) or
+ * group members (Deno, our GateClient).
  */
-export type Generator = "ws" | "tcp" | "socketio" | "pinus" | "store" | "license";
+export type Generator = "ws" | "tcp" | "socketio" | "pinus" | "store" | "license" | "group";
 
 /** The Deno generators: their file and the permissions they run with. */
 const DENO_GENERATORS: Record<
@@ -23,6 +24,7 @@ const DENO_GENERATORS: Record<
   tcp: { file: "bench/load/tcp_load.ts", allow: ["--allow-net"] },
   store: { file: "bench/load/store_load.ts", allow: ["--allow-read", "--allow-write"] },
   license: { file: "bench/load/license_load.ts", allow: ["--allow-net"] },
+  group: { file: "bench/load/group_load.ts", allow: ["--allow-net"] },
 };
 
 /** What a timed run reports. */

@@ -9,6 +9,7 @@ import type { Scenario } from "../lib/types.ts";
 import { accounts } from "./accounts.ts";
 import { broadcast } from "./broadcast.ts";
 import { cluster } from "./cluster.ts";
+import { crossgate } from "./group_cluster.ts";
 import { idle } from "./idle.ts";
 import { license } from "./license.ts";
 import { routed } from "./routed.ts";
@@ -23,4 +24,5 @@ export const SCENARIOS: readonly Scenario[] = [
   signups,
   license,
   cluster,
+  crossgate,
 ];

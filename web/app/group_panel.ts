@@ -291,7 +291,11 @@ export class GroupPanel {
     });
     this.#client.on<GroupDismissPush>(GroupCmd.DISMISSED, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
-      this.#exit(`Group ${push.groupId} was dismissed by its owner.`);
+      this.#exit(
+        push.reason
+          ? `Group ${push.groupId} ended: ${push.reason}.`
+          : `Group ${push.groupId} was dismissed by its owner.`,
+      );
     });
   }
 

@@ -20,6 +20,7 @@
 
 import { type CommandRoute, GroupCmd, type KeyNotify } from "../../shared/mod.ts";
 import type { GroupDismissPush } from "../../shared/group_messages.ts";
+import { ResponseError, ServiceError } from "../../client/errors.ts";
 import type { Logger } from "../log.ts";
 
 /** Why the members of a group lost with its instance are told it ended. */
@@ -54,11 +55,18 @@ export class GroupKeys {
 
   /**
    * Claims a group id for this instance; false when another instance holds it. Claiming an id
-   * this instance holds again is OK and keeps its members.
+   * this instance holds again is OK and keeps its members. When the gate cannot claim now, throws
+   * a `ServiceError` with its answer (e.g. `SERVER_OFF`).
    */
-  claim(groupId: string): Promise<boolean> {
+  async claim(groupId: string): Promise<boolean> {
     const data: GroupDismissPush = { groupId, byUserId: 0, byClientId: 0, reason: LOST_REASON };
-    return this.#gate.claimKey(groupId, { cmd: GroupCmd.DISMISSED, data });
+    try {
+      return await this.#gate.claimKey(groupId, { cmd: GroupCmd.DISMISSED, data });
+    } catch (error) {
+      // The gate could not claim now (a cluster's directory out of reach): say so, as it did.
+      if (error instanceof ResponseError) throw new ServiceError(error.state, error.msg);
+      throw error;
+    }
   }
 
   /** A member joined (or created) a group: it is told if the group is lost. */

@@ -107,13 +107,16 @@ export class ClusterKeys {
     return this.#entries.size;
   }
 
-  /** Opens the bucket on a (new) connection and watches it. */
+  /** Opens the bucket on a (new) connection and watches it from scratch. */
   async open(nc: NatsConnection): Promise<void> {
     this.#stopWatch?.();
     const kv = await new Kvm(nc).create(KEYS_BUCKET, { history: 1 });
     this.#kv = kv;
     const watch = await kv.watch();
     this.#stopWatch = () => watch.stop();
+    // The watch delivers every key again: forget what was heard before (deletes may be missed
+    // while away); a key asked for meanwhile is read from the bucket.
+    this.#entries.clear();
     (async () => {
       for await (const entry of watch) this.#heard(entry);
     })().catch((error) => this.#log.warn("key directory watch ended", { error }));

@@ -16,7 +16,8 @@
  *   `GATE_LAPSE_MS`, or heard again with another epoch, is down: its requests in flight are
  *   answered `SERVER_OFF` at once, and every service that hears client leaves gets
  *   `ss_msg_gate_down` with the range of clientIds that left.
- * - leave_stream.ts: client leaves go through a JetStream stream, so a NATS restart loses none.
+ * - client_event_stream.ts: client leaves and user bindings reach the other gates' services
+ *   through a JetStream stream, so a NATS restart loses none.
  *
  * While NATS is unreachable the gate serves its own links and reports `degraded`; the NATS client
  * reconnects by itself.
@@ -38,9 +39,15 @@ import { ClusterRequests } from "./cluster_requests.ts";
 import { ServedCommands } from "./cluster_serving.ts";
 import { type Announce, ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate_directory.ts";
 import { KnownCommands } from "./known_commands.ts";
-import { LeaveStream } from "./leave_stream.ts";
+import { type ClientEvent, ClientEventStream } from "./client_event_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
-import { type LocalSessions, stampSender, tellClientLeft, tellGateDown } from "./local_router.ts";
+import {
+  type LocalSessions,
+  stampSender,
+  tellClientLeft,
+  tellGateDown,
+  tellUserBound,
+} from "./local_router.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
 import type { Session } from "./session.ts";
@@ -79,7 +86,7 @@ export class ClusterRouter implements Router {
   #closed = false;
   #identity?: GateIdentity;
   #knownCommands: KnownCommands;
-  #leaves?: LeaveStream;
+  #events?: ClientEventStream;
   /** Links already told that this gate's earlier runs are gone. */
   #toldRestart = new WeakSet<Session>();
 
@@ -110,6 +117,8 @@ export class ClusterRouter implements Router {
       local: this.#local,
       log: this.#log,
       requestTimeoutMs: options.requestTimeoutMs,
+      onBound: (binding) =>
+        this.#events?.publish({ kind: "bind", clientId: binding.clientId, userId: binding.userId }),
     });
     this.#metrics.gauge("cluster_connected", {
       help: "1 while the gate is connected to NATS",
@@ -166,7 +175,7 @@ export class ClusterRouter implements Router {
     });
     this.#directory.learn(await this.#knownCommands.open(nc));
     this.#knownCommands.record(this.#dispatcher.links.commands);
-    await this.#startLeaves(nc);
+    await this.#startEvents(nc);
     this.#joined(nc);
     this.#timer = setInterval(() => this.#tick(), ANNOUNCE_MS);
     return () => identity.nextId();
@@ -222,7 +231,7 @@ export class ClusterRouter implements Router {
 
   clientLeft(client: { id: number; userId: number }): void {
     tellClientLeft(this.#local, client);
-    this.#leaves?.publish({ clientId: client.id, userId: client.userId });
+    this.#events?.publish({ kind: "leave", clientId: client.id, userId: client.userId });
   }
 
   health(): RouterHealth {
@@ -241,7 +250,7 @@ export class ClusterRouter implements Router {
     clearInterval(this.#timer);
     // Tell the others at once, so that they need not wait for the lapse.
     if (this.#identity) this.#announce(true);
-    this.#leaves?.close();
+    this.#events?.close();
     await this.#identity?.release();
     this.#dispatcher.close();
     this.#requests.close();
@@ -269,15 +278,22 @@ export class ClusterRouter implements Router {
     return nc;
   }
 
-  /** Starts the leave stream on a (new) connection. */
-  async #startLeaves(nc: NatsConnection): Promise<void> {
-    this.#leaves = new LeaveStream({
+  /** Starts the client event stream on a (new) connection. */
+  async #startEvents(nc: NatsConnection): Promise<void> {
+    this.#events = new ClientEventStream({
       nc,
       gate: this.#gate,
       log: this.#log,
-      onLeave: (leave) => tellClientLeft(this.#local, { id: leave.clientId, userId: leave.userId }),
+      onEvent: (event) => this.#onClientEvent(event),
     });
-    await this.#leaves.start();
+    await this.#events.start();
+  }
+
+  /** Another gate's client left or was bound: this gate's links that asked hear it. */
+  #onClientEvent(event: ClientEvent): void {
+    if (event.kind === "leave") {
+      tellClientLeft(this.#local, { id: event.clientId, userId: event.userId });
+    } else tellUserBound(this.#local, event);
   }
 
   #joined(nc: NatsConnection): void {
@@ -313,11 +329,11 @@ export class ClusterRouter implements Router {
       if (this.#closed) return;
       this.#reason = "The NATS connection closed";
       this.#nc = undefined;
-      this.#leaves?.close();
+      this.#events?.close();
       const again = await this.#connect();
       if (!again) return;
-      await this.#startLeaves(again).catch((error) =>
-        this.#log.error("leave stream not started", { error })
+      await this.#startEvents(again).catch((error) =>
+        this.#log.error("client event stream not started", { error })
       );
       this.#joined(again);
     });

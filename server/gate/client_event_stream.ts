@@ -2,7 +2,8 @@
  * Client events between gates — a client left (`ss_msg_client_leave`), a user was bound to a
  * client (`ss_msg_user_bind`) — on a JetStream stream (`gatehouse_client_events`, subjects
  * `gatehouse.ev.<gate>.<kind>`, file storage) rather than plain publishes, so that none is lost
- * while NATS is away:
+ * while NATS is away. The same stream carries "gate G (epoch E) was declared down"
+ * (`gatehouse.ev.<G>.down`), which gate G reads when it is back (cluster_router.ts):
  *
  * - The sending gate keeps each event in a local queue until JetStream acknowledged it, retrying
  *   after a failure (a NATS restart); a message id (`<gate>-<clientId>` for a leave,
@@ -25,7 +26,12 @@ import {
 } from "@nats-io/jetstream";
 import type { ConsumerMessages } from "@nats-io/jetstream";
 import type { Logger } from "../log.ts";
-import { CLIENT_EVENT_KINDS, clientEventSubject, SUBJECT_PREFIX } from "./cluster_subjects.ts";
+import {
+  CLIENT_EVENT_KINDS,
+  clientEventSubject,
+  declaredDownSubject,
+  SUBJECT_PREFIX,
+} from "./cluster_subjects.ts";
 
 /** The stream's name. */
 export const CLIENT_EVENTS_STREAM = "gatehouse_client_events";
@@ -55,11 +61,19 @@ export interface ClientEventStreamOptions {
   log: Logger;
   /** An event of another gate's client. */
   onEvent(event: ClientEvent): void;
+  /** Another gate declared this one down while its run was `epoch`. */
+  onDeclaredDown?(epoch: number): void;
+  /**
+   * The stream sequence to read from (one past the last message an earlier stream object of
+   * this gate saw, when its NATS connection was replaced); else from now on.
+   */
+  startSeq?: number;
 }
 
-/** A queued event with its message id. */
+/** A queued message with its subject and message id. */
 interface Queued {
-  event: ClientEvent;
+  subject: string;
+  text: string;
   msgId: string;
 }
 
@@ -72,6 +86,7 @@ export class ClientEventStream {
   #messages?: ConsumerMessages;
   #closed = false;
   #binds = 0;
+  #lastSeq = 0;
 
   constructor(options: ClientEventStreamOptions) {
     this.#options = options;
@@ -81,6 +96,11 @@ export class ClientEventStream {
   /** How many events wait for JetStream's acknowledgement. */
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** The stream sequence of the last message read (0 when none). */
+  get lastSeq(): number {
+    return this.#lastSeq;
   }
 
   /** Makes the stream when missing and starts reading from now on. */
@@ -104,12 +124,23 @@ export class ClientEventStream {
         });
       });
     }
-    const consumer = await this.#js.consumers.get(CLIENT_EVENTS_STREAM, {
-      deliver_policy: DeliverPolicy.New,
-    });
+    const startSeq = this.#options.startSeq;
+    const consumer = await this.#js.consumers.get(
+      CLIENT_EVENTS_STREAM,
+      startSeq
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }
+        : { deliver_policy: DeliverPolicy.New },
+    );
     const own = `${SUBJECT_PREFIX}.ev.${this.#options.gate}.`;
+    const ownDown = declaredDownSubject(this.#options.gate);
     this.#messages = await consumer.consume({
       callback: (msg) => {
+        this.#lastSeq = msg.seq;
+        if (msg.subject === ownDown) {
+          const epoch = readEpoch(msg.string());
+          if (epoch !== undefined) this.#options.onDeclaredDown?.(epoch);
+          return;
+        }
         if (msg.subject.startsWith(own)) return;
         const kind = msg.subject.slice(msg.subject.lastIndexOf(".") + 1) as ClientEventKind;
         if (!CLIENT_EVENT_KINDS.includes(kind)) return;
@@ -132,12 +163,32 @@ export class ClientEventStream {
 
   /** Queues an event of this gate's client; it is sent until acknowledged. */
   publish(event: ClientEvent): void {
+    const id = `${this.#options.gate}-${event.clientId}`;
+    this.#enqueue({
+      subject: clientEventSubject(this.#options.gate, event.kind),
+      text: JSON.stringify({ clientId: event.clientId, userId: event.userId }),
+      msgId: event.kind === "leave" ? id : `${id}-b${++this.#binds}`,
+    });
+  }
+
+  /**
+   * Queues "gate `gate` was declared down while its run was `epoch`" for that gate to read when
+   * it is back (every gate that declares it sends the same message id: the stream keeps one).
+   */
+  declareDown(down: { gate: number; epoch: number }): void {
+    this.#enqueue({
+      subject: declaredDownSubject(down.gate),
+      text: JSON.stringify({ epoch: down.epoch }),
+      msgId: `down-${down.gate}-${down.epoch}`,
+    });
+  }
+
+  #enqueue(message: Queued): void {
     if (this.#queue.length >= MAX_QUEUED) {
       this.#queue.shift();
       this.#options.log.warn("client event dropped", { reason: "queue full", max: MAX_QUEUED });
     }
-    const id = `${this.#options.gate}-${event.clientId}`;
-    this.#queue.push({ event, msgId: event.kind === "leave" ? id : `${id}-b${++this.#binds}` });
+    this.#queue.push(message);
     this.#pump();
   }
 
@@ -154,12 +205,8 @@ export class ClientEventStream {
       while (this.#queue.length > 0 && !this.#closed) {
         const batch = this.#queue.slice(0, BATCH);
         const results = await Promise.allSettled(
-          batch.map(({ event, msgId }) =>
-            this.#js.publish(
-              clientEventSubject(this.#options.gate, event.kind),
-              JSON.stringify({ clientId: event.clientId, userId: event.userId }),
-              { msgID: msgId },
-            )
+          batch.map(({ subject, text, msgId }) =>
+            this.#js.publish(subject, text, { msgID: msgId })
           ),
         );
         const failed = batch.filter((_, i) => results[i].status === "rejected");
@@ -175,5 +222,15 @@ export class ClientEventStream {
     } finally {
       this.#pumping = false;
     }
+  }
+}
+
+/** The epoch of a "declared down" message; undefined when it is not one. */
+function readEpoch(text: string): number | undefined {
+  try {
+    const epoch = (JSON.parse(text) as { epoch?: unknown })?.epoch;
+    return typeof epoch === "number" && Number.isSafeInteger(epoch) ? epoch : undefined;
+  } catch {
+    return undefined;
   }
 }

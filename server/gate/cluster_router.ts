@@ -51,6 +51,10 @@ import {
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
 import type { Session } from "./session.ts";
+import { CloseCode } from "./connection.ts";
+
+/** Why a gate declared down by the others closes its clients (WebSocket close reason). */
+export const CUT_OFF_REASON = "The gate was cut off from the cluster: connect again and log in";
 
 /** Options of {@linkcode ClusterRouter}. */
 export interface ClusterRouterOptions {
@@ -89,6 +93,8 @@ export class ClusterRouter implements Router {
   #events?: ClientEventStream;
   /** Links already told that this gate's earlier runs are gone. */
   #toldRestart = new WeakSet<Session>();
+  /** Whether a new run is being started after the others declared this gate down. */
+  #renewing = false;
 
   constructor(options: ClusterRouterOptions) {
     this.#options = options;
@@ -278,15 +284,54 @@ export class ClusterRouter implements Router {
     return nc;
   }
 
-  /** Starts the client event stream on a (new) connection. */
+  /**
+   * Starts the client event stream on a (new) connection, reading on from where the previous
+   * one stopped (so that nothing sent while the connection was replaced is missed).
+   */
   async #startEvents(nc: NatsConnection): Promise<void> {
+    const lastSeq = this.#events?.lastSeq ?? 0;
     this.#events = new ClientEventStream({
       nc,
       gate: this.#gate,
       log: this.#log,
       onEvent: (event) => this.#onClientEvent(event),
+      onDeclaredDown: (epoch) => this.#declaredDown(epoch),
+      startSeq: lastSeq > 0 ? lastSeq + 1 : undefined,
     });
     await this.#events.start();
+  }
+
+  /**
+   * The other gates declared this one down (it was cut off from NATS past the lapse) while its
+   * run was `epoch`: the services dropped its clients from everything they held for them. So
+   * that its users see that too, instead of connections that silently lost their groups, the
+   * gate starts a new run (a new block of clientIds) and closes every client connection of the
+   * old one, saying why; the clients connect again and log in by token. Service links stay.
+   */
+  async #declaredDown(epoch: number): Promise<void> {
+    const identity = this.#identity;
+    if (!identity || epoch !== identity.epoch || this.#renewing || this.#closed) return;
+    this.#renewing = true;
+    this.#log.warn("declared down by the cluster", { gate: this.#gate, epoch });
+    try {
+      await identity.renew();
+    } catch (error) {
+      this.#log.error("new clientId block not taken", { error });
+    } finally {
+      this.#renewing = false;
+    }
+    let closed = 0;
+    for (const session of [...this.#local.connections.values()]) {
+      if (session.service || session.id >= identity.firstId || session.conn.closed) continue;
+      session.conn.close(CUT_OFF_REASON, CloseCode.TRY_AGAIN_LATER);
+      closed++;
+    }
+    this.#log.warn("clients closed after a cut-off", {
+      closed,
+      epoch: identity.epoch,
+      firstClientId: identity.firstId,
+    });
+    this.#announce();
   }
 
   /** Another gate's client left or was bound: this gate's links that asked hear it. */
@@ -332,6 +377,9 @@ export class ClusterRouter implements Router {
       this.#events?.close();
       const again = await this.#connect();
       if (!again) return;
+      await this.#identity?.use(again).catch((error) =>
+        this.#log.error("gate claim not moved to the new NATS connection", { error })
+      );
       await this.#startEvents(again).catch((error) =>
         this.#log.error("client event stream not started", { error })
       );
@@ -382,6 +430,8 @@ export class ClusterRouter implements Router {
     const { gate, reason, toClientId } = gone;
     const inFlight = this.#requests.gateDown(gate);
     this.#log.warn("gate down", { gate, reason, inFlight });
+    // That gate may be alive but cut off: it reads this when it is back, and starts over.
+    if (reason === "no heartbeat") this.#events?.declareDown({ gate, epoch: gone.epoch });
     const down: GateDown = { gate, fromClientId: gate * CLIENTS_PER_GATE, toClientId };
     tellGateDown(this.#local, down);
   }

@@ -50,6 +50,14 @@ export function clientEventSubject(gate: number, kind: "leave" | "bind"): string
 }
 
 /**
+ * Where a gate says that it declared gate `gate` down for want of its heartbeat
+ * (`gatehouse.ev.<gate>.down`, on the same stream): that gate reads it when it is back.
+ */
+export function declaredDownSubject(gate: number): string {
+  return `${SUBJECT_PREFIX}.ev.${gate}.down`;
+}
+
+/**
  * Header on a serving gate's reply that it did not forward the request: `busy` (every link at
  * its limit) or `off` (no link serves it now). The requester tries another gate.
  */

@@ -40,6 +40,8 @@ export interface GateGone {
   gate: number;
   reason: "no heartbeat" | "restarted" | "stopped";
   toClientId: number;
+  /** The epoch of the run that ended. */
+  epoch: number;
 }
 
 interface OtherGate {
@@ -79,11 +81,11 @@ export class GateDirectory {
     if (announce.down) {
       this.#others.delete(gate);
       return known
-        ? { gate, reason: "stopped", toClientId: (gate + 1) * CLIENTS_PER_GATE }
+        ? { gate, reason: "stopped", toClientId: (gate + 1) * CLIENTS_PER_GATE, epoch: known.epoch }
         : undefined;
     }
     const gone: GateGone | undefined = known && known.epoch !== announce.epoch
-      ? { gate, reason: "restarted", toClientId: announce.firstId }
+      ? { gate, reason: "restarted", toClientId: announce.firstId, epoch: known.epoch }
       : undefined;
     const serves = new Map<string, number>();
     for (const [cmd, n] of Object.entries(announce.serves ?? {})) {
@@ -100,7 +102,12 @@ export class GateDirectory {
     for (const [gate, other] of this.#others) {
       if (other.seen >= now - GATE_LAPSE_MS) continue;
       this.#others.delete(gate);
-      gone.push({ gate, reason: "no heartbeat", toClientId: (gate + 1) * CLIENTS_PER_GATE });
+      gone.push({
+        gate,
+        reason: "no heartbeat",
+        toClientId: (gate + 1) * CLIENTS_PER_GATE,
+        epoch: other.epoch,
+      });
     }
     return gone;
   }

@@ -369,23 +369,34 @@ export class ClusterRouter implements Router {
         }
       }
     })().catch(() => {});
-    nc.closed().then(async () => {
-      this.#setConnected(false);
-      if (this.#closed) return;
-      this.#reason = "The NATS connection closed";
-      this.#nc = undefined;
-      this.#events?.close();
-      const again = await this.#connect();
-      if (!again) return;
-      await this.#identity?.use(again).catch((error) =>
-        this.#log.error("gate claim not moved to the new NATS connection", { error })
-      );
-      await this.#startEvents(again).catch((error) =>
-        this.#log.error("client event stream not started", { error })
-      );
-      this.#joined(again);
-    });
+    nc.closed().then(() => this.#replace());
     this.#announce();
+  }
+
+  /**
+   * The NATS connection closed for good (the client gave up on it, e.g. after NATS refused its
+   * credentials twice): connects anew and moves everything onto the new connection object — the
+   * claim's refresh and the clientId blocks, the record of commands, the event stream (read on
+   * from where the old one stopped) and the subscriptions.
+   */
+  async #replace(): Promise<void> {
+    this.#setConnected(false);
+    if (this.#closed) return;
+    this.#reason = "The NATS connection closed";
+    this.#nc = undefined;
+    this.#events?.close();
+    this.#log.warn("cluster connection closed, connecting anew", {});
+    const again = await this.#connect();
+    if (!again) return;
+    try {
+      await this.#identity?.use(again);
+      this.#directory.learn(await this.#knownCommands.open(again));
+      this.#knownCommands.record(this.#dispatcher.links.commands);
+      await this.#startEvents(again);
+    } catch (error) {
+      this.#log.error("cluster state not moved to the new NATS connection", { error });
+    }
+    this.#joined(again);
   }
 
   /** Subscribes to each command this gate's links serve now, and tells the others. */

@@ -42,6 +42,7 @@ import { KnownCommands } from "./known_commands.ts";
 import { type ClientEvent, ClientEventStream } from "./client_event_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import {
+  linkedTypes,
   type LocalSessions,
   stampSender,
   tellClientLeft,
@@ -238,6 +239,12 @@ export class ClusterRouter implements Router {
   clientLeft(client: { id: number; userId: number }): void {
     tellClientLeft(this.#local, client);
     this.#events?.publish({ kind: "leave", clientId: client.id, userId: client.userId });
+  }
+
+  serviceTypes(): Set<string> {
+    const types = linkedTypes(this.#dispatcher);
+    if (this.#connected) { for (const type of this.#directory.types()) types.add(type); }
+    return types;
   }
 
   health(): RouterHealth {
@@ -458,6 +465,7 @@ export class ClusterRouter implements Router {
       epoch: this.#identity.epoch,
       firstId: this.#identity.firstId,
       serves,
+      types: down ? [] : [...linkedTypes(this.#dispatcher)],
       down: down || undefined,
     };
     this.#publish(ANNOUNCE_SUBJECT, announce);

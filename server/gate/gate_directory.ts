@@ -31,6 +31,8 @@ export interface Announce {
   firstId: number;
   /** Command → how many of the gate's links serve it. */
   serves: Record<string, number>;
+  /** The service types (`ss_reg_api` `type`) linked to the gate, for `/readyz`. */
+  types?: string[];
   /** Set once, by a gate stopping cleanly. */
   down?: boolean;
 }
@@ -48,6 +50,7 @@ interface OtherGate {
   gateId: string;
   epoch: number;
   serves: Map<string, number>;
+  types: Set<string>;
   seen: number;
 }
 
@@ -66,6 +69,13 @@ export class GateDirectory {
   /** Whether any gate has served `cmd`. */
   knows(cmd: string): boolean {
     return this.#known.has(cmd);
+  }
+
+  /** The service types linked to the other gates (as last heard). */
+  types(): Set<string> {
+    const types = new Set<string>();
+    for (const other of this.#others.values()) for (const type of other.types) types.add(type);
+    return types;
   }
 
   /** Records commands some gate served. */
@@ -92,7 +102,18 @@ export class GateDirectory {
       if (Number.isSafeInteger(n) && n > 0) serves.set(cmd, n);
     }
     this.learn(serves.keys());
-    this.#others.set(gate, { gateId: announce.gateId, epoch: announce.epoch, serves, seen: now });
+    const types = new Set(
+      Array.isArray(announce.types)
+        ? announce.types.filter((t) => typeof t === "string").slice(0, 1000)
+        : [],
+    );
+    this.#others.set(gate, {
+      gateId: announce.gateId,
+      epoch: announce.epoch,
+      serves,
+      types,
+      seen: now,
+    });
     return gone;
   }
 

@@ -128,6 +128,15 @@ export function tellGateDown(local: LocalSessions, down: GateDown, only?: Sessio
   }
 }
 
+/** The service types of this gate's links. */
+export function linkedTypes(dispatcher: LinkDispatcher): Set<string> {
+  const types = new Set<string>();
+  for (const link of dispatcher.links.all()) {
+    if (link.session.service) types.add(link.session.service.type);
+  }
+  return types;
+}
+
 /** Routes within one gate. */
 export class LocalRouter implements Router {
   #local: LocalSessions;
@@ -171,6 +180,10 @@ export class LocalRouter implements Router {
 
   clientLeft(client: { id: number; userId: number }): void {
     tellClientLeft(this.#local, client);
+  }
+
+  serviceTypes(): Set<string> {
+    return linkedTypes(this.#local.dispatcher);
   }
 
   /** Single node is always healthy while running. */

@@ -241,6 +241,10 @@ export class ClusterRouter implements Router {
     this.#events?.publish({ kind: "leave", clientId: client.id, userId: client.userId });
   }
 
+  knows(cmd: string): boolean {
+    return this.#dispatcher.links.everServed(cmd) || this.#directory.knows(cmd);
+  }
+
   serviceTypes(): Set<string> {
     const types = linkedTypes(this.#dispatcher);
     if (this.#connected) { for (const type of this.#directory.types()) types.add(type); }

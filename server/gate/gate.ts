@@ -139,8 +139,8 @@ export class Gate implements ConnectionEvents {
       serviceKey: serviceKey.key,
       keyFailures: new Map(),
     };
-    const links = this.#dispatcher.links;
-    this.#metrics.knownCommands((cmd) => GATE_COMMANDS.has(cmd) || links.everServed(cmd));
+    const router = this.#router;
+    this.#metrics.knownCommands((cmd) => GATE_COMMANDS.has(cmd) || router.knows(cmd));
     this.#stopProcessMetrics = this.#metrics.startProcessMetrics();
     this.#metrics.gauge("connections", {
       help: "Open connections",

@@ -182,6 +182,10 @@ export class LocalRouter implements Router {
     tellClientLeft(this.#local, client);
   }
 
+  knows(cmd: string): boolean {
+    return this.#local.dispatcher.links.everServed(cmd);
+  }
+
   serviceTypes(): Set<string> {
     return linkedTypes(this.#local.dispatcher);
   }

@@ -41,6 +41,11 @@ export interface Router {
   /** A session of this gate (a client or a link) left: tells the links that asked. */
   clientLeft(client: { id: number; userId: number }): void;
   /**
+   * Whether a service has served `cmd` (in cluster mode: on any gate): such a command gets its
+   * own label in the metrics, and `SERVER_OFF` when no instance is left.
+   */
+  knows(cmd: string): boolean;
+  /**
    * The service types (`ss_reg_api` `type`) of the links this gate's requests can reach now:
    * its own, and in cluster mode those of the other gates heard (for `/readyz`).
    */

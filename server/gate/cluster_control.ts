@@ -63,6 +63,8 @@ export interface GateControlOptions {
   log: Logger;
   /** How long a bind, unbind or kick waits for the other gate (at most 2 s). */
   requestTimeoutMs: number;
+  /** A user was bound to a client of this gate (for the other gates' services). */
+  onBound?(binding: Binding): void;
 }
 
 /** Push, bind, unbind and kick for a client of any gate. */
@@ -127,9 +129,7 @@ export class GateControl {
   /** Runs a bind, unbind or kick here or asks the client's gate. */
   #run(message: Exclude<ControlMessage, { op: "push" }>): Promise<boolean> {
     const gate = gateOfClient(message.clientId);
-    if (gate === this.#options.gate) {
-      return Promise.resolve(runControl(this.#options.local, message) === true);
-    }
+    if (gate === this.#options.gate) return Promise.resolve(this.#runHere(message) === true);
     return this.#ask(gate, message);
   }
 
@@ -140,8 +140,15 @@ export class GateControl {
     } catch {
       return;
     }
-    const result = runControl(this.#options.local, message);
+    const result = this.#runHere(message);
     if (msg.reply && result !== undefined) msg.respond(JSON.stringify({ ok: result }));
+  }
+
+  /** Runs a control message on this gate's sessions (see {@linkcode runControl}). */
+  #runHere(message: ControlMessage): boolean | undefined {
+    const result = runControl(this.#options.local, message);
+    if (result && message.op === "bind") this.#options.onBound?.(message);
+    return result;
   }
 
   async #ask(gate: number, message: ControlMessage): Promise<boolean> {

@@ -51,8 +51,8 @@ export interface ClusterKeyRoutesOptions {
   log: Logger;
   /** Pushes to clients of any gate (the router's push). */
   push(clientIds: number[], text: string): number;
-  /** The first clientId of this gate's run: lower ones of this gate are an earlier run's. */
-  firstId(): number;
+  /** This gate's run (its epoch), written in its entries. */
+  epoch(): number;
 }
 
 const UNREACHABLE = "The cluster's key directory cannot be reached now: try again";
@@ -138,6 +138,7 @@ export class ClusterKeyRoutes {
     try {
       const value: KeyValue = {
         gate: this.#options.gate,
+        epoch: this.#options.epoch(),
         link: link.id,
         notify: claim.notify && {
           cmd: claim.notify.cmd,
@@ -189,25 +190,24 @@ export class ClusterKeyRoutes {
   }
 
   /**
-   * Deletes the keys whose owner is gone: of `gone` (a gate found down) at once; of an earlier
-   * run of a gate; of a gate not heard for a lapse since this gate joined; of this gate's links
-   * no longer here. Each key whose delete this gate wins has its notify push sent.
+   * Deletes the keys whose owner is gone: of `gone` (a gate found down) at once; of a run a gate
+   * no longer runs (a restart); of a gate not heard for a lapse since this gate joined; of this
+   * gate's links no longer here. Each key whose delete this gate wins has its notify push sent.
    */
   sweep(gone?: GateGone, now: number = Date.now()): void {
     if (!this.#connected) return;
     const self = this.#options.gate;
-    const firstId = this.#options.firstId();
     const settled = now - this.#since > GATE_LAPSE_MS + ANNOUNCE_MS;
     for (const entry of this.#keys.entries()) {
       if (entry.losing || this.#claiming.has(entry.kvKey)) continue;
       let lost: boolean;
-      if (gone && entry.gate === gone.gate) lost = entry.link < gone.toClientId;
-      else if (entry.gate === self) {
-        lost = entry.link < firstId ||
-          this.#dispatcher.keys.get(entry.space, entry.key)?.owner.session.id !== entry.link;
+      if (entry.gate === self) {
+        // An earlier run's, or a link's that left (its delete did not get through).
+        lost = this.#dispatcher.keys.get(entry.space, entry.key)?.owner.session.id !== entry.link;
       } else {
-        const first = this.#options.directory.firstIdOf(entry.gate);
-        lost = first === undefined ? settled : entry.link < first;
+        const epoch = this.#options.directory.epochOf(entry.gate);
+        if (epoch !== undefined) lost = entry.epoch !== epoch;
+        else lost = settled || (gone !== undefined && gone.gate === entry.gate);
       }
       if (lost) this.#lose(entry);
     }
@@ -247,16 +247,44 @@ export class ClusterKeyRoutes {
 
   /** Writes a held key's value (its notify list) to the directory, coalesced. */
   #write(held: HeldKey<ServiceLink>): void {
-    const notify = held.notify;
     this.#keys.write({
       space: held.space,
       key: held.key,
-      value: {
-        gate: this.#options.gate,
-        link: held.owner.session.id,
-        notify: notify && { cmd: notify.cmd, data: notify.data, clientIds: [...notify.clientIds] },
-      },
+      value: this.#valueOf(held),
     });
+  }
+
+  #valueOf(held: HeldKey<ServiceLink>): KeyValue {
+    const notify = held.notify;
+    return {
+      gate: this.#options.gate,
+      epoch: this.#options.epoch(),
+      link: held.owner.session.id,
+      notify: notify && { cmd: notify.cmd, data: notify.data, clientIds: [...notify.clientIds] },
+    };
+  }
+
+  /**
+   * This gate started a new run without a restart (the others declared it down while it was cut
+   * off; its links stayed): its links' keys are written again with the new epoch, so that the
+   * others keep routing to them. A key another link claimed meanwhile (the others released it) is
+   * dropped here: its requests go to that link.
+   */
+  renewed(): void {
+    for (const link of this.#dispatcher.links.all()) {
+      const type = link.session.service?.type;
+      if (type === undefined) continue;
+      for (const held of this.#dispatcher.keys.heldBy(link)) {
+        this.#keys.reclaim({ space: held.space, key: held.key, value: this.#valueOf(held) }).then(
+          (kept) => {
+            if (kept) return;
+            this.#dispatcher.keys.release({ space: held.space, key: held.key, owner: link });
+            this.#options.log.warn("key lost to another instance", { key: held.key });
+          },
+          (error) => this.#options.log.warn("key not claimed again", { key: held.key, error }),
+        );
+      }
+    }
   }
 
   /** Sends a keyed request to the gate holding its key; any instance when that gate cannot. */

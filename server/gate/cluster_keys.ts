@@ -12,9 +12,9 @@
  * - A key whose gate or link is gone is deleted against the revision read (`previousSeq`), so
  *   that of the gates that find it at once exactly one wins and tells its clientIds.
  *
- * An entry's value: `{gate, link, notify?: {cmd, data, clientIds}}`, `link` the owning link's
- * clientId (which carries its gate's run: a link below a gate's first clientId is of an earlier
- * run). A KV key is `<space>.<key>`, each as base64url.
+ * An entry's value: `{gate, epoch, link, notify?: {cmd, data, clientIds}}`, `epoch` the owning
+ * gate's run and `link` the owning link's clientId: an entry of a run the gate no longer runs is
+ * lost. A KV key is `<space>.<key>`, each as base64url.
  *
  * @module
  */
@@ -29,6 +29,8 @@ export const KEYS_BUCKET = "gatehouse_keys";
 /** What the bucket holds for one key. */
 export interface KeyValue {
   gate: number;
+  /** The owning gate's run (its epoch) when it wrote the entry. */
+  epoch: number;
   /** The owning link's clientId. */
   link: number;
   notify?: { cmd: string; data: unknown; clientIds: number[] };
@@ -73,7 +75,7 @@ function readEntry(entry: KvEntry): KeyEntry | undefined {
     const value = entry.json<KeyValue>();
     if (
       !Number.isSafeInteger(value?.gate) || !Number.isSafeInteger(value?.link) ||
-      key === undefined
+      !Number.isSafeInteger(value?.epoch) || key === undefined
     ) {
       return undefined;
     }
@@ -164,6 +166,34 @@ export class ClusterKeys {
         if (isWrongRevision(error)) return false;
         throw error;
       }
+    });
+  }
+
+  /**
+   * Claims again, for a new run of this gate, a key its link holds: its entry is rewritten with
+   * `value` (the new epoch) unless another link holds it now, and created when it was deleted
+   * meanwhile. Resolves false when another link holds it.
+   */
+  reclaim(options: { space: string; key: string; value: KeyValue }): Promise<boolean> {
+    const kvKey = kvKeyOf(options.space, options.key);
+    return this.#queue(kvKey, async () => {
+      const kv = this.#kv;
+      if (!kv) throw new Error("The key directory is not open");
+      const text = JSON.stringify(options.value);
+      for (let tries = 0; tries < 3; tries++) {
+        const entry = await kv.get(kvKey);
+        const read = entry ? readEntry(entry) : undefined;
+        try {
+          if (!read) await kv.create(kvKey, text);
+          else if (read.gate === options.value.gate && read.link === options.value.link) {
+            await kv.update(kvKey, text, read.revision);
+          } else return false;
+          return true;
+        } catch (error) {
+          if (!isWrongRevision(error)) throw error;
+        }
+      }
+      return false;
     });
   }
 

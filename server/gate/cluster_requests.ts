@@ -21,8 +21,15 @@ import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects
 import type { GateDirectory } from "./gate_directory.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import type { GateMetrics } from "./metrics.ts";
-import { RemoteCalls } from "./remote_calls.ts";
+import { type RemoteCall, RemoteCalls } from "./remote_calls.ts";
 import type { Reply } from "./session.ts";
+
+/**
+ * How much longer than the request timeout a call to another gate waits: the serving gate times
+ * the request out itself (its link did not answer) and says so, counted once, there; this gate
+ * times it out only when that answer does not come (NATS lost the request or the answer).
+ */
+export const TIMEOUT_MARGIN_MS = 500;
 
 /** The status code of NATS's "no responders" answer. */
 const NO_RESPONDERS = 503;
@@ -66,14 +73,13 @@ export class ClusterRequests {
     this.#options = options;
     this.#dispatcher = options.dispatcher;
     this.#calls = new RemoteCalls<Attempt>({
-      timeoutMs: options.requestTimeoutMs,
+      timeoutMs: options.requestTimeoutMs + TIMEOUT_MARGIN_MS,
       onTimeout: (call) =>
-        this.#dispatcher.refuse({
-          request: call,
-          reply: call.reply,
-          state: State.TIMEOUT,
-          msg: `No answer to ${call.cmd} within ${options.requestTimeoutMs} ms`,
-        }),
+        this.#refuseCall(
+          call,
+          State.TIMEOUT,
+          `No answer to ${call.cmd} within ${options.requestTimeoutMs} ms`,
+        ),
     });
     options.metrics.gauge("cluster_requests_in_flight", {
       help: "Requests sent to another gate and not answered yet",
@@ -139,12 +145,11 @@ export class ClusterRequests {
   gateDown(gate: number): number {
     const calls = this.#calls.takeGate(gate);
     for (const call of calls) {
-      this.#dispatcher.refuse({
-        request: call,
-        reply: call.reply,
-        state: State.SERVER_OFF,
-        msg: `The gate serving ${call.cmd} went away before answering`,
-      });
+      this.#refuseCall(
+        call,
+        State.SERVER_OFF,
+        `The gate serving ${call.cmd} went away before answering`,
+      );
     }
     return calls.length;
   }
@@ -153,13 +158,21 @@ export class ClusterRequests {
   close(): void {
     this.#calls.close();
     for (const call of this.#calls.takeAll()) {
-      this.#dispatcher.refuse({
-        request: call,
-        reply: call.reply,
-        state: State.SERVER_OFF,
-        msg: "The gate is shutting down",
-      });
+      this.#refuseCall(call, State.SERVER_OFF, "The gate is shutting down");
     }
+  }
+
+  /**
+   * Answers a call with a state this gate decided, timed from when it was sent (its deadline
+   * includes {@linkcode TIMEOUT_MARGIN_MS}).
+   */
+  #refuseCall(call: RemoteCall<Attempt>, state: number, msg: string): void {
+    this.#dispatcher.refuse({
+      request: { cmd: call.cmd, msgId: call.msgId, deadline: call.deadline - TIMEOUT_MARGIN_MS },
+      reply: call.reply,
+      state,
+      msg,
+    });
   }
 
   /** The gates to try for `cmd`; undefined when only this gate's links serve it. */
@@ -234,12 +247,11 @@ export class ClusterRequests {
       }
       if (h.hasError) {
         this.#options.log.warn("cluster request failed", { gate: call.gate, status: h.code });
-        this.#dispatcher.refuse({
-          request: call,
-          reply: call.reply,
-          state: State.SERVER_OFF,
-          msg: `The gate serving ${call.cmd} could not be reached`,
-        });
+        this.#refuseCall(
+          call,
+          State.SERVER_OFF,
+          `The gate serving ${call.cmd} could not be reached`,
+        );
         return;
       }
       const refused = h.get(REFUSED_HEADER);

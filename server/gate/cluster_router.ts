@@ -16,7 +16,8 @@
  *   `GATE_LAPSE_MS`, or heard again with another epoch, is down: its requests in flight are
  *   answered `SERVER_OFF` at once, and every service that hears client leaves gets
  *   `ss_msg_gate_down` with the range of clientIds that left.
- * - leave_stream.ts: client leaves go through a JetStream stream, so a NATS restart loses none.
+ * - client_event_stream.ts: client leaves and user bindings reach the other gates' services
+ *   through a JetStream stream, so a NATS restart loses none.
  *
  * While NATS is unreachable the gate serves its own links and reports `degraded`; the NATS client
  * reconnects by itself.
@@ -44,15 +45,26 @@ import { ClusterRequests } from "./cluster_requests.ts";
 import { ServedCommands } from "./cluster_serving.ts";
 import { type Announce, ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate_directory.ts";
 import { KnownCommands } from "./known_commands.ts";
-import { LeaveStream } from "./leave_stream.ts";
+import { type ClientEvent, ClientEventStream } from "./client_event_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
-import { type LocalSessions, stampSender, tellClientLeft, tellGateDown } from "./local_router.ts";
+import {
+  linkedTypes,
+  type LocalSessions,
+  stampSender,
+  tellClientLeft,
+  tellGateDown,
+  tellUserBound,
+} from "./local_router.ts";
 import { ClusterKeys } from "./cluster_keys.ts";
 import { ClusterKeyRoutes } from "./cluster_key_routes.ts";
 import type { ClaimOutcome } from "./key_directory.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
 import type { ServiceInfo, Session } from "./session.ts";
+import { CloseCode } from "./connection.ts";
+
+/** Why a gate declared down by the others closes its clients (WebSocket close reason). */
+export const CUT_OFF_REASON = "The gate was cut off from the cluster: connect again and log in";
 
 /** Options of {@linkcode ClusterRouter}. */
 export interface ClusterRouterOptions {
@@ -88,11 +100,13 @@ export class ClusterRouter implements Router {
   #closed = false;
   #identity?: GateIdentity;
   #knownCommands: KnownCommands;
-  #leaves?: LeaveStream;
+  #events?: ClientEventStream;
   #keys: ClusterKeys;
   #keyRoutes: ClusterKeyRoutes;
   /** Links already told that this gate's earlier runs are gone. */
   #toldRestart = new WeakSet<Session>();
+  /** Whether a new run is being started after the others declared this gate down. */
+  #renewing = false;
 
   constructor(options: ClusterRouterOptions) {
     this.#options = options;
@@ -121,6 +135,8 @@ export class ClusterRouter implements Router {
       local: this.#local,
       log: this.#log,
       requestTimeoutMs: options.requestTimeoutMs,
+      onBound: (binding) =>
+        this.#events?.publish({ kind: "bind", clientId: binding.clientId, userId: binding.userId }),
     });
     this.#keys = new ClusterKeys({ log: this.#log });
     this.#keyRoutes = new ClusterKeyRoutes({
@@ -131,7 +147,7 @@ export class ClusterRouter implements Router {
       keys: this.#keys,
       log: this.#log,
       push: (clientIds, text) => this.push(clientIds, text),
-      firstId: () => this.#identity?.firstId ?? 0,
+      epoch: () => this.#identity?.epoch ?? 0,
     });
     this.#metrics.gauge("cluster_keys", {
       help: "Keys of the cluster's key directory (route by key) this gate knows of",
@@ -192,7 +208,7 @@ export class ClusterRouter implements Router {
     });
     this.#directory.learn(await this.#knownCommands.open(nc));
     this.#knownCommands.record(this.#dispatcher.links.commands);
-    await this.#startLeaves(nc);
+    await this.#startEvents(nc);
     await this.#keys.open(nc);
     this.#joined(nc);
     this.#timer = setInterval(() => this.#tick(), ANNOUNCE_MS);
@@ -265,7 +281,17 @@ export class ClusterRouter implements Router {
 
   clientLeft(client: { id: number; userId: number }): void {
     tellClientLeft(this.#local, client);
-    this.#leaves?.publish({ clientId: client.id, userId: client.userId });
+    this.#events?.publish({ kind: "leave", clientId: client.id, userId: client.userId });
+  }
+
+  knows(cmd: string): boolean {
+    return this.#dispatcher.links.everServed(cmd) || this.#directory.knows(cmd);
+  }
+
+  serviceTypes(): Set<string> {
+    const types = linkedTypes(this.#dispatcher);
+    if (this.#connected) { for (const type of this.#directory.types()) types.add(type); }
+    return types;
   }
 
   health(): RouterHealth {
@@ -284,7 +310,7 @@ export class ClusterRouter implements Router {
     clearInterval(this.#timer);
     // Tell the others at once, so that they need not wait for the lapse.
     if (this.#identity) this.#announce(true);
-    this.#leaves?.close();
+    this.#events?.close();
     this.#keys.close();
     await this.#identity?.release();
     this.#dispatcher.close();
@@ -314,15 +340,63 @@ export class ClusterRouter implements Router {
     return nc;
   }
 
-  /** Starts the leave stream on a (new) connection. */
-  async #startLeaves(nc: NatsConnection): Promise<void> {
-    this.#leaves = new LeaveStream({
+  /**
+   * Starts the client event stream on a (new) connection, reading on from where the previous
+   * one stopped (so that nothing sent while the connection was replaced is missed).
+   */
+  async #startEvents(nc: NatsConnection): Promise<void> {
+    const lastSeq = this.#events?.lastSeq ?? 0;
+    this.#events = new ClientEventStream({
       nc,
       gate: this.#gate,
       log: this.#log,
-      onLeave: (leave) => tellClientLeft(this.#local, { id: leave.clientId, userId: leave.userId }),
+      onEvent: (event) => this.#onClientEvent(event),
+      onDeclaredDown: (epoch) => this.#declaredDown(epoch),
+      startSeq: lastSeq > 0 ? lastSeq + 1 : undefined,
     });
-    await this.#leaves.start();
+    await this.#events.start();
+  }
+
+  /**
+   * The other gates declared this one down (it was cut off from NATS past the lapse) while its
+   * run was `epoch`: the services dropped its clients from everything they held for them. So
+   * that its users see that too, instead of connections that silently lost their groups, the
+   * gate starts a new run (a new block of clientIds) and closes every client connection of the
+   * old one, saying why; the clients connect again and log in by token. Service links stay.
+   */
+  async #declaredDown(epoch: number): Promise<void> {
+    const identity = this.#identity;
+    if (!identity || epoch !== identity.epoch || this.#renewing || this.#closed) return;
+    this.#renewing = true;
+    this.#log.warn("declared down by the cluster", { gate: this.#gate, epoch });
+    try {
+      await identity.renew();
+    } catch (error) {
+      this.#log.error("new clientId block not taken", { error });
+    } finally {
+      this.#renewing = false;
+    }
+    let closed = 0;
+    for (const session of [...this.#local.connections.values()]) {
+      if (session.service || session.id >= identity.firstId || session.conn.closed) continue;
+      session.conn.close(CUT_OFF_REASON, CloseCode.TRY_AGAIN_LATER);
+      closed++;
+    }
+    // Its links stayed, with their keys: the others released those; claim them again.
+    this.#keyRoutes.renewed();
+    this.#log.warn("clients closed after a cut-off", {
+      closed,
+      epoch: identity.epoch,
+      firstClientId: identity.firstId,
+    });
+    this.#announce();
+  }
+
+  /** Another gate's client left or was bound: this gate's links that asked hear it. */
+  #onClientEvent(event: ClientEvent): void {
+    if (event.kind === "leave") {
+      tellClientLeft(this.#local, { id: event.clientId, userId: event.userId });
+    } else tellUserBound(this.#local, event);
   }
 
   #joined(nc: NatsConnection): void {
@@ -353,23 +427,35 @@ export class ClusterRouter implements Router {
         }
       }
     })().catch(() => {});
-    nc.closed().then(async () => {
-      this.#setConnected(false);
-      if (this.#closed) return;
-      this.#reason = "The NATS connection closed";
-      this.#nc = undefined;
-      this.#leaves?.close();
-      const again = await this.#connect();
-      if (!again) return;
-      await this.#startLeaves(again).catch((error) =>
-        this.#log.error("leave stream not started", { error })
-      );
-      await this.#keys.open(again).catch((error) =>
-        this.#log.error("key directory not opened", { error })
-      );
-      this.#joined(again);
-    });
+    nc.closed().then(() => this.#replace());
     this.#announce();
+  }
+
+  /**
+   * The NATS connection closed for good (the client gave up on it, e.g. after NATS refused its
+   * credentials twice): connects anew and moves everything onto the new connection object — the
+   * claim's refresh and the clientId blocks, the record of commands, the event stream (read on
+   * from where the old one stopped) and the subscriptions.
+   */
+  async #replace(): Promise<void> {
+    this.#setConnected(false);
+    if (this.#closed) return;
+    this.#reason = "The NATS connection closed";
+    this.#nc = undefined;
+    this.#events?.close();
+    this.#log.warn("cluster connection closed, connecting anew", {});
+    const again = await this.#connect();
+    if (!again) return;
+    try {
+      await this.#identity?.use(again);
+      this.#directory.learn(await this.#knownCommands.open(again));
+      this.#knownCommands.record(this.#dispatcher.links.commands);
+      await this.#startEvents(again);
+      await this.#keys.open(again);
+    } catch (error) {
+      this.#log.error("cluster state not moved to the new NATS connection", { error });
+    }
+    this.#joined(again);
   }
 
   /** Subscribes to each command this gate's links serve now, and tells the others. */
@@ -415,6 +501,8 @@ export class ClusterRouter implements Router {
     const { gate, reason, toClientId } = gone;
     const inFlight = this.#requests.gateDown(gate);
     this.#log.warn("gate down", { gate, reason, inFlight });
+    // That gate may be alive but cut off: it reads this when it is back, and starts over.
+    if (reason === "no heartbeat") this.#events?.declareDown({ gate, epoch: gone.epoch });
     const down: GateDown = { gate, fromClientId: gate * CLIENTS_PER_GATE, toClientId };
     tellGateDown(this.#local, down);
     this.#keyRoutes.sweep(gone);
@@ -431,6 +519,7 @@ export class ClusterRouter implements Router {
       epoch: this.#identity.epoch,
       firstId: this.#identity.firstId,
       serves,
+      types: down ? [] : [...linkedTypes(this.#dispatcher)],
       down: down || undefined,
       routes: down ? undefined : this.#keyRoutes.routes(),
     };

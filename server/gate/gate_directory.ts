@@ -32,6 +32,8 @@ export interface Announce {
   firstId: number;
   /** Command → how many of the gate's links serve it. */
   serves: Record<string, number>;
+  /** The service types (`ss_reg_api` `type`) linked to the gate, for `/readyz`. */
+  types?: string[];
   /** Set once, by a gate stopping cleanly. */
   down?: boolean;
   /** Command → its declared route (route by key), for the commands declared routed only. */
@@ -43,6 +45,8 @@ export interface GateGone {
   gate: number;
   reason: "no heartbeat" | "restarted" | "stopped";
   toClientId: number;
+  /** The epoch of the run that ended. */
+  epoch: number;
 }
 
 interface OtherGate {
@@ -51,6 +55,7 @@ interface OtherGate {
   firstId: number;
   serves: Map<string, number>;
   routes?: Map<string, LinkRoute>;
+  types: Set<string>;
   seen: number;
 }
 
@@ -71,6 +76,13 @@ export class GateDirectory {
     return this.#known.has(cmd);
   }
 
+  /** The service types linked to the other gates (as last heard). */
+  types(): Set<string> {
+    const types = new Set<string>();
+    for (const other of this.#others.values()) for (const type of other.types) types.add(type);
+    return types;
+  }
+
   /** Records commands some gate served. */
   learn(cmds: Iterable<string>): void {
     for (const cmd of cmds) this.#known.add(cmd);
@@ -84,11 +96,11 @@ export class GateDirectory {
     if (announce.down) {
       this.#others.delete(gate);
       return known
-        ? { gate, reason: "stopped", toClientId: (gate + 1) * CLIENTS_PER_GATE }
+        ? { gate, reason: "stopped", toClientId: (gate + 1) * CLIENTS_PER_GATE, epoch: known.epoch }
         : undefined;
     }
     const gone: GateGone | undefined = known && known.epoch !== announce.epoch
-      ? { gate, reason: "restarted", toClientId: announce.firstId }
+      ? { gate, reason: "restarted", toClientId: announce.firstId, epoch: known.epoch }
       : undefined;
     const serves = new Map<string, number>();
     for (const [cmd, n] of Object.entries(announce.serves ?? {})) {
@@ -99,12 +111,18 @@ export class GateDirectory {
     if (announce.routes && typeof announce.routes === "object") {
       routes = new Map(Object.entries(announce.routes).filter(([cmd]) => serves.has(cmd)));
     }
+    const types = new Set(
+      Array.isArray(announce.types)
+        ? announce.types.filter((t) => typeof t === "string").slice(0, 1000)
+        : [],
+    );
     this.#others.set(gate, {
       gateId: announce.gateId,
       epoch: announce.epoch,
       firstId: announce.firstId,
       serves,
       routes,
+      types,
       seen: now,
     });
     return gone;
@@ -117,6 +135,11 @@ export class GateDirectory {
       if (route) return route;
     }
     return undefined;
+  }
+
+  /** The epoch of the run of `gate` heard now, or undefined when the gate is not heard. */
+  epochOf(gate: number): number | undefined {
+    return this.#others.get(gate)?.epoch;
   }
 
   /**
@@ -133,7 +156,12 @@ export class GateDirectory {
     for (const [gate, other] of this.#others) {
       if (other.seen >= now - GATE_LAPSE_MS) continue;
       this.#others.delete(gate);
-      gone.push({ gate, reason: "no heartbeat", toClientId: (gate + 1) * CLIENTS_PER_GATE });
+      gone.push({
+        gate,
+        reason: "no heartbeat",
+        toClientId: (gate + 1) * CLIENTS_PER_GATE,
+        epoch: other.epoch,
+      });
     }
     return gone;
   }

@@ -168,6 +168,32 @@ export class GateIdentity {
     return this.#base(this.#block) + this.#n;
   }
 
+  /**
+   * Uses a new NATS connection (the old one closed): the claim is refreshed, and blocks taken,
+   * through it from now on.
+   */
+  async use(nc: NatsConnection): Promise<void> {
+    this.#options = { ...this.#options, nc };
+    const kvm = new Kvm(nc);
+    this.#gates = await kvm.open(GATES_BUCKET);
+    this.#ids = await kvm.open(IDS_BUCKET);
+  }
+
+  /**
+   * Starts a new run without a restart (the other gates declared this one down): takes a new
+   * block of clientIds, which becomes the epoch. ClientIds handed out from now on are at least
+   * the new {@linkcode firstId}.
+   */
+  async renew(): Promise<void> {
+    const { block } = await this.#takeBlock();
+    this.#epoch = block;
+    this.#block = block;
+    this.#n = 0;
+    this.#nextBlock = undefined;
+    this.previousRun = true;
+    await this.refresh();
+  }
+
   /** Refreshes the claim; false once another gate took the number over. */
   async refresh(): Promise<boolean> {
     if (!this.#gates || this.#lost) return !this.#lost;

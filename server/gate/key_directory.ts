@@ -150,6 +150,11 @@ export class KeyDirectory<T> {
     return held;
   }
 
+  /** The keys an owner holds. */
+  heldBy(owner: T): HeldKey<T>[] {
+    return [...this.#byOwner.get(owner)?.values() ?? []];
+  }
+
   /** An owner went away: drops and returns every key it held. */
   dropOwner(owner: T): HeldKey<T>[] {
     const owned = this.#byOwner.get(owner);

@@ -14,6 +14,7 @@ import {
   makePush,
   type RequestEnvelope,
   type ResponseEnvelope,
+  type UserBind,
 } from "../../shared/mod.ts";
 import type { ClaimOutcome, HeldKey } from "./key_directory.ts";
 import { CloseCode } from "./connection.ts";
@@ -64,6 +65,7 @@ export function bindLocal(local: LocalSessions, binding: Binding): boolean {
   client.userId = binding.userId;
   client.token = binding.token;
   client.userName = binding.username;
+  tellUserBound(local, binding);
   return true;
 }
 
@@ -100,6 +102,16 @@ export function tellClientLeft(
   local.dispatcher.tell(
     GateCmd.CLIENT_LEAVE,
     JSON.stringify(makePush(GateCmd.CLIENT_LEAVE, { clientId: client.id, userId: client.userId })),
+  );
+}
+
+/** Tells this gate's links that asked that a user was bound to a client (of any gate). */
+export function tellUserBound(local: LocalSessions, bind: UserBind): void {
+  local.dispatcher.tell(
+    GateCmd.USER_BIND,
+    JSON.stringify(
+      makePush(GateCmd.USER_BIND, { clientId: bind.clientId, userId: bind.userId }),
+    ),
   );
 }
 
@@ -167,6 +179,15 @@ export function releaseLocal(
   return local.dispatcher.keys.release({ space: link.service.type, key, owner });
 }
 
+/** The service types of this gate's links. */
+export function linkedTypes(dispatcher: LinkDispatcher): Set<string> {
+  const types = new Set<string>();
+  for (const link of dispatcher.links.all()) {
+    if (link.session.service) types.add(link.session.service.type);
+  }
+  return types;
+}
+
 /** Routes within one gate. */
 export class LocalRouter implements Router {
   #local: LocalSessions;
@@ -227,6 +248,14 @@ export class LocalRouter implements Router {
 
   clientLeft(client: { id: number; userId: number }): void {
     tellClientLeft(this.#local, client);
+  }
+
+  knows(cmd: string): boolean {
+    return this.#local.dispatcher.links.everServed(cmd);
+  }
+
+  serviceTypes(): Set<string> {
+    return linkedTypes(this.#local.dispatcher);
   }
 
   /** Single node is always healthy while running. */

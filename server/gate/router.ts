@@ -57,6 +57,16 @@ export interface Router {
   notifyKey(link: Session, change: KeyNotifyChange): Promise<boolean>;
   /** Releases a key the link holds; false when it does not hold it. */
   releaseKey(link: Session, key: string): Promise<boolean>;
+  /**
+   * Whether a service has served `cmd` (in cluster mode: on any gate): such a command gets its
+   * own label in the metrics, and `SERVER_OFF` when no instance is left.
+   */
+  knows(cmd: string): boolean;
+  /**
+   * The service types (`ss_reg_api` `type`) of the links this gate's requests can reach now:
+   * its own, and in cluster mode those of the other gates heard (for `/readyz`).
+   */
+  serviceTypes(): Set<string>;
   /** Whether routing works fully (`ok`) or only for this gate's own links (`degraded`). */
   health(): RouterHealth;
   /** Answers every pending request `SERVER_OFF` and stops timers. */

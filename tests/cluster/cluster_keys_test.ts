@@ -56,8 +56,8 @@ Deno.test({
       for (let round = 0; round < 50; round++) {
         const key = `k${round}`;
         const won = await Promise.all([
-          a.claim({ space: "s", key, value: { gate: 1, link: 10 } }),
-          b.claim({ space: "s", key, value: { gate: 2, link: 20 } }),
+          a.claim({ space: "s", key, value: { gate: 1, epoch: 1, link: 10 } }),
+          b.claim({ space: "s", key, value: { gate: 2, epoch: 1, link: 20 } }),
         ]);
         assert.equal(won.filter(Boolean).length, 1, `round ${round}`);
       }
@@ -81,7 +81,12 @@ Deno.test({
     const nats = await startNats();
     const { a, b, close } = await twoGates(nats.url);
     try {
-      const value = { gate: 1, link: 10, notify: { cmd: "sc_x", data: {}, clientIds: [1] } };
+      const value = {
+        gate: 1,
+        epoch: 1,
+        link: 10,
+        notify: { cmd: "sc_x", data: {}, clientIds: [1] },
+      };
       assert.equal(await a.claim({ space: "s", key: "room", value }), true);
       for (let n = 2; n <= 30; n++) {
         a.write({
@@ -102,11 +107,46 @@ Deno.test({
       await waitFor(() => !a.cached("s", "room") && !b.cached("s", "room"), {
         what: "the delete heard by both",
       });
-      assert.equal(await b.claim({ space: "s", key: "room", value: { gate: 2, link: 20 } }), true);
+      assert.equal(
+        await b.claim({ space: "s", key: "room", value: { gate: 2, epoch: 1, link: 20 } }),
+        true,
+      );
       // Released by its owner: free again at once for the next claim, even queued right after.
       b.remove("s", "room");
-      assert.equal(await b.claim({ space: "s", key: "room", value: { gate: 2, link: 21 } }), true);
+      assert.equal(
+        await b.claim({ space: "s", key: "room", value: { gate: 2, epoch: 1, link: 21 } }),
+        true,
+      );
       assert.equal(await a.claim({ space: "s", key: "room", value: value }), false);
+    } finally {
+      await close();
+      await nats.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster keys: a new run of a gate claims its links' keys again, not another's",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    const nats = await startNats();
+    const { a, b, close } = await twoGates(nats.url);
+    try {
+      const mine = { gate: 1, epoch: 1, link: 10 };
+      assert.equal(await a.claim({ space: "s", key: "k", value: mine }), true);
+      assert.equal(await a.reclaim({ space: "s", key: "k", value: { ...mine, epoch: 2 } }), true);
+      await waitFor(() => b.cached("s", "k")?.epoch === 2, { what: "the new epoch heard" });
+      // Held by another link: not taken.
+      assert.equal(
+        await b.reclaim({ space: "s", key: "k", value: { gate: 2, epoch: 1, link: 20 } }),
+        false,
+      );
+      // Deleted meanwhile (the others released it): created again.
+      assert.equal(await b.lose(b.cached("s", "k")!), true);
+      assert.equal(await a.reclaim({ space: "s", key: "k", value: { ...mine, epoch: 3 } }), true);
+      assert.equal((await b.fetch("s", "k"))?.epoch, 3);
     } finally {
       await close();
       await nats.stop();

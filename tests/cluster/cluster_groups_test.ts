@@ -11,6 +11,7 @@ import { GroupCmd, LoginCmd } from "../../shared/mod.ts";
 import { startGroup } from "../helpers/group.ts";
 import { loggedInClient, startLogin } from "../helpers/login.ts";
 import { type NatsServer, natsServerTool, startNats } from "../helpers/nats.ts";
+import { startTcpProxy } from "../helpers/tcp_proxy.ts";
 import type { RunningProcess } from "../helpers/process.ts";
 import { delay, type GateProcess, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
 
@@ -268,5 +269,77 @@ Deno.test({
         await owner.requestOk(GroupCmd.MEMBERS, { groupId: group.groupId });
       }
     });
+  },
+});
+
+Deno.test({
+  name: "cluster groups: a gate cut off from NATS has its groups released, and back claims them",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    const nats = await startNats();
+    // Gate B reaches NATS only through a proxy the test can cut.
+    const proxy = startTcpProxy(nats.port);
+    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
+    const flags = (url: string, id: string) => [
+      "--cluster",
+      url,
+      "--gate-id",
+      id,
+      "--request-timeout-ms",
+      "3000",
+    ];
+    const a = await startGate({ dataDir, flags: flags(nats.url, "1") });
+    const b = await startGate({ dataDir, flags: flags(`nats://127.0.0.1:${proxy.port}`, "2") });
+    const services: RunningProcess[] = [];
+    let owner: GateClient | undefined;
+    try {
+      services.push(await startLogin(a), await startGroup(b));
+      await waitServed(a, GroupCmd.LIST);
+      const client = (await loggedInClient(a.wsUrl, "cut")).client;
+      owner = client;
+      // The only group instance is on gate B: the group lives there.
+      const created = await client.requestOk<Created>(GroupCmd.CREATE, { groupId: "cutroom" });
+      const dismissed: string[] = [];
+      client.on(GroupCmd.DISMISSED, (data) => dismissed.push((data as Created).groupId));
+      proxy.cut();
+      // Gate A declares B down after 3 s without its heartbeat and releases B's keys.
+      await waitFor(() => dismissed.length === 1, {
+        what: "the dismiss push for B's group",
+        timeoutMs: 15_000,
+      });
+      assert.deepEqual(dismissed, [created.groupId]);
+      proxy.restore();
+      // Back on NATS, B starts a new run, keeps its link and claims its key again.
+      await waitFor(() => b.lines.some((l) => l.includes("declared down by the cluster")), {
+        what: "gate B renewed",
+        timeoutMs: 15_000,
+      });
+      await waitFor(async () => {
+        const r = await client.request(GroupCmd.MEMBERS, { groupId: created.groupId });
+        return r.state === State.OK;
+      }, { what: "the group reachable again from gate A", timeoutMs: 15_000 });
+      // The id is the instance's again, in the cluster's directory: a create that reaches a
+      // group instance on gate A is refused too.
+      services.push(await startGroup(a));
+      await delay(300);
+      for (let i = 0; i < 4; i++) {
+        const again = await client.request(GroupCmd.CREATE, { groupId: created.groupId });
+        assert.deepEqual([again.state, again.msg], [
+          State.FAIL,
+          `Group ${created.groupId} already exists`,
+        ]);
+      }
+      const fresh = await client.requestOk<Created>(GroupCmd.CREATE, {});
+      await client.requestOk(GroupCmd.MEMBERS, { groupId: fresh.groupId });
+    } finally {
+      owner?.close();
+      for (const service of services) await service.stop();
+      await a.stop();
+      await b.stop();
+      proxy.close();
+      await nats.stop();
+    }
   },
 });

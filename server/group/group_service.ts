@@ -27,6 +27,8 @@
  * - `sc_msg_group_leave` {groupId, userId, clientId, name?, reason: "left" | "disconnected",
  *   owner, members}; `owner` is the owner after the departure (a new one when the owner left)
  * - `sc_msg_group_dismiss` {groupId, byUserId, byClientId, byName?}
+ * - `sc_msg_group_away` and `sc_msg_group_back`: a dropped member keeps its place for the
+ *   reconnect grace period (`reconnectGraceMs`; see reconnect_grace.ts and grace_pushes.ts)
  *
  * @example
  * ```ts
@@ -60,6 +62,8 @@ import {
 import type { Logger } from "../log.ts";
 import { isGroupId, isGroupKey, MAX_KEY_LENGTH } from "./group_ids.ts";
 import type { Caller, Departure, GroupRegistry } from "./group_registry.ts";
+import { type ClientBind, type GraceTeller, tellGraceOutcome } from "./grace_pushes.ts";
+import { ReconnectGrace } from "./reconnect_grace.ts";
 
 /** What the service needs of the gate: pushes. `ServiceClient` is one. */
 export interface GroupGate {
@@ -89,6 +93,8 @@ export interface GroupServiceOptions {
   now?: () => number;
   /** Counts events for `/metrics`; none by default. */
   metrics?: GroupServiceMetrics;
+  /** How long a dropped member keeps its place, ms (reconnect_grace.ts); default 0: off. */
+  reconnectGraceMs?: number;
 }
 
 class FieldError extends ServiceError {
@@ -159,6 +165,7 @@ export class GroupService {
   #maxDataBytes: number;
   #now: () => number;
   #metrics?: GroupServiceMetrics;
+  #grace: ReconnectGrace;
 
   /** A service over a registry; {@linkcode install} it on a `ServiceClient`. */
   constructor(options: GroupServiceOptions) {
@@ -168,6 +175,14 @@ export class GroupService {
     this.#maxDataBytes = options.maxDataBytes;
     this.#now = options.now ?? Date.now;
     this.#metrics = options.metrics;
+    this.#grace = new ReconnectGrace({
+      registry: options.registry,
+      graceMs: options.reconnectGraceMs ?? 0,
+      onExpired: ({ clientId, departures }) => {
+        this.#log.info("group grace ended", { clientId, groups: departures.length });
+        for (const departure of departures) this.#departed(departure, "disconnected");
+      },
+    });
   }
 
   /**
@@ -327,11 +342,18 @@ export class GroupService {
     return { groups: this.#registry.list(caller) };
   }
 
-  /** A client left the gate: it leaves every group it was in, and the others are told. */
-  clientLeft(leave: ClientLeave): void {
-    for (const departure of this.#registry.clientLeft(leave.clientId)) {
-      this.#departed(departure, "disconnected");
-    }
+  /**
+   * A client left the gate: it leaves every group it was in, and the others are told; while its
+   * user was bound, its memberships wait for the grace period instead (reconnect_grace.ts).
+   */
+  clientLeft(leave: ClientLeave, options: { grace?: boolean } = {}): void {
+    const outcome = this.#grace.left({ ...leave, grace: options.grace });
+    tellGraceOutcome(this.#graceTeller(), outcome);
+  }
+
+  /** A user was bound to a connection: its members waiting for it are back (`sc_msg_group_back`). */
+  clientBound(bind: ClientBind): void {
+    tellGraceOutcome(this.#graceTeller(), this.#grace.bound(bind));
   }
 
   /**
@@ -341,7 +363,7 @@ export class GroupService {
    */
   gateDown(down: GateDown): void {
     const gone = this.#registry.clientsIn({ from: down.fromClientId, to: down.toClientId });
-    for (const clientId of gone) this.clientLeft({ clientId, userId: 0 });
+    for (const clientId of gone) this.clientLeft({ clientId, userId: 0 }, { grace: false });
     this.#log.info("gate down", { gate: down.gate, members: gone.length });
   }
 
@@ -353,6 +375,7 @@ export class GroupService {
    */
   gateLost(): number {
     const count = this.#registry.clear();
+    this.#grace.clear();
     if (count > 0) {
       this.#log.warn("groups dropped", { reason: "gate connection lost", groups: count });
     }
@@ -383,7 +406,7 @@ export class GroupService {
       userId: member.userId,
       clientId: member.clientId,
       reason,
-      members: departure.remaining.length,
+      members: departure.members,
     });
     if (departure.ended) {
       this.#log.info("group ended", { groupId, reason: "no members", groups: this.#registry.size });
@@ -403,9 +426,18 @@ export class GroupService {
       name: member.name,
       reason,
       owner: departure.owner,
-      members: departure.remaining.length,
+      members: departure.members,
     });
     this.#tell(departure.remaining, GroupCmd.LEFT, push);
+  }
+
+  #graceTeller(): GraceTeller {
+    return {
+      graceMs: this.#grace.graceMs,
+      log: this.#log,
+      departed: (departure: Departure) => this.#departed(departure, "disconnected"),
+      tell: (clientIds: number[], cmd: string, data: unknown) => this.#tell(clientIds, cmd, data),
+    };
   }
 
   /** One push to many members, without waiting; a failure is logged. */

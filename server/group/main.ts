@@ -17,6 +17,7 @@ import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_fl
 import { MetricsRegistry, processMetrics, serveMetricsIfAsked } from "../metrics.ts";
 import { type GroupLimits, GroupRegistry } from "./group_registry.ts";
 import { GroupService, type GroupServiceMetrics } from "./group_service.ts";
+import { DEFAULT_RECONNECT_GRACE_MS, MAX_RECONNECT_GRACE_MS } from "./reconnect_grace.ts";
 
 /** The limits when no flag says otherwise. */
 export const GROUP_DEFAULTS = {
@@ -43,6 +44,8 @@ ${SERVICE_FLAGS_HELP}
   --max-members N            most members (connections) in one group (${GROUP_DEFAULTS.maxMembers}; at most ${MAX_MEMBERS_LIMIT})
   --max-groups-per-user N    most groups one user, or one service link, may be in (${GROUP_DEFAULTS.maxGroupsPerUser})
   --max-data-bytes N         largest data of cs_msg_group_send, as JSON (${GROUP_DEFAULTS.maxDataBytes}; at most ${MAX_DATA_BYTES_LIMIT})
+  --reconnect-grace-ms N     how long a member whose connection dropped keeps its place, waiting
+                             for its user to log in again (${DEFAULT_RECONNECT_GRACE_MS}; 0 turns it off)
 
 Commands (logged-in users and services): cs_msg_group_create {groupId?, key?, name?},
 cs_msg_group_join {groupId, key, name?}, cs_msg_group_leave {groupId}, cs_msg_group_send
@@ -50,6 +53,10 @@ cs_msg_group_join {groupId, key, name?}, cs_msg_group_leave {groupId}, cs_msg_gr
 cs_msg_group_list. Members are shown to each other by their username, which the gate stamps
 from the login; a user that gives name is refused. Only a service link may give name:
 ${DISPLAY_NAME_RULE}.
+A member whose connection drops while logged in is away (sc_msg_group_away): when its user logs
+in again on a new connection (by token, after a reload) within --reconnect-grace-ms, it is back
+in its groups in the same place (sc_msg_group_back); otherwise it leaves (sc_msg_group_leave).
+A logout, or a deleted account, leaves at once. Messages sent meanwhile are not kept for it.
 Groups live in memory: they end when this process stops or loses its gate connection. Run one
 instance per gate or cluster.
 `;
@@ -61,6 +68,7 @@ interface GroupFlags {
   name: string;
   limits: GroupLimits;
   maxDataBytes: number;
+  reconnectGraceMs: number;
 }
 
 /** A limit flag: an integer from 1 to `max`; throws a sentence naming the flag. */
@@ -82,6 +90,7 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
     "max-members": { type: "string" },
     "max-groups-per-user": { type: "string" },
     "max-data-bytes": { type: "string" },
+    "reconnect-grace-ms": { type: "string" },
   });
   if (flags.help) return undefined;
   return {
@@ -108,7 +117,19 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
       fallback: GROUP_DEFAULTS.maxDataBytes,
       max: MAX_DATA_BYTES_LIMIT,
     }),
+    reconnectGraceMs: graceFlag(flags.values["reconnect-grace-ms"]),
   };
+}
+
+/** `--reconnect-grace-ms`: an integer from 0 (off) to one day; throws a sentence. */
+function graceFlag(value: unknown): number {
+  const n = integerFlag("reconnect-grace-ms", value, DEFAULT_RECONNECT_GRACE_MS);
+  if (n < 0 || n > MAX_RECONNECT_GRACE_MS) {
+    throw new TypeError(
+      `Flag --reconnect-grace-ms must be from 0 (off) to ${MAX_RECONNECT_GRACE_MS}, not ${n}`,
+    );
+  }
+  return n;
 }
 
 /**
@@ -186,6 +207,7 @@ export async function main(args: string[]): Promise<number> {
     log,
     maxDataBytes: flags.maxDataBytes,
     metrics: groupMetrics(metrics, registry),
+    reconnectGraceMs: flags.reconnectGraceMs,
   });
   const stopSampling = processMetrics(metrics);
   let metricsServer;
@@ -200,6 +222,7 @@ export async function main(args: string[]): Promise<number> {
     maxMembers: flags.limits.maxMembers,
     maxGroupsPerUser: flags.limits.maxGroupsPerUser,
     maxDataBytes: flags.maxDataBytes,
+    reconnectGraceMs: flags.reconnectGraceMs,
   });
 
   const { code, signal } = await serveUntilStopped({

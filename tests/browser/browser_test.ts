@@ -70,7 +70,7 @@ Deno.test({
         const username = uniqueName("web");
         await registerOnPage(page, username);
         await waitForText(page.locator("#who"), username);
-        assert.ok(await storedToken(page), "the token is kept in localStorage");
+        assert.ok(await storedToken(page), "the token is kept in sessionStorage");
 
         await page.getByRole("button", { name: "Log out" }).click();
         await loginForm(page).waitFor();

@@ -6,22 +6,28 @@
  * time. Members and senders are shown by the name the group service gives: a user's username,
  * stamped by the gate from the login (the page sends no name), or "user N" when there is none.
  *
- * Pushes of the current group update it: `sc_msg_group_msg` adds a message, `sc_msg_group_join`
- * and `sc_msg_group_leave` add a line and refresh the members, `sc_msg_group_dismiss` ends it.
- * Membership belongs to the connection, so a lost connection ends it (the join form is filled
- * in again to rejoin), and so does logging out (the page leaves first) and a kick (the page
- * leaves: a member connection may leave even once its user is gone).
+ * Pushes of the current group update it: `sc_msg_group_msg` adds a message, `sc_msg_group_join`,
+ * `sc_msg_group_leave`, `sc_msg_group_away` and `sc_msg_group_back` add a line and refresh the
+ * members, `sc_msg_group_dismiss` ends it. A member whose connection dropped keeps its place for
+ * the group service's grace period: the page remembers its group (room_store.ts), and after a
+ * reload or a reconnect, once logged in again by token, asks for its groups and shows the same
+ * one again; when the grace has passed, the join form is filled in to rejoin. Logging out (the
+ * page leaves first) and a kick (the page leaves: a member connection may leave even once its
+ * user is gone) end it.
  *
  * @module
  */
 
 import {
+  type GroupAwayPush,
+  type GroupBackPush,
   GroupCmd,
   type GroupCreated,
   type GroupDismissPush,
   type GroupJoinAnswer,
   type GroupJoinPush,
   type GroupLeavePush,
+  type GroupListEntry,
   type GroupMember,
   type GroupMessagePush,
   type GroupOwner,
@@ -36,6 +42,7 @@ import { ActionError, call, describeError } from "./errors.ts";
 import { clearFieldErrors, showFieldError } from "./field_errors.ts";
 import { type Invite, inviteLink, parseInvite } from "./invite.ts";
 import type { Notices } from "./notices.ts";
+import { RoomStore } from "./room_store.ts";
 import type { GateClient } from "../../client/browser.ts";
 import type { Session, SessionEvent } from "./session.ts";
 
@@ -76,6 +83,10 @@ export class GroupPanel {
   #members = byId("members");
   #leave = byId("leave", HTMLButtonElement);
   #dismiss = byId("dismiss", HTMLButtonElement);
+  /** The group kept across a reload. */
+  #rooms = new RoomStore();
+  /** Whether the page is asking for its groups back. */
+  #regaining = false;
 
   /** An invite link opened before the page could join (not logged in yet). */
   #invite?: Invite;
@@ -104,7 +115,9 @@ export class GroupPanel {
     byId("room-name").textContent = this.#room.groupId;
     byId("room-id", HTMLInputElement).value = this.#room.groupId;
     byId("room-key", HTMLInputElement).value = this.#room.key;
-    byId("room-invite", HTMLInputElement).value = inviteLink(location, this.#room);
+    byId("room-invite", HTMLInputElement).value = this.#room.key
+      ? inviteLink(location, this.#room)
+      : "";
     show(this.#dismiss, this.#isOwner());
   }
 
@@ -289,6 +302,20 @@ export class GroupPanel {
       this.render();
       this.#refreshMembers();
     });
+    this.#client.on<GroupAwayPush>(GroupCmd.AWAY, (push) => {
+      if (push.groupId !== this.#room?.groupId) return;
+      const seconds = Math.round(push.graceMs / 1000);
+      this.#event(`${this.#who(push)} was disconnected; their place is kept for ${seconds} s.`);
+      this.#refreshMembers();
+    });
+    this.#client.on<GroupBackPush>(GroupCmd.BACK, (push) => {
+      const room = this.#room;
+      if (push.groupId !== room?.groupId) return;
+      this.#event(`${this.#who(push)} is back.`);
+      room.owner = push.owner;
+      this.render();
+      this.#refreshMembers();
+    });
     this.#client.on<GroupDismissPush>(GroupCmd.DISMISSED, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
       this.#exit(`Group ${push.groupId} was dismissed by its owner.`);
@@ -300,7 +327,8 @@ export class GroupPanel {
     const room = this.#room;
     if (room && this.#client.state !== "connected") {
       this.#exit(
-        `The connection was lost, and with it group ${room.groupId}. Join it again below.`,
+        `The connection was lost: reconnecting to keep your place in group ${room.groupId}…`,
+        { keep: true },
       );
       byId("join-id", HTMLInputElement).value = room.groupId;
       byId("join-key", HTMLInputElement).value = room.key;
@@ -312,8 +340,45 @@ export class GroupPanel {
       }
     }
     this.render();
-    if (this.#invite && this.#session.loggedIn && this.#client.state === "connected") {
-      this.#useInvite();
+    if (!this.#session.loggedIn || this.#client.state !== "connected") return;
+    if (this.#invite) this.#useInvite();
+    else if (!this.#room && (event.change === "login" || event.change === "connection")) {
+      this.#regain();
+    }
+  }
+
+  /**
+   * After a login (a reload's or a reconnect's, by token): the connection's groups, which the
+   * group service gave back within its grace period. The page shows the one it remembers, else
+   * the first; when the remembered one is gone, the join form is filled in with it.
+   */
+  async #regain(): Promise<void> {
+    if (this.#regaining) return;
+    this.#regaining = true;
+    const remembered = this.#rooms.get();
+    try {
+      const { groups } = await call<{ groups: GroupListEntry[] }>(this.#client, GroupCmd.LIST, {});
+      if (this.#room) return;
+      const entry = groups.find((g) => g.groupId === remembered?.groupId) ?? groups[0];
+      if (!entry) {
+        if (!remembered) return;
+        this.#rooms.clear();
+        byId("join-id", HTMLInputElement).value = remembered.groupId;
+        byId("join-key", HTMLInputElement).value = remembered.key;
+        this.#notices.info(
+          `Your place in group ${remembered.groupId} was lost. Join it again below.`,
+        );
+        return;
+      }
+      const key = entry.groupId === remembered?.groupId ? remembered.key : "";
+      this.#enter({ groupId: entry.groupId, key, owner: entry.owner }, { focus: false });
+      this.#event(`You are back in group ${entry.groupId}.`);
+      this.#notices.info(`Back in group ${entry.groupId}.`);
+      await this.#refreshMembers();
+    } catch (error) {
+      this.#notices.error(`Could not list your groups: ${describeError(error)}`);
+    } finally {
+      this.#regaining = false;
     }
   }
 
@@ -324,17 +389,22 @@ export class GroupPanel {
     if (this.#room === room) this.#exit();
   }
 
-  #enter(room: Room): void {
+  #enter(room: Room, options: { focus?: boolean } = {}): void {
     this.#room = room;
+    if (room.key) this.#rooms.set(room);
     this.#messages.replaceChildren();
     this.#members.replaceChildren();
     this.render();
-    byId("send-text").focus();
+    if (options.focus !== false) byId("send-text").focus();
   }
 
-  /** Leaves the room view; `why` goes to the status line. */
-  #exit(why?: string): void {
+  /**
+   * Leaves the room view; `why` goes to the status line. With `keep` (a lost connection) the
+   * group stays remembered, to be shown again once the page is back.
+   */
+  #exit(why?: string, options: { keep?: boolean } = {}): void {
     const hadFocus = this.#roomView.contains(document.activeElement);
+    if (!options.keep) this.#rooms.clear();
     this.#room = undefined;
     this.#messages.replaceChildren();
     this.#members.replaceChildren();
@@ -354,6 +424,10 @@ export class GroupPanel {
       );
       if (this.#room !== room) return;
       room.owner = info.owner;
+      if (room.me === undefined) {
+        const mine = info.members.filter((m) => m.userId === this.#session.userId && !m.away);
+        if (mine.length === 1) room.me = mine[0].clientId;
+      }
       this.#renderMembers(info.members);
       this.render();
     } catch (error) {
@@ -371,6 +445,7 @@ export class GroupPanel {
       const notes: string[] = [];
       if (member.clientId === room.me) notes.push("you");
       if (member.clientId === room.owner?.clientId) notes.push("owner");
+      if (member.away) notes.push("away");
       li.textContent = this.#who(member, { plain: true }) +
         (notes.length ? ` (${notes.join(", ")})` : "");
       li.title = `user ${member.userId}`;

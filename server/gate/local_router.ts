@@ -12,6 +12,7 @@ import {
   makePush,
   type RequestEnvelope,
   type ResponseEnvelope,
+  type UserBind,
 } from "../../shared/mod.ts";
 import { CloseCode } from "./connection.ts";
 import type { Connections } from "./connections.ts";
@@ -61,6 +62,7 @@ export function bindLocal(local: LocalSessions, binding: Binding): boolean {
   client.userId = binding.userId;
   client.token = binding.token;
   client.userName = binding.username;
+  tellUserBound(local, binding);
   return true;
 }
 
@@ -97,6 +99,16 @@ export function tellClientLeft(
   local.dispatcher.tell(
     GateCmd.CLIENT_LEAVE,
     JSON.stringify(makePush(GateCmd.CLIENT_LEAVE, { clientId: client.id, userId: client.userId })),
+  );
+}
+
+/** Tells this gate's links that asked that a user was bound to a client (of any gate). */
+export function tellUserBound(local: LocalSessions, bind: UserBind): void {
+  local.dispatcher.tell(
+    GateCmd.USER_BIND,
+    JSON.stringify(
+      makePush(GateCmd.USER_BIND, { clientId: bind.clientId, userId: bind.userId }),
+    ),
   );
 }
 

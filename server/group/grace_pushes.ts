@@ -19,14 +19,6 @@ import type { Logger } from "../log.ts";
 import type { Departure } from "./group_registry.ts";
 import type { GraceOutcome } from "./reconnect_grace.ts";
 
-/** The gate's event that a user was bound to a connection (`ss_msg_client_bind`). */
-export interface ClientBind {
-  /** The connection. */
-  clientId: number;
-  /** The user now bound to it. */
-  userId: number;
-}
-
 /** How the service tells: its pushes, its leave pushes, its log. */
 export interface GraceTeller {
   /** The grace period, ms, told in `sc_msg_group_away`. */

@@ -44,7 +44,7 @@ import {
   ServiceError,
   type ServiceRequest,
 } from "../../client/mod.ts";
-import { type GateDown, GroupCmd, State } from "../../shared/mod.ts";
+import { type GateDown, GroupCmd, State, type UserBind } from "../../shared/mod.ts";
 import {
   DISPLAY_NAME_RULE,
   type GroupCreated,
@@ -62,7 +62,7 @@ import {
 import type { Logger } from "../log.ts";
 import { isGroupId, isGroupKey, MAX_KEY_LENGTH } from "./group_ids.ts";
 import type { Caller, Departure, GroupRegistry } from "./group_registry.ts";
-import { type ClientBind, type GraceTeller, tellGraceOutcome } from "./grace_pushes.ts";
+import { type GraceTeller, tellGraceOutcome } from "./grace_pushes.ts";
 import { ReconnectGrace } from "./reconnect_grace.ts";
 
 /** What the service needs of the gate: pushes. `ServiceClient` is one. */
@@ -186,8 +186,9 @@ export class GroupService {
   }
 
   /**
-   * Registers the commands and the client-leave handler on a service client, and drops every
-   * group when the connection to the gate is lost (see {@linkcode gateLost}).
+   * Registers the commands, the client-leave handler and (with a grace period) the user-bind
+   * handler on a service client, and drops every group when the connection to the gate is lost
+   * (see {@linkcode gateLost}).
    */
   install(service: ServiceClient): void {
     service
@@ -200,6 +201,7 @@ export class GroupService {
       .handle(GroupCmd.LIST, (request) => this.list(request))
       .onClientLeave((leave) => this.clientLeft(leave))
       .onGateDown((down) => this.gateDown(down));
+    if (this.#grace.graceMs > 0) service.onUserBind((bind) => this.clientBound(bind));
     service.onState((state) => {
       if (state === "disconnected") this.gateLost();
     });
@@ -352,7 +354,7 @@ export class GroupService {
   }
 
   /** A user was bound to a connection: its members waiting for it are back (`sc_msg_group_back`). */
-  clientBound(bind: ClientBind): void {
+  clientBound(bind: UserBind): void {
     tellGraceOutcome(this.#graceTeller(), this.#grace.bound(bind));
   }
 

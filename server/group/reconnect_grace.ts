@@ -3,7 +3,7 @@
  * reconnect"), as Colyseus's `allowReconnection` gives a room's client: a member whose connection
  * drops while its user is logged in is marked away instead of leaving, and when the same user is
  * bound to a new connection (a login by token after a reload or a lost network, which the gate
- * tells with `ss_msg_client_bind`) within `graceMs`, it is put back on that connection in the same
+ * tells with `ss_msg_user_bind`) within `graceMs`, it is put back on that connection in the same
  * place: same groups, same order, same ownership. When the grace ends first, it leaves as before.
  *
  * The rules, for a connection that leaves the gate:
@@ -168,7 +168,7 @@ export class ReconnectGrace {
   bound(options: { clientId: number; userId: number }): GraceOutcome {
     const { clientId, userId } = options;
     const out = emptyOutcome();
-    if (!(userId > 0)) return out;
+    if (!(userId > 0) || this.#graceMs === 0) return out;
     const waiting = this.#awayOf.get(userId);
     for (const from of [...waiting ?? []]) {
       this.#stopWaiting(from);

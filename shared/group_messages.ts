@@ -154,6 +154,14 @@ export interface GroupLeavePush {
   members: number;
 }
 
+/** Push `sc_msg_group_dismiss`: the owner ended the group. */
+export interface GroupDismissPush {
+  groupId: string;
+  byUserId: number;
+  byClientId: number;
+  byName?: string;
+}
+
 /**
  * Push `sc_msg_group_away`: a member's connection dropped while its user was logged in. It keeps
  * its place (and its ownership) for `graceMs`: if its user logs in again on a new connection by
@@ -187,12 +195,4 @@ export interface GroupBackPush {
   name?: string;
   owner: GroupOwner;
   members: number;
-}
-
-/** Push `sc_msg_group_dismiss`: the owner ended the group. */
-export interface GroupDismissPush {
-  groupId: string;
-  byUserId: number;
-  byClientId: number;
-  byName?: string;
 }

@@ -89,12 +89,12 @@ export interface GroupServiceOptions {
   log: Logger;
   /** Largest `data` of `cs_msg_group_send`, in bytes of its JSON. */
   maxDataBytes: number;
+  /** How long a dropped member keeps its place, ms (reconnect_grace.ts); default 0: off. */
+  reconnectGraceMs?: number;
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
   /** Counts events for `/metrics`; none by default. */
   metrics?: GroupServiceMetrics;
-  /** How long a dropped member keeps its place, ms (reconnect_grace.ts); default 0: off. */
-  reconnectGraceMs?: number;
 }
 
 class FieldError extends ServiceError {
@@ -163,9 +163,9 @@ export class GroupService {
   #gate: GroupGate;
   #log: Logger;
   #maxDataBytes: number;
+  #grace: ReconnectGrace;
   #now: () => number;
   #metrics?: GroupServiceMetrics;
-  #grace: ReconnectGrace;
 
   /** A service over a registry; {@linkcode install} it on a `ServiceClient`. */
   constructor(options: GroupServiceOptions) {
@@ -173,8 +173,6 @@ export class GroupService {
     this.#gate = options.gate;
     this.#log = options.log;
     this.#maxDataBytes = options.maxDataBytes;
-    this.#now = options.now ?? Date.now;
-    this.#metrics = options.metrics;
     this.#grace = new ReconnectGrace({
       registry: options.registry,
       graceMs: options.reconnectGraceMs ?? 0,
@@ -183,6 +181,8 @@ export class GroupService {
         for (const departure of departures) this.#departed(departure, "disconnected");
       },
     });
+    this.#now = options.now ?? Date.now;
+    this.#metrics = options.metrics;
   }
 
   /**

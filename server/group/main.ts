@@ -47,16 +47,17 @@ ${SERVICE_FLAGS_HELP}
   --reconnect-grace-ms N     how long a member whose connection dropped keeps its place, waiting
                              for its user to log in again (${DEFAULT_RECONNECT_GRACE_MS}; 0 turns it off)
 
+A member whose connection drops while logged in is away (sc_msg_group_away): when its user logs
+in again on a new connection (by token, after a reload) within --reconnect-grace-ms, it is back
+in its groups in the same place (sc_msg_group_back); otherwise it leaves (sc_msg_group_leave).
+A logout, or a deleted account, leaves at once. Messages sent meanwhile are not kept for it.
+
 Commands (logged-in users and services): cs_msg_group_create {groupId?, key?, name?},
 cs_msg_group_join {groupId, key, name?}, cs_msg_group_leave {groupId}, cs_msg_group_send
 {groupId, data}, cs_msg_group_members {groupId}, cs_msg_group_dismiss {groupId},
 cs_msg_group_list. Members are shown to each other by their username, which the gate stamps
 from the login; a user that gives name is refused. Only a service link may give name:
 ${DISPLAY_NAME_RULE}.
-A member whose connection drops while logged in is away (sc_msg_group_away): when its user logs
-in again on a new connection (by token, after a reload) within --reconnect-grace-ms, it is back
-in its groups in the same place (sc_msg_group_back); otherwise it leaves (sc_msg_group_leave).
-A logout, or a deleted account, leaves at once. Messages sent meanwhile are not kept for it.
 Groups live in memory: they end when this process stops or loses its gate connection. Run one
 instance per gate or cluster.
 `;
@@ -206,8 +207,8 @@ export async function main(args: string[]): Promise<number> {
     gate: service,
     log,
     maxDataBytes: flags.maxDataBytes,
-    metrics: groupMetrics(metrics, registry),
     reconnectGraceMs: flags.reconnectGraceMs,
+    metrics: groupMetrics(metrics, registry),
   });
   const stopSampling = processMetrics(metrics);
   let metricsServer;

@@ -207,6 +207,11 @@ export class GroupService {
     });
   }
 
+  /** How many dropped connections have members waiting for their user (the grace period). */
+  get awayConnections(): number {
+    return this.#grace.waiting;
+  }
+
   /** `cs_msg_group_create` {groupId?, key?, name? (links)} → {groupId, key, owner}. */
   create(request: ServiceRequest): GroupCreated {
     const data = objectData(request.data);

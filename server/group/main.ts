@@ -210,6 +210,11 @@ export async function main(args: string[]): Promise<number> {
     reconnectGraceMs: flags.reconnectGraceMs,
     metrics: groupMetrics(metrics, registry),
   });
+  metrics.gauge({
+    name: "gatehouse_group_away_connections",
+    help: "Dropped connections whose members keep their place for the reconnect grace period",
+    read: () => groups.awayConnections,
+  });
   const stopSampling = processMetrics(metrics);
   let metricsServer;
   try {

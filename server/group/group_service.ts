@@ -369,6 +369,7 @@ export class GroupService {
    * messages.
    */
   gateDown(down: GateDown): void {
+    this.#grace.gateDown({ from: down.fromClientId, to: down.toClientId });
     const gone = this.#registry.clientsIn({ from: down.fromClientId, to: down.toClientId });
     for (const clientId of gone) this.clientLeft({ clientId, userId: 0 }, { grace: false });
     this.#log.info("gate down", { gate: down.gate, members: gone.length });

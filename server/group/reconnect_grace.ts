@@ -168,7 +168,10 @@ export class ReconnectGrace {
   bound(options: { clientId: number; userId: number }): GraceOutcome {
     const { clientId, userId } = options;
     const out = emptyOutcome();
-    if (!(userId > 0) || this.#graceMs === 0) return out;
+    if (this.#graceMs === 0) return out;
+    // A new binding of the connection replaces the one remembered for it.
+    this.#forgetBinding(clientId);
+    if (!(userId > 0)) return out;
     const waiting = this.#awayOf.get(userId);
     for (const from of [...waiting ?? []]) {
       this.#stopWaiting(from);
@@ -178,6 +181,17 @@ export class ReconnectGrace {
     }
     if (this.#registry.hasUser(userId)) this.#remember(clientId, userId);
     return out;
+  }
+
+  /**
+   * A gate went down: the bindings remembered for its connections (`from <= clientId < to`) are
+   * forgotten, so that no place moves to a clientId the restarted gate may hand to someone else.
+   * (Its members are told to {@linkcode left} one by one, with `grace: false`.)
+   */
+  gateDown(range: { from: number; to: number }): void {
+    for (const clientId of [...this.#boundUser.keys()]) {
+      if (clientId >= range.from && clientId < range.to) this.#forgetBinding(clientId);
+    }
   }
 
   /** Forgets every away member and binding, without telling (the groups were all dropped). */
@@ -216,7 +230,6 @@ export class ReconnectGrace {
   #remember(clientId: number, userId: number): void {
     const before = this.#boundTo.get(userId);
     if (before !== undefined) this.#boundUser.delete(before);
-    this.#forgetBinding(clientId);
     this.#boundTo.set(userId, clientId);
     this.#boundUser.set(clientId, userId);
   }

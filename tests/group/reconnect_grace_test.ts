@@ -218,3 +218,17 @@ Deno.test("reconnect grace: the grace period must be an integer from 0 to one da
     );
   }
 });
+
+Deno.test("reconnect grace: a binding is forgotten when its connection is rebound or its gate goes down", () => {
+  const { registry, grace } = setup();
+  // Bob logs in on connection 5 (connection 2 still open), then someone else logs in on 5.
+  grace.bound({ clientId: 5, userId: 20 });
+  grace.bound({ clientId: 5, userId: 99 });
+  assert.deepEqual(grace.left({ clientId: 2, userId: 0 }).back, [], "no move to connection 5");
+  assert.deepEqual(registry.list({ clientId: 5, userId: 99 }), []);
+  // Carol logs in on connection 6, whose gate then goes down: nothing moves to a dead clientId.
+  grace.bound({ clientId: 6, userId: 30 });
+  grace.gateDown({ from: 6, to: 7 });
+  assert.deepEqual(grace.left({ clientId: 3, userId: 0 }).back, []);
+  assert.deepEqual(registry.peek("room")!.members.map((m) => m.clientId), [1]);
+});

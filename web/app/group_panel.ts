@@ -37,10 +37,11 @@ import {
   MAX_GROUP_KEY_LENGTH,
   State,
 } from "../../shared/mod.ts";
-import { busy, byId, clockTime, fields, onSubmit, show } from "./dom.ts";
+import { busy, byId, fields, onSubmit, show } from "./dom.ts";
 import { ActionError, call, describeError } from "./errors.ts";
 import { clearFieldErrors, showFieldError } from "./field_errors.ts";
 import { type Invite, inviteLink, parseInvite } from "./invite.ts";
+import { MessageList, messageText } from "./message_list.ts";
 import type { Notices } from "./notices.ts";
 import { RoomStore } from "./room_store.ts";
 import type { GateClient } from "../../client/browser.ts";
@@ -55,18 +56,6 @@ interface Room {
   owner?: GroupOwner;
 }
 
-/** Most messages kept in the list. */
-const MAX_MESSAGES = 500;
-
-/** The text of a message's data: `{text}` as the page sends it, anything else as JSON. */
-export function messageText(data: unknown): string {
-  if (typeof data === "string") return data;
-  if (data && typeof data === "object" && typeof (data as { text?: unknown }).text === "string") {
-    return (data as { text: string }).text;
-  }
-  return JSON.stringify(data);
-}
-
 /** Wires the group chat to a client. */
 export class GroupPanel {
   #client: GateClient;
@@ -79,7 +68,7 @@ export class GroupPanel {
   #createForm = byId("create-form", HTMLFormElement);
   #joinForm = byId("join-form", HTMLFormElement);
   #sendForm = byId("send-form", HTMLFormElement);
-  #messages = byId("messages");
+  #messages = new MessageList(byId("messages"));
   #members = byId("members");
   #leave = byId("leave", HTMLButtonElement);
   #dismiss = byId("dismiss", HTMLButtonElement);
@@ -162,7 +151,7 @@ export class GroupPanel {
         me: mine.length === 1 ? mine[0].clientId : undefined,
       });
       this.#joinForm.reset();
-      this.#event(`You joined group ${joined.groupId}.`);
+      this.#messages.event(`You joined group ${joined.groupId}.`);
       this.#renderMembers(joined.members);
       this.#notices.info(`Joined group ${joined.groupId}.`);
     } catch (error) {
@@ -183,7 +172,7 @@ export class GroupPanel {
       try {
         const created = await call<GroupCreated>(this.#client, GroupCmd.CREATE, {});
         this.#enter({ ...created, me: created.owner.clientId });
-        this.#event(
+        this.#messages.event(
           "You created this group. Share its invite link (or its id and key) with the people " +
             "you invite.",
         );
@@ -242,7 +231,7 @@ export class GroupPanel {
         });
         if (this.#room !== room) return;
         input.value = "";
-        this.#message({ who: "you", text, time: sent.time });
+        this.#messages.message({ who: "you", text, time: sent.time });
         input.focus();
       } catch (error) {
         showFieldError(input, `Could not send: ${describeError(error)}`);
@@ -274,7 +263,7 @@ export class GroupPanel {
   #wirePushes(): void {
     this.#client.on<GroupMessagePush>(GroupCmd.MSG, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
-      this.#message({
+      this.#messages.message({
         who: this.#who({ userId: push.fromUserId, name: push.fromName }),
         text: messageText(push.data),
         time: push.time,
@@ -282,18 +271,18 @@ export class GroupPanel {
     });
     this.#client.on<GroupJoinPush>(GroupCmd.JOINED, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
-      this.#event(`${this.#who(push)} joined.`);
+      this.#messages.event(`${this.#who(push)} joined.`);
       this.#refreshMembers();
     });
     this.#client.on<GroupLeavePush>(GroupCmd.LEFT, (push) => {
       const room = this.#room;
       if (push.groupId !== room?.groupId) return;
       const how = push.reason === "disconnected" ? "was disconnected" : "left";
-      this.#event(`${this.#who(push)} ${how}.`);
+      this.#messages.event(`${this.#who(push)} ${how}.`);
       const before = room.owner?.clientId;
       room.owner = push.owner;
       if (push.owner && push.owner.clientId !== before) {
-        this.#event(
+        this.#messages.event(
           push.owner.clientId === room.me
             ? "You are the owner now."
             : `${this.#who(push.owner)} is the owner now.`,
@@ -305,13 +294,15 @@ export class GroupPanel {
     this.#client.on<GroupAwayPush>(GroupCmd.AWAY, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
       const seconds = Math.round(push.graceMs / 1000);
-      this.#event(`${this.#who(push)} was disconnected; their place is kept for ${seconds} s.`);
+      this.#messages.event(
+        `${this.#who(push)} was disconnected; their place is kept for ${seconds} s.`,
+      );
       this.#refreshMembers();
     });
     this.#client.on<GroupBackPush>(GroupCmd.BACK, (push) => {
       const room = this.#room;
       if (push.groupId !== room?.groupId) return;
-      this.#event(`${this.#who(push)} is back.`);
+      this.#messages.event(`${this.#who(push)} is back.`);
       room.owner = push.owner;
       this.render();
       this.#refreshMembers();
@@ -372,7 +363,7 @@ export class GroupPanel {
       }
       const key = entry.groupId === remembered?.groupId ? remembered.key : "";
       this.#enter({ groupId: entry.groupId, key, owner: entry.owner }, { focus: false });
-      this.#event(`You are back in group ${entry.groupId}.`);
+      this.#messages.event(`You are back in group ${entry.groupId}.`);
       this.#notices.info(`Back in group ${entry.groupId}.`);
       await this.#refreshMembers();
     } catch (error) {
@@ -392,7 +383,7 @@ export class GroupPanel {
   #enter(room: Room, options: { focus?: boolean } = {}): void {
     this.#room = room;
     if (room.key) this.#rooms.set(room);
-    this.#messages.replaceChildren();
+    this.#messages.clear();
     this.#members.replaceChildren();
     this.render();
     if (options.focus !== false) byId("send-text").focus();
@@ -406,7 +397,7 @@ export class GroupPanel {
     const hadFocus = this.#roomView.contains(document.activeElement);
     if (!options.keep) this.#rooms.clear();
     this.#room = undefined;
-    this.#messages.replaceChildren();
+    this.#messages.clear();
     this.#members.replaceChildren();
     this.render();
     if (why) this.#notices.info(why);
@@ -468,29 +459,5 @@ export class GroupPanel {
       return "you (another connection)";
     }
     return member.name ?? `user ${member.userId}`;
-  }
-
-  #message(message: { who: string; text: string; time: number }): void {
-    const li = document.createElement("li");
-    const time = document.createElement("time");
-    time.dateTime = new Date(message.time).toISOString();
-    time.textContent = clockTime(message.time);
-    const who = document.createElement("strong");
-    who.textContent = `${message.who}:`;
-    li.append(time, who, ` ${message.text}`);
-    this.#append(li);
-  }
-
-  #event(text: string): void {
-    const li = document.createElement("li");
-    li.className = "event";
-    li.textContent = text;
-    this.#append(li);
-  }
-
-  #append(li: HTMLLIElement): void {
-    this.#messages.append(li);
-    while (this.#messages.children.length > MAX_MESSAGES) this.#messages.firstChild?.remove();
-    this.#messages.scrollTop = this.#messages.scrollHeight;
   }
 }

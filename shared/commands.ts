@@ -91,6 +91,10 @@ export const GroupCmd = {
   JOINED: "sc_msg_group_join",
   /** Push: someone left a group. */
   LEFT: "sc_msg_group_leave",
+  /** Push: a member's connection dropped; it keeps its place for the grace period. */
+  AWAY: "sc_msg_group_away",
+  /** Push: a member that was away is back on a new connection, in the same place. */
+  BACK: "sc_msg_group_back",
   /** Push: the group was dismissed. */
   DISMISSED: "sc_msg_group_dismiss",
 } as const;

@@ -58,6 +58,11 @@ export interface GroupMember {
   joinedAt: number;
   /** Its username (a service link: the name it gave); absent when none. */
   name?: string;
+  /**
+   * `true` while its connection dropped and it may come back (the group service's reconnect
+   * grace period): it keeps its place but gets no pushes. Absent otherwise.
+   */
+  away?: boolean;
 }
 
 /** The owner of a group: one of its members. */
@@ -160,4 +165,39 @@ export interface GroupDismissPush {
   byName?: string;
   /** Why, when no member dismissed it. */
   reason?: string;
+}
+
+/**
+ * Push `sc_msg_group_away`: a member's connection dropped while its user was logged in. It keeps
+ * its place (and its ownership) for `graceMs`: if its user logs in again on a new connection by
+ * then, `sc_msg_group_back` follows; otherwise `sc_msg_group_leave` with reason "disconnected".
+ * `members` counts it still. Messages sent meanwhile are not kept for it.
+ */
+export interface GroupAwayPush {
+  groupId: string;
+  userId: number;
+  /** The connection that dropped. */
+  clientId: number;
+  name?: string;
+  /** How long it may take to come back, ms. */
+  graceMs: number;
+  members: number;
+}
+
+/**
+ * Push `sc_msg_group_back`: a member is back, on its user's new connection `clientId`, in the
+ * same place (`owner` is the owner now: the member itself when it owned the group). It usually
+ * follows `sc_msg_group_away`; it comes alone when the user logged in on the new connection before
+ * the old one was seen to drop.
+ */
+export interface GroupBackPush {
+  groupId: string;
+  userId: number;
+  /** The member's new connection. */
+  clientId: number;
+  /** The connection it had before. */
+  previousClientId: number;
+  name?: string;
+  owner: GroupOwner;
+  members: number;
 }

@@ -4,7 +4,8 @@
  * `web/dist/app.js`). It connects to the gate that served it, over `ws://` or `wss://` at
  * `/ws`, and offers the accounts of the login service and the group chat of the group service.
  *
- * - A token from an earlier login (in `localStorage`) logs in again by token on load.
+ * - A token from an earlier login (in `sessionStorage`: token_store.ts says why) logs in again by
+ *   token on load, and the page shows the group it was in (the group service kept its place).
  * - The connection bar shows the state and the last heartbeat round trip.
  * - A notice says when the account was logged in elsewhere.
  * - Errors about a field show under it; the status line is cleared by the next action.

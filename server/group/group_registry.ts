@@ -17,6 +17,12 @@
  *   unknown group `FAIL` "No group <id>".
  * - Limits: members per group; groups per user (distinct groups of one userId over all its
  *   connections; a service link, userId 0, counts per connection).
+ * - Away members (the reconnect grace period, reconnect_grace.ts): a dropped connection's
+ *   memberships may be marked away instead of ending. An away member keeps its place (its order,
+ *   its ownership, the count) but gets no pushes and is not an `others`/`remaining`/recipient;
+ *   {@linkcode GroupRegistry.moveClient} puts it back on its user's new connection, and
+ *   {@linkcode GroupRegistry.clientLeft} ends it. When an owner leaves, the earliest member that
+ *   is not away becomes the owner (the earliest away one when all are away).
  *
  * @example
  * ```ts
@@ -85,8 +91,38 @@ export interface Departure {
   owner?: Owner;
   /** Whether ownership passed to another member. */
   ownerChanged: boolean;
-  /** The remaining members' clientIds, to tell. */
+  /** The remaining members' clientIds to tell (those not away). */
   remaining: number[];
+  /** How many members are left, away ones included. */
+  members: number;
+}
+
+/** A member of a dropped connection marked away: it keeps its place while its grace runs. */
+export interface AwayMark {
+  /** The group. */
+  groupId: string;
+  /** The member, now away. */
+  member: Member;
+  /** The other members' clientIds to tell (those not away). */
+  others: number[];
+  /** How many members the group has, away ones included. */
+  members: number;
+}
+
+/** A member put back on its user's new connection, in the same place. */
+export interface Rejoin {
+  /** The group. */
+  groupId: string;
+  /** The member, with its new clientId. */
+  member: Member;
+  /** The connection it had before. */
+  previousClientId: number;
+  /** The owner now (the member itself when it owned the group). */
+  owner: Owner;
+  /** The other members' clientIds to tell (those not away). */
+  others: number[];
+  /** How many members the group has, away ones included. */
+  members: number;
 }
 
 /** The outcome of a dismiss. */
@@ -138,6 +174,15 @@ function forbidden(msg: string): ServiceError {
 /** The key under which a member's groups are counted: its user, or a service link's connection. */
 function userKey(member: Caller): string {
   return member.userId > 0 ? `u${member.userId}` : `c${member.clientId}`;
+}
+
+/** The clientIds of a group's members that are not away, but `except`'s, in order. */
+function present(group: Group, except?: number): number[] {
+  const ids: number[] = [];
+  for (const [id, member] of group.members) {
+    if (!member.away && id !== except) ids.push(id);
+  }
+  return ids;
 }
 
 function ownerOf(group: Group): Owner {
@@ -247,7 +292,7 @@ export class GroupRegistry {
       throw fail(`Group ${groupId} is full: it has ${this.#limits.maxMembers} members`);
     }
     this.#checkUserRoom(caller, groupId);
-    const others = [...group.members.keys()];
+    const others = present(group);
     const member = this.#add(group, caller);
     return { group: infoOf(group), joined: true, member: { ...member }, others };
   }
@@ -275,10 +320,94 @@ export class GroupRegistry {
     return member && { ...member };
   }
 
-  /** Takes a connection that left the gate out of all its groups. */
-  clientLeft(clientId: number): Departure[] {
+  /**
+   * Takes a connection that left the gate out of all its groups; with `keepAway`, out of those
+   * where it is not away.
+   */
+  clientLeft(clientId: number, options: { keepAway?: boolean } = {}): Departure[] {
     const ids = [...this.#byClient.get(clientId) ?? []];
-    return ids.map((id) => this.#remove(this.#groups.get(id)!, clientId));
+    return ids
+      .filter((id) => !(options.keepAway && this.#groups.get(id)!.members.get(clientId)!.away))
+      .map((id) => this.#remove(this.#groups.get(id)!, clientId));
+  }
+
+  /** The users a connection's memberships joined as (0 for a service link), each once. */
+  memberUsers(clientId: number): number[] {
+    const users = new Set<number>();
+    for (const id of this.#byClient.get(clientId) ?? []) {
+      users.add(this.#groups.get(id)!.members.get(clientId)!.userId);
+    }
+    return [...users];
+  }
+
+  /** Whether a user (userId > 0) is a member of any group, on any connection. */
+  hasUser(userId: number): boolean {
+    return userId > 0 && this.#byUser.has(`u${userId}`);
+  }
+
+  /**
+   * Marks away the memberships a dropped connection holds as `userId` (not those it joined as
+   * another user): they keep their place and get no pushes. Says whom to tell.
+   */
+  markAway(options: { clientId: number; userId: number }): AwayMark[] {
+    const marks: AwayMark[] = [];
+    for (const id of this.#byClient.get(options.clientId) ?? []) {
+      const group = this.#groups.get(id)!;
+      const member = group.members.get(options.clientId)!;
+      if (member.userId !== options.userId || member.away) continue;
+      member.away = true;
+      marks.push({
+        groupId: id,
+        member: { ...member },
+        others: present(group),
+        members: group.members.size,
+      });
+    }
+    return marks;
+  }
+
+  /**
+   * Moves the memberships connection `from` holds as `userId` to connection `to`, each in the
+   * same place of its group (its order, its ownership, `joinedAt`), no longer away. Where `to`
+   * is already a member, the one of `from` leaves instead (a departure).
+   */
+  moveClient(
+    options: { from: number; to: number; userId: number },
+  ): { back: Rejoin[]; departures: Departure[] } {
+    const { from, to } = options;
+    const back: Rejoin[] = [];
+    const departures: Departure[] = [];
+    for (const id of [...this.#byClient.get(from) ?? []]) {
+      const group = this.#groups.get(id)!;
+      const member = group.members.get(from)!;
+      if (member.userId !== options.userId) continue;
+      if (group.members.has(to)) {
+        departures.push(this.#remove(group, from));
+        continue;
+      }
+      // A Map keeps insertion order: rebuild it with the new key in the old place.
+      group.members = new Map(
+        [...group.members].map(([key, m]) => [key === from ? to : key, m]),
+      );
+      member.clientId = to;
+      delete member.away;
+      if (group.ownerClientId === from) group.ownerClientId = to;
+      const ofFrom = this.#byClient.get(from)!;
+      ofFrom.delete(id);
+      if (ofFrom.size === 0) this.#byClient.delete(from);
+      let ofTo = this.#byClient.get(to);
+      if (!ofTo) this.#byClient.set(to, ofTo = new Set());
+      ofTo.add(id);
+      back.push({
+        groupId: id,
+        member: { ...member },
+        previousClientId: from,
+        owner: ownerOf(group),
+        others: present(group, to),
+        members: group.members.size,
+      });
+    }
+    return { back, departures };
   }
 
   /** The member connections whose clientId is in `[from, to)` (a gate that went down). */
@@ -299,7 +428,8 @@ export class GroupRegistry {
     return {
       groupId: group.id,
       members,
-      others: members.map((m) => m.clientId).filter((id) => id !== options.caller.clientId),
+      others: members.filter((m) => !m.away && m.clientId !== options.caller.clientId)
+        .map((m) => m.clientId),
     };
   }
 
@@ -315,7 +445,7 @@ export class GroupRegistry {
    */
   recipients(options: { caller: Caller; groupId: string }): number[] {
     const group = this.#memberGroup(options, "send to it");
-    return [...group.members.keys()].filter((id) => id !== options.caller.clientId);
+    return present(group, options.caller.clientId);
   }
 
   /**
@@ -408,18 +538,30 @@ export class GroupRegistry {
     this.#unindex(group.id, member);
     if (group.members.size === 0) {
       this.#groups.delete(group.id);
-      return { groupId: group.id, member, ended: true, ownerChanged: false, remaining: [] };
+      return {
+        groupId: group.id,
+        member,
+        ended: true,
+        ownerChanged: false,
+        remaining: [],
+        members: 0,
+      };
     }
     const ownerChanged = group.ownerClientId === clientId;
-    // A Map iterates in insertion order: the first key is the earliest member.
-    if (ownerChanged) group.ownerClientId = group.members.keys().next().value!;
+    // A Map iterates in insertion order: the first one is the earliest member.
+    if (ownerChanged) {
+      const first = [...group.members.values()].find((m) => !m.away) ??
+        group.members.values().next().value!;
+      group.ownerClientId = first.clientId;
+    }
     return {
       groupId: group.id,
       member,
       ended: false,
       owner: ownerOf(group),
       ownerChanged,
-      remaining: [...group.members.keys()],
+      remaining: present(group),
+      members: group.members.size,
     };
   }
 

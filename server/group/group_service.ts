@@ -27,6 +27,8 @@
  * - `sc_msg_group_leave` {groupId, userId, clientId, name?, reason: "left" | "disconnected",
  *   owner, members}; `owner` is the owner after the departure (a new one when the owner left)
  * - `sc_msg_group_dismiss` {groupId, byUserId, byClientId, byName?}
+ * - `sc_msg_group_away` and `sc_msg_group_back`: a dropped member keeps its place for the
+ *   reconnect grace period (`reconnectGraceMs`; see reconnect_grace.ts and grace_pushes.ts)
  *
  * @example
  * ```ts
@@ -42,7 +44,7 @@ import {
   ServiceError,
   type ServiceRequest,
 } from "../../client/mod.ts";
-import { type GateDown, GroupCmd, State } from "../../shared/mod.ts";
+import { type GateDown, GroupCmd, State, type UserBind } from "../../shared/mod.ts";
 import {
   DISPLAY_NAME_RULE,
   type GroupCreated,
@@ -61,6 +63,8 @@ import type { Logger } from "../log.ts";
 import { isGroupId, isGroupKey, MAX_KEY_LENGTH, newGroupId } from "./group_ids.ts";
 import { GROUP_ROUTES, type GroupKeys } from "./group_keys.ts";
 import type { Caller, Departure, GroupRegistry } from "./group_registry.ts";
+import { type GraceTeller, tellGraceOutcome } from "./grace_pushes.ts";
+import { ReconnectGrace } from "./reconnect_grace.ts";
 
 /** What the service needs of the gate: pushes. `ServiceClient` is one. */
 export interface GroupGate {
@@ -86,6 +90,8 @@ export interface GroupServiceOptions {
   log: Logger;
   /** Largest `data` of `cs_msg_group_send`, in bytes of its JSON. */
   maxDataBytes: number;
+  /** How long a dropped member keeps its place, ms (reconnect_grace.ts); default 0: off. */
+  reconnectGraceMs?: number;
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
   /** Counts events for `/metrics`; none by default. */
@@ -163,6 +169,7 @@ export class GroupService {
   #gate: GroupGate;
   #log: Logger;
   #maxDataBytes: number;
+  #grace: ReconnectGrace;
   #now: () => number;
   #metrics?: GroupServiceMetrics;
   #keys?: GroupKeys;
@@ -173,14 +180,23 @@ export class GroupService {
     this.#gate = options.gate;
     this.#log = options.log;
     this.#maxDataBytes = options.maxDataBytes;
+    this.#grace = new ReconnectGrace({
+      registry: options.registry,
+      graceMs: options.reconnectGraceMs ?? 0,
+      onExpired: ({ clientId, departures }) => {
+        this.#log.info("group grace ended", { clientId, groups: departures.length });
+        for (const departure of departures) this.#departed(departure, "disconnected");
+      },
+    });
     this.#now = options.now ?? Date.now;
     this.#metrics = options.metrics;
     this.#keys = options.keys;
   }
 
   /**
-   * Registers the commands and the client-leave handler on a service client, and drops every
-   * group when the connection to the gate is lost (see {@linkcode gateLost}).
+   * Registers the commands, the client-leave handler and (with a grace period) the user-bind
+   * handler on a service client, and drops every group when the connection to the gate is lost
+   * (see {@linkcode gateLost}).
    */
   install(service: ServiceClient): void {
     // With keys, the gate routes each group's commands to the instance holding it.
@@ -198,9 +214,15 @@ export class GroupService {
       .handle(GroupCmd.LIST, (request) => this.list(request), routed(GroupCmd.LIST))
       .onClientLeave((leave) => this.clientLeft(leave))
       .onGateDown((down) => this.gateDown(down));
+    if (this.#grace.graceMs > 0) service.onUserBind((bind) => this.clientBound(bind));
     service.onState((state) => {
       if (state === "disconnected") this.gateLost();
     });
+  }
+
+  /** How many dropped connections have members waiting for their user (the grace period). */
+  get awayConnections(): number {
+    return this.#grace.waiting;
   }
 
   /** `cs_msg_group_create` {groupId?, key?, name? (links)} → {groupId, key, owner}. */
@@ -388,11 +410,18 @@ export class GroupService {
     return { groups: this.#registry.list(caller) };
   }
 
-  /** A client left the gate: it leaves every group it was in, and the others are told. */
-  clientLeft(leave: ClientLeave): void {
-    for (const departure of this.#registry.clientLeft(leave.clientId)) {
-      this.#departed(departure, "disconnected");
-    }
+  /**
+   * A client left the gate: it leaves every group it was in, and the others are told; while its
+   * user was bound, its memberships wait for the grace period instead (reconnect_grace.ts).
+   */
+  clientLeft(leave: ClientLeave, options: { grace?: boolean } = {}): void {
+    const outcome = this.#grace.left({ ...leave, grace: options.grace });
+    tellGraceOutcome(this.#graceTeller(), outcome);
+  }
+
+  /** A user was bound to a connection: its members waiting for it are back (`sc_msg_group_back`). */
+  clientBound(bind: UserBind): void {
+    tellGraceOutcome(this.#graceTeller(), this.#grace.bound(bind));
   }
 
   /**
@@ -401,8 +430,9 @@ export class GroupService {
    * messages.
    */
   gateDown(down: GateDown): void {
+    this.#grace.gateDown({ from: down.fromClientId, to: down.toClientId });
     const gone = this.#registry.clientsIn({ from: down.fromClientId, to: down.toClientId });
-    for (const clientId of gone) this.clientLeft({ clientId, userId: 0 });
+    for (const clientId of gone) this.clientLeft({ clientId, userId: 0 }, { grace: false });
     this.#log.info("gate down", { gate: down.gate, members: gone.length });
   }
 
@@ -414,6 +444,7 @@ export class GroupService {
    */
   gateLost(): number {
     const count = this.#registry.clear();
+    this.#grace.clear();
     if (count > 0) {
       this.#log.warn("groups dropped", { reason: "gate connection lost", groups: count });
     }
@@ -444,7 +475,7 @@ export class GroupService {
       userId: member.userId,
       clientId: member.clientId,
       reason,
-      members: departure.remaining.length,
+      members: departure.members,
     });
     if (departure.ended) {
       this.#log.info("group ended", { groupId, reason: "no members", groups: this.#registry.size });
@@ -466,9 +497,18 @@ export class GroupService {
       name: member.name,
       reason,
       owner: departure.owner,
-      members: departure.remaining.length,
+      members: departure.members,
     });
     this.#tell(departure.remaining, GroupCmd.LEFT, push);
+  }
+
+  #graceTeller(): GraceTeller {
+    return {
+      graceMs: this.#grace.graceMs,
+      log: this.#log,
+      departed: (departure: Departure) => this.#departed(departure, "disconnected"),
+      tell: (clientIds: number[], cmd: string, data: unknown) => this.#tell(clientIds, cmd, data),
+    };
   }
 
   /** One push to many members, without waiting; a failure is logged. */

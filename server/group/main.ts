@@ -19,6 +19,7 @@ import { MetricsRegistry, processMetrics, serveMetricsIfAsked } from "../metrics
 import { type GroupLimits, GroupRegistry } from "./group_registry.ts";
 import { GroupKeys } from "./group_keys.ts";
 import { GroupService, type GroupServiceMetrics } from "./group_service.ts";
+import { DEFAULT_RECONNECT_GRACE_MS, MAX_RECONNECT_GRACE_MS } from "./reconnect_grace.ts";
 
 /** The limits when no flag says otherwise. */
 export const GROUP_DEFAULTS = {
@@ -45,6 +46,13 @@ ${SERVICE_FLAGS_HELP}
   --max-members N            most members (connections) in one group (${GROUP_DEFAULTS.maxMembers}; at most ${MAX_MEMBERS_LIMIT})
   --max-groups-per-user N    most groups one user, or one service link, may be in (${GROUP_DEFAULTS.maxGroupsPerUser})
   --max-data-bytes N         largest data of cs_msg_group_send, as JSON (${GROUP_DEFAULTS.maxDataBytes}; at most ${MAX_DATA_BYTES_LIMIT})
+  --reconnect-grace-ms N     how long a member whose connection dropped keeps its place, waiting
+                             for its user to log in again (${DEFAULT_RECONNECT_GRACE_MS}; 0 turns it off)
+
+A member whose connection drops while logged in is away (sc_msg_group_away): when its user logs
+in again on a new connection (by token, after a reload) within --reconnect-grace-ms, it is back
+in its groups in the same place (sc_msg_group_back); otherwise it leaves (sc_msg_group_leave).
+A logout, or a deleted account, leaves at once. Messages sent meanwhile are not kept for it.
 
 Commands (logged-in users and services): cs_msg_group_create {groupId?, key?, name?},
 cs_msg_group_join {groupId, key, name?}, cs_msg_group_leave {groupId}, cs_msg_group_send
@@ -64,6 +72,7 @@ interface GroupFlags {
   name: string;
   limits: GroupLimits;
   maxDataBytes: number;
+  reconnectGraceMs: number;
 }
 
 /** A limit flag: an integer from 1 to `max`; throws a sentence naming the flag. */
@@ -85,6 +94,7 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
     "max-members": { type: "string" },
     "max-groups-per-user": { type: "string" },
     "max-data-bytes": { type: "string" },
+    "reconnect-grace-ms": { type: "string" },
   });
   if (flags.help) return undefined;
   return {
@@ -111,7 +121,19 @@ function parseGroupArgs(args: string[]): GroupFlags | undefined {
       fallback: GROUP_DEFAULTS.maxDataBytes,
       max: MAX_DATA_BYTES_LIMIT,
     }),
+    reconnectGraceMs: graceFlag(flags.values["reconnect-grace-ms"]),
   };
+}
+
+/** `--reconnect-grace-ms`: an integer from 0 (off) to one day; throws a sentence. */
+function graceFlag(value: unknown): number {
+  const n = integerFlag("reconnect-grace-ms", value, DEFAULT_RECONNECT_GRACE_MS);
+  if (n < 0 || n > MAX_RECONNECT_GRACE_MS) {
+    throw new TypeError(
+      `Flag --reconnect-grace-ms must be from 0 (off) to ${MAX_RECONNECT_GRACE_MS}, not ${n}`,
+    );
+  }
+  return n;
 }
 
 /**
@@ -188,8 +210,14 @@ export async function main(args: string[]): Promise<number> {
     gate: service,
     log,
     maxDataBytes: flags.maxDataBytes,
+    reconnectGraceMs: flags.reconnectGraceMs,
     metrics: groupMetrics(metrics, registry),
     keys: new GroupKeys({ gate: service, log }),
+  });
+  metrics.gauge({
+    name: "gatehouse_group_away_connections",
+    help: "Dropped connections whose members keep their place for the reconnect grace period",
+    read: () => groups.awayConnections,
   });
   const stopSampling = processMetrics(metrics);
   let metricsServer;
@@ -204,6 +232,7 @@ export async function main(args: string[]): Promise<number> {
     maxMembers: flags.limits.maxMembers,
     maxGroupsPerUser: flags.limits.maxGroupsPerUser,
     maxDataBytes: flags.maxDataBytes,
+    reconnectGraceMs: flags.reconnectGraceMs,
   });
 
   const { code, signal } = await serveUntilStopped({

@@ -54,6 +54,12 @@ export interface MetricsPorts {
   license?: number;
 }
 
+/** Settings of the group service (absent: its defaults). */
+export interface GroupSettings {
+  /** Its `--reconnect-grace-ms`: how long a dropped member keeps its place; 0 turns it off. */
+  reconnectGraceMs?: number;
+}
+
 /** Everything the supervisor runs the suite with. */
 export interface SuiteSettings {
   dataDir: string;
@@ -75,6 +81,8 @@ export interface SuiteSettings {
   log: LoggerOptions;
   /** Where login, group and license serve `/metrics`. */
   metricsPorts: MetricsPorts;
+  /** The group service's settings. */
+  group?: GroupSettings;
 }
 
 /** The defaults of every key. */
@@ -100,6 +108,7 @@ const TOP_KEYS = new Set([
   "startLimit",
   "log",
   "metricsPorts",
+  "group",
 ]);
 
 type Json = Record<string, unknown>;
@@ -263,6 +272,19 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
       if (value !== undefined) {
         out.metricsPorts[name] = integerIn(value, `metricsPorts.${name}`, 0, 65535);
       }
+    }
+  }
+  if (json.group !== undefined) {
+    if (!isObject(json.group)) throw new TypeError("Config key group must be an object");
+    onlyKeys(json.group, ["reconnectGraceMs"], "group.");
+    out.group = {};
+    if (json.group.reconnectGraceMs !== undefined) {
+      out.group.reconnectGraceMs = integerIn(
+        json.group.reconnectGraceMs,
+        "group.reconnectGraceMs",
+        0,
+        86_400_000,
+      );
     }
   }
   return out;

@@ -124,7 +124,7 @@ export async function startWebSuite(): Promise<WebSuite> {
   }
 }
 
-/** Opens a page in a context of its own (its own localStorage); `label` names its screenshot. */
+/** Opens a page in a context of its own (its own storage); `label` names its screenshot. */
 export type OpenPage = (label?: string) => Promise<Page>;
 
 /** The file name part of a test's name. */
@@ -260,9 +260,9 @@ export async function submitLogin(
   await form.getByLabel("Password", { exact: true }).press("Enter");
 }
 
-/** The token the page keeps in localStorage, or null. */
+/** The token the page keeps in sessionStorage, or null. */
 export function storedToken(page: Page): Promise<string | null> {
-  return page.evaluate((key) => localStorage.getItem(key), TOKEN_KEY);
+  return page.evaluate((key) => sessionStorage.getItem(key), TOKEN_KEY);
 }
 
 /**

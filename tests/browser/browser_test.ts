@@ -1,8 +1,8 @@
 /**
  * The web page in Chromium (issue 6): register and log in, stay logged in across a reload, the
- * notice when the account logs in elsewhere, and two pages chatting through a group. Needs the
- * system Chromium: without it these are ignored with a line saying so, unless CI is set, when
- * they fail.
+ * notice when the account logs in elsewhere, two pages chatting through a group, and (issue 16)
+ * the same group shown again after a reload. Needs the system Chromium: without it these are
+ * ignored with a line saying so, unless CI is set, when they fail.
  *
  * @module
  */
@@ -70,7 +70,7 @@ Deno.test({
         const username = uniqueName("web");
         await registerOnPage(page, username);
         await waitForText(page.locator("#who"), username);
-        assert.ok(await storedToken(page), "the token is kept in localStorage");
+        assert.ok(await storedToken(page), "the token is kept in sessionStorage");
 
         await page.getByRole("button", { name: "Log out" }).click();
         await loginForm(page).waitFor();
@@ -211,6 +211,66 @@ Deno.test({
         const aMembers = a.getByRole("list", { name: "Members" }).getByRole("listitem");
         await waitForText(aMembers, "(you, owner)");
         await assertCount(() => aMembers.count(), 1);
+      });
+
+      await step("after a reload the page is back in the same group", async (open) => {
+        const a = await open("owner");
+        const b = await open("member");
+        await Promise.all([gotoPage(a, url), gotoPage(b, url)]);
+        const alice = uniqueName("alice");
+        const bob = uniqueName("bob");
+        await registerOnPage(a, alice);
+        await registerOnPage(b, bob);
+        await a.getByRole("button", { name: "Create group" }).click();
+        await a.getByRole("heading", { name: /^In group \S+$/ }).waitFor();
+        const groupId = await a.getByLabel("This group's id").inputValue();
+        const key = await a.getByLabel("This group's key").inputValue();
+        const invite = await a.getByLabel("Invite link").inputValue();
+        const join = b.getByRole("form", { name: "Join a group" });
+        await join.getByLabel("Group id", { exact: true }).fill(groupId);
+        await join.getByLabel("Group key", { exact: true }).fill(key);
+        await join.getByLabel("Group key", { exact: true }).press("Enter");
+        await b.getByRole("heading", { name: `In group ${groupId}` }).waitFor();
+        const bMembers = b.getByRole("list", { name: "Members" }).getByRole("listitem");
+        await waitForText(bMembers, `${alice} (owner)`);
+
+        await a.reload();
+        await loggedInHeading(a, alice).waitFor();
+        await a.getByRole("heading", { name: `In group ${groupId}` }).waitFor();
+        assert.equal(await a.getByLabel("This group's id").inputValue(), groupId);
+        assert.equal(await a.getByLabel("This group's key").inputValue(), key, "the key is shown");
+        assert.equal(await a.getByLabel("Invite link").inputValue(), invite);
+        const aMembers = a.getByRole("list", { name: "Members" }).getByRole("listitem");
+        await waitForText(aMembers, `${alice} (you, owner)`);
+        await waitForText(aMembers, new RegExp(`^${bob}$`));
+        await assertCount(() => aMembers.count(), 2);
+        assert.equal(
+          await a.getByRole("button", { name: "Dismiss group" }).isVisible(),
+          true,
+          "still the owner",
+        );
+        const bMessages = b.getByRole("list", { name: "Messages" }).getByRole("listitem");
+        await waitForText(bMessages, `${alice} was disconnected; their place is kept for 30 s.`);
+        await waitForText(bMessages, `${alice} is back.`);
+        await waitForText(bMembers, `${alice} (owner)`);
+        await assertCount(() => bMembers.count(), 2);
+
+        await b.getByLabel("Message", { exact: true }).fill("still here?");
+        await b.getByLabel("Message", { exact: true }).press("Enter");
+        const aMessages = a.getByRole("list", { name: "Messages" }).getByRole("listitem");
+        await waitForText(aMessages, `You are back in group ${groupId}.`);
+        await waitForText(aMessages, `${bob}: still here?`);
+        await a.getByLabel("Message", { exact: true }).fill("yes, after a reload");
+        await a.getByLabel("Message", { exact: true }).press("Enter");
+        await waitForText(bMessages, `${alice}: yes, after a reload`);
+
+        // Leaving for good: a reload no longer brings the group back.
+        await a.getByRole("button", { name: "Leave group" }).click();
+        await a.getByRole("form", { name: "Join a group" }).waitFor();
+        await a.reload();
+        await loggedInHeading(a, alice).waitFor();
+        await waitForText(bMessages, `${alice} left.`);
+        assert.equal(await a.getByRole("heading", { name: /^In group / }).isVisible(), false);
       });
 
       await step("usernames in the group, the invite link and inline join errors", async (open) => {

@@ -155,6 +155,7 @@ Deno.test("group registry: leave tells the rest; the owner's leave hands over to
     owner: { userId: 20, clientId: 2 },
     ownerChanged: true,
     remaining: [2, 3],
+    members: 2,
   });
   const second = groups.leave({ caller: carol, groupId });
   assert.equal(second.ownerChanged, false);

@@ -161,7 +161,9 @@ Deno.test({
     let group: RunningProcess | undefined;
     try {
       processes.push(await startLogin(gate));
-      group = await startGroup(gate);
+      // The grace period off: a client that disconnects leaves at once (group_grace_test.ts
+      // covers the grace period).
+      group = await startGroup(gate, { flags: ["--reconnect-grace-ms", "0"] });
 
       const alice = await newUser("alice1");
       const bob = await newUser("bobby1", "tcp");
@@ -557,6 +559,10 @@ Deno.test({
         const help = await runGroup(["--help"]);
         assert.equal(help.code, 0);
         assert.match(help.text, /--max-groups-per-user/);
+        assert.match(help.text, /--reconnect-grace-ms N .*\n.*\(30000; 0 turns it off\)/);
+        const grace = await runGroup(["--reconnect-grace-ms", "86400001"]);
+        assert.equal(grace.code, 2);
+        assert.match(grace.text, /Flag --reconnect-grace-ms must be from 0 \(off\) to 86400000/);
       });
 
       await t.step("limits: members per group, groups per user, size of data", async () => {

@@ -162,6 +162,7 @@ Deno.test({
         const text = await scrape(url);
         assert.equal(value(text, "gatehouse_group_groups"), 1);
         assert.equal(value(text, "gatehouse_group_members"), 2);
+        assert.equal(value(text, "gatehouse_group_away_connections"), 0);
         assert.equal(value(text, "gatehouse_group_created_total"), 1);
         assert.equal(value(text, "gatehouse_group_messages_total"), 1);
         assert.equal(value(text, 'gatehouse_group_message_recipients_bucket{le="0"}'), 0);

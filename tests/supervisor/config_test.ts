@@ -37,6 +37,7 @@ Deno.test("config: the example file parses, relative paths are the file's, flags
   assert.deepEqual(config.options.log, { format: "json", level: "info" });
   assert.deepEqual(config.options.trustProxy, []);
   assert.equal(config.options.limits.headerTimeoutMs, 5000);
+  assert.deepEqual(config.options.group, { reconnectGraceMs: 30000 });
 
   await withConfig({ dataDir: "data", tls: { cert: "c.pem", key: "k.pem" } }, async (path) => {
     const dir = path.slice(0, path.lastIndexOf("/"));
@@ -70,6 +71,12 @@ Deno.test("config: a bad key or value is refused with a sentence naming it", asy
       'Config key trustProxy[1] must be an IP address, not "proxy.example.com"',
     ],
     [{ limits: { headerTimeoutMs: 5 } }, "Config key limits.headerTimeoutMs must be an integer"],
+    [{ group: 30000 }, "Config key group must be an object"],
+    [{ group: { graceMs: 1 } }, "Config key group.graceMs is not one the suite knows"],
+    [
+      { group: { reconnectGraceMs: -1 } },
+      "Config key group.reconnectGraceMs must be an integer from 0 to 86400000",
+    ],
   ];
   for (const [json, message] of cases) {
     assert.throws(() => configFromJson(json, "/"), (error: Error) => {
@@ -211,6 +218,7 @@ Deno.test({
       limits: { maxConnections: 100, rate: 50, headerTimeoutMs: 3000 },
       log: { format: "json" },
       metricsPorts: { group: groupMetrics },
+      group: { reconnectGraceMs: 5000 },
     };
     await Deno.writeTextFile(`${dataDir}/gatehouse.json`, JSON.stringify(config));
     // The children inherit DENO_CERT: the services trust the test CA on their tls:// link.
@@ -267,6 +275,8 @@ Deno.test({
       await supervisor.waitForLine(/"event":"metrics listening"/);
       const metrics = await fetch(`http://127.0.0.1:${groupMetrics}/metrics`);
       assert.match(await metrics.text(), /^gatehouse_group_groups 0$/m);
+      // group.reconnectGraceMs reaches the group service as --reconnect-grace-ms.
+      await supervisor.waitForLine(/"event":"starting".*"reconnectGraceMs":5000/);
     } finally {
       await supervisor.stop();
       await Deno.remove(dataDir, { recursive: true });

@@ -6,22 +6,28 @@
  * time. Members and senders are shown by the name the group service gives: a user's username,
  * stamped by the gate from the login (the page sends no name), or "user N" when there is none.
  *
- * Pushes of the current group update it: `sc_msg_group_msg` adds a message, `sc_msg_group_join`
- * and `sc_msg_group_leave` add a line and refresh the members, `sc_msg_group_dismiss` ends it.
- * Membership belongs to the connection, so a lost connection ends it (the join form is filled
- * in again to rejoin), and so does logging out (the page leaves first) and a kick (the page
- * leaves: a member connection may leave even once its user is gone).
+ * Pushes of the current group update it: `sc_msg_group_msg` adds a message, `sc_msg_group_join`,
+ * `sc_msg_group_leave`, `sc_msg_group_away` and `sc_msg_group_back` add a line and refresh the
+ * members, `sc_msg_group_dismiss` ends it. A member whose connection dropped keeps its place for
+ * the group service's grace period: the page remembers its group (room_store.ts), and after a
+ * reload or a reconnect, once logged in again by token, asks for its groups and shows the same
+ * one again; when the grace has passed, the join form is filled in to rejoin. Logging out (the
+ * page leaves first) and a kick (the page leaves: a member connection may leave even once its
+ * user is gone) end it.
  *
  * @module
  */
 
 import {
+  type GroupAwayPush,
+  type GroupBackPush,
   GroupCmd,
   type GroupCreated,
   type GroupDismissPush,
   type GroupJoinAnswer,
   type GroupJoinPush,
   type GroupLeavePush,
+  type GroupListEntry,
   type GroupMember,
   type GroupMessagePush,
   type GroupOwner,
@@ -31,11 +37,13 @@ import {
   MAX_GROUP_KEY_LENGTH,
   State,
 } from "../../shared/mod.ts";
-import { busy, byId, clockTime, fields, onSubmit, show } from "./dom.ts";
+import { busy, byId, fields, onSubmit, show } from "./dom.ts";
 import { ActionError, call, describeError } from "./errors.ts";
 import { clearFieldErrors, showFieldError } from "./field_errors.ts";
 import { type Invite, inviteLink, parseInvite } from "./invite.ts";
+import { MessageList, messageText } from "./message_list.ts";
 import type { Notices } from "./notices.ts";
+import { RoomStore } from "./room_store.ts";
 import type { GateClient } from "../../client/browser.ts";
 import type { Session, SessionEvent } from "./session.ts";
 
@@ -46,18 +54,6 @@ interface Room {
   /** This connection's clientId, once known. */
   me?: number;
   owner?: GroupOwner;
-}
-
-/** Most messages kept in the list. */
-const MAX_MESSAGES = 500;
-
-/** The text of a message's data: `{text}` as the page sends it, anything else as JSON. */
-export function messageText(data: unknown): string {
-  if (typeof data === "string") return data;
-  if (data && typeof data === "object" && typeof (data as { text?: unknown }).text === "string") {
-    return (data as { text: string }).text;
-  }
-  return JSON.stringify(data);
 }
 
 /** Wires the group chat to a client. */
@@ -72,10 +68,14 @@ export class GroupPanel {
   #createForm = byId("create-form", HTMLFormElement);
   #joinForm = byId("join-form", HTMLFormElement);
   #sendForm = byId("send-form", HTMLFormElement);
-  #messages = byId("messages");
+  #messages = new MessageList(byId("messages"));
   #members = byId("members");
   #leave = byId("leave", HTMLButtonElement);
   #dismiss = byId("dismiss", HTMLButtonElement);
+  /** The group kept across a reload. */
+  #rooms = new RoomStore();
+  /** Whether the page is asking for its groups back. */
+  #regaining = false;
 
   /** An invite link opened before the page could join (not logged in yet). */
   #invite?: Invite;
@@ -104,7 +104,9 @@ export class GroupPanel {
     byId("room-name").textContent = this.#room.groupId;
     byId("room-id", HTMLInputElement).value = this.#room.groupId;
     byId("room-key", HTMLInputElement).value = this.#room.key;
-    byId("room-invite", HTMLInputElement).value = inviteLink(location, this.#room);
+    byId("room-invite", HTMLInputElement).value = this.#room.key
+      ? inviteLink(location, this.#room)
+      : "";
     show(this.#dismiss, this.#isOwner());
   }
 
@@ -149,7 +151,7 @@ export class GroupPanel {
         me: mine.length === 1 ? mine[0].clientId : undefined,
       });
       this.#joinForm.reset();
-      this.#event(`You joined group ${joined.groupId}.`);
+      this.#messages.event(`You joined group ${joined.groupId}.`);
       this.#renderMembers(joined.members);
       this.#notices.info(`Joined group ${joined.groupId}.`);
     } catch (error) {
@@ -170,7 +172,7 @@ export class GroupPanel {
       try {
         const created = await call<GroupCreated>(this.#client, GroupCmd.CREATE, {});
         this.#enter({ ...created, me: created.owner.clientId });
-        this.#event(
+        this.#messages.event(
           "You created this group. Share its invite link (or its id and key) with the people " +
             "you invite.",
         );
@@ -229,7 +231,7 @@ export class GroupPanel {
         });
         if (this.#room !== room) return;
         input.value = "";
-        this.#message({ who: "you", text, time: sent.time });
+        this.#messages.message({ who: "you", text, time: sent.time });
         input.focus();
       } catch (error) {
         showFieldError(input, `Could not send: ${describeError(error)}`);
@@ -261,7 +263,7 @@ export class GroupPanel {
   #wirePushes(): void {
     this.#client.on<GroupMessagePush>(GroupCmd.MSG, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
-      this.#message({
+      this.#messages.message({
         who: this.#who({ userId: push.fromUserId, name: push.fromName }),
         text: messageText(push.data),
         time: push.time,
@@ -269,23 +271,39 @@ export class GroupPanel {
     });
     this.#client.on<GroupJoinPush>(GroupCmd.JOINED, (push) => {
       if (push.groupId !== this.#room?.groupId) return;
-      this.#event(`${this.#who(push)} joined.`);
+      this.#messages.event(`${this.#who(push)} joined.`);
       this.#refreshMembers();
     });
     this.#client.on<GroupLeavePush>(GroupCmd.LEFT, (push) => {
       const room = this.#room;
       if (push.groupId !== room?.groupId) return;
       const how = push.reason === "disconnected" ? "was disconnected" : "left";
-      this.#event(`${this.#who(push)} ${how}.`);
+      this.#messages.event(`${this.#who(push)} ${how}.`);
       const before = room.owner?.clientId;
       room.owner = push.owner;
       if (push.owner && push.owner.clientId !== before) {
-        this.#event(
+        this.#messages.event(
           push.owner.clientId === room.me
             ? "You are the owner now."
             : `${this.#who(push.owner)} is the owner now.`,
         );
       }
+      this.render();
+      this.#refreshMembers();
+    });
+    this.#client.on<GroupAwayPush>(GroupCmd.AWAY, (push) => {
+      if (push.groupId !== this.#room?.groupId) return;
+      const seconds = Math.round(push.graceMs / 1000);
+      this.#messages.event(
+        `${this.#who(push)} was disconnected; their place is kept for ${seconds} s.`,
+      );
+      this.#refreshMembers();
+    });
+    this.#client.on<GroupBackPush>(GroupCmd.BACK, (push) => {
+      const room = this.#room;
+      if (push.groupId !== room?.groupId) return;
+      this.#messages.event(`${this.#who(push)} is back.`);
+      room.owner = push.owner;
       this.render();
       this.#refreshMembers();
     });
@@ -304,7 +322,8 @@ export class GroupPanel {
     const room = this.#room;
     if (room && this.#client.state !== "connected") {
       this.#exit(
-        `The connection was lost, and with it group ${room.groupId}. Join it again below.`,
+        `The connection was lost: reconnecting to keep your place in group ${room.groupId}…`,
+        { keep: true },
       );
       byId("join-id", HTMLInputElement).value = room.groupId;
       byId("join-key", HTMLInputElement).value = room.key;
@@ -316,8 +335,45 @@ export class GroupPanel {
       }
     }
     this.render();
-    if (this.#invite && this.#session.loggedIn && this.#client.state === "connected") {
-      this.#useInvite();
+    if (!this.#session.loggedIn || this.#client.state !== "connected") return;
+    if (this.#invite) this.#useInvite();
+    else if (!this.#room && (event.change === "login" || event.change === "connection")) {
+      this.#regain();
+    }
+  }
+
+  /**
+   * After a login (a reload's or a reconnect's, by token): the connection's groups, which the
+   * group service gave back within its grace period. The page shows the one it remembers, else
+   * the first; when the remembered one is gone, the join form is filled in with it.
+   */
+  async #regain(): Promise<void> {
+    if (this.#regaining) return;
+    this.#regaining = true;
+    const remembered = this.#rooms.get();
+    try {
+      const { groups } = await call<{ groups: GroupListEntry[] }>(this.#client, GroupCmd.LIST, {});
+      if (this.#room) return;
+      const entry = groups.find((g) => g.groupId === remembered?.groupId) ?? groups[0];
+      if (!entry) {
+        if (!remembered) return;
+        this.#rooms.clear();
+        byId("join-id", HTMLInputElement).value = remembered.groupId;
+        byId("join-key", HTMLInputElement).value = remembered.key;
+        this.#notices.info(
+          `Your place in group ${remembered.groupId} was lost. Join it again below.`,
+        );
+        return;
+      }
+      const key = entry.groupId === remembered?.groupId ? remembered.key : "";
+      this.#enter({ groupId: entry.groupId, key, owner: entry.owner }, { focus: false });
+      this.#messages.event(`You are back in group ${entry.groupId}.`);
+      this.#notices.info(`Back in group ${entry.groupId}.`);
+      await this.#refreshMembers();
+    } catch (error) {
+      this.#notices.error(`Could not list your groups: ${describeError(error)}`);
+    } finally {
+      this.#regaining = false;
     }
   }
 
@@ -328,19 +384,24 @@ export class GroupPanel {
     if (this.#room === room) this.#exit();
   }
 
-  #enter(room: Room): void {
+  #enter(room: Room, options: { focus?: boolean } = {}): void {
     this.#room = room;
-    this.#messages.replaceChildren();
+    if (room.key) this.#rooms.set(room);
+    this.#messages.clear();
     this.#members.replaceChildren();
     this.render();
-    byId("send-text").focus();
+    if (options.focus !== false) byId("send-text").focus();
   }
 
-  /** Leaves the room view; `why` goes to the status line. */
-  #exit(why?: string): void {
+  /**
+   * Leaves the room view; `why` goes to the status line. With `keep` (a lost connection) the
+   * group stays remembered, to be shown again once the page is back.
+   */
+  #exit(why?: string, options: { keep?: boolean } = {}): void {
     const hadFocus = this.#roomView.contains(document.activeElement);
+    if (!options.keep) this.#rooms.clear();
     this.#room = undefined;
-    this.#messages.replaceChildren();
+    this.#messages.clear();
     this.#members.replaceChildren();
     this.render();
     if (why) this.#notices.info(why);
@@ -358,6 +419,10 @@ export class GroupPanel {
       );
       if (this.#room !== room) return;
       room.owner = info.owner;
+      if (room.me === undefined) {
+        const mine = info.members.filter((m) => m.userId === this.#session.userId && !m.away);
+        if (mine.length === 1) room.me = mine[0].clientId;
+      }
       this.#renderMembers(info.members);
       this.render();
     } catch (error) {
@@ -375,6 +440,7 @@ export class GroupPanel {
       const notes: string[] = [];
       if (member.clientId === room.me) notes.push("you");
       if (member.clientId === room.owner?.clientId) notes.push("owner");
+      if (member.away) notes.push("away");
       li.textContent = this.#who(member, { plain: true }) +
         (notes.length ? ` (${notes.join(", ")})` : "");
       li.title = `user ${member.userId}`;
@@ -397,29 +463,5 @@ export class GroupPanel {
       return "you (another connection)";
     }
     return member.name ?? `user ${member.userId}`;
-  }
-
-  #message(message: { who: string; text: string; time: number }): void {
-    const li = document.createElement("li");
-    const time = document.createElement("time");
-    time.dateTime = new Date(message.time).toISOString();
-    time.textContent = clockTime(message.time);
-    const who = document.createElement("strong");
-    who.textContent = `${message.who}:`;
-    li.append(time, who, ` ${message.text}`);
-    this.#append(li);
-  }
-
-  #event(text: string): void {
-    const li = document.createElement("li");
-    li.className = "event";
-    li.textContent = text;
-    this.#append(li);
-  }
-
-  #append(li: HTMLLIElement): void {
-    this.#messages.append(li);
-    while (this.#messages.children.length > MAX_MESSAGES) this.#messages.firstChild?.remove();
-    this.#messages.scrollTop = this.#messages.scrollHeight;
   }
 }

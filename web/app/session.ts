@@ -1,6 +1,6 @@
 /**
  * The page's login session over `GateClient`: register, log in, change password, log out and
- * delete the account, with the token kept in `localStorage` (see {@linkcode TokenStore}) so that
+ * delete the account, with the token kept in `sessionStorage` (see {@linkcode TokenStore}) so that
  * a reload logs in again by token. The stored token is cleared on logout, account deletion, a
  * kick (`sc_msg_kicked`: the account logged in elsewhere) and a refused re-login by token.
  *

@@ -69,6 +69,13 @@ int main(int argc, char** argv) {
   client.on("sc_msg_group_leave", [](const gatehouse::json& data, const gatehouse::json&) {
     std::cout << "user " << data.value("userId", 0) << " left " << data.value("groupId", "") << std::endl;
   });
+  client.on("sc_msg_group_away", [](const gatehouse::json& data, const gatehouse::json&) {
+    std::cout << "user " << data.value("userId", 0) << " dropped from " << data.value("groupId", "")
+              << ", place kept " << data.value("graceMs", 0) << " ms" << std::endl;
+  });
+  client.on("sc_msg_group_back", [](const gatehouse::json& data, const gatehouse::json&) {
+    std::cout << "user " << data.value("userId", 0) << " is back in " << data.value("groupId", "") << std::endl;
+  });
   client.on("sc_msg_kicked", [](const gatehouse::json& data, const gatehouse::json&) {
     std::cout << "kicked: " << data.value("reason", "") << std::endl;
   });

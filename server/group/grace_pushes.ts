@@ -29,6 +29,8 @@ export interface GraceTeller {
   departed(departure: Departure): void;
   /** One push to members, without waiting. */
   tell(clientIds: number[], cmd: string, data: unknown): void;
+  /** A member came back on a new connection (the key directory's notify list follows it). */
+  moved?(move: { groupId: string; from: number; to: number }): void;
 }
 
 /** Sends the pushes and writes the log lines of what a leave or a bind did. */
@@ -70,6 +72,7 @@ export function tellGraceOutcome(teller: GraceTeller, outcome: GraceOutcome): vo
       members: back.members,
     };
     if (member.name !== undefined) push.name = member.name;
+    teller.moved?.({ groupId: back.groupId, from: back.previousClientId, to: member.clientId });
     teller.tell(back.others, GroupCmd.BACK, push);
   }
 }

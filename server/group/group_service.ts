@@ -508,6 +508,10 @@ export class GroupService {
       log: this.#log,
       departed: (departure: Departure) => this.#departed(departure, "disconnected"),
       tell: (clientIds: number[], cmd: string, data: unknown) => this.#tell(clientIds, cmd, data),
+      moved: ({ groupId, from, to }) => {
+        this.#keys?.left(groupId, from);
+        this.#keys?.joined(groupId, to);
+      },
     };
   }
 

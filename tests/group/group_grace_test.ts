@@ -326,3 +326,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "group grace: a member back on a new connection is told when its group's instance stops",
+  ...INTEGRATION,
+  async fn() {
+    const gate = await startGate();
+    const processes: RunningProcess[] = [];
+    const raws: RawMember[] = [];
+    const open = async () => {
+      const raw = await RawMember.open(gate.tcpUrl);
+      raws.push(raw);
+      return raw;
+    };
+    try {
+      processes.push(await startLogin(gate));
+      const group = await startGroup(gate, { flags: ["--reconnect-grace-ms", String(GRACE_MS)] });
+      processes.push(group);
+      const name = uniqueName("carol");
+      const first = await open();
+      await first.ok(LoginCmd.REGISTER, { username: name, password: TEST_PASSWORD });
+      const login = await first.ok(LoginCmd.LOGIN, { username: name, password: TEST_PASSWORD });
+      await first.ok<GroupCreated>(GroupCmd.CREATE, { groupId: "lobby_moved" });
+      first.drop();
+      await waitFor(() => group.lines.some((line) => line.includes("group member away")), {
+        what: "the member marked away",
+      });
+      const second = await open();
+      await second.ok(LoginCmd.LOGIN_BY_TOKEN, { token: login.token });
+      await waitFor(() => group.lines.some((line) => line.includes("group member back")), {
+        what: "the member back",
+      });
+      group.kill("SIGKILL");
+      await waitFor(() => second.of(GroupCmd.DISMISSED).length === 1, {
+        what: "sc_msg_group_dismiss on the new connection",
+        timeoutMs: 3000,
+      });
+      assert.equal(second.of(GroupCmd.DISMISSED)[0].groupId, "lobby_moved");
+    } finally {
+      for (const raw of raws) raw.drop();
+      await Promise.all(processes.map((p) => p.stop()));
+      await gate.stop();
+    }
+  },
+});

@@ -181,6 +181,7 @@ export class KvSessions implements SessionRegistry {
   /** A gate went down: the settled entries of its clients go. */
   gateDown(down: GateDown): void {
     const inRange = (id: number) => id >= down.fromClientId && id < down.toClientId;
+    this.#log.info("gate down: dropping its sessions", { gate: down.gate });
     (async () => {
       let dropped = 0;
       for await (const key of await this.#kv.keys()) {

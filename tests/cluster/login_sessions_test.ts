@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import { GateClient, type ResponseEnvelope, State } from "../../client/mod.ts";
+import { type GateClient, type ResponseEnvelope, State } from "../../client/mod.ts";
 import { LoginCmd } from "../../shared/mod.ts";
 import { parseEntry, SESSIONS_BUCKET } from "../../server/login/kv_sessions.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";

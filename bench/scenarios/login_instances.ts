@@ -7,8 +7,13 @@
  * core is what scaling out the login service buys. Closed loop: 50 framed-TCP clients
  * (bench/load/tcp_load.ts `--mode register`); login `--hash-cost test`, linked over tcp://; gate
  * `--rate 1000000 --burst 1000000`, not pinned (nor the load), so on a 2-core machine the gate and
- * the load share the cores the logins are pinned to. Rounds alternate the two. No target: the
- * ratio is reported.
+ * the load share the cores the logins are pinned to. Rounds alternate the variants. No target:
+ * the ratio is reported.
+ *
+ * A third variant, two instances each on a login.sqlite of its own, is no deployment (usernames
+ * would not be unique across them): it shows what sharing one SQLite file costs. Each instance's
+ * commits take the file's write lock, and a writer that finds it taken waits in SQLite's busy
+ * handler, which sleeps on the process's event loop (node:sqlite is synchronous).
  *
  * @module
  */
@@ -27,8 +32,24 @@ import {
 
 /** Closed-loop clients. */
 const CONNECTIONS = 50;
-/** Login instances of each variant. */
-const VARIANTS = [1, 2];
+interface Variant {
+  key: string;
+  label: string;
+  instances: number;
+  /** Each instance on a login.sqlite of its own: not a deployment, it shows the shared file's cost. */
+  separate?: boolean;
+}
+
+const VARIANTS: Variant[] = [
+  { key: "1", label: "1 login instance", instances: 1 },
+  { key: "2", label: "2 login instances, one login.sqlite", instances: 2 },
+  {
+    key: "2-separate",
+    label: "2 login instances, a login.sqlite each (diagnostic)",
+    instances: 2,
+    separate: true,
+  },
+];
 
 /** Whether `taskset` runs here and the machine has two cores to give. */
 async function canPin(): Promise<boolean> {
@@ -66,16 +87,22 @@ async function startLogin(
 
 async function measure(
   context: BenchContext,
-  options: { instances: number; pin: boolean },
+  options: { variant: Variant; pin: boolean },
 ): Promise<LoadReport> {
+  const { instances, separate } = options.variant;
   const gate = await startOurs(context, { echo: false, gateFlags: UNLIMITED_RATE });
   const logins: Tool[] = [];
   const forget = track(() => logins.forEach((login) => login.stop()));
   let report: LoadReport;
   try {
     // One after the other: the first creates login.sqlite, the next ones open it.
-    for (let index = 0; index < options.instances; index++) {
-      logins.push(await startLogin({ ...gate, index, pin: options.pin }));
+    for (let index = 0; index < instances; index++) {
+      let dataDir = gate.dataDir;
+      if (separate && index > 0) {
+        dataDir = await context.tempDir();
+        await Deno.copyFile(`${gate.dataDir}/sskey`, `${dataDir}/sskey`);
+      }
+      logins.push(await startLogin({ ...gate, dataDir, index, pin: options.pin }));
     }
     const pids: Record<string, number> = { ...gate.pids, harness: Deno.pid };
     logins.forEach((login, i) => pids[`login${i + 1}`] = login.pid);
@@ -103,7 +130,7 @@ async function measure(
   }
   const r = report.result;
   context.detail(
-    `${options.instances} login instance${options.instances > 1 ? "s" : ""}: ` +
+    `${options.variant.label}: ` +
       `${r.throughput.toLocaleString("en-US")} registrations/s, p50 ${r.latencyMs.p50} ms, ` +
       `p99 ${r.latencyMs.p99} ms, errors ${r.errors}; cpu cores: ${cpuText(report.cpuCores)}`,
   );
@@ -129,29 +156,33 @@ export const loginInstances: Scenario = {
               "two: cores 0 and 1); the gate and the load are not pinned and share the machine."
             : "NOT pinned: taskset is missing or the machine has one core, so the instances " +
               "share every core."
-        } Sign-ups are bound by password hashing, done on each process's own threads.`,
+        } Sign-ups are bound by password hashing, done on each process's own threads. ` +
+        `Diagnostic row: the second instance on a login.sqlite of its own (not a deployment: ` +
+        `usernames are then unique per file only), to show what sharing one SQLite file costs ` +
+        `(a writer waiting for the file's lock sleeps in SQLite's busy handler, on its event loop).`,
     );
     const measurements: Measurement[] = [];
-    const rounds = new Map<number, LoadReport[]>(VARIANTS.map((n) => [n, []]));
+    const rounds = new Map<string, LoadReport[]>(VARIANTS.map((v) => [v.key, []]));
     for (let round = 1; round <= context.rounds; round++) {
       const of = context.rounds > 1 ? `round ${round}/${context.rounds}: ` : "";
       const order = round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse();
-      for (const instances of order) {
+      for (const variant of order) {
         context.step(
-          `${of}${instances} login instance${instances > 1 ? "s" : ""}, ${CONNECTIONS} clients ` +
+          `${of}${variant.label}, ${CONNECTIONS} clients ` +
             `(${context.warmupS} s warmup + ${context.durationS} s)`,
         );
-        const report = await measure(context, { instances, pin });
-        rounds.get(instances)!.push(report);
+        const report = await measure(context, { variant, pin });
+        rounds.get(variant.key)!.push(report);
         measurements.push({
-          name: `logins/${instances}/${CONNECTIONS}/round${round}`,
+          name: `logins/${variant.key}/${CONNECTIONS}/round${round}`,
           result: { ...report.result },
           cpuCores: report.cpuCores,
         });
       }
     }
-    const two = medianReport(rounds.get(2)!);
-    const one = medianReport(rounds.get(1)!);
+    const one = medianReport(rounds.get("1")!);
+    const two = medianReport(rounds.get("2")!);
+    const separate = medianReport(rounds.get("2-separate")!);
     const latency = (report: LoadReport) => ({
       p50: report.result.latencyMs.p50,
       p99: report.result.latencyMs.p99,
@@ -168,6 +199,16 @@ export const loginInstances: Scenario = {
           oursLatency: latency(two),
           baselineLatency: latency(one),
           disturbed: disturbed(two, one),
+        }),
+        judge({
+          scenario: `sign-ups, 2 instances, a login.sqlite each (diagnostic)`,
+          unit: "reg/s",
+          ours: separate.result.throughput,
+          baselineName: "1 login instance",
+          baseline: one.result.throughput,
+          oursLatency: latency(separate),
+          baselineLatency: latency(one),
+          disturbed: disturbed(separate, one),
         }),
       ],
       measurements,

@@ -47,7 +47,7 @@ ${SERVICE_FLAGS_HELP}
                     write alone, one fsync per request (${DEFAULT_MAX_BATCH})
   --cluster URLS    run as one of several login instances: nats://host:port[,…] of the gates'
                     NATS (JetStream on); the session registry (one session per account) and the
-                    failed-login throttle are then shared there (off: both in this process)
+                    failed-login throttle are then shared there (off: one instance)
   --cluster-creds FILE  the NATS credentials, the gate's format: a NATS .creds file, or JSON
                     {"user", "password"} or {"token"} (an open NATS when absent)
 

@@ -11,7 +11,7 @@ import { LoginCmd } from "../../shared/mod.ts";
 import { parseEntry, SESSIONS_BUCKET } from "../../server/login/kv_sessions.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
 import { type NatsServer, natsServerTool, startNats } from "../helpers/nats.ts";
-import type { RunningProcess } from "../helpers/process.ts";
+import { ROOT_DIR, type RunningProcess, taskArgs } from "../helpers/process.ts";
 import {
   connectClient,
   delay,
@@ -262,6 +262,70 @@ Deno.test({
       await nc.close();
       for (const login of logins) await login.stop();
       for (const gate of gates) await gate.stop();
+      await nats.stop();
+    }
+  },
+});
+
+/** Runs `deno task login` with `args` to its end; resolves with its exit code and output. */
+async function runLogin(args: string[]): Promise<{ code: number; output: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("login"), ...args],
+    cwd: ROOT_DIR,
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
+}
+
+Deno.test({
+  name: "login cluster: --cluster-creds joins a NATS with a password; without them, or with a " +
+    "bad --cluster, the instance says why and exits",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    const password = crypto.randomUUID();
+    const nats = await startNats({ auth: { user: "gate", password } });
+    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_creds_" });
+    const creds = `${dataDir}/nats-gate.json`;
+    await Deno.writeTextFile(creds, JSON.stringify({ user: "gate", password }), { mode: 0o600 });
+    const gate = await startGate({
+      dataDir,
+      flags: ["--cluster", nats.url, "--gate-id", "a", "--cluster-creds", creds],
+    });
+    let login: RunningProcess | undefined;
+    try {
+      const bad = await runLogin(["--cluster", "nope", "--data-dir", dataDir]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.output, /Flag --cluster takes nats:\/\/host:port URLs, not "nope"/);
+      const lone = await runLogin(["--cluster-creds", creds, "--data-dir", dataDir]);
+      assert.equal(lone.code, 2);
+      assert.match(lone.output, /Flag --cluster-creds needs --cluster/);
+      const refused = await runLogin([
+        "--cluster",
+        nats.url,
+        "--gate",
+        gate.wsUrl,
+        "--data-dir",
+        dataDir,
+      ]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.output, /start failed error="Cannot join the cluster at \S+: /);
+      login = await startLogin(gate, { flags: ["--cluster", nats.url, "--cluster-creds", creds] });
+      assert.ok(login.lines.some((line) => line.includes("cluster joined")));
+      const client = await connectClient(gate.wsUrl);
+      try {
+        const username = uniqueName("creds");
+        await client.register({ username, password: TEST_PASSWORD });
+        const answer = await client.login({ username, password: TEST_PASSWORD });
+        assert.ok(answer.userId > 0);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await login?.stop();
+      await gate.stop();
       await nats.stop();
     }
   },

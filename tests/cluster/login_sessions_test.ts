@@ -164,31 +164,47 @@ Deno.test({
     natsServer.check();
     const nats = await startNats();
     const gates = await startGates(nats);
+    const nc = await connect({ servers: nats.url });
+    const victimName = (n: number) => `victim-${n}`;
     let victim: RunningProcess | undefined;
     let survivor: RunningProcess | undefined;
     const clients: GateClient[] = [];
     try {
-      victim = await startClusterLogin(gates[0], nats);
+      victim = await startLogin(gates[0], { name: victimName(0), flags: ["--cluster", nats.url] });
       survivor = await startClusterLogin(gates[1], nats);
       for (const gate of gates) await waitLogin(gate);
-      const username = await newAccount(gates[1], "kill");
-      for (const killAfterMs of [20, 60, 120]) {
+      const registrar = await connectClient(gates[1].wsUrl);
+      clients.push(registrar);
+      const username = uniqueName("kill");
+      const { userId } = await registrar.register({ username, password: TEST_PASSWORD });
+      const kv = await new Kvm(nc).open(SESSIONS_BUCKET);
+      // Kills until three of them hit the victim holding the account's claim (mid-login), at
+      // most 12; after each, one login gives exactly one bound session.
+      let midLogin = 0;
+      let kills = 0;
+      for (let kill = 0; kill < 12 && midLogin < 3; kill++, kills++) {
         const storm = await Promise.all(
           Array.from(
-            { length: 12 },
-            (_, i) => connectClient(gates[i % 2].url(i % 4 < 2 ? "ws" : "tcp")),
+            { length: 8 },
+            (_, i) => connectClient(gates[i % 2].url(i < 4 ? "ws" : "tcp")),
           ),
         );
         clients.push(...storm);
-        // Each client logs in twice in a row: a storm of turns on one account on both instances.
+        // Every client logs in again and again until the kill: turns on one account, on both
+        // instances, without a pause.
+        let storming = true;
         const logins = Promise.allSettled(storm.map(async (client) => {
-          for (let i = 0; i < 2; i++) {
+          while (storming) {
             await client.request(LoginCmd.LOGIN, { username, password: TEST_PASSWORD });
           }
         }));
-        await delay(killAfterMs);
+        await delay(100 + 40 * kill);
         victim.kill("SIGKILL");
         await victim.stop();
+        storming = false;
+        const found = await kv.get(String(userId));
+        const entry = found && found.operation === "PUT" ? parseEntry(found.string()) : undefined;
+        if (entry?.claim && entry.instance === victimName(kill)) midLogin++;
         await logins;
         // One more login, through the gate of the surviving instance.
         const last = await connectClient(gates[1].tcpUrl);
@@ -199,16 +215,21 @@ Deno.test({
         assert.deepEqual(
           bound.map((b, i) => b ? i : -1).filter((i) => i >= 0),
           [storm.length],
-          `only the last login is bound (killed after ${killAfterMs} ms)`,
+          `only the last login is bound (kill ${kill})`,
         );
         for (const client of storm) client.close();
-        victim = await startClusterLogin(gates[0], nats);
+        victim = await startLogin(gates[0], {
+          name: victimName(kill + 1),
+          flags: ["--cluster", nats.url],
+        });
         await waitLogin(gates[0]);
       }
-      const takeovers = count(survivor, /lapsed session claim taken over/);
-      console.log(`claims of the killed instance taken over: ${takeovers}`);
+      console.log(`${kills} kills, ${midLogin} of them mid-login (the victim held the claim)`);
+      assert.ok(midLogin > 0, "at least one kill hit the victim holding the account's claim");
+      assert.ok(count(survivor, /lapsed session claim taken over/) >= midLogin);
     } finally {
       for (const client of clients) client.close();
+      await nc.close();
       await victim?.stop();
       await survivor?.stop();
       for (const gate of gates) await gate.stop();

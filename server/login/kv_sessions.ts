@@ -56,8 +56,8 @@ export const SESSIONS_BUCKET = "gatehouse_sessions";
 export const CLAIM_LAPSE_MS = 3000;
 /** How often a claimant rewrites its claim while it works. */
 const CLAIM_REFRESH_MS = 1000;
-/** Longest wait for another instance's claim before the login gives up. */
-const MAX_CLAIM_WAIT_MS = 10_000;
+/** Longest wait for other instances' claims before the login gives up (under the gate's timeout). */
+const MAX_CLAIM_WAIT_MS = 8000;
 /** Loose connections an entry lists at most. */
 const MAX_LOOSE = 16;
 

@@ -27,7 +27,7 @@ import { connectCluster } from "./cluster_kv.ts";
 import { KvSessions } from "./kv_sessions.ts";
 import { KvThrottleStore } from "./throttle_kv.ts";
 import { SqliteThrottleStore } from "./throttle_sqlite.ts";
-import type { ThrottleStore } from "./login_throttle.ts";
+import type { ThrottleStore } from "./throttle_store.ts";
 
 /** Default token lifetime: 7 days. */
 export const DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600;

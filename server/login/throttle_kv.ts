@@ -16,12 +16,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type KV, Kvm } from "@nats-io/kv";
 import { isWrongRevision, keyPart } from "./cluster_kv.ts";
-import {
-  DEFAULT_THROTTLE_POLICY,
-  type ThrottlePolicy,
-  type ThrottleRecord,
-  type ThrottleStore,
-} from "./login_throttle.ts";
+import { DEFAULT_THROTTLE_POLICY, type ThrottlePolicy } from "./login_throttle.ts";
+import type { ThrottleRecord, ThrottleStore } from "./throttle_store.ts";
 
 /** The bucket of throttle records. */
 export const THROTTLE_BUCKET = "gatehouse_throttle";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
-import { countFailure, DEFAULT_THROTTLE_POLICY as P } from "../../server/login/login_throttle.ts";
+import { DEFAULT_THROTTLE_POLICY as P } from "../../server/login/login_throttle.ts";
+import { countFailure } from "../../server/login/throttle_store.ts";
 import { KvThrottleStore } from "../../server/login/throttle_kv.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
 

@@ -160,9 +160,18 @@ export async function main(args: string[]): Promise<number> {
     await nc?.close();
     return 1;
   }
+  // One line per 10 s at most: with NATS away, every attempt would fail its reads.
+  let storeFailures = 0;
+  let storeLoggedAt = 0;
   const throttle = new LoginThrottle({
     store: throttleStore,
-    onStoreError: (error) => log.warn("throttle store failed", { error }),
+    onStoreError: (error) => {
+      storeFailures++;
+      if (Date.now() - storeLoggedAt < 10_000) return;
+      log.warn("throttle store failed", { error, failures: storeFailures });
+      storeFailures = 0;
+      storeLoggedAt = Date.now();
+    },
   });
   const registry = new MetricsRegistry();
   const metrics = loginMetrics(registry, { hasher, throttle });

@@ -37,11 +37,11 @@
  */
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { ServiceError } from "../../client/mod.ts";
 import { GateCmd, type GateDown, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import { isWrongRevision } from "./cluster_kv.ts";
+import { isWrongRevision, kvBuckets } from "./cluster_kv.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 import {
   type BindResult,
@@ -115,7 +115,7 @@ export class KvSessions implements SessionRegistry {
 
   /** Opens (creating when absent) the registry's bucket. */
   static async open(options: KvSessionsOptions): Promise<KvSessions> {
-    const kv = await new Kvm(options.nc).create(SESSIONS_BUCKET, { history: 1 });
+    const kv = await kvBuckets(options.nc).create(SESSIONS_BUCKET, { history: 1 });
     return new KvSessions(kv, options);
   }
 

@@ -351,3 +351,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "login cluster: without NATS a login is refused SERVER_BUSY rather than risk two " +
+    "sessions, and works again once NATS is back",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    const nats = await startNats();
+    const gates = await startGates(nats);
+    let login: RunningProcess | undefined;
+    const client = await connectClient(gates[0].wsUrl);
+    try {
+      login = await startClusterLogin(gates[0], nats);
+      await waitLogin(gates[0]);
+      const username = await newAccount(gates[0], "nonats");
+      await nats.stop();
+      const asked = Date.now();
+      const answer = await client.request(LoginCmd.LOGIN, { username, password: TEST_PASSWORD }, {
+        timeoutMs: 20_000,
+      });
+      console.log(`answered in ${Date.now() - asked} ms without NATS`);
+      assert.equal(answer.state, State.SERVER_BUSY, JSON.stringify(answer));
+      assert.equal(answer.msg, "The session registry cannot be reached: try again");
+      assert.equal(await isBound(client), false);
+      await nats.restart();
+      await waitFor(async () => {
+        const again = await client.request(LoginCmd.LOGIN, {
+          username,
+          password: TEST_PASSWORD,
+        }, { timeoutMs: 20_000 });
+        return again.state === State.OK;
+      }, { what: "a login once NATS is back", timeoutMs: 30_000 });
+      assert.equal(await isBound(client), true);
+    } finally {
+      client.close();
+      await login?.stop();
+      for (const gate of gates) await gate.stop();
+      await nats.stop();
+    }
+  },
+});

@@ -9,6 +9,7 @@ import { connect } from "@nats-io/transport-node";
 import { type GateClient, type ResponseEnvelope, State } from "../../client/mod.ts";
 import { LoginCmd } from "../../shared/mod.ts";
 import { parseEntry, SESSIONS_BUCKET } from "../../server/login/kv_sessions.ts";
+import { ANNOUNCE_SUBJECT } from "../../server/gate/cluster_subjects.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
 import { type NatsServer, natsServerTool, startNats } from "../helpers/nats.ts";
 import { ROOT_DIR, type RunningProcess, taskArgs } from "../helpers/process.ts";
@@ -265,6 +266,11 @@ Deno.test({
         return found && found.operation === "PUT" ? parseEntry(found.string()) : undefined;
       };
       for (const userId of ids) assert.ok((await entry(userId))?.clientId, "a settled entry");
+      // Gate A reports only gates it has heard: wait for an announce of gate B (every second).
+      const announces = nc.subscribe(ANNOUNCE_SUBJECT);
+      for await (const msg of announces) {
+        if ((msg.json() as { gateId?: string }).gateId === "b") break;
+      }
       gates[1].kill("SIGKILL");
       await gates[1].stop();
       await waitFor(async () => (await entry(ids[1])) === undefined, {

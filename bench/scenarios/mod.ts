@@ -12,6 +12,7 @@ import { cluster } from "./cluster.ts";
 import { crossgate } from "./group_cluster.ts";
 import { idle } from "./idle.ts";
 import { license } from "./license.ts";
+import { loginInstances } from "./login_instances.ts";
 import { routed } from "./routed.ts";
 import { signups } from "./signups.ts";
 
@@ -22,6 +23,7 @@ export const SCENARIOS: readonly Scenario[] = [
   broadcast,
   accounts,
   signups,
+  loginInstances,
   license,
   cluster,
   crossgate,

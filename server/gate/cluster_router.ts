@@ -25,7 +25,7 @@
  * @module
  */
 
-import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type {
   GateDown,
   KeyClaim,
@@ -35,19 +35,20 @@ import type {
 } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { CLIENTS_PER_GATE, gateNumber } from "./cluster_ids.ts";
-import { ANNOUNCE_SUBJECT, replyPrefix } from "./cluster_subjects.ts";
-import { jserrors } from "@nats-io/jetstream/internal";
-import { GateIdentity, GateNumberTakenError } from "./gate_identity.ts";
+import { replyPrefix } from "./cluster_subjects.ts";
+import { GateIdentity } from "./gate_identity.ts";
 import type { ClusterAuth } from "./cluster_auth.ts";
+import { Announcements } from "./cluster_announce.ts";
 import { GateControl } from "./cluster_control.ts";
 import { connectNats } from "./cluster_nats.ts";
 import { ClusterRequests } from "./cluster_requests.ts";
 import { ServedCommands } from "./cluster_serving.ts";
-import { type Announce, ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate_directory.ts";
+import { ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate_directory.ts";
 import { KnownCommands } from "./known_commands.ts";
 import { type ClientEvent, ClientEventStream } from "./client_event_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import {
+  closeClientsBelow,
   linkedTypes,
   type LocalSessions,
   stampSender,
@@ -55,13 +56,12 @@ import {
   tellGateDown,
   tellUserBound,
 } from "./local_router.ts";
-import { ClusterKeys } from "./cluster_keys.ts";
-import { ClusterKeyRoutes } from "./cluster_key_routes.ts";
-import type { ClaimOutcome } from "./key_directory.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
 import type { ServiceInfo, Session } from "./session.ts";
-import { CloseCode } from "./connection.ts";
+import { ClusterKeys } from "./cluster_keys.ts";
+import { ClusterKeyRoutes } from "./cluster_key_routes.ts";
+import type { ClaimOutcome } from "./key_directory.ts";
 
 /** Why a gate declared down by the others closes its clients (WebSocket close reason). */
 export const CUT_OFF_REASON = "The gate was cut off from the cluster: connect again and log in";
@@ -96,13 +96,14 @@ export class ClusterRouter implements Router {
   #directory: GateDirectory;
   #requests: ClusterRequests;
   #control: GateControl;
+  #announcements: Announcements;
+  #keys: ClusterKeys;
+  #keyRoutes: ClusterKeyRoutes;
   #timer?: ReturnType<typeof setInterval>;
   #closed = false;
   #identity?: GateIdentity;
   #knownCommands: KnownCommands;
   #events?: ClientEventStream;
-  #keys: ClusterKeys;
-  #keyRoutes: ClusterKeyRoutes;
   /** Links already told that this gate's earlier runs are gone. */
   #toldRestart = new WeakSet<Session>();
   /** Whether a new run is being started after the others declared this gate down. */
@@ -153,6 +154,16 @@ export class ClusterRouter implements Router {
       help: "Keys of the cluster's key directory (route by key) this gate knows of",
       read: () => this.#keys.size,
     });
+    this.#announcements = new Announcements({
+      routes: () => this.#keyRoutes.routes(),
+      gate: this.#gate,
+      gateId: options.gateId,
+      dispatcher: this.#dispatcher,
+      directory: this.#directory,
+      log: this.#log,
+      run: () => this.#identity,
+      onGone: (gone) => this.#gateDown(gone),
+    });
     this.#metrics.gauge("cluster_connected", {
       help: "1 while the gate is connected to NATS",
       read: () => this.#connected ? 1 : 0,
@@ -189,15 +200,6 @@ export class ClusterRouter implements Router {
       await identity.claim();
     } catch (error) {
       await nc.close().catch(() => {});
-      if (error instanceof GateNumberTakenError) {
-        this.#log.error("gate number taken", { gate: this.#gate, reason: error.message });
-      }
-      if (error instanceof jserrors.JetStreamNotEnabled) {
-        throw new Error(
-          `NATS at ${nc.getServer()} has no JetStream, which the gates need for their identity: ` +
-            "start nats-server with -js (or jetstream {} in its config)",
-        );
-      }
       throw error;
     }
     this.#identity = identity;
@@ -309,7 +311,7 @@ export class ClusterRouter implements Router {
     this.#closed = true;
     clearInterval(this.#timer);
     // Tell the others at once, so that they need not wait for the lapse.
-    if (this.#identity) this.#announce(true);
+    if (this.#identity) this.#announcements.announce(true);
     this.#events?.close();
     this.#keys.close();
     await this.#identity?.release();
@@ -322,6 +324,7 @@ export class ClusterRouter implements Router {
     this.#connected = connected;
     this.#requests.connected = connected;
     this.#control.connected = connected;
+    this.#announcements.connected = connected;
     this.#keyRoutes.connected = connected;
   }
 
@@ -376,20 +379,18 @@ export class ClusterRouter implements Router {
     } finally {
       this.#renewing = false;
     }
-    let closed = 0;
-    for (const session of [...this.#local.connections.values()]) {
-      if (session.service || session.id >= identity.firstId || session.conn.closed) continue;
-      session.conn.close(CUT_OFF_REASON, CloseCode.TRY_AGAIN_LATER);
-      closed++;
-    }
-    // Its links stayed, with their keys: the others released those; claim them again.
-    this.#keyRoutes.renewed();
+    const closed = closeClientsBelow(this.#local, {
+      below: identity.firstId,
+      reason: CUT_OFF_REASON,
+    });
     this.#log.warn("clients closed after a cut-off", {
       closed,
       epoch: identity.epoch,
       firstClientId: identity.firstId,
     });
-    this.#announce();
+    // Its links stayed, with their keys: the others released those; claim them again.
+    this.#keyRoutes.renewed();
+    this.#announcements.announce();
   }
 
   /** Another gate's client left or was bound: this gate's links that asked hear it. */
@@ -408,9 +409,7 @@ export class ClusterRouter implements Router {
     });
     this.#control.attach(nc);
     this.#requests.attach(nc, `${replyPrefix(this.#gate, this.#identity?.epoch ?? 0)}.`);
-    nc.subscribe(ANNOUNCE_SUBJECT, {
-      callback: (_error, msg) => this.#onAnnounce(msg),
-    });
+    this.#announcements.attach(nc);
     this.#served.attach(nc);
     (async () => {
       for await (const status of nc.status()) {
@@ -423,12 +422,12 @@ export class ClusterRouter implements Router {
           // The others could not be heard meanwhile: give them a full lapse from now.
           this.#directory.rejoined();
           this.#log.info("cluster rejoined", { nats: nc.getServer() });
-          this.#announce();
+          this.#announcements.announce();
         }
       }
     })().catch(() => {});
     nc.closed().then(() => this.#replace());
-    this.#announce();
+    this.#announcements.announce();
   }
 
   /**
@@ -461,26 +460,7 @@ export class ClusterRouter implements Router {
   /** Subscribes to each command this gate's links serve now, and tells the others. */
   #syncServed(now = Date.now()): void {
     this.#served.sync(now);
-    this.#announce();
-  }
-
-  #onAnnounce(msg: Msg): void {
-    let announce: Announce;
-    try {
-      announce = msg.json<Announce>();
-    } catch {
-      return;
-    }
-    const gate = announce?.gate;
-    if (!Number.isSafeInteger(gate) || gate < 1) return;
-    if (gate === this.#gate) {
-      if (announce.gateId !== this.#options.gateId || announce.epoch !== this.#identity?.epoch) {
-        this.#log.error("gate number collision", { gate, other: announce.gateId });
-      }
-      return;
-    }
-    const gone = this.#directory.hear(announce);
-    if (gone) this.#gateDown(gone);
+    this.#announcements.announce();
   }
 
   #tick(): void {
@@ -488,9 +468,8 @@ export class ClusterRouter implements Router {
     this.#identity?.refresh().catch((error) =>
       this.#log.warn("gate claim not refreshed", { error })
     );
-    if (!this.#connected) return;
-    for (const gone of this.#directory.lapsed()) this.#gateDown(gone);
-    this.#keyRoutes.sweep();
+    this.#announcements.checkLapses();
+    if (this.#connected) this.#keyRoutes.sweep();
   }
 
   /**
@@ -506,27 +485,5 @@ export class ClusterRouter implements Router {
     const down: GateDown = { gate, fromClientId: gate * CLIENTS_PER_GATE, toClientId };
     tellGateDown(this.#local, down);
     this.#keyRoutes.sweep(gone);
-  }
-
-  #announce(down = false): void {
-    if (!this.#nc || !this.#connected || !this.#identity) return;
-    const links = this.#dispatcher.links;
-    const serves: Record<string, number> = {};
-    if (!down) { for (const cmd of links.commands) serves[cmd] = links.count(cmd); }
-    const announce: Announce = {
-      gate: this.#gate,
-      gateId: this.#options.gateId,
-      epoch: this.#identity.epoch,
-      firstId: this.#identity.firstId,
-      serves,
-      types: down ? [] : [...linkedTypes(this.#dispatcher)],
-      down: down || undefined,
-      routes: down ? undefined : this.#keyRoutes.routes(),
-    };
-    this.#publish(ANNOUNCE_SUBJECT, announce);
-  }
-
-  #publish(subject: string, message: unknown): void {
-    if (this.#nc && this.#connected) this.#nc.publish(subject, JSON.stringify(message));
   }
 }

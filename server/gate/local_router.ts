@@ -94,6 +94,23 @@ export function kickLocal(
   return true;
 }
 
+/**
+ * Closes every client connection of this gate (not the service links) whose id is below
+ * `below`, with `reason` (WebSocket close 1013, try again later); returns how many.
+ */
+export function closeClientsBelow(
+  local: LocalSessions,
+  options: { below: number; reason: string },
+): number {
+  let closed = 0;
+  for (const session of [...local.connections.values()]) {
+    if (session.service || session.id >= options.below || session.conn.closed) continue;
+    session.conn.close(options.reason, CloseCode.TRY_AGAIN_LATER);
+    closed++;
+  }
+  return closed;
+}
+
 /** Tells this gate's links that asked that a client (of any gate) left. */
 export function tellClientLeft(
   local: LocalSessions,

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { State } from "../../client/mod.ts";
-import { natsServerTool, startNats } from "../helpers/nats.ts";
+import { natsServerTool } from "../helpers/nats.ts";
 import {
   connectClient,
   type GateProcess,
   INTEGRATION,
   startEcho,
-  startGate,
   waitFor,
 } from "../helpers/suite.ts";
+import { withTwoGates } from "./two_gates.ts";
 
 const natsServer = natsServerTool();
 
@@ -32,22 +32,10 @@ Deno.test({
   ignore: natsServer.ignore,
   async fn() {
     natsServer.check();
-    const nats = await startNats();
-    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
-    const flags = (id: string) => [
-      "--cluster",
-      nats.url,
-      "--gate-id",
-      id,
-      "--request-timeout-ms",
-      "1000",
-    ];
-    const a = await startGate({ dataDir, flags: flags("a") });
-    const b = await startGate({ dataDir, flags: flags("b") });
-    const gates = [a, b];
-    const echo = await startEcho(b);
-    const client = await connectClient(a.wsUrl);
-    try {
+    await withTwoGates({ flags: ["--request-timeout-ms", "1000"] }, async ({ a, b, track }) => {
+      const gates = [a, b];
+      const echo = track.service(await startEcho(b));
+      const client = track.client(await connectClient(a.wsUrl));
       await waitFor(async () => (await client.request("echo", {})).state === State.OK, {
         what: "echo on B reachable from A",
       });
@@ -103,12 +91,6 @@ Deno.test({
         await series(a, 'gatehouse_gate_request_seconds_count{cmd="other",state="SERVER_OFF"}'),
         0,
       );
-    } finally {
-      client.close();
-      echo.kill("SIGKILL");
-      await a.stop();
-      await b.stop();
-      await nats.stop();
-    }
+    });
   },
 });

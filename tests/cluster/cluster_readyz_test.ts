@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { startLogin } from "../helpers/login.ts";
-import { natsServerTool, startNats } from "../helpers/nats.ts";
-import { INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
+import { natsServerTool } from "../helpers/nats.ts";
+import { INTEGRATION, waitFor } from "../helpers/suite.ts";
+import { withTwoGates } from "./two_gates.ts";
 
 const natsServer = natsServerTool();
 
@@ -17,15 +18,7 @@ Deno.test({
   ignore: natsServer.ignore,
   async fn() {
     natsServer.check();
-    const nats = await startNats();
-    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
-    const cluster = (id: string) => ["--cluster", nats.url, "--gate-id", id];
-    const a = await startGate({ dataDir, flags: cluster("a") });
-    const b = await startGate({
-      dataDir,
-      flags: [...cluster("b"), "--require-services", "login"],
-    });
-    try {
+    await withTwoGates({ bFlags: ["--require-services", "login"] }, async ({ a, b }) => {
       const before = await readyz(b.httpUrl);
       assert.equal(before.status, 503);
       assert.deepEqual(before.body.missing, ["login"]);
@@ -47,10 +40,6 @@ Deno.test({
         what: "gate B not ready once login died",
       });
       assert.deepEqual(last.body.missing, ["login"]);
-    } finally {
-      await a.stop();
-      await b.stop();
-      await nats.stop();
-    }
+    });
   },
 });

@@ -1,6 +1,6 @@
 /**
  * `deno task login`: the login service (DESIGN.md, "The services"). Accounts live in
- * `<data-dir>/login.sqlite`; the service connects to the gate with `ServiceClient` and serves the
+ * `<data-dir>/login.sqlite`, or in PostgreSQL with `--db postgres://…`; the service connects to the gate with `ServiceClient` and serves the
  * `LoginCmd` commands. SIGINT or SIGTERM: the queued writes are committed, the database closed,
  * and the process exits 0.
  *
@@ -14,13 +14,14 @@ import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
-import { AccountStore } from "./account_store.ts";
+import type { AccountStore } from "./account_store.ts";
 import { DEFAULT_MAX_BATCH } from "./group_commit.ts";
 import { loginMetrics } from "./login_metrics.ts";
 import { LoginService } from "./login_service.ts";
 import { LoginThrottle } from "./login_throttle.ts";
 import { HASH_COSTS, isHashCost, PasswordHasher } from "./password_hash.ts";
 import { Sessions } from "./sessions.ts";
+import { checkDbFlag, openAccountStore } from "./open_store.ts";
 
 /** Default token lifetime: 7 days. */
 export const DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600;
@@ -38,8 +39,11 @@ ${SERVICE_FLAGS_HELP}
   --token-ttl-s N   how long a login token lives, in seconds (${DEFAULT_TOKEN_TTL_S}, 7 days)
   --max-batch N     most writes committed in one transaction (group commit); 1 commits each
                     write alone, one fsync per request (${DEFAULT_MAX_BATCH})
+  --db URL          keep the accounts in PostgreSQL: postgres://user:pass@host:port/db, shared
+                    by login instances on many machines (default: <data-dir>/login.sqlite)
 
-The accounts are kept in <data-dir>/login.sqlite (WAL; keep it on a local disk).
+Without --db the accounts are kept in <data-dir>/login.sqlite (WAL; keep it on a local disk;
+login instances on this machine may share it).
 
 Commands: cs_msg_register {username, password}, cs_msg_login {username, password},
 cs_msg_login_by_token {token}, cs_msg_change_pw {password, newPassword}, cs_msg_logout,
@@ -54,6 +58,7 @@ interface LoginFlags {
   hashCost: keyof typeof HASH_COSTS;
   tokenTtlS: number;
   maxBatch: number;
+  db?: string;
 }
 
 /** Parses the flags; `undefined` after printing the help. Throws a sentence on a bad flag. */
@@ -63,6 +68,7 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
     "hash-cost": { type: "string" },
     "token-ttl-s": { type: "string" },
     "max-batch": { type: "string" },
+    db: { type: "string" },
   });
   if (flags.help) return undefined;
   const hashCost = flags.values["hash-cost"] ?? "owasp";
@@ -77,6 +83,8 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
   if (tokenTtlS < 1) throw new TypeError("Flag --token-ttl-s must be at least 1");
   const maxBatch = integerFlag("max-batch", flags.values["max-batch"], DEFAULT_MAX_BATCH);
   if (maxBatch < 1) throw new TypeError("Flag --max-batch must be at least 1");
+  const db = flags.values.db as string | undefined;
+  if (db !== undefined) checkDbFlag(db);
   return {
     gate: flags.gate,
     dataDir: flags.dataDir,
@@ -85,6 +93,7 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
     hashCost,
     tokenTtlS,
     maxBatch,
+    db,
   };
 }
 
@@ -122,8 +131,9 @@ export async function main(args: string[]): Promise<number> {
   let metricsServer;
   try {
     sskey = await readServiceKey(flags.dataDir);
-    store = await AccountStore.open({
-      path: `${flags.dataDir.replace(/\/$/, "")}/login.sqlite`,
+    store = await openAccountStore({
+      db: flags.db,
+      dataDir: flags.dataDir,
       maxBatch: flags.maxBatch,
       onCommit: metrics.onCommit,
     });
@@ -133,9 +143,10 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   log.info(store.created ? "database created" : "database opened", {
-    path: store.path,
-    schemaVersion: store.schemaVersion,
-    accounts: store.countAccounts(),
+    kind: store.kind,
+    location: store.location,
+    schemaVersion: await store.schemaVersion(),
+    accounts: await store.countAccounts(),
     maxBatch: flags.maxBatch,
   });
 

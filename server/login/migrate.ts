@@ -16,7 +16,8 @@ import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { connectPostgres, describePostgresUrl, migratePostgres } from "./postgres_account_store.ts";
 import { SCHEMA_VERSION } from "./sqlite_account_store.ts";
-import { sqlitePathOf } from "./open_store.ts";
+import { checkDbFlag, sqlitePathOf } from "./open_store.ts";
+import { flagsOrExitCode } from "../service_runner.ts";
 import { Buffer } from "node:buffer";
 
 const HELP = `Copies the login service's SQLite accounts store into PostgreSQL.
@@ -208,39 +209,31 @@ export async function migrateSqliteToPostgres(options: MigrateOptions): Promise<
   }
 }
 
+/** Parses the task's flags; `undefined` for `--help`. Throws a sentence on a bad flag. */
+function parseMigrateArgs(args: string[]): MigrateOptions | undefined {
+  const { values } = parseArgs({
+    args,
+    options: {
+      from: { type: "string" },
+      to: { type: "string" },
+      replace: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  if (!values.from) throw new TypeError("Flag --from is required (a data dir or a login.sqlite)");
+  if (!values.to) throw new TypeError("Flag --to is required (postgres://user:pass@host:port/db)");
+  checkDbFlag(values.to);
+  return { from: values.from, to: values.to, replace: values.replace };
+}
+
 /** The task: parses the flags, copies, prints; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let values;
+  const parsed = flagsOrExitCode(() => parseMigrateArgs(args), HELP);
+  if ("code" in parsed) return parsed.code;
   try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        from: { type: "string" },
-        to: { type: "string" },
-        replace: { type: "boolean" },
-        help: { type: "boolean" },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (!values.from || !values.to) {
-    console.error(`Flags --from and --to are required\n\n${HELP}`);
-    return 2;
-  }
-  try {
-    await migrateSqliteToPostgres({
-      from: values.from,
-      to: values.to,
-      replace: values.replace,
-      progress: (line) => console.log(line),
-    });
+    await migrateSqliteToPostgres({ ...parsed.flags, progress: (line) => console.log(line) });
     return 0;
   } catch (error) {
     console.error(`login:migrate failed: ${(error as Error).message}`);

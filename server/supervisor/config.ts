@@ -166,6 +166,7 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       limits,
       log,
       metricsPorts: { ...file.metricsPorts },
+      loginDb: file.loginDb,
     },
   };
 }

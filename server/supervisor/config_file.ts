@@ -75,6 +75,8 @@ export interface SuiteSettings {
   log: LoggerOptions;
   /** Where login, group and license serve `/metrics`. */
   metricsPorts: MetricsPorts;
+  /** The login service's `--db`: a postgres:// URL; absent: `<dataDir>/login.sqlite`. */
+  loginDb?: string;
 }
 
 /** The defaults of every key. */
@@ -100,6 +102,7 @@ const TOP_KEYS = new Set([
   "startLimit",
   "log",
   "metricsPorts",
+  "loginDb",
 ]);
 
 type Json = Record<string, unknown>;
@@ -251,6 +254,13 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
       }
       out.log.level = json.log.level as LogLevel;
     }
+  }
+  if (json.loginDb !== undefined) {
+    const db = text(json.loginDb, "loginDb");
+    if (!/^postgres(ql)?:\/\/[^/]+\/\w/.test(db)) {
+      throw new TypeError("Config key loginDb must be postgres://user:pass@host:port/db");
+    }
+    out.loginDb = db;
   }
   if (json.metricsPorts !== undefined) {
     if (!isObject(json.metricsPorts)) {

@@ -144,6 +144,7 @@ export async function main(args: string[]): Promise<number> {
       ...port === undefined ? [] : ["--metrics-port", String(port), "--metrics-host", options.host],
     ];
   }
+  if (options.loginDb) extra.login.push("--db", options.loginDb);
   // Services link over framed TCP: Deno's WebSocket client leaves Nagle's algorithm on, which
   // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1). They
   // reach the gate on loopback when it listens on every address; over TLS, at the public

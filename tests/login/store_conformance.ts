@@ -164,6 +164,45 @@ export async function runConformance(
     },
   );
 
+  await t.step("a write that fails in the database fails alone; its batch commits", async () => {
+    await withStores(target, async (fresh) => {
+      const store = await fresh.open();
+      try {
+        const ids = await Promise.all(
+          ["bad00001", "bad00002", "bad00003"].map((username) =>
+            store.createAccount({ username, passwordHash: HASH, now: 1 })
+          ),
+        );
+        const good = ids.map(() => hashToken(newToken()));
+        const before = store.writerStats.failedWrites;
+        // A 31-byte token hash breaks the schema's CHECK: that statement fails in the database.
+        const results = await Promise.allSettled([
+          store.issueLoginToken({ userId: ids[0], tokenHash: good[0], expiresAt: 99, now: 1 }),
+          store.issueLoginToken({
+            userId: ids[1],
+            tokenHash: new Uint8Array(31),
+            expiresAt: 99,
+            now: 1,
+          }),
+          store.issueLoginToken({ userId: ids[2], tokenHash: good[2], expiresAt: 99, now: 1 }),
+          store.createAccount({ username: "bad00004", passwordHash: HASH, now: 1 }),
+        ]);
+        assert.deepEqual(results.map((r) => r.status), [
+          "fulfilled",
+          "rejected",
+          "fulfilled",
+          "fulfilled",
+        ]);
+        assert.equal(store.writerStats.failedWrites - before, 1);
+        assert.equal((await store.tokenOwner({ tokenHash: good[0], now: 2 }))?.userId, ids[0]);
+        assert.equal((await store.tokenOwner({ tokenHash: good[2], now: 2 }))?.userId, ids[2]);
+        assert.equal((await store.accountByName("bad00004"))?.username, "bad00004");
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   await t.step("ids are never reused after a delete, across reopening", async () => {
     await withStores(target, async (fresh) => {
       let store = await fresh.open();

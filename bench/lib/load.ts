@@ -13,7 +13,15 @@ import { cpuSeconds, machineCpuSeconds, spawnTool, type Tool } from "./proc.ts";
  * protocol), the accounts store (Deno, no network), the license clients (Deno, framed TCP) or
  * group members (Deno, our GateClient).
  */
-export type Generator = "ws" | "tcp" | "socketio" | "pinus" | "store" | "license" | "group";
+export type Generator =
+  | "ws"
+  | "tcp"
+  | "socketio"
+  | "pinus"
+  | "store"
+  | "store-pg"
+  | "license"
+  | "group";
 
 /** The Deno generators: their file and the permissions they run with. */
 const DENO_GENERATORS: Record<
@@ -22,7 +30,22 @@ const DENO_GENERATORS: Record<
 > = {
   ws: { file: "bench/load/ws_load.ts", allow: ["--allow-net"] },
   tcp: { file: "bench/load/tcp_load.ts", allow: ["--allow-net"] },
-  store: { file: "bench/load/store_load.ts", allow: ["--allow-read", "--allow-write"] },
+  // The stores import the npm `postgres` client, listed in the suite's deno.json (bench/ has a
+  // package.json and node_modules of its own, for the Node baselines).
+  store: {
+    file: "bench/load/store_load.ts",
+    allow: ["--config=deno.json", "--allow-read", "--allow-write"],
+  },
+  "store-pg": {
+    file: "bench/load/store_load.ts",
+    allow: [
+      "--config=deno.json",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-env=PG*",
+    ],
+  },
   license: { file: "bench/load/license_load.ts", allow: ["--allow-net"] },
   group: { file: "bench/load/group_load.ts", allow: ["--allow-net"] },
 };

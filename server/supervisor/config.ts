@@ -167,6 +167,7 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       log,
       metricsPorts: { ...file.metricsPorts },
       group: file.group,
+      loginDb: file.loginDb,
     },
   };
 }

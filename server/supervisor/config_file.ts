@@ -83,6 +83,8 @@ export interface SuiteSettings {
   metricsPorts: MetricsPorts;
   /** The group service's settings. */
   group?: GroupSettings;
+  /** The login service's `--db`: a postgres:// URL; absent: `<dataDir>/login.sqlite`. */
+  loginDb?: string;
 }
 
 /** The defaults of every key. */
@@ -109,6 +111,7 @@ const TOP_KEYS = new Set([
   "log",
   "metricsPorts",
   "group",
+  "loginDb",
 ]);
 
 type Json = Record<string, unknown>;
@@ -260,6 +263,13 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
       }
       out.log.level = json.log.level as LogLevel;
     }
+  }
+  if (json.loginDb !== undefined) {
+    const db = text(json.loginDb, "loginDb");
+    if (!/^postgres(ql)?:\/\/[^/]+\/\w/.test(db)) {
+      throw new TypeError("Config key loginDb must be postgres://user:pass@host:port/db");
+    }
+    out.loginDb = db;
   }
   if (json.metricsPorts !== undefined) {
     if (!isObject(json.metricsPorts)) {

@@ -146,6 +146,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const grace = options.group?.reconnectGraceMs;
   if (grace !== undefined) extra.group.push("--reconnect-grace-ms", String(grace));
+  if (options.loginDb) extra.login.push("--db", options.loginDb);
   // Services link over framed TCP: Deno's WebSocket client leaves Nagle's algorithm on, which
   // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1). They
   // reach the gate on loopback when it listens on every address; over TLS, at the public

@@ -77,7 +77,12 @@ Deno.test("config: a bad key or value is refused with a sentence naming it", asy
       { group: { reconnectGraceMs: -1 } },
       "Config key group.reconnectGraceMs must be an integer from 0 to 86400000",
     ],
+    [{ loginDb: "mysql://h/db" }, "Config key loginDb must be postgres://user:pass@host:port/db"],
   ];
+  assert.equal(
+    configFromJson({ loginDb: "postgres://u:p@db.example:5432/gatehouse" }, "/").loginDb,
+    "postgres://u:p@db.example:5432/gatehouse",
+  );
   for (const [json, message] of cases) {
     assert.throws(() => configFromJson(json, "/"), (error: Error) => {
       assert.ok(error.message.startsWith(message), `${error.message} ≠ ${message}`);
@@ -179,6 +184,7 @@ Deno.test("every process: a bad flag prints one line and the hint, not the help"
     "license:status",
     "license:issue",
     "license:keygen",
+    "login:migrate",
   ];
   for (const task of tasks) {
     for (const args of [["--no-such-flag"], ["--log-level", "loud"]]) {

@@ -12,6 +12,11 @@
  *   With `--sender-url tcp://host:port` the sender uses the gate's framed TCP with TCP_NODELAY:
  *   Deno's WebSocket client holds a message of about 1 KB to 64 KB for a delayed ACK (~40 ms on
  *   loopback), and the request naming 1,000 clientIds is that size (see bench/FINDINGS.md).
+ * - `register`: closed-loop `cs_msg_register` requests, each with a new username (the login
+ *   service). With `--distinct-sources` each connection sends its own `X-Forwarded-For`
+ *   (10.x.y.1), so that a gate run with `--trust-proxy 127.0.0.1` stamps a client address of its
+ *   own on each: the login service's per-address hashing budget is then each client's, as with
+ *   real users, not one budget shared by the whole load.
  * - `idle`: opens the connections, does one exchange on each (`cs_msg_heart` to the gate, a text
  *   echo to the raw server), prints `READY`, and holds them until SIGTERM.
  *
@@ -35,7 +40,7 @@ import {
   untilSignal,
 } from "./common.ts";
 
-type Mode = "envelope" | "echo" | "broadcast" | "idle";
+type Mode = "envelope" | "echo" | "broadcast" | "idle" | "register";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -48,13 +53,14 @@ const { values } = parseArgs({
     window: { type: "string" },
     hello: { type: "string" },
     "sender-url": { type: "string" },
+    "distinct-sources": { type: "boolean", default: false },
   },
   strict: true,
 });
 const url = values.url;
 if (!url) throw new TypeError("Flag --url is required");
 const mode = values.mode as Mode;
-if (!["envelope", "echo", "broadcast", "idle"].includes(mode)) {
+if (!["envelope", "echo", "broadcast", "idle", "register"].includes(mode)) {
   throw new TypeError(`Unknown --mode ${mode}`);
 }
 const connections = numberFlag("connections", values.connections, 100);
@@ -62,10 +68,21 @@ const durationS = numberFlag("duration", values.duration, 10);
 const warmupS = numberFlag("warmup", values.warmup, 2);
 const windowSize = numberFlag("window", values.window, 4);
 
-/** Opens one WebSocket; resolves once open. */
-function openSocket(): Promise<WebSocket> {
+/** The `X-Forwarded-For` of connection `i` with `--distinct-sources`: 10.x.y.1. */
+function sourceOf(i: number): string {
+  return `10.${(i >> 8) & 255}.${i & 255}.1`;
+}
+
+/** Opens one WebSocket (connection `i`); resolves once open. */
+function openSocket(i = 0): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url!);
+    // Deno's WebSocket takes headers in a second argument of options.
+    const socket = values["distinct-sources"]
+      ? new WebSocket(
+        url!,
+        { headers: { "x-forwarded-for": sourceOf(i) } } as unknown as string[],
+      )
+      : new WebSocket(url!);
     socket.onopen = () => {
       socket.onerror = null;
       resolve(socket);
@@ -155,7 +172,7 @@ const payloadJson = JSON.stringify(PAYLOAD);
 
 async function requestResponse(): Promise<void> {
   const connectStart = performance.now();
-  const sockets = await openInBatches(connections, 200, () => openSocket());
+  const sockets = await openInBatches(connections, 200, (i) => openSocket(i));
   const connectMs = performance.now() - connectStart;
   emit("PHASE", "connected");
   const phases = new Phases();
@@ -165,13 +182,21 @@ async function requestResponse(): Promise<void> {
   let closed = 0;
   const firstError: string[] = [];
 
-  for (const socket of sockets) {
+  for (const [i, socket] of sockets.entries()) {
     let msgId = 0;
     let sentAt = 0;
     const send = () => {
       msgId++;
       sentAt = performance.now();
-      socket.send(requestText("echo", msgId, payloadJson));
+      if (mode === "register") {
+        // 6 to 16 letters and digits, unique per connection and request.
+        const username = `w${String(i).padStart(4, "0")}x${msgId}`;
+        socket.send(requestText(
+          "cs_msg_register",
+          msgId,
+          `{"username":"${username}","password":"benchpass1"}`,
+        ));
+      } else socket.send(requestText("echo", msgId, payloadJson));
     };
     socket.onmessage = (event) => {
       const now = performance.now();
@@ -208,7 +233,8 @@ async function requestResponse(): Promise<void> {
     connections,
     seconds: round3(seconds),
     completed,
-    throughput: Math.round(completed / seconds),
+    // Sign-ups at the owasp cost come a few per second: keep the decimals.
+    throughput: mode === "register" ? round3(completed / seconds) : Math.round(completed / seconds),
     errors,
     closedEarly: closed,
     firstError: firstError[0],

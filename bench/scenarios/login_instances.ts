@@ -1,24 +1,34 @@
 /**
- * Login instances (issue 16): registrations per second through one gate with two login instances
- * against one, each login process on a core of its own (`taskset -c`, when the machine has it and
- * at least two cores: the one instance on core 0, the two on cores 0 and 1), sharing one
- * login.sqlite. Sign-ups are bound by password hashing (README, "Durable sign-ups": ~2.5 ms a
- * hash at the test cost), which a process does on its own threads: a second instance on its own
- * core is what scaling out the login service buys. Closed loop: 50 framed-TCP clients
- * (bench/load/tcp_load.ts `--mode register`); login `--hash-cost test`, linked over tcp://; gate
- * `--rate 1000000 --burst 1000000`, not pinned (nor the load), so on a 2-core machine the gate and
- * the load share the cores the logins are pinned to. Rounds alternate the variants. No target:
- * the ratio is reported.
+ * Login instances (issue 16): sign-ups per second through one gate with one and with two login
+ * instances, each login process on a core of its own (`taskset -c`, when the machine has it and
+ * at least two cores: the one instance on core 0, the two on cores 0 and 1). Sign-ups are bound
+ * by password hashing, which a process does on its own threads: a second instance on its own core
+ * is what scaling out the login service buys. Measured at the default hash cost (`owasp`, ~0.4 s
+ * of a core per hash: the real ceiling) and at `--hash-cost test` (2.5 ms a hash: the store and
+ * the gate show), with the accounts in one shared login.sqlite and, when PostgreSQL is installed,
+ * in one PostgreSQL database (`--db`, a server of its own in a temporary folder, fsync on, not
+ * pinned).
  *
- * A third variant, two instances each on a login.sqlite of its own, is no deployment (usernames
- * would not be unique across them): it shows what sharing one SQLite file costs. Each instance's
- * commits take the file's write lock, and a writer that finds it taken waits in SQLite's busy
- * handler, which sleeps on the process's event loop (node:sqlite is synchronous).
+ * Closed loop over WebSocket (bench/load/ws_load.ts `--mode register --distinct-sources`): each
+ * client sends its own `X-Forwarded-For` and the gate runs with `--trust-proxy 127.0.0.1`, so each
+ * client has an address, and a hashing budget, of its own (one address for the whole load would
+ * be throttled to one owasp hash per second per instance). 50 clients at the test cost, 8 at
+ * owasp (a deeper queue would wait past the hasher's 8 s limit). Gate `--rate 1000000 --burst
+ * 1000000`, not pinned (nor the load). Rounds alternate the variants. No target: the ratio two/one
+ * is reported.
+ *
+ * A diagnostic row (test cost): two instances each on a login.sqlite of its own, no deployment
+ * (usernames would not be unique across them), to show what sharing one SQLite file costs.
  *
  * @module
  */
 
 import { taskArgs } from "../../tests/helpers/process.ts";
+import {
+  postgresBinDir,
+  type PostgresServer,
+  startPostgres,
+} from "../../tests/helpers/postgres.ts";
 import { cpuText, disturbed, type LoadReport, medianReport, runLoad } from "../lib/load.ts";
 import { spawnTool, type Tool, track } from "../lib/proc.ts";
 import { startOurs, UNLIMITED_RATE } from "../lib/servers.ts";
@@ -26,30 +36,54 @@ import {
   type BenchContext,
   judge,
   type Measurement,
+  type Row,
   type Scenario,
   type ScenarioResult,
 } from "../lib/types.ts";
 
-/** Closed-loop clients. */
-const CONNECTIONS = 50;
+type Cost = "owasp" | "test";
+type Db = "sqlite" | "postgres";
+
+/** Closed-loop clients per hash cost. */
+const CONNECTIONS: Record<Cost, number> = { owasp: 8, test: 50 };
+
 interface Variant {
   key: string;
   label: string;
+  cost: Cost;
+  db: Db;
   instances: number;
   /** Each instance on a login.sqlite of its own: not a deployment, it shows the shared file's cost. */
   separate?: boolean;
 }
 
-const VARIANTS: Variant[] = [
-  { key: "1", label: "1 login instance", instances: 1 },
-  { key: "2", label: "2 login instances, one login.sqlite", instances: 2 },
-  {
-    key: "2-separate",
-    label: "2 login instances, a login.sqlite each (diagnostic)",
+function variants(withPostgres: boolean): Variant[] {
+  const list: Variant[] = [];
+  for (const cost of ["owasp", "test"] as const) {
+    for (const db of withPostgres ? ["sqlite", "postgres"] as const : ["sqlite"] as const) {
+      for (const instances of [1, 2]) {
+        list.push({
+          key: `${cost}/${db}/${instances}`,
+          label: `${instances} login instance${instances > 1 ? "s" : ""}, ${
+            db === "sqlite" ? "one login.sqlite" : "one PostgreSQL database"
+          }, --hash-cost ${cost}`,
+          cost,
+          db,
+          instances,
+        });
+      }
+    }
+  }
+  list.push({
+    key: "test/sqlite/2-separate",
+    label: "2 login instances, a login.sqlite each (diagnostic), --hash-cost test",
+    cost: "test",
+    db: "sqlite",
     instances: 2,
     separate: true,
-  },
-];
+  });
+  return list;
+}
 
 /** Whether `taskset` runs here and the machine has two cores to give. */
 async function canPin(): Promise<boolean> {
@@ -62,9 +96,16 @@ async function canPin(): Promise<boolean> {
   }
 }
 
-/** Starts one login instance on the gate, pinned to `core` when `pin`. */
+/** Starts one login instance on the gate, pinned to core `index` when `pin`. */
 async function startLogin(
-  options: { tcpUrl: string; dataDir: string; index: number; pin: boolean },
+  options: {
+    tcpUrl: string;
+    dataDir: string;
+    index: number;
+    pin: boolean;
+    cost: Cost;
+    db?: string;
+  },
 ): Promise<Tool> {
   const login = [
     Deno.execPath(),
@@ -76,7 +117,8 @@ async function startLogin(
     "--name",
     `bench-login-${options.index}`,
     "--hash-cost",
-    "test",
+    options.cost,
+    ...(options.db ? ["--db", options.db] : []),
   ];
   const tool = options.pin
     ? spawnTool("taskset", ["-c", String(options.index), ...login], { name: "login" })
@@ -85,43 +127,54 @@ async function startLogin(
   return tool;
 }
 
+let databases = 0;
+
 async function measure(
   context: BenchContext,
-  options: { variant: Variant; pin: boolean },
+  options: { variant: Variant; pin: boolean; postgres?: PostgresServer },
 ): Promise<LoadReport> {
-  const { instances, separate } = options.variant;
-  const gate = await startOurs(context, { echo: false, gateFlags: UNLIMITED_RATE });
+  const { instances, separate, cost } = options.variant;
+  const gate = await startOurs(context, {
+    echo: false,
+    gateFlags: [...UNLIMITED_RATE, "--trust-proxy", "127.0.0.1"],
+  });
+  const db = options.variant.db === "postgres"
+    ? await options.postgres!.createDatabase(`bench_logins_${++databases}`)
+    : undefined;
   const logins: Tool[] = [];
   const forget = track(() => logins.forEach((login) => login.stop()));
+  const warmupS = cost === "owasp" ? Math.max(2, context.warmupS) : context.warmupS;
+  const durationS = cost === "owasp" ? Math.max(8, context.durationS) : context.durationS;
   let report: LoadReport;
   try {
-    // One after the other: the first creates login.sqlite, the next ones open it.
+    // One after the other: the first creates the schema, the next ones open it.
     for (let index = 0; index < instances; index++) {
       let dataDir = gate.dataDir;
       if (separate && index > 0) {
         dataDir = await context.tempDir();
         await Deno.copyFile(`${gate.dataDir}/sskey`, `${dataDir}/sskey`);
       }
-      logins.push(await startLogin({ ...gate, dataDir, index, pin: options.pin }));
+      logins.push(await startLogin({ ...gate, dataDir, index, pin: options.pin, cost, db }));
     }
     const pids: Record<string, number> = { ...gate.pids, harness: Deno.pid };
     logins.forEach((login, i) => pids[`login${i + 1}`] = login.pid);
     report = await runLoad(
-      "tcp",
+      "ws",
       [
         "--url",
-        gate.tcpUrl,
+        gate.wsUrl,
         "--mode",
         "register",
+        "--distinct-sources",
         "--connections",
-        String(CONNECTIONS),
+        String(CONNECTIONS[cost]),
         "--warmup",
-        String(context.warmupS),
+        String(warmupS),
         "--duration",
-        String(context.durationS),
+        String(durationS),
       ],
       pids,
-      (context.warmupS + context.durationS) * 1000 + 120_000,
+      (warmupS + durationS) * 1000 + 120_000,
     );
   } finally {
     for (const login of logins) await login.stop();
@@ -131,8 +184,9 @@ async function measure(
   const r = report.result;
   context.detail(
     `${options.variant.label}: ` +
-      `${r.throughput.toLocaleString("en-US")} registrations/s, p50 ${r.latencyMs.p50} ms, ` +
-      `p99 ${r.latencyMs.p99} ms, errors ${r.errors}; cpu cores: ${cpuText(report.cpuCores)}`,
+      `${r.throughput.toLocaleString("en-US")} sign-ups/s, p50 ${r.latencyMs.p50} ms, ` +
+      `p99 ${r.latencyMs.p99} ms, errors ${r.errors}; ${perLoginCore(report)} sign-ups per ` +
+      `second of login CPU; cpu cores: ${cpuText(report.cpuCores)}`,
   );
   if (r.errors > 0 || (r.closedEarly ?? 0) > 0) {
     context.detail(`warning: ${r.errors} errors, ${r.closedEarly} closed early: ${r.firstError}`);
@@ -140,78 +194,104 @@ async function measure(
   return report;
 }
 
+/**
+ * Sign-ups per second of CPU the login processes used: what each instance's core yields, whether
+ * or not other programs on the machine took part of that core (they do on a shared 2-core box).
+ */
+function perLoginCore(report: LoadReport): number {
+  let cores = 0;
+  for (const [role, used] of Object.entries(report.cpuCores)) {
+    if (role.startsWith("login")) cores += used;
+  }
+  return cores > 0 ? rate(report.result.throughput / cores) : 0;
+}
+
+/** Sign-ups per second as the table shows them: two decimals below 10. */
+function rate(value: number): number {
+  return value < 10 ? Math.round(value * 100) / 100 : Math.round(value);
+}
+
 /** The login instances scenario. */
 export const loginInstances: Scenario = {
   name: "logins",
-  description: "sign-ups/s with two login instances against one, each on its own core",
+  description: "sign-ups/s with one and two login instances, each on its own core",
   async run(context: BenchContext): Promise<ScenarioResult> {
     const pin = await canPin();
+    const withPostgres = postgresBinDir() !== undefined && Deno.uid() === 0;
     context.note(
-      `logins: ${CONNECTIONS} framed-TCP clients, closed loop, each cs_msg_register with a new ` +
-        `username, through one gate (--rate 1000000 --burst 1000000) to one or two login ` +
-        `instances (--hash-cost test, linked over tcp://, one login.sqlite shared; fresh per ` +
-        `run). ${
+      `logins: closed loop over WebSocket, each cs_msg_register with a new username, each ` +
+        `client with an X-Forwarded-For address of its own (gate --trust-proxy 127.0.0.1 ` +
+        `--rate 1000000 --burst 1000000), ${CONNECTIONS.owasp} clients at --hash-cost owasp ` +
+        `(the default; warmup ≥ 2 s, window ≥ 8 s) and ${CONNECTIONS.test} at --hash-cost test, ` +
+        `to one or two login instances linked over tcp://, sharing one login.sqlite${
+          withPostgres ? " or one PostgreSQL database (--db; fsync on, not pinned)" : ""
+        } (fresh per run). ${
           pin
             ? "Each login process pinned to a core of its own with taskset -c (one: core 0; " +
               "two: cores 0 and 1); the gate and the load are not pinned and share the machine."
             : "NOT pinned: taskset is missing or the machine has one core, so the instances " +
               "share every core."
-        } Sign-ups are bound by password hashing, done on each process's own threads. ` +
-        `Diagnostic row: the second instance on a login.sqlite of its own (not a deployment: ` +
-        `usernames are then unique per file only), to show what sharing one SQLite file costs ` +
-        `(a writer waiting for the file's lock sleeps in SQLite's busy handler, on its event loop).`,
+        } Diagnostic row: the second instance on a login.sqlite of its own (not a deployment).${
+          withPostgres ? "" : " PostgreSQL is not installed here (or not root): no PostgreSQL rows."
+        }`,
     );
+    const list = variants(withPostgres);
+    const postgres = withPostgres ? await startPostgres({ fsync: true }) : undefined;
     const measurements: Measurement[] = [];
-    const rounds = new Map<string, LoadReport[]>(VARIANTS.map((v) => [v.key, []]));
-    for (let round = 1; round <= context.rounds; round++) {
-      const of = context.rounds > 1 ? `round ${round}/${context.rounds}: ` : "";
-      const order = round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse();
-      for (const variant of order) {
-        context.step(
-          `${of}${variant.label}, ${CONNECTIONS} clients ` +
-            `(${context.warmupS} s warmup + ${context.durationS} s)`,
-        );
-        const report = await measure(context, { variant, pin });
-        rounds.get(variant.key)!.push(report);
-        measurements.push({
-          name: `logins/${variant.key}/${CONNECTIONS}/round${round}`,
-          result: { ...report.result },
-          cpuCores: report.cpuCores,
-        });
+    const rounds = new Map<string, LoadReport[]>(list.map((v) => [v.key, []]));
+    try {
+      for (let round = 1; round <= context.rounds; round++) {
+        const of = context.rounds > 1 ? `round ${round}/${context.rounds}: ` : "";
+        const order = round % 2 === 1 ? list : [...list].reverse();
+        for (const variant of order) {
+          context.step(`${of}${variant.label}, ${CONNECTIONS[variant.cost]} clients`);
+          const report = await measure(context, { variant, pin, postgres });
+          rounds.get(variant.key)!.push(report);
+          measurements.push({
+            name: `logins/${variant.key}/${CONNECTIONS[variant.cost]}/round${round}`,
+            result: { ...report.result },
+            cpuCores: report.cpuCores,
+          });
+        }
       }
+    } finally {
+      await postgres?.stop();
     }
-    const one = medianReport(rounds.get("1")!);
-    const two = medianReport(rounds.get("2")!);
-    const separate = medianReport(rounds.get("2-separate")!);
     const latency = (report: LoadReport) => ({
       p50: report.result.latencyMs.p50,
       p99: report.result.latencyMs.p99,
     });
-    return {
-      rows: [
-        judge({
-          scenario: `sign-ups, 2 login instances${pin ? " (a core each)" : ""}, ${CONNECTIONS} ` +
-            `clients`,
-          unit: "reg/s",
-          ours: two.result.throughput,
-          baselineName: "1 login instance",
-          baseline: one.result.throughput,
-          oursLatency: latency(two),
-          baselineLatency: latency(one),
-          disturbed: disturbed(two, one),
-        }),
-        judge({
-          scenario: `sign-ups, 2 instances, a login.sqlite each (diagnostic)`,
-          unit: "reg/s",
-          ours: separate.result.throughput,
-          baselineName: "1 login instance",
-          baseline: one.result.throughput,
-          oursLatency: latency(separate),
-          baselineLatency: latency(one),
-          disturbed: disturbed(separate, one),
-        }),
-      ],
-      measurements,
+    const row = (options: { scenario: string; two: string; one: string }): Row => {
+      const two = medianReport(rounds.get(options.two)!);
+      const one = medianReport(rounds.get(options.one)!);
+      return judge({
+        scenario: options.scenario,
+        unit: "sign-ups/s",
+        ours: rate(two.result.throughput),
+        baselineName: "1 login instance",
+        baseline: rate(one.result.throughput),
+        oursLatency: latency(two),
+        baselineLatency: latency(one),
+        disturbed: disturbed(two, one),
+      });
     };
+    const rows: Row[] = [];
+    const core = pin ? " (a core each)" : " (not pinned)";
+    for (const cost of ["owasp", "test"] as const) {
+      for (const db of withPostgres ? ["sqlite", "postgres"] as const : ["sqlite"] as const) {
+        rows.push(row({
+          scenario: `sign-ups, 2 login instances${core}, ${db}, ${cost} hash, ` +
+            `${CONNECTIONS[cost]} clients`,
+          two: `${cost}/${db}/2`,
+          one: `${cost}/${db}/1`,
+        }));
+      }
+    }
+    rows.push(row({
+      scenario: "sign-ups, 2 instances, a login.sqlite each (diagnostic), test hash",
+      two: "test/sqlite/2-separate",
+      one: "test/sqlite/1",
+    }));
+    return { rows, measurements };
   },
 };

@@ -137,3 +137,44 @@ export interface AccountStore {
 export function usernameKey(username: string): string {
   return username.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
+
+/** Error codes of a database reached over the network that say it cannot be reached now. */
+const UNREACHABLE_CODES = new Set([
+  // The socket (node:net, as postgres.js sees it).
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  // postgres.js's own.
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "CONNECTION_ENDED",
+  "CONNECT_TIMEOUT",
+  // PostgreSQL's SQLSTATE: shutting down, starting up, or a connection exception (class 08).
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+
+/**
+ * Whether a store's error says the database cannot be reached (PostgreSQL down, restarting, or
+ * out of the network), rather than that the request itself failed: the login service then
+ * answers "try again" and goes on. An embedded SQLite store never raises one.
+ */
+export function isStoreUnreachable(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (UNREACHABLE_CODES.has(code) || code.startsWith("08"))) {
+      return true;
+    }
+    if (e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.ConnectionReset) {
+      return true;
+    }
+    e = e.cause;
+  }
+  return false;
+}

@@ -33,6 +33,16 @@
  * The flush runs on the event loop thread: while it commits, nothing else runs, so no read on the
  * same connection can see an uncommitted row.
  *
+ * Another connection (a second login instance on the same file) may hold the write lock. The
+ * flush's `BEGIN IMMEDIATE` then does not wait for it inside the call (SQLite's busy handler
+ * sleeps on the calling thread, and node:sqlite runs on the event loop, so hashes finishing,
+ * requests arriving and every timer would stop meanwhile): it runs with `busy_timeout` 0, and on
+ * "database is locked" the batch goes back to the head of the queue and is tried again after an
+ * async delay (1 ms, doubling up to {@linkcode MAX_LOCK_RETRY_MS}). Writes queued meanwhile join
+ * it. Only when the lock stayed taken longer than the connection's own `busy_timeout` (read
+ * when the writer is made) does the batch fail, each write with "database is locked". Nothing is
+ * settled before its COMMIT, so an OK still means committed. `close` waits in the busy handler.
+ *
  * @example
  * ```ts
  * import { DatabaseSync } from "node:sqlite";
@@ -54,6 +64,9 @@ export type WriteOp<T> = () => T;
 
 /** The default cap on writes in one transaction. */
 export const DEFAULT_MAX_BATCH = 1000;
+
+/** Longest async delay between two tries to take a write lock another connection holds, ms. */
+export const MAX_LOCK_RETRY_MS = 8;
 
 /** Options of {@linkcode GroupCommit}. */
 export interface GroupCommitOptions {
@@ -110,6 +123,10 @@ export interface GroupCommitStats {
   failedCommits: number;
   /** The most writes one committed transaction held. */
   largestBatch: number;
+  /** Tries to take the write lock that found it held by another connection (then retried). */
+  lockBusy: number;
+  /** Time batches waited for another connection's write lock, ms (the event loop running). */
+  lockWaitMs: number;
 }
 
 /** The writer was closed: no more writes are taken. */
@@ -138,7 +155,12 @@ export class GroupCommit {
   #maxBatch: number;
   #onCommit?: (commit: CommitReport) => void;
   #queue: Entry[] = [];
-  #timer: ReturnType<typeof setImmediate> | undefined;
+  #timer: { cancel(): void } | undefined;
+  /** The connection's busy_timeout: the longest wait for another connection's lock, ms. */
+  #busyTimeoutMs: number;
+  /** When the head batch first found the lock taken; `undefined` when it did not. */
+  #lockWaitSince: number | undefined;
+  #lockRetries = 0;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
   #begin: StatementSync;
@@ -153,6 +175,8 @@ export class GroupCommit {
     failedWrites: 0,
     failedCommits: 0,
     largestBatch: 0,
+    lockBusy: 0,
+    lockWaitMs: 0,
   };
 
   constructor(options: GroupCommitOptions) {
@@ -169,6 +193,8 @@ export class GroupCommit {
     this.#savepoint = this.#db.prepare("SAVEPOINT write_op");
     this.#release = this.#db.prepare("RELEASE write_op");
     this.#rollbackTo = this.#db.prepare("ROLLBACK TO write_op");
+    const { timeout } = this.#db.prepare("PRAGMA busy_timeout").get() as { timeout: number };
+    this.#busyTimeoutMs = Number(timeout);
   }
 
   /** A copy of the counters. */
@@ -221,9 +247,10 @@ export class GroupCommit {
   /** Takes no more writes, commits what is queued, and resolves when that is done. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer !== undefined) clearImmediate(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
-    while (this.#queue.length > 0) this.#flush();
+    // Waiting in SQLite's busy handler now: nothing else is left to run.
+    while (this.#queue.length > 0) this.#flush({ wait: true });
     await Promise.resolve();
     for (const wake of this.#idleWaiters.splice(0)) wake();
   }
@@ -233,26 +260,75 @@ export class GroupCommit {
     // setImmediate, not setTimeout(0): it runs once this turn's I/O is read (so writes that
     // arrived together share the batch) without the ~2 ms a zero timer costs here
     // (bench/FINDINGS.md, finding 4).
-    this.#timer = setImmediate(() => {
+    const run = () => {
       this.#timer = undefined;
-      this.#flush();
+      this.#flush({ wait: false });
       if (this.#queue.length > 0) this.#schedule();
       else for (const wake of this.#idleWaiters.splice(0)) wake();
-    });
+    };
+    if (this.#lockWaitSince !== undefined) {
+      // Another connection holds the write lock: try again after an async delay.
+      const delay = Math.min(MAX_LOCK_RETRY_MS, 2 ** Math.min(this.#lockRetries - 1, 10));
+      const timeout = setTimeout(run, delay);
+      this.#timer = { cancel: () => clearTimeout(timeout) };
+      return;
+    }
+    const immediate = setImmediate(run);
+    this.#timer = { cancel: () => clearImmediate(immediate) };
+  }
+
+  /**
+   * Takes the write lock: with `wait`, in SQLite's busy handler (up to busy_timeout); without,
+   * at once or not at all. Resolves `"busy"` when another connection holds it and the batch may
+   * wait longer, or the error that fails the batch.
+   */
+  #takeLock(wait: boolean): "taken" | "busy" | { error: unknown } {
+    const noWait = !wait && this.#busyTimeoutMs > 0;
+    try {
+      // exec, not a prepared statement: SQLite applies this PRAGMA when it compiles it.
+      if (noWait) this.#db.exec("PRAGMA busy_timeout = 0");
+      try {
+        this.#begin.run();
+      } finally {
+        if (noWait) this.#db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
+      }
+    } catch (error) {
+      const locked = error instanceof Error && /database is locked/.test(error.message);
+      if (!locked || wait || this.#busyTimeoutMs === 0) return { error };
+      const now = performance.now();
+      this.#lockWaitSince ??= now;
+      if (now - this.#lockWaitSince < this.#busyTimeoutMs) {
+        this.#stats.lockBusy++;
+        this.#lockRetries++;
+        return "busy";
+      }
+      this.#lockDone(now);
+      return { error };
+    }
+    this.#lockDone(performance.now());
+    return "taken";
+  }
+
+  #lockDone(now: number): void {
+    if (this.#lockWaitSince !== undefined) this.#stats.lockWaitMs += now - this.#lockWaitSince;
+    this.#lockWaitSince = undefined;
+    this.#lockRetries = 0;
   }
 
   /** Commits one batch, synchronously, then settles its promises. */
-  #flush(): void {
+  #flush(options: { wait: boolean }): void {
     const batch = this.#queue.splice(0, this.#maxBatch);
     if (batch.length === 0) return;
     const started = performance.now();
     const outcomes: Outcome[] = [];
     let fatal: unknown;
-    try {
-      this.#begin.run();
-    } catch (error) {
-      fatal = error;
+    const lock = this.#takeLock(options.wait);
+    if (lock === "busy") {
+      // Back to the head of the queue, untouched: the next try takes it with what came meanwhile.
+      this.#queue.unshift(...batch);
+      return;
     }
+    if (lock !== "taken") fatal = lock.error;
     for (let i = 0; i < batch.length && fatal === undefined;) {
       const entry = batch[i];
       let run: Outcome[];

@@ -36,6 +36,7 @@ import {
   type Account,
   AccountGoneError,
   type AccountStore,
+  isStoreUnreachable,
   UsernameTakenError,
 } from "./account_store.ts";
 import { credentialField, objectData, tokenField } from "./fields.ts";
@@ -85,6 +86,12 @@ export const MAX_CHECKS_WAITING_PER_CONNECTION = 64;
 export const MAX_CHECK_WAIT_MS = 8000;
 
 const WRONG_CREDENTIALS = "The username or password is wrong";
+
+/** The answer (`SERVER_BUSY`) while the accounts database (PostgreSQL) cannot be reached. */
+export const DATABASE_UNREACHABLE = "The accounts database cannot be reached: try again";
+
+/** While the database stays unreachable, one warning per this many ms (with the count). */
+const UNREACHABLE_LOG_EVERY_MS = 10_000;
 const WRONG_PASSWORD = "The password is wrong";
 
 /** The sender's address, as the gate stamped it; requests without one share `"unknown"`. */
@@ -116,6 +123,8 @@ export class LoginService {
   /** Password checks and hashes of one connection happen one at a time. */
   #checks = new KeyedLock<number>();
   #lockouts?: LockoutEvents;
+  /** Since when the accounts database has been unreachable, and the requests refused since. */
+  #down: { since: number; failures: number; loggedAt: number } | undefined;
 
   constructor(options: LoginServiceOptions) {
     this.#store = options.store;
@@ -131,12 +140,12 @@ export class LoginService {
   /** Registers the commands and the client-leave and gate-down handlers on a service client. */
   install(service: ServiceClient): void {
     service
-      .handle(LoginCmd.REGISTER, (request) => this.register(request))
-      .handle(LoginCmd.LOGIN, (request) => this.login(request))
-      .handle(LoginCmd.LOGIN_BY_TOKEN, (request) => this.loginByToken(request))
-      .handle(LoginCmd.CHANGE_PW, (request) => this.changePassword(request))
-      .handle(LoginCmd.LOGOUT, (request) => this.logout(request))
-      .handle(LoginCmd.DELETE_ACCOUNT, (request) => this.deleteAccount(request))
+      .handle(LoginCmd.REGISTER, (request) => this.#reach(this.register(request)))
+      .handle(LoginCmd.LOGIN, (request) => this.#reach(this.login(request)))
+      .handle(LoginCmd.LOGIN_BY_TOKEN, (request) => this.#reach(this.loginByToken(request)))
+      .handle(LoginCmd.CHANGE_PW, (request) => this.#reach(this.changePassword(request)))
+      .handle(LoginCmd.LOGOUT, (request) => this.#reach(this.logout(request)))
+      .handle(LoginCmd.DELETE_ACCOUNT, (request) => this.#reach(this.deleteAccount(request)))
       .onClientLeave((leave) => this.#sessions.clientLeft(leave))
       .onGateDown((down) => this.#sessions.gateDown(down));
   }
@@ -477,7 +486,42 @@ export class LoginService {
     return result.kicked;
   }
 
+  /**
+   * A command's outcome, with an unreachable database answered `SERVER_BUSY`
+   * ({@linkcode DATABASE_UNREACHABLE}) instead of a generic failure.
+   */
+  async #reach<T>(work: Promise<T>): Promise<T> {
+    try {
+      const value = await work;
+      if (this.#down) {
+        this.#log.info("accounts database reachable again", {
+          refused: this.#down.failures,
+          downMs: Math.round(performance.now() - this.#down.since),
+        });
+        this.#down = undefined;
+      }
+      return value;
+    } catch (error) {
+      throw this.#unreachable(error);
+    }
+  }
+
+  /** `SERVER_BUSY` for an unreachable database (one warning per burst), else `error` itself. */
+  #unreachable(error: unknown): unknown {
+    if (error instanceof ServiceError || !isStoreUnreachable(error)) return error;
+    const now = performance.now();
+    const down = this.#down ??= { since: now, failures: 0, loggedAt: -Infinity };
+    down.failures++;
+    if (now - down.loggedAt >= UNREACHABLE_LOG_EVERY_MS) {
+      this.#log.warn("accounts database unreachable", { error, refused: down.failures });
+      down.loggedAt = now;
+    }
+    return new ServiceError(State.SERVER_BUSY, DATABASE_UNREACHABLE);
+  }
+
   #storageFailed(cmd: string, error: unknown): ServiceError {
+    const unreachable = this.#unreachable(error);
+    if (unreachable instanceof ServiceError) return unreachable;
     if (error instanceof WriterClosedError) {
       return new ServiceError(State.SERVER_OFF, "The login service is stopping: try again");
     }

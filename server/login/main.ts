@@ -261,6 +261,8 @@ export async function main(args: string[]): Promise<number> {
     commits: stats.commits,
     writes: stats.writes,
     largestBatch: stats.largestBatch,
+    lockBusy: stats.lockBusy || undefined,
+    lockWaitMs: stats.lockWaitMs ? Math.round(stats.lockWaitMs) : undefined,
   });
   return code;
 }

@@ -75,6 +75,8 @@ export class PgGroupCommit {
     failedWrites: 0,
     failedCommits: 0,
     largestBatch: 0,
+    lockBusy: 0,
+    lockWaitMs: 0,
   };
 
   constructor(options: PgGroupCommitOptions) {

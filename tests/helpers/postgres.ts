@@ -28,6 +28,10 @@ export interface PostgresServer {
   adminUrl: string;
   /** Creates an empty database; resolves with its URL (user and password in it). */
   createDatabase(name: string): Promise<string>;
+  /** Stops the server (fast shutdown), keeping its data and port: {@linkcode restart} brings it back. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port, with the same data. */
+  restart(): Promise<void>;
   /** Stops the server (fast shutdown) and removes its folder. */
   stop(): Promise<void>;
 }
@@ -117,39 +121,54 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
     ]),
   );
   const [port] = freePorts(1);
-  const child = new Deno.Command("runuser", {
-    args: asPostgres("postgres", [
-      "-D",
-      data,
-      "-p",
-      String(port),
-      "-c",
-      "listen_addresses=127.0.0.1",
-      "-c",
-      `unix_socket_directories=${dir}`,
-      "-c",
-      `fsync=${options.fsync ? "on" : "off"}`,
-      "-c",
-      "max_connections=200",
-    ]),
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  const deadline = Date.now() + 30_000;
-  while (!seen.includes("ready to accept connections")) {
-    if (Date.now() > deadline) throw new Error(`PostgreSQL did not start:\n${seen}`);
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`PostgreSQL exited:\n${seen}`);
-    seen += value;
+  let child = await launch();
+  async function launch(): Promise<Deno.ChildProcess> {
+    const child = new Deno.Command("runuser", {
+      args: asPostgres("postgres", [
+        "-D",
+        data,
+        "-p",
+        String(port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        `unix_socket_directories=${dir}`,
+        "-c",
+        `fsync=${options.fsync ? "on" : "off"}`,
+        "-c",
+        "max_connections=200",
+      ]),
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    const deadline = Date.now() + 30_000;
+    while (!seen.includes("ready to accept connections")) {
+      if (Date.now() > deadline) throw new Error(`PostgreSQL did not start:\n${seen}`);
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`PostgreSQL exited:\n${seen}`);
+      seen += value;
+    }
+    // Keep draining so the pipe never fills.
+    (async () => {
+      try {
+        while (!(await reader.read()).done) { /* drain */ }
+      } catch { /* closed */ }
+    })();
+    return child;
   }
-  // Keep draining so the pipe never fills.
-  (async () => {
+  let halted = false;
+  const fastStop = async () => {
+    // runuser does not pass SIGINT on, and SIGTERM is PostgreSQL's smart shutdown (it waits for
+    // every client): ask pg_ctl for a fast one, which ends the sessions.
     try {
-      while (!(await reader.read()).done) { /* drain */ }
-    } catch { /* closed */ }
-  })();
+      await run("runuser", asPostgres("pg_ctl", ["stop", "-D", data, "-m", "fast", "-w"]));
+    } catch {
+      child.kill("SIGKILL");
+    }
+    await child.status;
+  };
   const base = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}`;
   const adminUrl = `${base}/postgres`;
   return {
@@ -179,15 +198,19 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
       );
       return `${base}/${name}`;
     },
+    async halt(): Promise<void> {
+      if (halted) return;
+      halted = true;
+      await fastStop();
+    },
+    async restart(): Promise<void> {
+      if (!halted) return;
+      child = await launch();
+      halted = false;
+    },
     async stop(): Promise<void> {
-      // runuser does not pass SIGINT on, and SIGTERM is PostgreSQL's smart shutdown (it waits for
-      // every client): ask pg_ctl for a fast one, which ends the sessions.
-      try {
-        await run("runuser", asPostgres("pg_ctl", ["stop", "-D", data, "-m", "fast", "-w"]));
-      } catch {
-        child.kill("SIGKILL");
-      }
-      await child.status;
+      if (!halted) await fastStop();
+      halted = true;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };

@@ -55,8 +55,9 @@ Deno.test("sqlite lock: writes wait for another connection's lock without blocki
     ].map((write) => write.finally(() => settled++));
     const before = clock.ticks();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    // Timers ran while both stores kept trying (a blocked loop would show ~0 ticks).
-    assert.ok(clock.ticks() - before >= 20, `only ${clock.ticks() - before} ticks in 300 ms`);
+    // Timers ran while both stores kept trying (a blocked loop would show ~0 ticks; a free one
+    // ~60, fewer on a loaded machine).
+    assert.ok(clock.ticks() - before >= 5, `only ${clock.ticks() - before} ticks in 300 ms`);
     assert.equal(settled, 0, "no write may settle before its commit");
     assert.ok(b.writerStats.lockBusy > 0 && a.writerStats.lockBusy > 0);
     // More writes made meanwhile join the waiting batch.

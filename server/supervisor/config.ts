@@ -32,6 +32,7 @@ import {
   SUITE_DEFAULTS,
   type SuiteSettings,
 } from "./config_file.ts";
+import { checkGateUrl, checkServicePlan, parseServices, SERVICE_NAMES } from "./services.ts";
 import { DEFAULT_START_LIMIT, type StartLimitOptions } from "./start_limit.ts";
 
 export type { GateLimits, MetricsPorts, SuiteSettings } from "./config_file.ts";
@@ -94,6 +95,8 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       "log-level": { type: "string" },
       "start-limit-burst": { type: "string" },
       "start-limit-interval-s": { type: "string" },
+      services: { type: "string" },
+      gate: { type: "string" },
       ...limitOptions,
     },
     strict: true,
@@ -140,6 +143,11 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       : file.startLimit?.intervalMs ?? DEFAULT_START_LIMIT.intervalMs,
   };
   const publicOrigin = flag("public-origin");
+  const services = flag("services") !== undefined
+    ? parseServices(flag("services")!, "Flag --services")
+    : file.services ?? [...SERVICE_NAMES];
+  const gate = flag("gate") !== undefined ? checkGateUrl(flag("gate")!, "Flag --gate") : file.gate;
+  checkServicePlan(services, gate);
   return {
     help,
     version,
@@ -166,6 +174,8 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       limits,
       log,
       metricsPorts: { ...file.metricsPorts },
+      services,
+      gate,
     },
   };
 }

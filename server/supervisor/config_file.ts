@@ -19,6 +19,7 @@ import {
   type LoggerOptions,
   type LogLevel,
 } from "../log.ts";
+import { checkGateUrl, parseServices, type ServiceName } from "./services.ts";
 import { DEFAULT_START_LIMIT, type StartLimitOptions } from "./start_limit.ts";
 
 /** The gate's limits the supervisor hands on, as the config file names them. */
@@ -75,6 +76,10 @@ export interface SuiteSettings {
   log: LoggerOptions;
   /** Where login, group and license serve `/metrics`. */
   metricsPorts: MetricsPorts;
+  /** The children run on this machine (services.ts); all of them by default. */
+  services: ServiceName[];
+  /** A gate on another machine that login and group link to, when the gate does not run here. */
+  gate?: string;
 }
 
 /** The defaults of every key. */
@@ -100,6 +105,8 @@ const TOP_KEYS = new Set([
   "startLimit",
   "log",
   "metricsPorts",
+  "services",
+  "gate",
 ]);
 
 type Json = Record<string, unknown>;
@@ -265,6 +272,16 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
       }
     }
   }
+  if (json.services !== undefined) {
+    if (!Array.isArray(json.services)) {
+      throw new TypeError('Config key services must be an array of names, e.g. ["login", "group"]');
+    }
+    out.services = parseServices(
+      json.services.map((name, i) => text(name, `services[${i}]`)),
+      "Config key services",
+    );
+  }
+  if (json.gate !== undefined) out.gate = checkGateUrl(text(json.gate, "gate"), "Config key gate");
   return out;
 }
 

@@ -1,6 +1,7 @@
 /**
  * `deno task gate`: the whole suite under the supervisor: the gate, the login and group
- * services, and the license server, with data in `--data-dir`. Prints the web page's URL.
+ * services, and the license server, with data in `--data-dir`; or the part of it that
+ * `--services` names, on a machine of a larger site. Prints the web page's URL.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { VERSION } from "../version.ts";
 import { gateFlags, loadSuiteConfig, logFlags, type SuiteConfig } from "./config.ts";
 import { START_LIMIT_HELP } from "./start_limit.ts";
+import type { ServiceName } from "./services.ts";
 import { gateSpec, licenseSpec, serviceSpecs } from "./suite.ts";
 import { Supervisor } from "./supervisor.ts";
 
@@ -36,6 +38,11 @@ Usage: deno task gate [flags]
                        the gate's limits (deno task gate:only --help has their defaults)
   --log-format F       text or json log lines, for every process (text)
   --log-level L        debug, info, warn or error, for every process (info)
+  --services LIST      the children to run on this machine, comma-separated, from gate, login,
+                       group and license (all four)
+  --gate URL           without gate in --services: the gate on another machine that login and
+                       group link to, e.g. tcp://10.0.0.5:8081 (its sskey file copied into
+                       --data-dir, or GATEHOUSE_SSKEY set on both machines)
 ${START_LIMIT_HELP}
   --version            print the version
   --help               this text
@@ -48,7 +55,8 @@ once). SIGHUP (systemctl reload) is forwarded to the license server alone, which
 license file; the other children keep running untouched. Each process also runs on its own: deno task gate:only | login | group | license.
 
 The gate's /healthz is liveness; its /readyz answers 200 only while login and group each have a
-link to it (503 naming the missing ones otherwise); /metrics is Prometheus text.
+link to it, from this machine or another (503 naming the missing ones otherwise); /metrics is
+Prometheus text. The license server runs on one machine only: its seats are one pool.
 `;
 
 /** Whether the gate takes --log-format and --log-level: it does (server/gate/main.ts). */
@@ -58,7 +66,10 @@ const GATE_TAKES_LOG_FLAGS = true;
 export const GATE_LISTENING =
   /gate(?: |","event":")listening(?: |",")http(?:=|":")([^\s"]+)(?: |",")tcp(?:=|":")([^\s"]+)(?: |",")ws(?:=|":")([^\s"]+)/;
 
-/** The services the gate's `/readyz` waits for: those the supervisor runs behind the gate. */
+/**
+ * The services the gate's `/readyz` waits for: login and group, which link to it from this
+ * machine or, with `--services`, from another one.
+ */
 export const REQUIRED_SERVICES = "login,group";
 
 /**
@@ -125,17 +136,36 @@ export async function main(args: string[]): Promise<number> {
   if (supervisor.stopping) return ended(await supervisor.done);
 
   const childLog = logFlags(options.log);
-  const ready = await supervisor.add(
-    gateSpec(options, [
-      ...gateArgs,
-      "--require-services",
-      REQUIRED_SERVICES,
-      ...GATE_TAKES_LOG_FLAGS ? childLog : [],
-    ]),
-    GATE_LISTENING,
-  );
-  if (!ready) return ended(await supervisor.done);
-  const [, httpUrl, tcpUrl] = ready;
+  const run = new Set(options.services);
+  log.info("services", {
+    run: options.services.join(","),
+    ...options.gate === undefined ? {} : { gate: options.gate },
+  });
+  let httpUrl: string | undefined;
+  // Services link over framed TCP: Deno's WebSocket client leaves Nagle's algorithm on, which
+  // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1).
+  let gateUrl = options.gate;
+  if (run.has("gate")) {
+    // The gate's /readyz waits for login and group wherever they run: the supervisor runs no
+    // cluster, so they link to this gate, from this machine or from a services-only one.
+    const ready = await supervisor.add(
+      gateSpec(options, [
+        ...gateArgs,
+        "--require-services",
+        REQUIRED_SERVICES,
+        ...GATE_TAKES_LOG_FLAGS ? childLog : [],
+      ]),
+      GATE_LISTENING,
+    );
+    if (!ready) return ended(await supervisor.done);
+    httpUrl = ready[1];
+    // They reach the gate on loopback when it listens on every address; over TLS, at the public
+    // origin's name when one is set, since that is the name the certificate carries.
+    gateUrl = ready[2].replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:");
+    if (options.tls && options.publicOrigin) {
+      gateUrl = `tls://${new URL(options.publicOrigin).hostname}:${new URL(gateUrl).port}`;
+    }
+  }
   const extra: Record<string, string[]> = {};
   for (const name of ["login", "group", "license"] as const) {
     const port = options.metricsPorts[name];
@@ -144,22 +174,29 @@ export async function main(args: string[]): Promise<number> {
       ...port === undefined ? [] : ["--metrics-port", String(port), "--metrics-host", options.host],
     ];
   }
-  // Services link over framed TCP: Deno's WebSocket client leaves Nagle's algorithm on, which
-  // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1). They
-  // reach the gate on loopback when it listens on every address; over TLS, at the public
-  // origin's name when one is set, since that is the name the certificate carries.
-  let gateUrl = tcpUrl.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:");
-  if (options.tls && options.publicOrigin) {
-    gateUrl = `tls://${new URL(options.publicOrigin).hostname}:${new URL(gateUrl).port}`;
+  if (gateUrl !== undefined) {
+    for (const spec of serviceSpecs({ dataDir: options.dataDir, gateUrl, extra })) {
+      if (run.has(spec.name as ServiceName)) supervisor.add(spec);
+    }
   }
-  for (const spec of serviceSpecs({ dataDir: options.dataDir, gateUrl, extra })) {
-    supervisor.add(spec);
+  if (run.has("license")) supervisor.add(licenseSpec(options, extra.license));
+  if (httpUrl !== undefined) {
+    log.info("ready", { web: `${httpUrl}/` });
+  } else {
+    log.info("ready", {
+      services: options.services.join(","),
+      ...gateUrl === undefined ? {} : { gate: gateUrl },
+    });
   }
-  supervisor.add(licenseSpec(options, extra.license));
-  log.info("ready", { web: `${httpUrl}/` });
   // For a person at a terminal; JSON logs are for a collector, every line an object.
   if (options.log.format !== "json") {
-    console.log(`\nGatehouse is up. Open ${httpUrl}/ in a browser. Ctrl-C stops it.\n`);
+    console.log(
+      httpUrl !== undefined
+        ? `\nGatehouse is up. Open ${httpUrl}/ in a browser. Ctrl-C stops it.\n`
+        : `\nGatehouse ${options.services.join(", ")} up${
+          gateUrl === undefined ? "" : `, linked to the gate at ${gateUrl}`
+        }. Ctrl-C stops it.\n`,
+    );
   }
 
   return ended(await supervisor.done);

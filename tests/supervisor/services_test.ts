@@ -1,0 +1,82 @@
+/**
+ * `--services` (issue 16): which children a supervisor runs, checked as flags and as the config
+ * file's `services` and `gate` keys; the real supervisor refusing a bad name is in
+ * supervisor_services_test.ts.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { loadSuiteConfig } from "../../server/supervisor/config.ts";
+import { configFromJson } from "../../server/supervisor/config_file.ts";
+import {
+  checkGateUrl,
+  checkServicePlan,
+  parseServices,
+  SERVICE_NAMES,
+} from "../../server/supervisor/services.ts";
+
+Deno.test("services: names are checked, kept in start order, without repeats", () => {
+  assert.deepEqual(parseServices("group, login,login", "Flag --services"), ["login", "group"]);
+  assert.deepEqual(parseServices(["license", "gate"], "x"), ["gate", "license"]);
+  assert.throws(
+    () => parseServices("gate,chat", "Flag --services"),
+    {
+      name: "TypeError",
+      message:
+        'Flag --services names "chat", which is not a service: the valid ones are gate, login, group, license',
+    },
+  );
+  assert.throws(() => parseServices(" , ", "Flag --services"), {
+    message: "Flag --services must name at least one of gate, login, group, license",
+  });
+  assert.throws(() => parseServices("Gate", "Flag --services"), /names "Gate", which is not/);
+});
+
+Deno.test("services: --gate is a gate's URL, and only without the gate here", () => {
+  assert.equal(checkGateUrl("tcp://10.0.0.5:8081", "Flag --gate"), "tcp://10.0.0.5:8081");
+  assert.equal(checkGateUrl("wss://chat.example.com:443/ws", "g"), "wss://chat.example.com:443/ws");
+  for (const bad of ["10.0.0.5:8081", "http://a:1", "tcp://a", "nonsense"]) {
+    assert.throws(() => checkGateUrl(bad, "Flag --gate"), {
+      message: new RegExp(`^Flag --gate must be a gate's URL like tcp://10.0.0.5:8081 .*, not "`),
+    });
+  }
+  checkServicePlan(["gate", "login"]);
+  checkServicePlan(["license"]);
+  checkServicePlan(["login", "group"], "tcp://10.0.0.5:8081");
+  assert.throws(
+    () => checkServicePlan(["login", "group"]),
+    /^TypeError: Services login and group need a gate: add gate to --services, or give --gate/,
+  );
+  assert.throws(
+    () => checkServicePlan(["gate", "login"], "tcp://10.0.0.5:8081"),
+    /^TypeError: Flag --gate \(config key gate\) names a gate on another machine/,
+  );
+});
+
+Deno.test("services: the default is all four; flags and the config file name a subset", async () => {
+  assert.deepEqual((await loadSuiteConfig([])).options.services, [...SERVICE_NAMES]);
+  const flags = await loadSuiteConfig([
+    "--services",
+    "login,group",
+    "--gate",
+    "tcp://10.0.0.5:8081",
+  ]);
+  assert.deepEqual(flags.options.services, ["login", "group"]);
+  assert.equal(flags.options.gate, "tcp://10.0.0.5:8081");
+  await assert.rejects(
+    loadSuiteConfig(["--services", "login"]),
+    /Services login need a gate/,
+  );
+  const file = configFromJson({ services: ["group", "login"], gate: "tls://gw.lan:8081" }, "/");
+  assert.deepEqual(file.services, ["login", "group"]);
+  assert.equal(file.gate, "tls://gw.lan:8081");
+  assert.throws(() => configFromJson({ services: "login" }, "/"), {
+    message: 'Config key services must be an array of names, e.g. ["login", "group"]',
+  });
+  assert.throws(() => configFromJson({ services: ["login", "web"] }, "/"), {
+    message:
+      'Config key services names "web", which is not a service: the valid ones are gate, login, group, license',
+  });
+  assert.throws(() => configFromJson({ gate: "gw.lan:8081" }, "/"), /^TypeError: Config key gate/);
+});

@@ -1,0 +1,207 @@
+/**
+ * The real supervisor with `--services` (issue 16): a subset runs only those children, a bad name
+ * is refused with a sentence, and a services-only supervisor links its services to a gate that
+ * another supervisor runs.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { GateClient, State } from "../../client/mod.ts";
+import { readPidFile } from "../../server/supervisor/pid_file.ts";
+import { ROOT_DIR, startProcess, taskArgs, tempDataDir } from "../helpers/process.ts";
+import { freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
+
+/** The names in a pid file (after the supervisor's own line). */
+async function childNames(dataDir: string): Promise<string[]> {
+  const text = await Deno.readTextFile(`${dataDir}/gatehouse.pid`);
+  return text.trim().split("\n").slice(1).map((line) => line.split(" ")[0]).sort();
+}
+
+/** Whether something accepts connections on a loopback port. */
+async function listening(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `/readyz`'s status and body. */
+async function readyz(httpUrl: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${httpUrl}/readyz`);
+  return { status: response.status, body: await response.json() };
+}
+
+Deno.test({
+  name: "supervisor --services gate,login: only those children run, and it says so",
+  ...INTEGRATION,
+  async fn() {
+    const dataDir = await tempDataDir();
+    const [port, tcpPort, licensePort] = freePorts(3);
+    const supervisor = await startProcess({
+      task: "supervisor",
+      args: [
+        "--data-dir",
+        dataDir,
+        "--port",
+        String(port),
+        "--tcp-port",
+        String(tcpPort),
+        "--license-port",
+        String(licensePort),
+        "--services",
+        "login,gate",
+      ],
+      ready: /supervisor ready web=(\S+)/,
+      timeoutMs: 60_000,
+    });
+    try {
+      assert.ok(
+        supervisor.lines.some((line) => /supervisor services run=gate,login$/.test(line)),
+        "one line says what runs",
+      );
+      await supervisor.waitForLine(/login-\d+ registered/, { timeoutMs: 30_000 });
+      assert.deepEqual(await childNames(dataDir), ["gate", "login"]);
+      assert.ok(!supervisor.lines.some((l) => /child started child=(group|license)/.test(l)));
+      assert.equal(await listening(licensePort), false, "no license server");
+      // The gate still waits for group: it may link from another machine.
+      const ready = await readyz(`http://127.0.0.1:${port}`);
+      assert.equal(ready.status, 503);
+      assert.deepEqual(ready.body.missing, ["group"]);
+      // Login works through the gate.
+      const client = new GateClient({ url: `ws://127.0.0.1:${port}/ws`, reconnect: false });
+      await client.connect();
+      try {
+        const username = `sv${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+        await client.register({ username, password: "secret123" });
+        const login = await client.login({ username, password: "secret123" });
+        assert.ok(login.userId > 0);
+        assert.equal((await client.request("cs_msg_group_list")).state, State.UNDEFINED_CMD);
+      } finally {
+        client.close();
+      }
+      const children = (await readPidFile(`${dataDir}/gatehouse.pid`)).slice(1);
+      assert.equal(await supervisor.stop(), 0);
+      for (const pid of children) {
+        await assert.rejects(Deno.stat(`/proc/${pid}`), `child ${pid} still runs`);
+      }
+    } finally {
+      supervisor.kill("SIGKILL");
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("supervisor --services with a bad name: exit 2 and a sentence naming the valid ones", async () => {
+  const cases: Array<[string[], string]> = [
+    [
+      ["--services", "gate,chat"],
+      'Flag --services names "chat", which is not a service: the valid ones are gate, login, group, license',
+    ],
+    [
+      ["--services", "login,group"],
+      "Services login and group need a gate: add gate to --services, or give --gate with the URL " +
+      "of a gate on another machine (e.g. tcp://10.0.0.5:8081)",
+    ],
+  ];
+  for (const [args, sentence] of cases) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [...taskArgs("supervisor"), ...args],
+      cwd: ROOT_DIR,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const lines = new TextDecoder().decode(output.stderr).trim().split("\n");
+    assert.equal(output.code, 2, lines.join("\n"));
+    assert.ok(lines[0].includes(sentence), `${lines[0]} lacks ${sentence}`);
+    assert.equal(lines[1], "Run with --help for the flags");
+  }
+});
+
+Deno.test({
+  name: "supervisor --services login,group --gate: the services link to another supervisor's gate",
+  ...INTEGRATION,
+  async fn() {
+    const gateDir = await tempDataDir();
+    const servicesDir = await tempDataDir();
+    const [port, tcpPort, licensePort] = freePorts(3);
+    // Machine A: the gate and the license server.
+    const front = await startProcess({
+      task: "supervisor",
+      args: [
+        "--data-dir",
+        gateDir,
+        "--port",
+        String(port),
+        "--tcp-port",
+        String(tcpPort),
+        "--license-port",
+        String(licensePort),
+        "--services",
+        "gate,license",
+      ],
+      ready: /supervisor ready web=(\S+)/,
+      timeoutMs: 60_000,
+    });
+    let back: Awaited<ReturnType<typeof startProcess>> | undefined;
+    try {
+      const httpUrl = `http://127.0.0.1:${port}`;
+      const before = await readyz(httpUrl);
+      assert.equal(before.status, 503, "not ready while no login or group has linked");
+      assert.deepEqual(before.body.missing, ["login", "group"]);
+      await waitFor(() => listening(licensePort), { what: "the license server on machine A" });
+
+      // Machine B: the service key copied from A, as an operator would.
+      await Deno.copyFile(`${gateDir}/sskey`, `${servicesDir}/sskey`);
+      await Deno.chmod(`${servicesDir}/sskey`, 0o600);
+      back = await startProcess({
+        task: "supervisor",
+        args: [
+          "--data-dir",
+          servicesDir,
+          "--services",
+          "login,group",
+          "--gate",
+          `tcp://127.0.0.1:${tcpPort}`,
+        ],
+        ready: /supervisor ready services=login,group gate=tcp:\/\/127.0.0.1:\d+/,
+        timeoutMs: 60_000,
+      });
+      await back.waitForLine(/login-\d+ registered/, { timeoutMs: 30_000 });
+      await back.waitForLine(/group-\d+ registered/, { timeoutMs: 30_000 });
+      assert.deepEqual(await childNames(servicesDir), ["group", "login"]);
+      assert.deepEqual(await childNames(gateDir), ["gate", "license"]);
+      await waitFor(async () => (await readyz(httpUrl)).status === 200, {
+        what: "gate A ready once B's services linked",
+      });
+
+      const client = new GateClient({ url: `ws://127.0.0.1:${port}/ws`, reconnect: false });
+      await client.connect();
+      try {
+        const username = `sb${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+        await client.register({ username, password: "secret123" });
+        const login = await client.login({ username, password: "secret123" });
+        assert.ok(login.userId > 0);
+        assert.equal((await client.request("cs_msg_group_list")).state, State.OK);
+      } finally {
+        client.close();
+      }
+      // The accounts are on machine B, where login runs.
+      await Deno.stat(`${servicesDir}/login.sqlite`);
+      await assert.rejects(Deno.stat(`${gateDir}/login.sqlite`));
+
+      assert.equal(await back.stop(), 0);
+      await waitFor(async () => (await readyz(httpUrl)).status === 503, {
+        what: "gate A not ready once B stopped",
+      });
+      assert.equal(await front.stop(), 0);
+    } finally {
+      back?.kill("SIGKILL");
+      front.kill("SIGKILL");
+      await Deno.remove(gateDir, { recursive: true });
+      await Deno.remove(servicesDir, { recursive: true });
+    }
+  },
+});

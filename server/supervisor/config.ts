@@ -24,7 +24,10 @@ import {
 } from "../log.ts";
 import {
   checkAddress,
+  checkGateId,
+  checkNatsUrls,
   checkOrigin,
+  type ClusterSettings,
   GATE_LIMIT_FLAGS,
   type GateLimits,
   readConfigFile,
@@ -35,7 +38,7 @@ import {
 import { checkGateUrl, checkServicePlan, parseServices, SERVICE_NAMES } from "./services.ts";
 import { DEFAULT_START_LIMIT, type StartLimitOptions } from "./start_limit.ts";
 
-export type { GateLimits, MetricsPorts, SuiteSettings } from "./config_file.ts";
+export type { ClusterSettings, GateLimits, MetricsPorts, SuiteSettings } from "./config_file.ts";
 
 /** The supervisor's parsed command line and config file. */
 export interface SuiteConfig {
@@ -97,6 +100,9 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       "start-limit-interval-s": { type: "string" },
       services: { type: "string" },
       gate: { type: "string" },
+      cluster: { type: "string" },
+      "gate-id": { type: "string" },
+      "cluster-creds": { type: "string" },
       ...limitOptions,
     },
     strict: true,
@@ -176,7 +182,38 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       metricsPorts: { ...file.metricsPorts },
       services,
       gate,
+      cluster: clusterSettings(flag, file.cluster, cwd),
     },
+  };
+}
+
+/** Cluster mode from the flags over the file's `cluster`; throws a sentence for a bad value. */
+function clusterSettings(
+  flag: (name: string) => string | undefined,
+  file: ClusterSettings | undefined,
+  cwd: string,
+): ClusterSettings | undefined {
+  const nats = flag("cluster") !== undefined
+    ? checkNatsUrls(flag("cluster")!, "Flag --cluster")
+    : file?.nats;
+  const gateId = flag("gate-id") !== undefined
+    ? checkGateId(flag("gate-id")!, "Flag --gate-id")
+    : file?.gateId;
+  const creds = flag("cluster-creds") !== undefined
+    ? resolvePath(flag("cluster-creds")!, cwd)
+    : file?.creds;
+  if (nats === undefined) {
+    if (gateId !== undefined || creds !== undefined) {
+      throw new TypeError(
+        "Flags --gate-id and --cluster-creds need --cluster (or the config key cluster.nats)",
+      );
+    }
+    return undefined;
+  }
+  return {
+    nats,
+    ...gateId === undefined ? {} : { gateId },
+    ...creds === undefined ? {} : { creds },
   };
 }
 
@@ -212,6 +249,11 @@ export function gateFlags(options: SuiteSettings): string[] {
   for (const [key, [flag]] of Object.entries(GATE_LIMIT_FLAGS)) {
     const value = options.limits[key as keyof GateLimits];
     if (value !== undefined) flags.push(`--${flag}`, String(value));
+  }
+  if (options.cluster) {
+    flags.push("--cluster", options.cluster.nats.join(","));
+    if (options.cluster.gateId) flags.push("--gate-id", options.cluster.gateId);
+    if (options.cluster.creds) flags.push("--cluster-creds", options.cluster.creds);
   }
   return flags;
 }

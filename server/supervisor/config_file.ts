@@ -55,6 +55,16 @@ export interface MetricsPorts {
   license?: number;
 }
 
+/** Cluster mode: the gate joins other gates over NATS (README, "More than one machine"). */
+export interface ClusterSettings {
+  /** NATS server URLs, `nats://host:port` (the gate's `--cluster`). */
+  nats: string[];
+  /** This gate's id in the cluster (`--gate-id`); random when absent. */
+  gateId?: string;
+  /** The NATS credentials file (`--cluster-creds`). */
+  creds?: string;
+}
+
 /** Everything the supervisor runs the suite with. */
 export interface SuiteSettings {
   dataDir: string;
@@ -80,6 +90,8 @@ export interface SuiteSettings {
   services: ServiceName[];
   /** A gate on another machine that login and group link to, when the gate does not run here. */
   gate?: string;
+  /** Cluster mode, when set. */
+  cluster?: ClusterSettings;
 }
 
 /** The defaults of every key. */
@@ -107,6 +119,7 @@ const TOP_KEYS = new Set([
   "metricsPorts",
   "services",
   "gate",
+  "cluster",
 ]);
 
 type Json = Record<string, unknown>;
@@ -170,6 +183,29 @@ export function checkAddress(value: string, where: string): string {
     } catch { /* not an IPv6 address */ }
   }
   throw new TypeError(`${where} must be an IP address, not ${JSON.stringify(value)}`);
+}
+
+/** NATS URLs, `nats://host:port` or `tls://host:port`, from a list or a comma-separated text. */
+export function checkNatsUrls(value: string | readonly string[], where: string): string[] {
+  const urls = (typeof value === "string" ? value.split(",") : value).map((url) => url.trim())
+    .filter(Boolean);
+  if (urls.length === 0) throw new TypeError(`${where} needs at least one nats://host:port URL`);
+  for (const url of urls) {
+    if (!/^(nats|tls):\/\/[^\s/]+:\d+$/.test(url)) {
+      throw new TypeError(`${where} takes nats://host:port URLs, not ${JSON.stringify(url)}`);
+    }
+  }
+  return urls;
+}
+
+/** A gate id: 1 to 64 letters, digits, '_' or '-' (the gate's `--gate-id`). */
+export function checkGateId(value: string, where: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+    throw new TypeError(
+      `${where} must be 1 to 64 letters, digits, '_' or '-', not ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
 }
 
 /** `path` from `base` when it is relative. */
@@ -282,6 +318,31 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
     );
   }
   if (json.gate !== undefined) out.gate = checkGateUrl(text(json.gate, "gate"), "Config key gate");
+  if (json.cluster !== undefined) {
+    if (!isObject(json.cluster)) {
+      throw new TypeError("Config key cluster must be an object {nats, gateId, creds}");
+    }
+    onlyKeys(json.cluster, ["nats", "gateId", "creds"], "cluster.");
+    const nats = json.cluster.nats;
+    if (!Array.isArray(nats) && typeof nats !== "string") {
+      throw new TypeError("Config key cluster.nats must be a list of nats://host:port URLs");
+    }
+    out.cluster = {
+      nats: checkNatsUrls(
+        Array.isArray(nats) ? nats.map((url, i) => text(url, `cluster.nats[${i}]`)) : nats,
+        "Config key cluster.nats",
+      ),
+    };
+    if (json.cluster.gateId !== undefined) {
+      out.cluster.gateId = checkGateId(
+        text(json.cluster.gateId, "cluster.gateId"),
+        "Config key cluster.gateId",
+      );
+    }
+    if (json.cluster.creds !== undefined) {
+      out.cluster.creds = resolvePath(text(json.cluster.creds, "cluster.creds"), base);
+    }
+  }
   return out;
 }
 

@@ -12,6 +12,7 @@ import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { VERSION } from "../version.ts";
 import { gateFlags, loadSuiteConfig, logFlags, type SuiteConfig } from "./config.ts";
 import { START_LIMIT_HELP } from "./start_limit.ts";
+import { serviceFlags } from "./cluster_plan.ts";
 import type { ServiceName } from "./services.ts";
 import { gateSpec, licenseSpec, serviceSpecs } from "./suite.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -43,6 +44,10 @@ Usage: deno task gate [flags]
   --gate URL           without gate in --services: the gate on another machine that login and
                        group link to, e.g. tcp://10.0.0.5:8081 (its sskey file copied into
                        --data-dir, or GATEHOUSE_SSKEY set on both machines)
+  --cluster URLS       cluster mode: the gate joins other gates over NATS, nats://host:port[,…]
+                       (login and group get it too when they take it)
+  --gate-id ID         this gate's id in the cluster (random)
+  --cluster-creds FILE the NATS credentials (see the README, "More than one machine")
 ${START_LIMIT_HELP}
   --version            print the version
   --help               this text
@@ -66,11 +71,21 @@ const GATE_TAKES_LOG_FLAGS = true;
 export const GATE_LISTENING =
   /gate(?: |","event":")listening(?: |",")http(?:=|":")([^\s"]+)(?: |",")tcp(?:=|":")([^\s"]+)(?: |",")ws(?:=|":")([^\s"]+)/;
 
-/**
- * The services the gate's `/readyz` waits for: login and group, which link to it from this
- * machine or, with `--services`, from another one.
- */
+/** The services that link to the gate: login and group. */
 export const REQUIRED_SERVICES = "login,group";
+
+/**
+ * The services the gate's `/readyz` waits for. Alone, login and group: they link to this gate,
+ * from this machine or, with `--services`, from another one. In cluster mode a gate counts only
+ * its own links (README, `/readyz`), so those this supervisor runs beside it: a gate whose
+ * services run behind another gate is ready once listening.
+ */
+export function requiredServices(
+  options: { services: readonly ServiceName[]; cluster?: unknown },
+): string[] {
+  const linked = REQUIRED_SERVICES.split(",") as ServiceName[];
+  return options.cluster ? linked.filter((name) => options.services.includes(name)) : linked;
+}
 
 /**
  * The supervisor's faults (server/process_faults.ts). A rejection nobody handled is contained:
@@ -146,13 +161,11 @@ export async function main(args: string[]): Promise<number> {
   // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1).
   let gateUrl = options.gate;
   if (run.has("gate")) {
-    // The gate's /readyz waits for login and group wherever they run: the supervisor runs no
-    // cluster, so they link to this gate, from this machine or from a services-only one.
+    const required = requiredServices(options);
     const ready = await supervisor.add(
       gateSpec(options, [
         ...gateArgs,
-        "--require-services",
-        REQUIRED_SERVICES,
+        ...required.length > 0 ? ["--require-services", required.join(",")] : [],
         ...GATE_TAKES_LOG_FLAGS ? childLog : [],
       ]),
       GATE_LISTENING,
@@ -173,6 +186,18 @@ export async function main(args: string[]): Promise<number> {
       ...childLog,
       ...port === undefined ? [] : ["--metrics-port", String(port), "--metrics-host", options.host],
     ];
+  }
+  if (options.cluster && (run.has("login") || run.has("group"))) {
+    // The services learn NATS flags of their own (a session registry…): pass them to those
+    // that list them in their --help.
+    const takes = await serviceFlags();
+    const nats = [
+      "--cluster",
+      options.cluster.nats.join(","),
+      ...options.cluster.creds ? ["--cluster-creds", options.cluster.creds] : [],
+    ];
+    if (takes.loginCluster) extra.login.push(...nats);
+    if (takes.groupCluster) extra.group.push(...nats);
   }
   if (gateUrl !== undefined) {
     for (const spec of serviceSpecs({ dataDir: options.dataDir, gateUrl, extra })) {

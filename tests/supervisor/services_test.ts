@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { loadSuiteConfig } from "../../server/supervisor/config.ts";
+import { gateFlags, loadSuiteConfig } from "../../server/supervisor/config.ts";
+import { requiredServices } from "../../server/supervisor/main.ts";
 import { configFromJson } from "../../server/supervisor/config_file.ts";
 import {
   checkGateUrl,
@@ -79,4 +80,55 @@ Deno.test("services: the default is all four; flags and the config file name a s
       'Config key services names "web", which is not a service: the valid ones are gate, login, group, license',
   });
   assert.throws(() => configFromJson({ gate: "gw.lan:8081" }, "/"), /^TypeError: Config key gate/);
+});
+
+Deno.test("services: cluster mode from flags or the file reaches the gate; what /readyz waits for", async () => {
+  const { options } = await loadSuiteConfig([
+    "--services",
+    "gate,license",
+    "--cluster",
+    "nats://10.0.0.9:4222, nats://10.0.0.10:4222",
+    "--gate-id",
+    "front-1",
+    "--cluster-creds",
+    "/etc/gatehouse/nats.json",
+  ]);
+  assert.deepEqual(options.cluster, {
+    nats: ["nats://10.0.0.9:4222", "nats://10.0.0.10:4222"],
+    gateId: "front-1",
+    creds: "/etc/gatehouse/nats.json",
+  });
+  assert.deepEqual(gateFlags(options), [
+    "--cluster",
+    "nats://10.0.0.9:4222,nats://10.0.0.10:4222",
+    "--gate-id",
+    "front-1",
+    "--cluster-creds",
+    "/etc/gatehouse/nats.json",
+  ]);
+  // Alone, the gate waits for login and group wherever they run; in a cluster, for its own.
+  assert.deepEqual(requiredServices({ services: ["gate", "license"] }), ["login", "group"]);
+  assert.deepEqual(requiredServices(options), []);
+  assert.deepEqual(
+    requiredServices({ services: ["gate", "login"], cluster: options.cluster }),
+    ["login"],
+  );
+  const file = configFromJson(
+    { cluster: { nats: ["nats://n1:4222"], gateId: "b", creds: "nats.json" } },
+    "/etc/gatehouse",
+  );
+  assert.deepEqual(file.cluster, {
+    nats: ["nats://n1:4222"],
+    gateId: "b",
+    creds: "/etc/gatehouse/nats.json",
+  });
+  await assert.rejects(loadSuiteConfig(["--gate-id", "a"]), {
+    message: "Flags --gate-id and --cluster-creds need --cluster (or the config key cluster.nats)",
+  });
+  await assert.rejects(loadSuiteConfig(["--cluster", "http://n1:4222"]), {
+    message: 'Flag --cluster takes nats://host:port URLs, not "http://n1:4222"',
+  });
+  assert.throws(() => configFromJson({ cluster: { nats: "nats://n1:4222", gateId: "a b" } }, "/"), {
+    message: `Config key cluster.gateId must be 1 to 64 letters, digits, '_' or '-', not "a b"`,
+  });
 });

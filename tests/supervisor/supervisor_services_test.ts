@@ -1,7 +1,7 @@
 /**
  * The real supervisor with `--services` (issue 16): a subset runs only those children, a bad name
- * is refused with a sentence, and a services-only supervisor links its services to a gate that
- * another supervisor runs.
+ * is refused with a sentence, a services-only supervisor links its services to a gate that
+ * another supervisor runs, and a gate-only supervisor joins another's gate over NATS.
  *
  * @module
  */
@@ -9,8 +9,11 @@
 import assert from "node:assert/strict";
 import { GateClient, State } from "../../client/mod.ts";
 import { readPidFile } from "../../server/supervisor/pid_file.ts";
+import { natsServerTool, startNats } from "../helpers/nats.ts";
 import { ROOT_DIR, startProcess, taskArgs, tempDataDir } from "../helpers/process.ts";
 import { freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
+
+const natsServer = natsServerTool();
 
 /** The names in a pid file (after the supervisor's own line). */
 async function childNames(dataDir: string): Promise<string[]> {
@@ -202,6 +205,105 @@ Deno.test({
       front.kill("SIGKILL");
       await Deno.remove(gateDir, { recursive: true });
       await Deno.remove(servicesDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "supervisor --cluster: a gate-only supervisor joins another's gate over NATS and its users log in",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    const auth = { user: "gatehouse-gate", password: crypto.randomUUID() };
+    const nats = await startNats({ auth });
+    const dirA = await tempDataDir();
+    const dirB = await tempDataDir();
+    const creds = `${dirA}/nats-gate.json`;
+    await Deno.writeTextFile(creds, JSON.stringify(auth), { mode: 0o600 });
+    const ports = freePorts(5);
+    const cluster = (
+      id: string,
+    ) => ["--cluster", nats.url, "--gate-id", id, "--cluster-creds", creds];
+    // Machine A: the whole suite; machine B: a gate alone, whose users reach A's services.
+    const a = await startProcess({
+      task: "supervisor",
+      args: [
+        "--data-dir",
+        dirA,
+        "--port",
+        String(ports[0]),
+        "--tcp-port",
+        String(ports[1]),
+        "--license-port",
+        String(ports[2]),
+        ...cluster("a"),
+      ],
+      ready: /supervisor ready web=(\S+)/,
+      timeoutMs: 60_000,
+    });
+    let b: Awaited<ReturnType<typeof startProcess>> | undefined;
+    try {
+      await a.waitForLine(/login-\d+ registered/, { timeoutMs: 30_000 });
+      b = await startProcess({
+        task: "supervisor",
+        args: [
+          "--data-dir",
+          dirB,
+          "--port",
+          String(ports[3]),
+          "--tcp-port",
+          String(ports[4]),
+          "--services",
+          "gate",
+          ...cluster("b"),
+        ],
+        ready: /supervisor ready web=(\S+)/,
+        timeoutMs: 60_000,
+      });
+      assert.deepEqual(await childNames(dirB), ["gate"]);
+      // Each gate waits for the services linked to it: A for login and group, B for none.
+      const gatePid = (dir: string) =>
+        Deno.readTextFile(`${dir}/gatehouse.pid`).then((t) => t.match(/^gate (\d+)$/m)![1]);
+      const argsOf = async (dir: string) =>
+        (await Deno.readTextFile(`/proc/${await gatePid(dir)}/cmdline`)).split("\0");
+      const argsA = await argsOf(dirA);
+      assert.equal(argsA[argsA.indexOf("--require-services") + 1], "login,group");
+      assert.equal(argsA[argsA.indexOf("--gate-id") + 1], "a");
+      const argsB = await argsOf(dirB);
+      assert.ok(!argsB.includes("--require-services"), argsB.join(" "));
+      assert.equal(argsB[argsB.indexOf("--cluster") + 1], nats.url);
+      await waitFor(async () => (await readyz(`http://127.0.0.1:${ports[0]}`)).status === 200, {
+        what: "gate A ready",
+      });
+      assert.equal((await readyz(`http://127.0.0.1:${ports[3]}`)).status, 200);
+
+      const client = new GateClient({ url: `ws://127.0.0.1:${ports[3]}/ws`, reconnect: false });
+      await client.connect();
+      try {
+        const username = `sc${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+        await waitFor(async () => {
+          try {
+            await client.register({ username, password: "secret123" });
+            return true;
+          } catch {
+            return false; // gate B has not heard of A's login service yet
+          }
+        }, { what: "register through gate B" });
+        const login = await client.login({ username, password: "secret123" });
+        assert.ok(login.userId > 0, "a user of gate B logs in through A's login service");
+      } finally {
+        client.close();
+      }
+      assert.equal(await b.stop(), 0);
+      assert.equal(await a.stop(), 0);
+    } finally {
+      b?.kill("SIGKILL");
+      a.kill("SIGKILL");
+      await nats.stop();
+      await Deno.remove(dirA, { recursive: true });
+      await Deno.remove(dirB, { recursive: true });
     }
   },
 });

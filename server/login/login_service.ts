@@ -10,7 +10,8 @@
  * `cs_msg_logout` and `cs_msg_delete_account` {}. A password login revokes the account's earlier
  * tokens (one session per account, also across reconnects); a token login keeps its token.
  * The token writes and gate bindings of one account run one at a time, in arrival order, so that
- * the connection left bound is always the one whose token is still valid.
+ * the connection left bound is always the one whose token is still valid; with a shared session
+ * registry (`kv_sessions.ts`), one at a time across every login instance.
  *
  * Password checks and hashes (register, login, change password, delete account) are throttled
  * by the sender's address (`clientAddr`, see `login_throttle.ts`) and share the hasher fairly
@@ -42,7 +43,7 @@ import { WriterClosedError } from "./group_commit.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 import { HasherBusyError, type PasswordHasher } from "./password_hash.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
-import type { Sessions } from "./sessions.ts";
+import type { SessionRegistry } from "./sessions.ts";
 import { hashToken, newToken, sameSecret } from "./tokens.ts";
 
 /** Options of {@linkcode LoginService}. */
@@ -50,7 +51,7 @@ export interface LoginServiceOptions {
   store: AccountStore;
   hasher: PasswordHasher;
   throttle: LoginThrottle;
-  sessions: Sessions;
+  sessions: SessionRegistry;
   /** How long a token lives. */
   tokenTtlMs: number;
   log: Logger;
@@ -108,12 +109,10 @@ export class LoginService {
   #store: AccountStore;
   #hasher: PasswordHasher;
   #throttle: LoginThrottle;
-  #sessions: Sessions;
+  #sessions: SessionRegistry;
   #ttlMs: number;
   #log: Logger;
   #now: () => number;
-  /** Token writes and gate bindings of one account happen in order, one at a time. */
-  #turns = new KeyedLock<number>();
   /** Password checks and hashes of one connection happen one at a time. */
   #checks = new KeyedLock<number>();
   #lockouts?: LockoutEvents;
@@ -129,7 +128,7 @@ export class LoginService {
     this.#lockouts = options.lockouts;
   }
 
-  /** Registers the commands and the client-leave handler on a service client. */
+  /** Registers the commands and the client-leave and gate-down handlers on a service client. */
   install(service: ServiceClient): void {
     service
       .handle(LoginCmd.REGISTER, (request) => this.register(request))
@@ -138,7 +137,8 @@ export class LoginService {
       .handle(LoginCmd.CHANGE_PW, (request) => this.changePassword(request))
       .handle(LoginCmd.LOGOUT, (request) => this.logout(request))
       .handle(LoginCmd.DELETE_ACCOUNT, (request) => this.deleteAccount(request))
-      .onClientLeave((leave) => this.#sessions.clientLeft(leave));
+      .onClientLeave((leave) => this.#sessions.clientLeft(leave))
+      .onGateDown((down) => this.#sessions.gateDown(down));
   }
 
   /**
@@ -308,8 +308,9 @@ export class LoginService {
     return {};
   }
 
+  /** Token writes and gate bindings of one account happen in order, one at a time. */
   #turn<T>(userId: number, work: () => Promise<T>): Promise<T> {
-    return this.#turns.run(userId, work);
+    return this.#sessions.turn(userId, work);
   }
 
   /** The sender's user id; throws `NOT_LOGGED_IN` when the gate has none bound. */

@@ -22,6 +22,14 @@
  * - A record is forgotten 15 min after its last failure once no lock runs. At most 100,000
  *   (account, source) records and 100,000 source records are kept; past that the one whose last
  *   failure is oldest is forgotten.
+ * - With a {@linkcode ThrottleStore} (option `store`), the records live there too: each attempt
+ *   reads its pair's and its source's record from the store first, and each failure is counted
+ *   there by an atomic read-modify-write; so login instances sharing the store (NATS KV in a
+ *   cluster, `throttle_kv.ts`; the SQLite file of `throttle_sqlite.ts` on one machine) judge
+ *   together, and a restart forgets nothing. Attempts run one at a time per instance: N instances
+ *   may run N attempts on one pair at once, so at most N − 1 more than one instance would run
+ *   before a lock. A store that fails is logged and the attempt judged on what this instance
+ *   knows.
  * - For the hasher's queue ({@linkcode LoginThrottle.standing}), a source is `suspect` with 3
  *   failures or more on record, else `trusted` for 15 min after a success (the last 100,000 such
  *   sources are remembered), else `new`.
@@ -98,8 +106,28 @@ export type AttemptOutcome<T> =
   /** Too many attempts on the account from this source are waiting: the attempt did not run. */
   | { kind: "busy"; retryAfterMs: number };
 
+/**
+ * Where the records are kept beyond this process: shared by the instances that use it, kept
+ * across restarts. Keys are opaque strings.
+ */
+export interface ThrottleStore {
+  /** The record of `key`, `undefined` when none. */
+  get(key: string): Promise<ThrottleRecord | undefined>;
+  /** Replaces the record of `key` by `change(current)`, atomically; resolves with the new one. */
+  update(
+    key: string,
+    change: (current: ThrottleRecord | undefined) => ThrottleRecord,
+  ): Promise<ThrottleRecord>;
+  /** Forgets the record of `key`. */
+  delete(key: string): Promise<void>;
+}
+
 /** Options of {@linkcode LoginThrottle}. */
 export interface LoginThrottleOptions {
+  /** Where records are shared and kept (see the module text); this process's memory alone when absent. */
+  store?: ThrottleStore;
+  /** Told when the store fails (the attempt goes on with what this instance knows). */
+  onStoreError?: (error: unknown) => void;
   policy?: Partial<ThrottlePolicy>;
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
@@ -155,19 +183,45 @@ class Records {
 
   /** Counts a failure; locks when the count calls for it. */
   fail(key: string, lockFor: (failures: number) => number): ThrottleRecord {
-    const now = this.#now();
-    const record = this.get(key) ?? { failures: 0, lastFailureAt: now, lockedUntil: 0 };
-    record.failures++;
-    record.lastFailureAt = now;
-    const lock = lockFor(record.failures);
-    if (lock > 0) record.lockedUntil = now + lock;
+    const record = countFailure(
+      { record: this.get(key), now: this.#now(), forgetMs: this.#policy.forgetMs },
+      lockFor,
+    );
+    this.put(key, record);
+    return record;
+  }
+
+  /** Sets the record of `key` (as the store has it), the newest in the order. */
+  put(key: string, record: ThrottleRecord): void {
     this.#map.delete(key);
-    this.#map.set(key, record);
+    this.#map.set(key, { ...record });
     while (this.#map.size > this.#policy.maxEntries) {
       this.#map.delete(this.#map.keys().next().value!);
     }
-    return record;
   }
+}
+
+/**
+ * A record after one more failure at `now`: a record old enough to forget counts as none, and
+ * the count locks when `lockFor` says so.
+ */
+export function countFailure(
+  options: { record: ThrottleRecord | undefined; now: number; forgetMs: number },
+  lockFor: (failures: number) => number,
+): ThrottleRecord {
+  const { record, now } = options;
+  const live =
+    record && (record.lockedUntil > now || now - record.lastFailureAt <= options.forgetMs)
+      ? record
+      : undefined;
+  const next = {
+    failures: (live?.failures ?? 0) + 1,
+    lastFailureAt: now,
+    lockedUntil: live?.lockedUntil ?? 0,
+  };
+  const lock = lockFor(next.failures);
+  if (lock > 0) next.lockedUntil = now + lock;
+  return next;
 }
 
 /** Counts failures per (account, source) and per source, and slows, then locks, repeated ones. */
@@ -180,9 +234,13 @@ export class LoginThrottle {
   /** When a login last succeeded from each source, oldest first. */
   #successes = new Map<string, number>();
   #lock = new KeyedLock<string>();
+  #store?: ThrottleStore;
+  #onStoreError: (error: unknown) => void;
 
   constructor(options: LoginThrottleOptions = {}) {
     this.#policy = { ...DEFAULT_THROTTLE_POLICY, ...options.policy };
+    this.#store = options.store;
+    this.#onStoreError = options.onStoreError ?? (() => {});
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ??
       ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
@@ -259,6 +317,7 @@ export class LoginThrottle {
       return Promise.resolve({ kind: "busy", retryAfterMs: this.#policy.maxDelayMs });
     }
     return this.#lock.run(pair, async (): Promise<AttemptOutcome<T>> => {
+      await this.#pull(key, { pair: true });
       const locked = this.#locked(key);
       if (locked) return locked;
       const wait = Math.max(
@@ -268,11 +327,15 @@ export class LoginThrottle {
       if (wait > 0) {
         await this.#sleep(wait);
         // A lock may have started meanwhile (other accounts from the same source).
+        await this.#pull(key, { pair: false });
         const lockedSince = this.#locked(key);
         if (lockedSince) return lockedSince;
       }
       const result = await run();
       if (result.ok) {
+        if (this.#store && this.#pairs.get(pair)) {
+          await this.#store.delete(`p\u0000${pair}`).catch(this.#onStoreError);
+        }
         this.#pairs.delete(pair);
         this.#successes.delete(key.source);
         this.#successes.set(key.source, this.#now());
@@ -282,9 +345,54 @@ export class LoginThrottle {
       } else {
         this.#pairs.fail(pair, (n) => this.lockFor(n));
         this.#sources.fail(key.source, (n) => this.sourceLockFor(n));
+        await this.#push(key);
       }
       return { kind: "done", ok: result.ok, value: result.value };
     });
+  }
+
+  /** Reads the source's record, and the pair's, from the store into memory. */
+  async #pull(key: AttemptKey, options: { pair: boolean }): Promise<void> {
+    if (!this.#store) return;
+    const pair = pairKey(key);
+    try {
+      const [source, record] = await Promise.all([
+        this.#store.get(`s\u0000${key.source}`),
+        options.pair ? this.#store.get(`p\u0000${pair}`) : undefined,
+      ]);
+      if (source) this.#sources.put(key.source, source);
+      else this.#sources.delete(key.source);
+      if (!options.pair) return;
+      if (record) this.#pairs.put(pair, record);
+      else this.#pairs.delete(pair);
+    } catch (error) {
+      this.#onStoreError(error);
+    }
+  }
+
+  /** Counts a failure in the store; memory then holds what the store counted. */
+  async #push(key: AttemptKey): Promise<void> {
+    if (!this.#store) return;
+    const pair = pairKey(key);
+    const now = this.#now();
+    const forgetMs = this.#policy.forgetMs;
+    try {
+      const [record, source] = await Promise.all([
+        this.#store.update(
+          `p\u0000${pair}`,
+          (current) => countFailure({ record: current, now, forgetMs }, (n) => this.lockFor(n)),
+        ),
+        this.#store.update(
+          `s\u0000${key.source}`,
+          (current) =>
+            countFailure({ record: current, now, forgetMs }, (n) => this.sourceLockFor(n)),
+        ),
+      ]);
+      this.#pairs.put(pair, record);
+      this.#sources.put(key.source, source);
+    } catch (error) {
+      this.#onStoreError(error);
+    }
   }
 
   #locked(key: AttemptKey): AttemptOutcome<never> | undefined {

@@ -20,7 +20,14 @@ import { loginMetrics } from "./login_metrics.ts";
 import { LoginService } from "./login_service.ts";
 import { LoginThrottle } from "./login_throttle.ts";
 import { HASH_COSTS, isHashCost, PasswordHasher } from "./password_hash.ts";
-import { Sessions } from "./sessions.ts";
+import { type SessionRegistry, Sessions } from "./sessions.ts";
+import { parseClusterUrls } from "../gate/options.ts";
+import { readClusterCreds } from "../gate/cluster_auth.ts";
+import { connectCluster } from "./cluster_kv.ts";
+import { KvSessions } from "./kv_sessions.ts";
+import { KvThrottleStore } from "./throttle_kv.ts";
+import { SqliteThrottleStore } from "./throttle_sqlite.ts";
+import type { ThrottleStore } from "./login_throttle.ts";
 
 /** Default token lifetime: 7 days. */
 export const DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600;
@@ -38,8 +45,15 @@ ${SERVICE_FLAGS_HELP}
   --token-ttl-s N   how long a login token lives, in seconds (${DEFAULT_TOKEN_TTL_S}, 7 days)
   --max-batch N     most writes committed in one transaction (group commit); 1 commits each
                     write alone, one fsync per request (${DEFAULT_MAX_BATCH})
+  --cluster URLS    run as one of several login instances: nats://host:port[,…] of the gates'
+                    NATS (JetStream on); the session registry (one session per account) and the
+                    failed-login throttle are then shared there (off: both in this process)
+  --cluster-creds FILE  the NATS credentials, the gate's format: a NATS .creds file, or JSON
+                    {"user", "password"} or {"token"} (an open NATS when absent)
 
-The accounts are kept in <data-dir>/login.sqlite (WAL; keep it on a local disk).
+The accounts are kept in <data-dir>/login.sqlite (WAL; keep it on a local disk). Without
+--cluster, failed-login records are kept in <data-dir>/login_throttle.sqlite, so that a restart
+does not lift a lock (instances on one machine with the same --data-dir share them).
 
 Commands: cs_msg_register {username, password}, cs_msg_login {username, password},
 cs_msg_login_by_token {token}, cs_msg_change_pw {password, newPassword}, cs_msg_logout,
@@ -54,6 +68,8 @@ interface LoginFlags {
   hashCost: keyof typeof HASH_COSTS;
   tokenTtlS: number;
   maxBatch: number;
+  cluster?: string[];
+  clusterCreds?: string;
 }
 
 /** Parses the flags; `undefined` after printing the help. Throws a sentence on a bad flag. */
@@ -63,6 +79,8 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
     "hash-cost": { type: "string" },
     "token-ttl-s": { type: "string" },
     "max-batch": { type: "string" },
+    cluster: { type: "string" },
+    "cluster-creds": { type: "string" },
   });
   if (flags.help) return undefined;
   const hashCost = flags.values["hash-cost"] ?? "owasp";
@@ -77,6 +95,11 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
   if (tokenTtlS < 1) throw new TypeError("Flag --token-ttl-s must be at least 1");
   const maxBatch = integerFlag("max-batch", flags.values["max-batch"], DEFAULT_MAX_BATCH);
   if (maxBatch < 1) throw new TypeError("Flag --max-batch must be at least 1");
+  const cluster = flags.values.cluster as string | undefined;
+  const clusterCreds = flags.values["cluster-creds"] as string | undefined;
+  if (clusterCreds !== undefined && cluster === undefined) {
+    throw new TypeError("Flag --cluster-creds needs --cluster");
+  }
   return {
     gate: flags.gate,
     dataDir: flags.dataDir,
@@ -85,6 +108,8 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
     hashCost,
     tokenTtlS,
     maxBatch,
+    cluster: cluster === undefined ? undefined : parseClusterUrls(cluster),
+    clusterCreds,
   };
 }
 
@@ -113,13 +138,35 @@ export async function main(args: string[]): Promise<number> {
     });
   }
   const hasher = new PasswordHasher({ params: HASH_COSTS[flags.hashCost] });
-  const throttle = new LoginThrottle();
-  const registry = new MetricsRegistry();
-  const metrics = loginMetrics(registry, { hasher, throttle });
-  const stopSampling = processMetrics(registry);
   let sskey: string;
   let store: AccountStore;
   let metricsServer;
+  let nc;
+  let throttleStore: ThrottleStore;
+  try {
+    if (flags.cluster) {
+      const auth = flags.clusterCreds === undefined
+        ? undefined
+        : await readClusterCreds(flags.clusterCreds, log);
+      nc = await connectCluster({ servers: flags.cluster, auth, name: flags.name, log });
+      throttleStore = await KvThrottleStore.open({ nc });
+    } else {
+      throttleStore = SqliteThrottleStore.open({
+        path: `${flags.dataDir.replace(/\/$/, "")}/login_throttle.sqlite`,
+      });
+    }
+  } catch (error) {
+    log.error("start failed", { error });
+    await nc?.close();
+    return 1;
+  }
+  const throttle = new LoginThrottle({
+    store: throttleStore,
+    onStoreError: (error) => log.warn("throttle store failed", { error }),
+  });
+  const registry = new MetricsRegistry();
+  const metrics = loginMetrics(registry, { hasher, throttle });
+  const stopSampling = processMetrics(registry);
   try {
     sskey = await readServiceKey(flags.dataDir);
     store = await AccountStore.open({
@@ -142,11 +189,21 @@ export async function main(args: string[]): Promise<number> {
   const service = new ServiceClient({ url: flags.gate, sskey, name: flags.name, type: "login" });
   // The dummy hash that unknown usernames are checked against, made before the first login.
   await hasher.ready();
+  let sessions: SessionRegistry;
+  try {
+    sessions = nc
+      ? await KvSessions.open({ nc, gate: service, log, instance: flags.name })
+      : new Sessions({ gate: service, log });
+  } catch (error) {
+    log.error("start failed", { error });
+    await nc?.close();
+    return 1;
+  }
   const login = new LoginService({
     store,
     hasher,
     throttle,
-    sessions: new Sessions({ gate: service, log }),
+    sessions,
     tokenTtlMs: flags.tokenTtlS * 1000,
     log,
     lockouts: metrics.lockouts,
@@ -177,6 +234,8 @@ export async function main(args: string[]): Promise<number> {
   stopSampling();
   await metricsServer?.stop();
   await store.close();
+  if (throttleStore instanceof SqliteThrottleStore) throttleStore.close();
+  await nc?.close();
   const stats = store.writerStats;
   log.info("stopped", {
     commits: stats.commits,

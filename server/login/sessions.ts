@@ -11,7 +11,9 @@
  * serialized, so two logins of one account cannot interleave.
  *
  * What the map cannot know: after the login service restarts it is empty, so a login then does
- * not kick a session bound before the restart.
+ * not kick a session bound before the restart; nor does it know the sessions of other login
+ * instances. Several instances (`--cluster`) share the registry of `kv_sessions.ts` instead; both
+ * implement {@linkcode SessionRegistry}.
  *
  * @example
  * ```ts
@@ -22,7 +24,7 @@
  * @module
  */
 
-import { GateCmd } from "../../shared/mod.ts";
+import { GateCmd, type GateDown } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 
@@ -33,6 +35,28 @@ export interface SessionGate {
   ): Promise<boolean>;
   unbindUser(binding: { clientId: number; userId: number }): Promise<boolean>;
   push(clientIds: number[], cmd: string, data: unknown): Promise<number>;
+}
+
+/**
+ * Where the login service keeps who is bound where: {@linkcode Sessions} in memory (one
+ * instance), or `KvSessions` in NATS KV (many instances).
+ */
+export interface SessionRegistry {
+  /**
+   * Runs `work` (token writes, then `bind` or `end`) as the only work on the account: arrival
+   * order within an instance, and across instances for a shared registry.
+   */
+  turn<T>(userId: number, work: () => Promise<T>): Promise<T>;
+  /** Makes `clientId` the only session of `userId`, kicking the earlier one. */
+  bind(
+    binding: { userId: number; clientId: number; token: string; username?: string },
+  ): Promise<BindResult>;
+  /** Ends a user's session; resolves with whether the gate unbound `clientId`. */
+  end(binding: { userId: number; clientId: number }): Promise<boolean>;
+  /** A client left its gate (`ss_msg_client_leave`). */
+  clientLeft(leave: { clientId: number; userId: number }): void;
+  /** A gate went down (`ss_msg_gate_down`): the sessions of its clients go. */
+  gateDown(down: GateDown): void;
 }
 
 /** Options of {@linkcode Sessions}. */
@@ -52,13 +76,14 @@ export interface BindResult {
 /** The reason a kicked connection is given. */
 export const KICK_REASON = "Your account logged in on another connection";
 
-/** The single-session bindings of logged-in users. */
-export class Sessions {
+/** The single-session bindings of logged-in users, in memory. */
+export class Sessions implements SessionRegistry {
   #gate: SessionGate;
   #log: Logger;
   #clientOf = new Map<number, number>();
   #userOf = new Map<number, number>();
   #lock = new KeyedLock<number>();
+  #turns = new KeyedLock<number>();
 
   constructor(options: SessionsOptions) {
     this.#gate = options.gate;
@@ -78,6 +103,11 @@ export class Sessions {
   /** The user bound to a connection. */
   userOf(clientId: number): number | undefined {
     return this.#userOf.get(clientId);
+  }
+
+  /** Runs `work` after the account's earlier work in this process. */
+  turn<T>(userId: number, work: () => Promise<T>): Promise<T> {
+    return this.#turns.run(userId, work);
   }
 
   /**
@@ -133,6 +163,15 @@ export class Sessions {
   clientLeft(leave: { clientId: number; userId: number }): void {
     const userId = this.#userOf.get(leave.clientId);
     if (userId !== undefined) this.#forget({ userId, clientId: leave.clientId });
+  }
+
+  /** A gate went down (cluster mode): the bindings of its clients go. */
+  gateDown(down: GateDown): void {
+    for (const [clientId, userId] of [...this.#userOf]) {
+      if (clientId >= down.fromClientId && clientId < down.toClientId) {
+        this.#forget({ userId, clientId });
+      }
+    }
   }
 
   #forget(binding: { userId: number; clientId: number }): void {

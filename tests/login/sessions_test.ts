@@ -113,3 +113,20 @@ Deno.test("sessions: two logins of one account at once end with one session", as
   assert.deepEqual([...bound.values()].filter((u) => u === 7).length, 1);
   assert.equal(bound.get(sessions.clientOf(7)!), 7);
 });
+
+Deno.test("sessions: a gate going down forgets the bindings of its clients only", async () => {
+  const gateA = 2 ** 32;
+  const gateB = 2 * 2 ** 32;
+  const { gate, calls } = fakeGate([gateA + 1, gateB + 1]);
+  const sessions = new Sessions({ gate, log: quiet });
+  await sessions.bind({ userId: 7, clientId: gateA + 1, token: "t1" });
+  await sessions.bind({ userId: 8, clientId: gateB + 1, token: "t2" });
+  sessions.gateDown({ gate: 2, fromClientId: gateB, toClientId: gateB + 2 ** 32 });
+  assert.equal(sessions.clientOf(8), undefined);
+  assert.equal(sessions.userOf(gateB + 1), undefined);
+  assert.equal(sessions.clientOf(7), gateA + 1);
+  // A later login of user 8 has nothing to kick on the gate that went down.
+  calls.length = 0;
+  await sessions.bind({ userId: 8, clientId: gateA + 1, token: "t3" });
+  assert.ok(!calls.some((call) => call.startsWith(`unbind ${gateB + 1}`)));
+});

@@ -2,13 +2,15 @@
  * `deno task cluster` end to end (issue 16): nats-server, PostgreSQL when installed (SQLite's
  * shared file otherwise, or with `--store sqlite`), two gates, a login and a group instance on
  * each, the license server once. Both gates become ready, an account registered through gate A
- * logs in through gate B, and SIGINT leaves no process behind, PostgreSQL included.
+ * logs in through gate B (and, with the login's `--cluster`, a second login through gate A ends
+ * that session), and SIGINT leaves no process behind, PostgreSQL included.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { GateClient } from "../../client/mod.ts";
+import { GateClient, State } from "../../client/mod.ts";
+import { LoginCmd } from "../../shared/mod.ts";
 import { serviceFlags } from "../../server/supervisor/cluster_plan.ts";
 import { findPostgres } from "../../server/supervisor/local_postgres.ts";
 import { readPidFile } from "../../server/supervisor/pid_file.ts";
@@ -63,6 +65,26 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The pid of the child `name` in the data dir's pid file. */
+async function childPid(dataDir: string, name: string): Promise<number> {
+  const text = await Deno.readTextFile(`${dataDir}/gatehouse.pid`);
+  return Number(text.match(new RegExp(`^${name} (\\d+)$`, "m"))![1]);
+}
+
+/**
+ * Whether the gate holds a user bound to this client: a change of password to the same one needs
+ * a login (else `NOT_LOGGED_IN`) and is then refused before anything is checked or written.
+ */
+async function isBound(client: GateClient): Promise<boolean> {
+  const answer = await client.request(LoginCmd.CHANGE_PW, {
+    password: "secret123",
+    newPassword: "secret123",
+  });
+  if (answer.state === State.NOT_LOGGED_IN) return false;
+  assert.equal(answer.state, State.FAIL, `unexpected answer ${JSON.stringify(answer)}`);
+  return true;
+}
+
 /** `/readyz`'s status. */
 async function readyStatus(httpUrl: string): Promise<number> {
   const response = await fetch(`${httpUrl}/readyz`);
@@ -98,6 +120,7 @@ async function clusterRound(store: "auto" | "sqlite"): Promise<"postgres" | "sql
     timeoutMs: 90_000,
   });
   let used: "postgres" | "sqlite";
+  const takes = await serviceFlags();
   try {
     const accounts = demo.lines.find((line) => /cluster accounts store=/.test(line))!;
     assert.ok(accounts, "one line says which accounts store runs");
@@ -136,11 +159,28 @@ async function clusterRound(store: "auto" | "sqlite"): Promise<"postgres" | "sql
     }
     const onB = new GateClient({ url: `ws://127.0.0.1:${base + 2}/ws`, reconnect: false });
     await onB.connect();
+    const again = new GateClient({ url: `ws://127.0.0.1:${base}/ws`, reconnect: false });
     try {
       const login = await onB.login({ username, password: "secret123" });
       assert.ok(login.userId > 0, "the account registered on gate A logs in on gate B");
+      assert.equal(await isBound(onB), true);
+      if (takes.loginCluster) {
+        // The login instances share one session registry in NATS: a login through gate A ends
+        // the session on gate B, whichever instance handles each.
+        const loginA = await Deno.readTextFile(
+          `/proc/${await childPid(dataDir, "login-a")}/cmdline`,
+        );
+        assert.ok(loginA.split("\0").includes("--cluster"), "login-a runs with --cluster");
+        await again.connect();
+        await again.login({ username, password: "secret123" });
+        await waitFor(async () => !(await isBound(onB)), {
+          what: "the session on gate B ended by the login on gate A",
+        });
+        assert.equal(await isBound(again), true);
+      }
     } finally {
       onB.close();
+      again.close();
     }
     if (used === "postgres") {
       await assert.rejects(

@@ -188,6 +188,14 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+  // SIGHUP rereads the license file (see main.ts); unheard, it would end the demo and leave
+  // PostgreSQL, which runs in its own session, behind.
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGHUP", () => {
+      log.info("signal", { signal: "SIGHUP" });
+      supervisor.forward("license", "SIGHUP");
+    });
+  }
   try {
     return ended(await run());
   } finally {

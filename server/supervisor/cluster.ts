@@ -15,6 +15,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { installFaultHandlers } from "../process_faults.ts";
 import { CLUSTER_GATES, clusterGateSpec, gateServiceSpecs, serviceFlags } from "./cluster_plan.ts";
 import { findPostgres, type LocalPostgres, startLocalPostgres } from "./local_postgres.ts";
+import { portFlag } from "./config.ts";
 import { ended, GATE_LISTENING, SUPERVISOR_FAULT_POLICY } from "./main.ts";
 import { prepareNatsAuth } from "./nats_auth.ts";
 import { parseStartLimit, START_LIMIT_HELP } from "./start_limit.ts";
@@ -49,16 +50,9 @@ login instances use it with --db. Without it they share the SQLite file DIR/logi
 
 const STORES = ["auto", "postgres", "sqlite"] as const;
 
-/** A port flag, checked. */
-function portFlag(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) {
-    throw new TypeError(
-      `Flag --${name} must be a port from 0 to 65535, not ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
+/** A port flag, checked; `fallback` when absent. */
+function port(name: string, value: string | undefined, fallback: number): number {
+  return portFlag(name, value) ?? fallback;
 }
 
 /** The parsed flags; `undefined` after printing the help. Throws a sentence on a bad flag. */
@@ -94,14 +88,14 @@ function parseClusterArgs(args: string[]) {
   return {
     dataDir: dataDir.startsWith("/") ? dataDir : `${Deno.cwd()}/${dataDir.replace(/^\.\//, "")}`,
     host: values.host ?? "127.0.0.1",
-    port: portFlag("port", values.port, 8080),
-    tcpPort: portFlag("tcp-port", values["tcp-port"], 8081),
-    licensePort: portFlag("license-port", values["license-port"], 8090),
-    natsPort: portFlag("nats-port", values["nats-port"], 4222),
+    port: port("port", values.port, 8080),
+    tcpPort: port("tcp-port", values["tcp-port"], 8081),
+    licensePort: port("license-port", values["license-port"], 8090),
+    natsPort: port("nats-port", values["nats-port"], 4222),
     nats: values.nats,
     creds: values["cluster-creds"],
     store: store as typeof STORES[number],
-    pgPort: portFlag("pg-port", values["pg-port"], 0),
+    pgPort: port("pg-port", values["pg-port"], 0),
     startLimit: parseStartLimit({
       burst: values["start-limit-burst"],
       intervalS: values["start-limit-interval-s"],
@@ -241,10 +235,9 @@ export async function main(args: string[]): Promise<number> {
 
     const takes = await serviceFlags();
     try {
-      pg = await Promise.race([
-        accountsStore({ ...flags!, loginDb: takes.loginDb, log }),
-        supervisor.done.then(() => undefined),
-      ]);
+      // Not raced against a stop signal: a PostgreSQL half started would be left behind. Once it
+      // runs, main's finally stops it, whatever happens next.
+      pg = await accountsStore({ ...flags!, loginDb: takes.loginDb, log });
     } catch (error) {
       await supervisor.fail((error as Error).message);
       return await supervisor.done;

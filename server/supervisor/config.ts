@@ -48,7 +48,8 @@ export interface SuiteConfig {
   startLimit: StartLimitOptions;
 }
 
-function portFlag(name: string, value: string | undefined): number | undefined {
+/** The port a flag gives (`undefined` when absent); throws a sentence for anything else. */
+export function portFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) {

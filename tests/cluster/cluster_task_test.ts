@@ -244,3 +244,22 @@ Deno.test({
     assert.equal(await clusterRound("sqlite"), "sqlite");
   },
 });
+
+Deno.test("deno task cluster: a bad flag is one sentence and exit 2", async () => {
+  for (
+    const [args, sentence] of [
+      [["--store", "mysql"], 'Flag --store must be one of auto, postgres, sqlite, not "mysql"'],
+      [["--pg-port", "99999"], 'Flag --pg-port must be a port from 0 to 65535, not "99999"'],
+    ]
+  ) {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [...clusterTaskArgs(), ...args],
+      cwd: ROOT_DIR,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const lines = new TextDecoder().decode(output.stderr).trim().split("\n");
+    assert.equal(output.code, 2, lines.join("\n"));
+    assert.deepEqual(lines, [sentence, "Run with --help for the flags"]);
+  }
+});

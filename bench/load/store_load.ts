@@ -10,7 +10,7 @@
  *   queued ones in shared transactions (at most `--max-batch` each). The time is from the first
  *   write queued until the last one has committed.
  * - Lookups: `accountByName` for every username, in a scattered order (index × a stride coprime
- *   to N), synchronous as in the service.
+ *   to N), awaited one at a time as the service does (the store's interface is async).
  *
  * With `--raw`, the same rows go through `node:sqlite` directly, the baseline: the store's schema
  * ({@linkcode MIGRATIONS}) and PRAGMAs on a fresh file, every insert through one prepared
@@ -30,7 +30,7 @@
 import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
-import { AccountStore, MIGRATIONS } from "../../server/login/account_store.ts";
+import { MIGRATIONS, SqliteAccountStore } from "../../server/login/sqlite_account_store.ts";
 import { DEFAULT_MAX_BATCH } from "../../server/login/group_commit.ts";
 import {
   formatPasswordHash,
@@ -107,9 +107,9 @@ interface Measured {
   stored: number;
 }
 
-/** Inserts and lookups through the login service's `AccountStore`. */
+/** Inserts and lookups through the login service's `SqliteAccountStore`. */
 async function measureStore(path: string): Promise<Measured> {
-  const store = await AccountStore.open({ path, maxBatch });
+  const store = await SqliteAccountStore.open({ path, maxBatch });
   if (!store.created) throw new Error(`The database ${path} already existed; give a new path`);
   let insertErrors = 0;
   let firstError: string | undefined;
@@ -144,12 +144,12 @@ async function measureStore(path: string): Promise<Measured> {
   const lookupCpu = cpuUsage();
   for (let k = 0; k < count; k++) {
     const i = (k * stride) % count;
-    if (store.accountByName(names[i])?.username !== names[i]) misses++;
+    if ((await store.accountByName(names[i]))?.username !== names[i]) misses++;
   }
   const lookupSeconds = (performance.now() - lookupStart) / 1000;
   const lookupCpuSeconds = cpuSecondsSince(lookupCpu);
   emit("PHASE", "done");
-  const stored = store.countAccounts();
+  const stored = await store.countAccounts();
   await store.close();
   return {
     insertSeconds,

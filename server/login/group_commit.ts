@@ -23,6 +23,13 @@
  * account inserts skip it. When a failed statement took the whole transaction with it (some I/O
  * errors do), the batch fails as a whole, as above.
  *
+ * Writes of one {@linkcode BulkWrite} kind that stand next to each other in a batch run together,
+ * through the kind's `run` (say, one multi-row `INSERT OR IGNORE … RETURNING`): the kind checks
+ * each write's conflict inside the statement (a row not returned was a taken key) and fails only
+ * that write, so there is still no savepoint per write. When the shared statement fails as a whole
+ * while the transaction stays open, each write of the run is tried again alone, so a bad one
+ * fails alone.
+ *
  * The flush runs on the event loop thread: while it commits, nothing else runs, so no read on the
  * same connection can see an uncommitted row.
  *
@@ -79,6 +86,18 @@ export interface WriteOptions {
   oneStatement?: boolean;
 }
 
+/** What a {@linkcode BulkWrite} says of one of its writes. */
+export type BulkOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/**
+ * A kind of write that may run many at once in one statement (see the module text). `run` runs
+ * synchronously inside the open transaction and returns one outcome per item, in order; it throws
+ * only when its statement failed as a whole (SQLite then undid that statement alone).
+ */
+export interface BulkWrite<I, T> {
+  run(items: I[]): BulkOutcome<T>[];
+}
+
 /** Counters, for logs and tests. */
 export interface GroupCommitStats {
   /** Transactions committed. */
@@ -102,7 +121,8 @@ export class WriterClosedError extends Error {
 }
 
 interface Entry {
-  op: WriteOp<unknown>;
+  op?: WriteOp<unknown>;
+  bulk?: { kind: BulkWrite<unknown, unknown>; item: unknown };
   oneStatement: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -175,6 +195,23 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * Queues a write of a bulk kind: it runs with the writes of the same kind next to it in its
+   * batch, through one `kind.run`. Settles as {@linkcode write} does.
+   */
+  writeBulk<I, T>(kind: BulkWrite<I, T>, item: I): Promise<T> {
+    if (this.#closed) return Promise.reject(new WriterClosedError());
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({
+        bulk: { kind: kind as BulkWrite<unknown, unknown>, item },
+        oneStatement: true,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+      this.#schedule();
+    });
+  }
+
   /** Resolves once the queue is empty (every write so far has settled). */
   drained(): Promise<void> {
     if (this.#queue.length === 0) return Promise.resolve();
@@ -216,14 +253,25 @@ export class GroupCommit {
     } catch (error) {
       fatal = error;
     }
-    for (const entry of batch) {
-      if (fatal !== undefined) break;
-      const outcome = this.#runOne(entry);
-      outcomes.push(outcome);
-      if (!outcome.ok && outcome.broken) {
-        // The write's error took the whole transaction down (SQLite does this for some I/O
-        // errors), or its savepoint could not be rolled back: nothing of the batch can commit.
-        fatal = outcome.error;
+    for (let i = 0; i < batch.length && fatal === undefined;) {
+      const entry = batch[i];
+      let run: Outcome[];
+      if (entry.bulk) {
+        let end = i + 1;
+        while (end < batch.length && batch[end].bulk?.kind === entry.bulk.kind) end++;
+        run = this.#runBulk(entry.bulk.kind, batch.slice(i, end));
+        i = end;
+      } else {
+        run = [this.#runOne(entry)];
+        i++;
+      }
+      for (const outcome of run) {
+        outcomes.push(outcome);
+        if (!outcome.ok && outcome.broken) {
+          // The write's error took the whole transaction down (SQLite does this for some I/O
+          // errors), or its savepoint could not be rolled back: nothing of the batch can commit.
+          fatal = outcome.error;
+        }
       }
     }
     if (fatal === undefined) {
@@ -260,6 +308,26 @@ export class GroupCommit {
     });
   }
 
+  /** Writes of one bulk kind together; on a failure of the whole statement, each alone. */
+  #runBulk(kind: BulkWrite<unknown, unknown>, entries: Entry[]): Outcome[] {
+    const items = entries.map((entry) => entry.bulk!.item);
+    try {
+      return kind.run(items).map((outcome) =>
+        outcome.ok ? outcome : { ok: false, error: outcome.error, broken: false }
+      );
+    } catch (error) {
+      if (!this.#db.isTransaction) return entries.map(() => ({ ok: false, error, broken: true }));
+    }
+    return items.map((item) => {
+      try {
+        const [outcome] = kind.run([item]);
+        return outcome.ok ? outcome : { ok: false, error: outcome.error, broken: false };
+      } catch (error) {
+        return { ok: false, error, broken: !this.#db.isTransaction };
+      }
+    });
+  }
+
   #runOne(entry: Entry): Outcome {
     if (entry.oneStatement) return this.#runBare(entry);
     try {
@@ -268,7 +336,7 @@ export class GroupCommit {
       return { ok: false, error, broken: true };
     }
     try {
-      const value = entry.op();
+      const value = entry.op!();
       if (value instanceof Promise) {
         throw new TypeError("A write must be synchronous: it returned a promise");
       }
@@ -289,7 +357,7 @@ export class GroupCommit {
   /** A one-statement write: no savepoint; a failed statement is undone by SQLite alone. */
   #runBare(entry: Entry): Outcome {
     try {
-      const value = entry.op();
+      const value = entry.op!();
       if (value instanceof Promise) {
         // Its statement may have run, and nothing can undo it alone: the batch must not commit.
         const error = new TypeError("A write must be synchronous: it returned a promise");

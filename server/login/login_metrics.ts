@@ -10,7 +10,7 @@
  * @example
  * ```ts ignore
  * const login = loginMetrics(metrics, { hasher, throttle });
- * const store = await AccountStore.open({ path, onCommit: login.onCommit });
+ * const store = await SqliteAccountStore.open({ path, onCommit: login.onCommit });
  * const service = new LoginService({ ...options, lockouts: login.lockouts });
  * ```
  * @module
@@ -47,7 +47,7 @@ export interface LoginParts {
 
 /** The hooks that feed the login metrics. */
 export interface LoginMetrics {
-  /** For `AccountStore.open`: one call per committed transaction. */
+  /** For a store's `open`: one call per committed transaction. */
   onCommit(commit: CommitReport): void;
   /** For `LoginService`: counts lockouts and attempts refused while locked. */
   lockouts: LockoutEvents;

@@ -150,7 +150,7 @@ export class LoginService {
     const username = credentialField(data, "username");
     const password = credentialField(data, "password");
     const taken = () => fail(`Username ${username} is taken`);
-    if (this.#store.accountByName(username)) throw taken();
+    if (await this.#store.accountByName(username)) throw taken();
     const passwordHash = await this.#hash(request, password);
     let userId: number;
     try {
@@ -222,11 +222,11 @@ export class LoginService {
     const token = tokenField(objectData(request.data));
     const tokenHash = hashToken(token);
     const refused = () => fail("The token is not valid or has expired");
-    const first = this.#store.tokenOwner({ tokenHash, now: this.#now() });
+    const first = await this.#store.tokenOwner({ tokenHash, now: this.#now() });
     if (!first || !sameSecret(first.tokenHash, tokenHash)) throw refused();
     const { owner, kicked } = await this.#turn(first.userId, async () => {
       // Checked again in the account's turn: a logout may have revoked it meanwhile.
-      const owner = this.#store.tokenOwner({ tokenHash, now: this.#now() });
+      const owner = await this.#store.tokenOwner({ tokenHash, now: this.#now() });
       if (!owner || !sameSecret(owner.tokenHash, tokenHash)) throw refused();
       const { userId, username } = owner;
       return { owner, kicked: await this.#bind({ request, userId, username, token }) };
@@ -324,12 +324,12 @@ export class LoginService {
   }
 
   /** Checks the logged-in user's own password, throttled like a login. */
-  #checkOwnPassword(
+  async #checkOwnPassword(
     options: { request: ServiceRequest; userId: number; password: string },
   ): Promise<PasswordCheck> {
-    const account = this.#store.accountById(options.userId);
+    const account = await this.#store.accountById(options.userId);
     if (!account) throw this.#gone();
-    return this.#checkPassword({
+    return await this.#checkPassword({
       request: options.request,
       key: account.username.toLowerCase(),
       account: () => this.#store.accountById(options.userId),
@@ -347,7 +347,7 @@ export class LoginService {
   async #checkPassword(options: {
     request: ServiceRequest;
     key: string;
-    account: () => Account | undefined;
+    account: () => Promise<Account | undefined>;
     password: string;
     wrong: string;
   }): Promise<PasswordCheck> {
@@ -359,7 +359,7 @@ export class LoginService {
     const outcome = await this.#oneAtATime(options.request, async () => {
       try {
         return await this.#throttle.attempt(attempt, async () => {
-          const account = options.account();
+          const account = await options.account();
           const standing = () => this.#throttle.standing(source);
           if (!account) {
             await this.#hasher.verifyUnknown(options.password, { source, standing, onStart });

@@ -1,6 +1,6 @@
 /**
  * `deno task login`: the login service (DESIGN.md, "The services"). Accounts live in
- * `<data-dir>/login.sqlite`; the service connects to the gate with `ServiceClient` and serves the
+ * `<data-dir>/login.sqlite`, or in PostgreSQL with `--db postgres://…`; the service connects to the gate with `ServiceClient` and serves the
  * `LoginCmd` commands. SIGINT or SIGTERM: the queued writes are committed, the database closed,
  * and the process exits 0.
  *
@@ -14,7 +14,7 @@ import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runner.ts";
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
-import { AccountStore } from "./account_store.ts";
+import type { AccountStore } from "./account_store.ts";
 import { DEFAULT_MAX_BATCH } from "./group_commit.ts";
 import { loginMetrics } from "./login_metrics.ts";
 import { LoginService } from "./login_service.ts";
@@ -28,6 +28,7 @@ import { KvSessions } from "./kv_sessions.ts";
 import { KvThrottleStore } from "./throttle_kv.ts";
 import { SqliteThrottleStore } from "./throttle_sqlite.ts";
 import type { ThrottleStore } from "./login_throttle.ts";
+import { checkDbFlag, openAccountStore } from "./open_store.ts";
 
 /** Default token lifetime: 7 days. */
 export const DEFAULT_TOKEN_TTL_S = 7 * 24 * 3600;
@@ -45,15 +46,18 @@ ${SERVICE_FLAGS_HELP}
   --token-ttl-s N   how long a login token lives, in seconds (${DEFAULT_TOKEN_TTL_S}, 7 days)
   --max-batch N     most writes committed in one transaction (group commit); 1 commits each
                     write alone, one fsync per request (${DEFAULT_MAX_BATCH})
+  --db URL          keep the accounts in PostgreSQL: postgres://user:pass@host:port/db, shared
+                    by login instances on many machines (default: <data-dir>/login.sqlite)
   --cluster URLS    run as one of several login instances: nats://host:port[,…] of the gates'
                     NATS (JetStream on); the session registry (one session per account) and the
                     failed-login throttle are then shared there (off: both in this process)
   --cluster-creds FILE  the NATS credentials, the gate's format: a NATS .creds file, or JSON
                     {"user", "password"} or {"token"} (an open NATS when absent)
 
-The accounts are kept in <data-dir>/login.sqlite (WAL; keep it on a local disk). Without
---cluster, failed-login records are kept in <data-dir>/login_throttle.sqlite, so that a restart
-does not lift a lock (instances on one machine with the same --data-dir share them).
+Without --db the accounts are kept in <data-dir>/login.sqlite (WAL; keep it on a local disk;
+login instances on this machine may share it). Without --cluster, failed-login records are kept
+in <data-dir>/login_throttle.sqlite, so that a restart does not lift a lock (instances on one
+machine with the same --data-dir share them).
 
 Commands: cs_msg_register {username, password}, cs_msg_login {username, password},
 cs_msg_login_by_token {token}, cs_msg_change_pw {password, newPassword}, cs_msg_logout,
@@ -70,6 +74,7 @@ interface LoginFlags {
   maxBatch: number;
   cluster?: string[];
   clusterCreds?: string;
+  db?: string;
 }
 
 /** Parses the flags; `undefined` after printing the help. Throws a sentence on a bad flag. */
@@ -81,6 +86,7 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
     "max-batch": { type: "string" },
     cluster: { type: "string" },
     "cluster-creds": { type: "string" },
+    db: { type: "string" },
   });
   if (flags.help) return undefined;
   const hashCost = flags.values["hash-cost"] ?? "owasp";
@@ -100,6 +106,8 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
   if (clusterCreds !== undefined && cluster === undefined) {
     throw new TypeError("Flag --cluster-creds needs --cluster");
   }
+  const db = flags.values.db as string | undefined;
+  if (db !== undefined) checkDbFlag(db);
   return {
     gate: flags.gate,
     dataDir: flags.dataDir,
@@ -110,6 +118,7 @@ function parseLoginArgs(args: string[]): LoginFlags | undefined {
     maxBatch,
     cluster: cluster === undefined ? undefined : parseClusterUrls(cluster),
     clusterCreds,
+    db,
   };
 }
 
@@ -169,8 +178,9 @@ export async function main(args: string[]): Promise<number> {
   const stopSampling = processMetrics(registry);
   try {
     sskey = await readServiceKey(flags.dataDir);
-    store = await AccountStore.open({
-      path: `${flags.dataDir.replace(/\/$/, "")}/login.sqlite`,
+    store = await openAccountStore({
+      db: flags.db,
+      dataDir: flags.dataDir,
       maxBatch: flags.maxBatch,
       onCommit: metrics.onCommit,
     });
@@ -180,9 +190,10 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   log.info(store.created ? "database created" : "database opened", {
-    path: store.path,
-    schemaVersion: store.schemaVersion,
-    accounts: store.countAccounts(),
+    kind: store.kind,
+    location: store.location,
+    schemaVersion: await store.schemaVersion(),
+    accounts: await store.countAccounts(),
     maxBatch: flags.maxBatch,
   });
 

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { AccountGoneError, UsernameTakenError } from "../../server/login/account_store.ts";
 import {
-  AccountGoneError,
-  AccountStore,
   SCHEMA_VERSION,
-  UsernameTakenError,
-} from "../../server/login/account_store.ts";
+  SqliteAccountStore as AccountStore,
+} from "../../server/login/sqlite_account_store.ts";
 import { hashToken, newToken } from "../../server/login/tokens.ts";
 
 const HASH = "$scrypt$ln=10,r=8,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
@@ -22,10 +21,10 @@ async function withStore(fn: (store: AccountStore, path: string) => Promise<void
   }
 }
 
-Deno.test("account store: a new database is WAL, FULL, private, and at the schema version", async () => {
+Deno.test("sqlite account store: a new database is WAL, FULL, private, and at the schema version", async () => {
   await withStore(async (store, path) => {
     assert.equal(store.created, true);
-    assert.equal(store.schemaVersion, SCHEMA_VERSION);
+    assert.equal(await store.schemaVersion(), SCHEMA_VERSION);
     assert.equal(SCHEMA_VERSION >= 1, true);
     // synchronous 2 is FULL: a commit returns after the WAL is synced.
     assert.deepEqual(store.settings, { journalMode: "wal", synchronous: 2, foreignKeys: true });
@@ -41,7 +40,7 @@ Deno.test("account store: a new database is WAL, FULL, private, and at the schem
   });
 });
 
-Deno.test("account store: accounts survive reopening, and usernames ignore case", async () => {
+Deno.test("sqlite account store: accounts survive reopening, and usernames ignore case", async () => {
   const dir = await Deno.makeTempDir({ prefix: "gatehouse_store_" });
   const path = `${dir}/login.sqlite`;
   try {
@@ -54,7 +53,7 @@ Deno.test("account store: accounts survive reopening, and usernames ignore case"
     await store.close();
     store = await AccountStore.open({ path });
     assert.equal(store.created, false);
-    const account = store.accountByName("alice01");
+    const account = await store.accountByName("alice01");
     assert.deepEqual(account, {
       id,
       username: "Alice01",
@@ -62,40 +61,40 @@ Deno.test("account store: accounts survive reopening, and usernames ignore case"
       createdAt: 1000,
       passwordChangedAt: 1000,
     });
-    assert.equal(store.accountById(id)?.username, "Alice01");
-    assert.equal(store.countAccounts(), 1);
+    assert.equal((await store.accountById(id))?.username, "Alice01");
+    assert.equal(await store.countAccounts(), 1);
     await store.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("account store: SQL in a username is data, not SQL", async () => {
+Deno.test("sqlite account store: SQL in a username is data, not SQL", async () => {
   await withStore(async (store) => {
     await store.createAccount({ username: "bob0001", passwordHash: HASH, now: 1 });
-    assert.equal(store.accountByName("' OR 1=1 --"), undefined);
-    assert.equal(store.accountByName("bob0001' --"), undefined);
+    assert.equal(await store.accountByName("' OR 1=1 --"), undefined);
+    assert.equal(await store.accountByName("bob0001' --"), undefined);
     const id = await store.createAccount({
       username: "x'); DROP TABLE accounts; --",
       passwordHash: HASH,
       now: 1,
     });
-    assert.equal(store.accountById(id)?.username, "x'); DROP TABLE accounts; --");
-    assert.equal(store.countAccounts(), 2);
+    assert.equal((await store.accountById(id))?.username, "x'); DROP TABLE accounts; --");
+    assert.equal(await store.countAccounts(), 2);
   });
 });
 
-Deno.test("account store: tokens are stored hashed, expire, and are revoked", async () => {
+Deno.test("sqlite account store: tokens are stored hashed, expire, and are revoked", async () => {
   await withStore(async (store, path) => {
     const userId = await store.createAccount({ username: "carol01", passwordHash: HASH, now: 1 });
     const token = newToken();
     await store.issueLoginToken({ userId, tokenHash: hashToken(token), expiresAt: 5000, now: 1 });
-    const owner = store.tokenOwner({ tokenHash: hashToken(token), now: 4999 });
+    const owner = await store.tokenOwner({ tokenHash: hashToken(token), now: 4999 });
     assert.equal(owner?.userId, userId);
     assert.equal(owner?.username, "carol01");
     assert.equal(owner?.expiresAt, 5000);
     assert.equal(
-      store.tokenOwner({ tokenHash: hashToken(token), now: 5000 }),
+      await store.tokenOwner({ tokenHash: hashToken(token), now: 5000 }),
       undefined,
       "expired",
     );
@@ -111,10 +110,13 @@ Deno.test("account store: tokens are stored hashed, expire, and are revoked", as
     // A new password login replaces the earlier token.
     const second = newToken();
     await store.issueLoginToken({ userId, tokenHash: hashToken(second), expiresAt: 9000, now: 2 });
-    assert.equal(store.tokenOwner({ tokenHash: hashToken(token), now: 3 }), undefined);
-    assert.equal(store.tokenOwner({ tokenHash: hashToken(second), now: 3 })?.userId, userId);
+    assert.equal(await store.tokenOwner({ tokenHash: hashToken(token), now: 3 }), undefined);
+    assert.equal(
+      (await store.tokenOwner({ tokenHash: hashToken(second), now: 3 }))?.userId,
+      userId,
+    );
     assert.equal(await store.revokeTokens(userId), 1);
-    assert.equal(store.tokenOwner({ tokenHash: hashToken(second), now: 3 }), undefined);
+    assert.equal(await store.tokenOwner({ tokenHash: hashToken(second), now: 3 }), undefined);
     // Pruning.
     await store.issueLoginToken({
       userId,
@@ -126,7 +128,7 @@ Deno.test("account store: tokens are stored hashed, expire, and are revoked", as
   });
 });
 
-Deno.test("account store: a login re-hash does not overwrite a password changed meanwhile", async () => {
+Deno.test("sqlite account store: a login re-hash does not overwrite a password changed meanwhile", async () => {
   await withStore(async (store) => {
     const userId = await store.createAccount({ username: "dave001", passwordHash: "old", now: 1 });
     await store.issueLoginToken({
@@ -136,7 +138,7 @@ Deno.test("account store: a login re-hash does not overwrite a password changed 
       now: 2,
       rehash: { from: "old", to: "stronger" },
     });
-    assert.equal(store.accountById(userId)?.passwordHash, "stronger");
+    assert.equal((await store.accountById(userId))?.passwordHash, "stronger");
     await store.issueLoginToken({
       userId,
       tokenHash: hashToken(newToken()),
@@ -144,11 +146,11 @@ Deno.test("account store: a login re-hash does not overwrite a password changed 
       now: 3,
       rehash: { from: "old", to: "stale" },
     });
-    assert.equal(store.accountById(userId)?.passwordHash, "stronger");
+    assert.equal((await store.accountById(userId))?.passwordHash, "stronger");
   });
 });
 
-Deno.test("account store: change password revokes every token and keeps the new one", async () => {
+Deno.test("sqlite account store: change password revokes every token and keeps the new one", async () => {
   await withStore(async (store) => {
     const userId = await store.createAccount({ username: "erin001", passwordHash: HASH, now: 1 });
     const old = hashToken(newToken());
@@ -161,22 +163,22 @@ Deno.test("account store: change password revokes every token and keeps the new 
       expiresAt: 200,
       now: 5,
     });
-    assert.equal(store.tokenOwner({ tokenHash: old, now: 6 }), undefined);
-    assert.equal(store.tokenOwner({ tokenHash: fresh, now: 6 })?.userId, userId);
-    const account = store.accountById(userId)!;
+    assert.equal(await store.tokenOwner({ tokenHash: old, now: 6 }), undefined);
+    assert.equal((await store.tokenOwner({ tokenHash: fresh, now: 6 }))?.userId, userId);
+    const account = (await store.accountById(userId))!;
     assert.equal(account.passwordHash, "new");
     assert.equal(account.passwordChangedAt, 5);
   });
 });
 
-Deno.test("account store: deleting an account deletes its tokens; ids are not reused", async () => {
+Deno.test("sqlite account store: deleting an account deletes its tokens; ids are not reused", async () => {
   await withStore(async (store) => {
     const userId = await store.createAccount({ username: "frank01", passwordHash: HASH, now: 1 });
     const tokenHash = hashToken(newToken());
     await store.issueLoginToken({ userId, tokenHash, expiresAt: 100, now: 1 });
     assert.equal(await store.deleteAccount(userId), true);
     assert.equal(await store.deleteAccount(userId), false);
-    assert.equal(store.tokenOwner({ tokenHash, now: 2 }), undefined);
+    assert.equal(await store.tokenOwner({ tokenHash, now: 2 }), undefined);
     await assert.rejects(
       store.issueLoginToken({ userId, tokenHash: hashToken(newToken()), expiresAt: 100, now: 2 }),
       AccountGoneError,
@@ -186,7 +188,7 @@ Deno.test("account store: deleting an account deletes its tokens; ids are not re
   });
 });
 
-Deno.test("account store: a database newer than the program is refused", async () => {
+Deno.test("sqlite account store: a database newer than the program is refused", async () => {
   const dir = await Deno.makeTempDir({ prefix: "gatehouse_store_" });
   const path = `${dir}/login.sqlite`;
   try {
@@ -199,7 +201,7 @@ Deno.test("account store: a database newer than the program is refused", async (
   }
 });
 
-Deno.test("account store: writes in one tick share a commit", async () => {
+Deno.test("sqlite account store: writes in one tick share a commit", async () => {
   await withStore(async (store) => {
     const before = store.writerStats.commits;
     const ids = await Promise.all(
@@ -218,7 +220,7 @@ Deno.test("account store: writes in one tick share a commit", async () => {
   });
 });
 
-Deno.test("account store: a taken username among good writes fails only its own write", async () => {
+Deno.test("sqlite account store: a taken username among good writes fails only its own write", async () => {
   await withStore(async (store, path) => {
     await store.createAccount({ username: "Taken01", passwordHash: HASH, now: 1 });
     const before = store.writerStats;
@@ -246,13 +248,13 @@ Deno.test("account store: a taken username among good writes fails only its own 
     }
     for (const [i, result] of results.entries()) {
       if (result.status === "fulfilled") {
-        assert.equal(store.accountByName(names[i])?.id, result.value);
+        assert.equal((await store.accountByName(names[i]))?.id, result.value);
       }
     }
   });
 });
 
-Deno.test("account store: two sign-ups in one batch race for a name: exactly one wins", async () => {
+Deno.test("sqlite account store: two sign-ups in one batch race for a name: exactly one wins", async () => {
   await withStore(async (store) => {
     const before = store.writerStats.commits;
     const results = await Promise.allSettled([
@@ -268,9 +270,9 @@ Deno.test("account store: two sign-ups in one batch race for a name: exactly one
     assert.ok(lost.reason instanceof UsernameTakenError);
     assert.equal(results[0].status, "fulfilled");
     assert.equal(results[3].status, "fulfilled");
-    const winner = store.accountByName("RACER01");
+    const winner = await store.accountByName("RACER01");
     assert.equal(winner?.username, "Racer01", "the first queued wins");
     assert.equal(winner?.createdAt, 1);
-    assert.equal(store.countAccounts(), 3);
+    assert.equal(await store.countAccounts(), 3);
   });
 });

@@ -266,7 +266,9 @@ export async function main(args: string[]): Promise<number> {
         gateUrl,
         dataDir,
         takes,
-        db: pg?.url,
+        // The password goes in the environment, not on a command line every user can read.
+        db: pg?.safeUrl,
+        loginEnv: pg ? { PGPASSWORD: pg.password } : undefined,
         nats: { url: nats, creds },
       });
       for (const spec of specs) {

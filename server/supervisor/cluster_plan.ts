@@ -98,7 +98,7 @@ export function clusterGateSpec(options: {
 
 /**
  * The login and group instances of gate `gate` (named `login-a`, `group-a`…), linked to it at
- * `gateUrl`: login with `--db` when `db` is given and login takes it, each with the NATS flags
+ * `gateUrl`: login with `--db` (and `loginEnv`) when `db` is given and login takes it, each with the NATS flags
  * when it takes them.
  */
 export function gateServiceSpecs(options: {
@@ -107,6 +107,8 @@ export function gateServiceSpecs(options: {
   dataDir: string;
   takes: ServiceFlagSupport;
   db?: string;
+  /** More environment for the login instances (`PGPASSWORD` for `db`). */
+  loginEnv?: Record<string, string>;
   nats?: { url: string; creds?: string };
   extra?: string[];
 }): ChildSpec[] {
@@ -130,5 +132,9 @@ export function gateServiceSpecs(options: {
     ],
   };
   return serviceSpecs({ dataDir: options.dataDir, gateUrl: options.gateUrl, extra: flags })
-    .map((spec) => ({ ...spec, name: `${spec.name}-${options.gate}` }));
+    .map((spec) => ({
+      ...spec,
+      name: `${spec.name}-${options.gate}`,
+      ...spec.name === "login" && options.loginEnv ? { env: options.loginEnv } : {},
+    }));
 }

@@ -34,10 +34,15 @@ const PREFERRED_VERSIONS = ["15", "17", "16", "14", "13"];
 
 /** A PostgreSQL started by {@linkcode startLocalPostgres}. */
 export interface LocalPostgres {
-  /** `postgres://gatehouse:<password>@127.0.0.1:<port>/gatehouse`: for `--db`. */
+  /** `postgres://gatehouse:<password>@127.0.0.1:<port>/gatehouse`. */
   url: string;
-  /** The same without the password: for logs. */
+  /**
+   * The same without the password: for logs, and for `--db` with the password in `PGPASSWORD`
+   * (a command line is visible to every user of the machine; an environment is not).
+   */
   safeUrl: string;
+  /** The role's password. */
+  password: string;
   port: number;
   /** The cluster's folder (PGDATA). */
   dataDir: string;
@@ -260,6 +265,7 @@ export async function startLocalPostgres(
   return {
     url: `postgres://${POSTGRES_DATABASE}:${password}@127.0.0.1:${port}/${POSTGRES_DATABASE}`,
     safeUrl,
+    password,
     port,
     dataDir: pgData,
     pid,

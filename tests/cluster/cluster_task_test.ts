@@ -187,6 +187,18 @@ async function clusterRound(store: "auto" | "sqlite"): Promise<"postgres" | "sql
         Deno.stat(`${dataDir}/login.sqlite`),
         "the accounts are in PostgreSQL, not in a SQLite file",
       );
+      // Both login instances use it; its password is on no command line and in no log line.
+      const { password } = JSON.parse(await Deno.readTextFile(`${dataDir}/postgres.json`));
+      for (const name of ["login-a", "login-b"]) {
+        const args = (await Deno.readTextFile(`/proc/${await childPid(dataDir, name)}/cmdline`))
+          .split("\0");
+        assert.match(
+          args[args.indexOf("--db") + 1],
+          /^postgres:\/\/gatehouse@127\.0\.0\.1:\d+\/gatehouse$/,
+        );
+        assert.ok(!args.join(" ").includes(password), `${name}'s command line holds no password`);
+      }
+      assert.ok(!demo.lines.some((line) => line.includes(password)), "no log line holds it");
     } else {
       await Deno.stat(`${dataDir}/login.sqlite`);
     }

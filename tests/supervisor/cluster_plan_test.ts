@@ -56,6 +56,7 @@ Deno.test("cluster plan: --db and the NATS flags go only to services that take t
   };
   const all = gateServiceSpecs({
     ...options,
+    loginEnv: { PGPASSWORD: "pw" },
     takes: { loginDb: true, loginCluster: true, groupCluster: false },
   });
   assert.deepEqual(all.map((spec) => spec.name), ["login-a", "group-a"]);
@@ -67,6 +68,8 @@ Deno.test("cluster plan: --db and the NATS flags go only to services that take t
   assert.equal(after(login.args, "--cluster-creds"), "/d/nats-gate.json");
   assert.equal(after(group.args, "--name"), "group-a");
   assert.equal(group.args.includes("--cluster"), false);
+  assert.deepEqual(login.env, { PGPASSWORD: "pw" });
+  assert.equal(group.env, undefined, "the password reaches login alone");
   const none = gateServiceSpecs({
     ...options,
     takes: { loginDb: false, loginCluster: false, groupCluster: false },

@@ -24,6 +24,7 @@ import {
 } from "../log.ts";
 import {
   checkAddress,
+  checkDbUrl,
   checkGateId,
   checkNatsUrls,
   checkOrigin,
@@ -104,6 +105,7 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       cluster: { type: "string" },
       "gate-id": { type: "string" },
       "cluster-creds": { type: "string" },
+      db: { type: "string" },
       ...limitOptions,
     },
     strict: true,
@@ -184,6 +186,7 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       services,
       gate,
       cluster: clusterSettings(flag, file.cluster, cwd),
+      db: flag("db") !== undefined ? checkDbUrl(flag("db")!, "Flag --db") : file.db,
     },
   };
 }
@@ -257,6 +260,17 @@ export function gateFlags(options: SuiteSettings): string[] {
     if (options.cluster.creds) flags.push("--cluster-creds", options.cluster.creds);
   }
   return flags;
+}
+
+/**
+ * The login service's `--db` and its environment: the URL without its password, which goes in
+ * `PGPASSWORD` (a command line is visible to every user of the machine; an environment is not).
+ */
+export function loginDb(db: string): { args: string[]; env: Record<string, string> } {
+  const url = new URL(db);
+  const password = decodeURIComponent(url.password);
+  url.password = "";
+  return { args: ["--db", url.href], env: password ? { PGPASSWORD: password } : {} };
 }
 
 /** The log flags to hand a child. */

@@ -92,6 +92,8 @@ export interface SuiteSettings {
   gate?: string;
   /** Cluster mode, when set. */
   cluster?: ClusterSettings;
+  /** The login service's PostgreSQL, `postgres://user:pass@host:port/db` (absent: SQLite). */
+  db?: string;
 }
 
 /** The defaults of every key. */
@@ -120,6 +122,7 @@ const TOP_KEYS = new Set([
   "services",
   "gate",
   "cluster",
+  "db",
 ]);
 
 type Json = Record<string, unknown>;
@@ -196,6 +199,20 @@ export function checkNatsUrls(value: string | readonly string[], where: string):
     }
   }
   return urls;
+}
+
+/** A PostgreSQL URL for the login service's `--db`; throws a sentence naming `where`. */
+export function checkDbUrl(value: string, where: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch { /* below */ }
+  if (
+    !url || !/^postgres(ql)?:$/.test(url.protocol) || !url.hostname || url.pathname.length < 2
+  ) {
+    throw new TypeError(`${where} must be a URL like postgres://user:pass@host:5432/db`);
+  }
+  return value;
 }
 
 /** A gate id: 1 to 64 letters, digits, '_' or '-' (the gate's `--gate-id`). */
@@ -318,6 +335,7 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
     );
   }
   if (json.gate !== undefined) out.gate = checkGateUrl(text(json.gate, "gate"), "Config key gate");
+  if (json.db !== undefined) out.db = checkDbUrl(text(json.db, "db"), "Config key db");
   if (json.cluster !== undefined) {
     if (!isObject(json.cluster)) {
       throw new TypeError("Config key cluster must be an object {nats, gateId, creds}");

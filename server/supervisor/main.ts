@@ -10,7 +10,7 @@ import { printFlagError } from "../flag_error.ts";
 import { createLogger, setLogDefaults } from "../log.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { VERSION } from "../version.ts";
-import { gateFlags, loadSuiteConfig, logFlags, type SuiteConfig } from "./config.ts";
+import { gateFlags, loadSuiteConfig, logFlags, loginDb, type SuiteConfig } from "./config.ts";
 import { START_LIMIT_HELP } from "./start_limit.ts";
 import { serviceFlags } from "./cluster_plan.ts";
 import type { ServiceName } from "./services.ts";
@@ -44,6 +44,8 @@ Usage: deno task gate [flags]
   --gate URL           without gate in --services: the gate on another machine that login and
                        group link to, e.g. tcp://10.0.0.5:8081 (its sskey file copied into
                        --data-dir, or GATEHOUSE_SSKEY set on both machines)
+  --db URL             the login service's accounts in PostgreSQL, postgres://user:pass@host/db,
+                       shared by login instances on several machines (SQLite in --data-dir)
   --cluster URLS       cluster mode: the gate joins other gates over NATS, nats://host:port[,…]
                        (login and group get it too when they take it)
   --gate-id ID         this gate's id in the cluster (random)
@@ -199,9 +201,13 @@ export async function main(args: string[]): Promise<number> {
     if (takes.loginCluster) extra.login.push(...nats);
     if (takes.groupCluster) extra.group.push(...nats);
   }
+  const db = options.db === undefined ? undefined : loginDb(options.db);
+  if (db) extra.login.push(...db.args);
   if (gateUrl !== undefined) {
     for (const spec of serviceSpecs({ dataDir: options.dataDir, gateUrl, extra })) {
-      if (run.has(spec.name as ServiceName)) supervisor.add(spec);
+      if (!run.has(spec.name as ServiceName)) continue;
+      if (spec.name === "login" && db) spec.env = db.env;
+      supervisor.add(spec);
     }
   }
   if (run.has("license")) supervisor.add(licenseSpec(options, extra.license));

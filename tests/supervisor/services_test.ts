@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { gateFlags, loadSuiteConfig } from "../../server/supervisor/config.ts";
+import { gateFlags, loadSuiteConfig, loginDb } from "../../server/supervisor/config.ts";
 import { requiredServices } from "../../server/supervisor/main.ts";
 import { configFromJson } from "../../server/supervisor/config_file.ts";
 import {
@@ -130,5 +130,31 @@ Deno.test("services: cluster mode from flags or the file reaches the gate; what 
   });
   assert.throws(() => configFromJson({ cluster: { nats: "nats://n1:4222", gateId: "a b" } }, "/"), {
     message: `Config key cluster.gateId must be 1 to 64 letters, digits, '_' or '-', not "a b"`,
+  });
+});
+
+Deno.test("services: --db reaches login without its password on the command line", async () => {
+  const { options } = await loadSuiteConfig([
+    "--services",
+    "login",
+    "--gate",
+    "tcp://10.0.0.5:8081",
+    "--db",
+    "postgres://gatehouse:p%40ss@db.lan:5432/gatehouse",
+  ]);
+  assert.deepEqual(loginDb(options.db!), {
+    args: ["--db", "postgres://gatehouse@db.lan:5432/gatehouse"],
+    env: { PGPASSWORD: "p@ss" },
+  });
+  assert.deepEqual(loginDb("postgres://gatehouse@db.lan/gatehouse").env, {});
+  await assert.rejects(loadSuiteConfig(["--db", "mysql://db.lan/x"]), {
+    message: "Flag --db must be a URL like postgres://user:pass@host:5432/db",
+  });
+  assert.equal(
+    configFromJson({ db: "postgresql://u:p@db.lan/accounts" }, "/").db,
+    "postgresql://u:p@db.lan/accounts",
+  );
+  assert.throws(() => configFromJson({ db: "postgres://db.lan" }, "/"), {
+    message: "Config key db must be a URL like postgres://user:pass@host:5432/db",
   });
 });

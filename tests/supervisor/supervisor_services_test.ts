@@ -10,10 +10,19 @@ import assert from "node:assert/strict";
 import { GateClient, State } from "../../client/mod.ts";
 import { readPidFile } from "../../server/supervisor/pid_file.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
+import { createLogger } from "../../server/log.ts";
+import { findPostgres, startLocalPostgres } from "../../server/supervisor/local_postgres.ts";
+import { requireTool } from "../helpers/tool.ts";
 import { ROOT_DIR, startProcess, taskArgs, tempDataDir } from "../helpers/process.ts";
 import { freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
+const postgresBin = await findPostgres();
+const postgresNeeded = requireTool({
+  name: "PostgreSQL",
+  found: postgresBin !== undefined,
+  install: "apt-get install postgresql",
+});
 
 /** The names in a pid file (after the supervisor's own line). */
 async function childNames(dataDir: string): Promise<string[]> {
@@ -91,7 +100,7 @@ Deno.test({
         await assert.rejects(Deno.stat(`/proc/${pid}`), `child ${pid} still runs`);
       }
     } finally {
-      supervisor.kill("SIGKILL");
+      await supervisor.stop();
       await Deno.remove(dataDir, { recursive: true });
     }
   },
@@ -201,8 +210,8 @@ Deno.test({
       });
       assert.equal(await front.stop(), 0);
     } finally {
-      back?.kill("SIGKILL");
-      front.kill("SIGKILL");
+      await back?.stop();
+      await front.stop();
       await Deno.remove(gateDir, { recursive: true });
       await Deno.remove(servicesDir, { recursive: true });
     }
@@ -299,11 +308,107 @@ Deno.test({
       assert.equal(await b.stop(), 0);
       assert.equal(await a.stop(), 0);
     } finally {
-      b?.kill("SIGKILL");
-      a.kill("SIGKILL");
+      await b?.stop();
+      await a.stop();
       await nats.stop();
       await Deno.remove(dirA, { recursive: true });
       await Deno.remove(dirB, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "supervisor --services login,group --db: two services-only machines share one PostgreSQL behind a gate",
+  ...INTEGRATION,
+  ignore: postgresNeeded.ignore,
+  async fn() {
+    postgresNeeded.check();
+    // The PostgreSQL of `deno task cluster` (local_postgres.ts), in a folder of its own.
+    const pgDir = await tempDataDir();
+    await Deno.chmod(pgDir, 0o711);
+    const pg = await startLocalPostgres({
+      binDir: postgresBin!,
+      dataDir: pgDir,
+      log: createLogger("test-postgres"),
+    });
+    const db = pg.url;
+    const password = pg.password;
+    const front = await tempDataDir();
+    const backs = [await tempDataDir(), await tempDataDir()];
+    const [port, tcpPort, licensePort] = freePorts(3);
+    const gate = await startProcess({
+      task: "supervisor",
+      args: [
+        "--data-dir",
+        front,
+        "--port",
+        String(port),
+        "--tcp-port",
+        String(tcpPort),
+        "--license-port",
+        String(licensePort),
+        "--services",
+        "gate,license",
+      ],
+      ready: /supervisor ready web=(\S+)/,
+      timeoutMs: 60_000,
+    });
+    const services: Array<Awaited<ReturnType<typeof startProcess>>> = [];
+    try {
+      for (const dir of backs) {
+        await Deno.copyFile(`${front}/sskey`, `${dir}/sskey`);
+        await Deno.chmod(`${dir}/sskey`, 0o600);
+        const back = await startProcess({
+          task: "supervisor",
+          args: [
+            "--data-dir",
+            dir,
+            "--services",
+            "login,group",
+            "--gate",
+            `tcp://127.0.0.1:${tcpPort}`,
+            "--db",
+            db,
+          ],
+          ready: /supervisor ready services=login,group/,
+          timeoutMs: 60_000,
+        });
+        services.push(back);
+        await back.waitForLine(/login-\d+ registered/, { timeoutMs: 30_000 });
+        const text = await Deno.readTextFile(`${dir}/gatehouse.pid`);
+        const loginPid = text.match(/^login (\d+)$/m)![1];
+        const args = (await Deno.readTextFile(`/proc/${loginPid}/cmdline`)).split("\0");
+        assert.equal(args[args.indexOf("--db") + 1], db.replace(`:${password}@`, "@"));
+        assert.ok(!args.join(" ").includes(password), "no password on the command line");
+      }
+      // The gate shares requests between the two login instances: every account, whichever
+      // instance registered it, logs in through either, since both keep it in PostgreSQL.
+      const client = new GateClient({ url: `ws://127.0.0.1:${port}/ws`, reconnect: false });
+      await client.connect();
+      try {
+        for (let i = 0; i < 6; i++) {
+          const username = `pg${i}${crypto.randomUUID().replaceAll("-", "").slice(0, 9)}`;
+          await client.register({ username, password: "secret123" });
+          assert.ok((await client.login({ username, password: "secret123" })).userId > 0);
+        }
+      } finally {
+        client.close();
+      }
+      for (const [i, back] of services.entries()) {
+        assert.ok(
+          back.lines.some((line) => /login-\d+ database (created|opened) kind=postgres/.test(line)),
+          `machine ${i}'s login uses PostgreSQL`,
+        );
+        await assert.rejects(Deno.stat(`${backs[i]}/login.sqlite`));
+        assert.equal(await back.stop(), 0);
+      }
+      assert.equal(await gate.stop(), 0);
+    } finally {
+      for (const back of services) await back.stop();
+      await gate.stop();
+      await pg.stop();
+      for (const dir of [front, pgDir, ...backs]) await Deno.remove(dir, { recursive: true });
     }
   },
 });

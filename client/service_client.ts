@@ -22,6 +22,7 @@ import {
   type RequestEnvelope,
   type ResponseEnvelope,
   State,
+  type UserBind,
 } from "../shared/mod.ts";
 import { ResponseError, ServiceError } from "./errors.ts";
 import { type ChannelState, GateChannel, type GateChannelOptions } from "./gate_channel.ts";
@@ -80,6 +81,7 @@ export class ServiceClient {
   #handlers = new Map<string, ServiceHandler>();
   #leaveHandlers = new Set<(leave: ClientLeave) => void>();
   #gateDownHandlers = new Set<(down: GateDown) => void>();
+  #bindHandlers = new Set<(bind: UserBind) => void>();
   #registered = false;
   #registeredHandlers = new Set<() => void>();
   #starting?: { resolve(): void; reject(error: Error): void };
@@ -97,6 +99,9 @@ export class ServiceClient {
     });
     this.#channel.on(GateCmd.GATE_DOWN, (data) => {
       for (const handler of this.#gateDownHandlers) handler(data as GateDown);
+    });
+    this.#channel.on(GateCmd.USER_BIND, (data) => {
+      for (const handler of this.#bindHandlers) handler(data as UserBind);
     });
   }
 
@@ -120,6 +125,16 @@ export class ServiceClient {
    */
   onGateDown(handler: (down: GateDown) => void): this {
     this.#gateDownHandlers.add(handler);
+    return this;
+  }
+
+  /**
+   * Hears `ss_msg_user_bind`: a user was bound to a client (by `ss_msg_user_login`, on any gate
+   * of a cluster).
+   */
+  onUserBind(handler: (bind: UserBind) => void): this {
+    this.#bindHandlers.add(handler);
+    if (this.#registered && this.#bindHandlers.size === 1) this.#register().catch(() => {});
     return this;
   }
 
@@ -203,6 +218,7 @@ export class ServiceClient {
   async #register(): Promise<void> {
     const apis = [...this.#handlers.keys()];
     if (this.#leaveHandlers.size > 0) apis.push(GateCmd.CLIENT_LEAVE);
+    if (this.#bindHandlers.size > 0) apis.push(GateCmd.USER_BIND);
     const response = await this.#channel.send(GateCmd.REG_API, {
       type: this.#options.type ?? this.#options.name,
       name: this.#options.name,

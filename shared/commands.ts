@@ -27,6 +27,12 @@ export const GateCmd = {
    * {@linkcode GateDown}.
    */
   GATE_DOWN: "ss_msg_gate_down",
+  /**
+   * Event pushed to the service links that listed it when a user is bound to a client
+   * (`ss_msg_user_login`), whichever gate the client and the link are on. Data
+   * {@linkcode UserBind}.
+   */
+  USER_BIND: "ss_msg_user_bind",
   /** Push a kicked client receives before its connection closes. */
   KICKED: "sc_msg_kicked",
   /** Push that reports a protocol fault to a WebSocket text client: data {code, msg}. */
@@ -44,6 +50,14 @@ export interface GateDown {
   fromClientId: number;
   /** One past the highest clientId that left. */
   toClientId: number;
+}
+
+/** The data of `ss_msg_user_bind`: user `userId` was bound to client `clientId`. */
+export interface UserBind {
+  /** The client's id. */
+  clientId: number;
+  /** The user now bound to it (positive). */
+  userId: number;
 }
 
 /** Commands of the login service. */

@@ -1,89 +1,61 @@
 /**
  * The cluster {@linkcode Router}: gates joined over NATS (DESIGN.md, "Cluster mode"). It is the
- * same {@linkcode LinkDispatcher} as a single gate, plus NATS:
+ * same {@linkcode LinkDispatcher} as a single gate, plus NATS; each concept has its own file:
  *
- * - Each gate subscribes once per command its links serve, on a subject of its own
- *   (`gatehouse.g.<gate>.c.<cmd>`); that handler picks among the gate's links. A gate says every
- *   second (and at once on a change) which commands it serves with how many links; that is also
- *   its heartbeat.
- * - The gate a request enters picks the gate that serves it, round-robin weighted by link
- *   counts, this gate's own links taken without NATS. A gate whose links are all at their
- *   in-flight limit replies "busy" without forwarding, and the next gate is tried: a busy link is
- *   skipped cluster-wide. Because the requester knows where each request went, the requests in
- *   flight to a gate found dead are answered `SERVER_OFF` at once.
- * - A command no gate serves now is `SERVER_OFF` when any gate ever served it, else
- *   `UNDEFINED_CMD`. Requests go out as publishes with a reply subject of this gate's
- *   (`gatehouse.r.<gate>.<epoch>.<id>`, one wildcard subscription for every answer, one sweep for
- *   every timeout: no promise and no timer per request); NATS's "no responders" comes back there
- *   as a 503 status, told apart by its code; errors of NATS requests by class
- *   (`NoRespondersError`, `TimeoutError`).
- * - Pushes, kicks and user bindings for a client on another gate go to that gate's control
- *   subject, one message per gate for a push to many clients.
- * - Identity (gate_identity.ts): the gate claims its number in a KV bucket and refuses to start
- *   when a live gate holds it; its clientIds come from blocks never used before. A gate not
- *   heard for `GATE_LAPSE_MS` (gate_directory.ts), or heard again with another epoch, is down: its
- *   requests in flight are answered `SERVER_OFF` at once, and every service that hears client
- *   leaves gets `ss_msg_gate_down` with the range of clientIds that left.
- * - Client leaves go through a JetStream stream (leave_stream.ts), so a NATS restart loses none.
- * - While NATS is unreachable the gate serves its own links and reports `degraded`; the NATS
- *   client reconnects by itself.
+ * - cluster_nats.ts: the connection to NATS (retried until it works).
+ * - cluster_serving.ts: one subscription per command this gate's links serve
+ *   (`gatehouse.g.<gate>.c.<cmd>`), whose handler picks among the gate's links.
+ * - cluster_requests.ts: the gate a request enters picks the gate that serves it and matches the
+ *   answer; a busy gate is skipped cluster-wide; `SERVER_OFF` / `UNDEFINED_CMD` when none is left.
+ * - gate_directory.ts: what the other gates serve, from their announcements (every second and at
+ *   once on a change; also their heartbeat), and which are down.
+ * - cluster_control.ts: pushes, kicks and user bindings for a client on another gate go to that
+ *   gate's control subject, one message per gate for a push to many clients.
+ * - gate_identity.ts: the gate claims its number in a KV bucket and refuses to start when a live
+ *   gate holds it; its clientIds come from blocks never used before. A gate not heard for
+ *   `GATE_LAPSE_MS`, or heard again with another epoch, is down: its requests in flight are
+ *   answered `SERVER_OFF` at once, and every service that hears client leaves gets
+ *   `ss_msg_gate_down` with the range of clientIds that left.
+ * - client_event_stream.ts: client leaves and user bindings reach the other gates' services
+ *   through a JetStream stream, so a NATS restart loses none.
+ *
+ * While NATS is unreachable the gate serves its own links and reports `degraded`; the NATS client
+ * reconnects by itself.
  *
  * @module
  */
 
-import {
-  AuthorizationError,
-  connect,
-  headers,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  NoRespondersError,
-  RequestError,
-  type Subscription,
-  TimeoutError,
-} from "@nats-io/transport-node";
-import {
-  type GateDown,
-  type RequestEnvelope,
-  type ResponseEnvelope,
-  State,
-} from "../../shared/mod.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { GateDown, RequestEnvelope, ResponseEnvelope } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import { CLIENTS_PER_GATE, gateNumber, gateOfClient } from "./cluster_ids.ts";
-import {
-  ANNOUNCE_SUBJECT,
-  commandSubject,
-  controlSubject,
-  REFUSED_HEADER,
-  replyPrefix,
-  STATE_HEADER,
-} from "./cluster_subjects.ts";
-import { jserrors } from "@nats-io/jetstream/internal";
-import { GateIdentity, GateNumberTakenError } from "./gate_identity.ts";
-import { authenticator, type ClusterAuth } from "./cluster_auth.ts";
-import { type ControlMessage, runControl } from "./cluster_control.ts";
-import { type Announce, ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate_directory.ts";
+import { CLIENTS_PER_GATE, gateNumber } from "./cluster_ids.ts";
+import { replyPrefix } from "./cluster_subjects.ts";
+import { GateIdentity } from "./gate_identity.ts";
+import type { ClusterAuth } from "./cluster_auth.ts";
+import { Announcements } from "./cluster_announce.ts";
+import { GateControl } from "./cluster_control.ts";
+import { connectNats } from "./cluster_nats.ts";
+import { ClusterRequests } from "./cluster_requests.ts";
+import { ServedCommands } from "./cluster_serving.ts";
+import { ANNOUNCE_MS, GateDirectory, type GateGone } from "./gate_directory.ts";
 import { KnownCommands } from "./known_commands.ts";
-import { LeaveStream } from "./leave_stream.ts";
+import { type ClientEvent, ClientEventStream } from "./client_event_stream.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import {
-  bindLocal,
-  kickLocal,
+  closeClientsBelow,
+  linkedTypes,
   type LocalSessions,
-  pushLocal,
   stampSender,
   tellClientLeft,
   tellGateDown,
-  unbindLocal,
+  tellUserBound,
 } from "./local_router.ts";
 import type { GateMetrics } from "./metrics.ts";
-import { RemoteCalls } from "./remote_calls.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
-import type { Reply, Session } from "./session.ts";
+import type { Session } from "./session.ts";
 
-/** How long a command no longer served keeps its subscription (answering "off"). */
-const UNSUBSCRIBE_AFTER_MS = 3 * ANNOUNCE_MS;
+/** Why a gate declared down by the others closes its clients (WebSocket close reason). */
+export const CUT_OFF_REASON = "The gate was cut off from the cluster: connect again and log in";
 
 /** Options of {@linkcode ClusterRouter}. */
 export interface ClusterRouterOptions {
@@ -111,19 +83,20 @@ export class ClusterRouter implements Router {
   #nc?: NatsConnection;
   #connected = false;
   #reason = "Not connected to NATS yet";
-  /** Command → this gate's subscription for it. */
-  #served = new Map<string, { sub: Subscription; idleSince?: number }>();
+  #served: ServedCommands;
   #directory: GateDirectory;
-  #calls: RemoteCalls<Attempt>;
-  /** This run's reply subject prefix (with a trailing dot), once the number is claimed. */
-  #inbox = "";
+  #requests: ClusterRequests;
+  #control: GateControl;
+  #announcements: Announcements;
   #timer?: ReturnType<typeof setInterval>;
   #closed = false;
   #identity?: GateIdentity;
   #knownCommands: KnownCommands;
-  #leaves?: LeaveStream;
+  #events?: ClientEventStream;
   /** Links already told that this gate's earlier runs are gone. */
   #toldRestart = new WeakSet<Session>();
+  /** Whether a new run is being started after the others declared this gate down. */
+  #renewing = false;
 
   constructor(options: ClusterRouterOptions) {
     this.#options = options;
@@ -134,23 +107,39 @@ export class ClusterRouter implements Router {
     this.#gate = gateNumber(options.gateId);
     this.#knownCommands = new KnownCommands({ log: options.log });
     this.#directory = new GateDirectory({ self: this.#gate });
-    this.#calls = new RemoteCalls<Attempt>({
-      timeoutMs: options.requestTimeoutMs,
-      onTimeout: (call) =>
-        this.#dispatcher.refuse({
-          request: call,
-          reply: call.reply,
-          state: State.TIMEOUT,
-          msg: `No answer to ${call.cmd} within ${options.requestTimeoutMs} ms`,
-        }),
+    this.#served = new ServedCommands({
+      gate: this.#gate,
+      dispatcher: this.#dispatcher,
+      log: this.#log,
+    });
+    this.#requests = new ClusterRequests({
+      gate: this.#gate,
+      dispatcher: this.#dispatcher,
+      directory: this.#directory,
+      metrics: this.#metrics,
+      log: this.#log,
+      requestTimeoutMs: options.requestTimeoutMs,
+    });
+    this.#control = new GateControl({
+      gate: this.#gate,
+      local: this.#local,
+      log: this.#log,
+      requestTimeoutMs: options.requestTimeoutMs,
+      onBound: (binding) =>
+        this.#events?.publish({ kind: "bind", clientId: binding.clientId, userId: binding.userId }),
+    });
+    this.#announcements = new Announcements({
+      gate: this.#gate,
+      gateId: options.gateId,
+      dispatcher: this.#dispatcher,
+      directory: this.#directory,
+      log: this.#log,
+      run: () => this.#identity,
+      onGone: (gone) => this.#gateDown(gone),
     });
     this.#metrics.gauge("cluster_connected", {
       help: "1 while the gate is connected to NATS",
       read: () => this.#connected ? 1 : 0,
-    });
-    this.#metrics.gauge("cluster_requests_in_flight", {
-      help: "Requests sent to another gate and not answered yet",
-      read: () => this.#calls.size,
     });
   }
 
@@ -171,7 +160,7 @@ export class ClusterRouter implements Router {
       gate: this.#gate,
       auth: this.#options.auth ? Object.keys(this.#options.auth)[0] : "none",
     });
-    const nc = await this.#connectLoop({ refusedIsFatal: true });
+    const nc = await this.#connect({ refusedIsFatal: true });
     if (!nc) throw new Error("The gate stopped before it joined the cluster");
     const identity = new GateIdentity({
       nc,
@@ -184,15 +173,6 @@ export class ClusterRouter implements Router {
       await identity.claim();
     } catch (error) {
       await nc.close().catch(() => {});
-      if (error instanceof GateNumberTakenError) {
-        this.#log.error("gate number taken", { gate: this.#gate, reason: error.message });
-      }
-      if (error instanceof jserrors.JetStreamNotEnabled) {
-        throw new Error(
-          `NATS at ${nc.getServer()} has no JetStream, which the gates need for their identity: ` +
-            "start nats-server with -js (or jetstream {} in its config)",
-        );
-      }
       throw error;
     }
     this.#identity = identity;
@@ -203,13 +183,7 @@ export class ClusterRouter implements Router {
     });
     this.#directory.learn(await this.#knownCommands.open(nc));
     this.#knownCommands.record(this.#dispatcher.links.commands);
-    this.#leaves = new LeaveStream({
-      nc,
-      gate: this.#gate,
-      log: this.#log,
-      onLeave: (leave) => tellClientLeft(this.#local, { id: leave.clientId, userId: leave.userId }),
-    });
-    await this.#leaves.start();
+    await this.#startEvents(nc);
     this.#joined(nc);
     this.#timer = setInterval(() => this.#tick(), ANNOUNCE_MS);
     return () => identity.nextId();
@@ -240,17 +214,7 @@ export class ClusterRouter implements Router {
 
   route(from: Session, request: RequestEnvelope): void {
     stampSender(request, from);
-    const cmd = request.cmd;
-    const targets = this.#targets(cmd);
-    if (targets === undefined) {
-      this.#dispatcher.dispatch(request, from.reply);
-      return;
-    }
-    if (targets.length === 0) {
-      this.#exhausted(request, from.reply, false);
-      return;
-    }
-    this.#attempt({ request, reply: from.reply, targets, next: 0, busy: false });
+    this.#requests.route(request, from.reply);
   }
 
   answer(link: Session, response: ResponseEnvelope): void {
@@ -258,44 +222,34 @@ export class ClusterRouter implements Router {
   }
 
   push(clientIds: number[], text: string): number {
-    const byGate = new Map<number, number[]>();
-    for (const id of clientIds) {
-      const gate = gateOfClient(id);
-      let ids = byGate.get(gate);
-      if (!ids) byGate.set(gate, ids = []);
-      ids.push(id);
-    }
-    let reached = pushLocal(this.#local, byGate.get(this.#gate) ?? [], text);
-    byGate.delete(this.#gate);
-    for (const [gate, ids] of byGate) {
-      if (this.#publish(controlSubject(gate), { op: "push", clientIds: ids, text })) {
-        reached += ids.length;
-      }
-    }
-    return reached;
+    return this.#control.push(clientIds, text);
   }
 
   bindUser(binding: Binding): Promise<boolean> {
-    const gate = gateOfClient(binding.clientId);
-    if (gate === this.#gate) return Promise.resolve(bindLocal(this.#local, binding));
-    return this.#ask(gate, { op: "bind", ...binding });
+    return this.#control.bind(binding);
   }
 
   unbindUser(binding: { clientId: number; userId: number }): Promise<boolean> {
-    const gate = gateOfClient(binding.clientId);
-    if (gate === this.#gate) return Promise.resolve(unbindLocal(this.#local, binding));
-    return this.#ask(gate, { op: "unbind", ...binding });
+    return this.#control.unbind(binding);
   }
 
   kick(kick: { clientId: number; reason: string }): Promise<boolean> {
-    const gate = gateOfClient(kick.clientId);
-    if (gate === this.#gate) return Promise.resolve(kickLocal(this.#local, kick));
-    return this.#ask(gate, { op: "kick", ...kick });
+    return this.#control.kick(kick);
   }
 
   clientLeft(client: { id: number; userId: number }): void {
     tellClientLeft(this.#local, client);
-    this.#leaves?.publish({ clientId: client.id, userId: client.userId });
+    this.#events?.publish({ kind: "leave", clientId: client.id, userId: client.userId });
+  }
+
+  knows(cmd: string): boolean {
+    return this.#dispatcher.links.everServed(cmd) || this.#directory.knows(cmd);
+  }
+
+  serviceTypes(): Set<string> {
+    const types = linkedTypes(this.#dispatcher);
+    if (this.#connected) { for (const type of this.#directory.types()) types.add(type); }
+    return types;
   }
 
   health(): RouterHealth {
@@ -313,305 +267,151 @@ export class ClusterRouter implements Router {
     this.#closed = true;
     clearInterval(this.#timer);
     // Tell the others at once, so that they need not wait for the lapse.
-    if (this.#identity) this.#announce(true);
-    this.#leaves?.close();
+    if (this.#identity) this.#announcements.announce(true);
+    this.#events?.close();
     await this.#identity?.release();
     this.#dispatcher.close();
-    this.#calls.close();
-    for (const call of this.#calls.takeAll()) {
-      this.#dispatcher.refuse({
-        request: call,
-        reply: call.reply,
-        state: State.SERVER_OFF,
-        msg: "The gate is shutting down",
-      });
-    }
+    this.#requests.close();
     await this.#nc?.close().catch(() => {});
   }
 
-  /** The gates to try for `cmd`; undefined when only this gate's links serve it. */
-  #targets(cmd: string): number[] | undefined {
-    const own = this.#dispatcher.links.count(cmd);
-    if (!this.#connected) return own > 0 ? undefined : [];
-    return this.#directory.targets(cmd, own);
+  #setConnected(connected: boolean): void {
+    this.#connected = connected;
+    this.#requests.connected = connected;
+    this.#control.connected = connected;
+    this.#announcements.connected = connected;
   }
 
-  /** Tries the gates of `targets` from `next` on until one takes the request. */
-  #attempt(attempt: Attempt): void {
-    const { request, reply, targets } = attempt;
-    while (attempt.next < targets.length) {
-      const gate = targets[attempt.next++];
-      if (gate !== this.#gate) {
-        this.#sendTo(gate, attempt);
-        return;
-      }
-      const pick = this.#dispatcher.pick(request.cmd);
-      if (pick.link) {
-        this.#dispatcher.forward({ link: pick.link, request, reply });
-        return;
-      }
-      if (pick.state === State.SERVER_BUSY) attempt.busy = true;
-    }
-    this.#exhausted(request, reply, attempt.busy);
-  }
-
-  #exhausted(request: RequestEnvelope, reply: Reply, busy: boolean): void {
-    const cmd = request.cmd;
-    const answer = busy
-      ? { state: State.SERVER_BUSY, msg: `Every service for ${cmd} is at its in-flight limit` }
-      : this.#directory.knows(cmd)
-      ? { state: State.SERVER_OFF, msg: `No service for ${cmd} is connected` }
-      : { state: State.UNDEFINED_CMD, msg: `No service has registered ${cmd}` };
-    this.#dispatcher.refuse({ request, reply, ...answer });
-  }
-
-  /** Sends a request to another gate; its refusal moves on to the next gate. */
-  #sendTo(gate: number, attempt: Attempt): void {
-    const nc = this.#nc;
-    const { request, reply } = attempt;
-    if (!nc) {
-      this.#attempt(attempt);
-      return;
-    }
-    attempt.text ??= JSON.stringify(request);
-    const call = this.#calls.add({
-      gate,
-      cmd: request.cmd,
-      msgId: request.msgId,
-      reply,
-      context: attempt,
+  /** Connects to NATS (see {@linkcode connectNats}) and keeps the connection. */
+  async #connect(options: { refusedIsFatal?: boolean } = {}): Promise<NatsConnection | undefined> {
+    const nc = await connectNats({
+      servers: this.#options.servers,
+      gateId: this.#options.gateId,
+      auth: this.#options.auth,
+      log: this.#log,
+      stopped: () => this.#closed,
+      onUnreachable: (reason) => this.#reason = reason,
+      refusedIsFatal: options.refusedIsFatal,
     });
-    nc.publish(commandSubject(gate, request.cmd), attempt.text, {
-      reply: this.#inbox + call.id,
-    });
-  }
-
-  /** An answer (or NATS's no-responders status) to a request this gate sent. */
-  #onAnswer(msg: Msg): void {
-    const call = this.#calls.take(Number(msg.subject.slice(this.#inbox.length)));
-    if (!call) return;
-    const attempt = call.context;
-    const h = msg.headers;
-    if (h) {
-      if (h.hasError && h.code === NO_RESPONDERS) {
-        // That gate stopped serving the command since it last said so: try the next.
-        this.#attempt(attempt);
-        return;
-      }
-      if (h.hasError) {
-        this.#log.warn("cluster request failed", { gate: call.gate, status: h.code });
-        this.#dispatcher.refuse({
-          request: call,
-          reply: call.reply,
-          state: State.SERVER_OFF,
-          msg: `The gate serving ${call.cmd} could not be reached`,
-        });
-        return;
-      }
-      const refused = h.get(REFUSED_HEADER);
-      if (refused) {
-        if (refused === "busy") attempt.busy = true;
-        this.#attempt(attempt);
-        return;
-      }
-      call.reply(msg.string(), Number(h.get(STATE_HEADER) || State.OK));
-      return;
-    }
-    call.reply(msg.string(), State.OK);
-  }
-
-  /** A request from another gate for one of this gate's links. */
-  #serve(cmd: string, msg: Msg): void {
-    if (!msg.reply) return;
-    let request: RequestEnvelope;
-    try {
-      request = msg.json<RequestEnvelope>();
-    } catch {
-      this.#log.warn("cluster request unreadable", { cmd });
-      return;
-    }
-    if (
-      typeof request !== "object" || request === null || request.cmd !== cmd ||
-      !Number.isSafeInteger(request.msgId)
-    ) {
-      this.#log.warn("cluster request malformed", { cmd });
-      return;
-    }
-    const pick = this.#dispatcher.pick(cmd);
-    if (!pick.link) {
-      const refusal = headers();
-      refusal.set(REFUSED_HEADER, pick.state === State.SERVER_BUSY ? "busy" : "off");
-      msg.respond("", { headers: refusal });
-      return;
-    }
-    this.#dispatcher.forward({
-      link: pick.link,
-      request,
-      reply: (text, state) => msg.respond(text, { headers: stateHeaders(state) }),
-    });
+    if (nc) this.#nc = nc;
+    return nc;
   }
 
   /**
-   * Connects to NATS, retrying every second; undefined when the router closed first. At start
-   * (`refusedIsFatal`), credentials NATS refuses end the start: waiting would not mend them.
+   * Starts the client event stream on a (new) connection, reading on from where the previous
+   * one stopped (so that nothing sent while the connection was replaced is missed).
    */
-  async #connectLoop(
-    options: { refusedIsFatal?: boolean } = {},
-  ): Promise<NatsConnection | undefined> {
-    const servers = this.#options.servers;
-    while (!this.#closed) {
-      try {
-        const nc = await connect({
-          servers,
-          name: `gatehouse-gate-${this.#options.gateId}`,
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 250,
-          timeout: 2000,
-          authenticator: authenticator(this.#options.auth),
-          // Without this the client makes two Error objects per request only to keep stack
-          // traces: ~18% of a gate's CPU under load (bench/FINDINGS.md, finding 8).
-          noAsyncTraces: true,
-        });
-        if (this.#closed) {
-          await nc.close();
-          return undefined;
-        }
-        this.#nc = nc;
-        return nc;
-      } catch (error) {
-        if (options.refusedIsFatal && error instanceof AuthorizationError) {
-          throw new Error(
-            `NATS at ${servers.join(",")} refused the gate's credentials: ${
-              this.#options.auth ? "check --cluster-creds" : "it needs --cluster-creds"
-            }`,
-          );
-        }
-        this.#reason = `Cannot reach NATS at ${servers.join(",")}: ${(error as Error).message}`;
-        this.#log.warn("cluster unreachable", { nats: servers.join(","), error });
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
+  async #startEvents(nc: NatsConnection): Promise<void> {
+    const lastSeq = this.#events?.lastSeq ?? 0;
+    this.#events = new ClientEventStream({
+      nc,
+      gate: this.#gate,
+      log: this.#log,
+      onEvent: (event) => this.#onClientEvent(event),
+      onDeclaredDown: (epoch) => this.#declaredDown(epoch),
+      startSeq: lastSeq > 0 ? lastSeq + 1 : undefined,
+    });
+    await this.#events.start();
+  }
+
+  /**
+   * The other gates declared this one down (it was cut off from NATS past the lapse) while its
+   * run was `epoch`: the services dropped its clients from everything they held for them. So
+   * that its users see that too, instead of connections that silently lost their groups, the
+   * gate starts a new run (a new block of clientIds) and closes every client connection of the
+   * old one, saying why; the clients connect again and log in by token. Service links stay.
+   */
+  async #declaredDown(epoch: number): Promise<void> {
+    const identity = this.#identity;
+    if (!identity || epoch !== identity.epoch || this.#renewing || this.#closed) return;
+    this.#renewing = true;
+    this.#log.warn("declared down by the cluster", { gate: this.#gate, epoch });
+    try {
+      await identity.renew();
+    } catch (error) {
+      this.#log.error("new clientId block not taken", { error });
+    } finally {
+      this.#renewing = false;
     }
-    return undefined;
+    const closed = closeClientsBelow(this.#local, {
+      below: identity.firstId,
+      reason: CUT_OFF_REASON,
+    });
+    this.#log.warn("clients closed after a cut-off", {
+      closed,
+      epoch: identity.epoch,
+      firstClientId: identity.firstId,
+    });
+    this.#announcements.announce();
+  }
+
+  /** Another gate's client left or was bound: this gate's links that asked hear it. */
+  #onClientEvent(event: ClientEvent): void {
+    if (event.kind === "leave") {
+      tellClientLeft(this.#local, { id: event.clientId, userId: event.userId });
+    } else tellUserBound(this.#local, event);
   }
 
   #joined(nc: NatsConnection): void {
-    this.#connected = true;
+    this.#setConnected(true);
     this.#log.info("cluster joined", {
       nats: nc.getServer(),
       gateId: this.#options.gateId,
       gate: this.#gate,
     });
-    nc.subscribe(controlSubject(this.#gate), {
-      callback: (_error, msg) => this.#onControl(msg),
-    });
-    this.#inbox = `${replyPrefix(this.#gate, this.#identity?.epoch ?? 0)}.`;
-    nc.subscribe(`${this.#inbox}*`, {
-      callback: (_error, msg) => this.#onAnswer(msg),
-    });
-    nc.subscribe(ANNOUNCE_SUBJECT, {
-      callback: (_error, msg) => this.#onAnnounce(msg),
-    });
-    for (const { sub } of this.#served.values()) sub.unsubscribe();
-    this.#served.clear();
-    this.#syncServed();
+    this.#control.attach(nc);
+    this.#requests.attach(nc, `${replyPrefix(this.#gate, this.#identity?.epoch ?? 0)}.`);
+    this.#announcements.attach(nc);
+    this.#served.attach(nc);
     (async () => {
       for await (const status of nc.status()) {
         if (status.type === "disconnect") {
-          this.#connected = false;
+          this.#setConnected(false);
           this.#reason = `Lost NATS at ${nc.getServer()}; reconnecting`;
           this.#log.warn("cluster connection lost", { nats: nc.getServer() });
         } else if (status.type === "reconnect") {
-          this.#connected = true;
+          this.#setConnected(true);
           // The others could not be heard meanwhile: give them a full lapse from now.
           this.#directory.rejoined();
           this.#log.info("cluster rejoined", { nats: nc.getServer() });
-          this.#announce();
+          this.#announcements.announce();
         }
       }
     })().catch(() => {});
-    nc.closed().then(async () => {
-      this.#connected = false;
-      if (this.#closed) return;
-      this.#reason = "The NATS connection closed";
-      this.#nc = undefined;
-      this.#leaves?.close();
-      const again = await this.#connectLoop();
-      if (!again) return;
-      this.#leaves = new LeaveStream({
-        nc: again,
-        gate: this.#gate,
-        log: this.#log,
-        onLeave: (leave) =>
-          tellClientLeft(this.#local, { id: leave.clientId, userId: leave.userId }),
-      });
-      await this.#leaves.start().catch((error) =>
-        this.#log.error("leave stream not started", { error })
-      );
-      this.#joined(again);
-    });
-    this.#announce();
+    nc.closed().then(() => this.#replace());
+    this.#announcements.announce();
   }
 
-  /** Subscribes to each command this gate's links serve now, and drops the others. */
   /**
-   * Subscribes to each command this gate's links serve now. A command no longer served keeps
-   * its subscription for {@linkcode UNSUBSCRIBE_AFTER_MS}, answering "off" at once, while the
-   * announce that it is gone reaches the others: a request published just as the client library
-   * dropped the subscription would otherwise be lost at this gate and wait for its timeout.
+   * The NATS connection closed for good (the client gave up on it, e.g. after NATS refused its
+   * credentials twice): connects anew and moves everything onto the new connection object — the
+   * claim's refresh and the clientId blocks, the record of commands, the event stream (read on
+   * from where the old one stopped) and the subscriptions.
    */
+  async #replace(): Promise<void> {
+    this.#setConnected(false);
+    if (this.#closed) return;
+    this.#reason = "The NATS connection closed";
+    this.#nc = undefined;
+    this.#events?.close();
+    this.#log.warn("cluster connection closed, connecting anew", {});
+    const again = await this.#connect();
+    if (!again) return;
+    try {
+      await this.#identity?.use(again);
+      this.#directory.learn(await this.#knownCommands.open(again));
+      this.#knownCommands.record(this.#dispatcher.links.commands);
+      await this.#startEvents(again);
+    } catch (error) {
+      this.#log.error("cluster state not moved to the new NATS connection", { error });
+    }
+    this.#joined(again);
+  }
+
+  /** Subscribes to each command this gate's links serve now, and tells the others. */
   #syncServed(now = Date.now()): void {
-    const nc = this.#nc;
-    const links = this.#dispatcher.links;
-    for (const [cmd, served] of this.#served) {
-      if (links.serves(cmd)) {
-        served.idleSince = undefined;
-        continue;
-      }
-      served.idleSince ??= now;
-      if (now - served.idleSince < UNSUBSCRIBE_AFTER_MS) continue;
-      served.sub.unsubscribe();
-      this.#served.delete(cmd);
-    }
-    if (nc) {
-      for (const cmd of links.commands) {
-        if (this.#served.has(cmd)) continue;
-        const sub = nc.subscribe(commandSubject(this.#gate, cmd), {
-          callback: (_error, msg) => this.#serve(cmd, msg),
-        });
-        this.#served.set(cmd, { sub });
-      }
-    }
-    this.#announce();
-  }
-
-  #onControl(msg: Msg): void {
-    let message: ControlMessage;
-    try {
-      message = msg.json<ControlMessage>();
-    } catch {
-      return;
-    }
-    const result = runControl(this.#local, message);
-    if (msg.reply && result !== undefined) msg.respond(JSON.stringify({ ok: result }));
-  }
-
-  #onAnnounce(msg: Msg): void {
-    let announce: Announce;
-    try {
-      announce = msg.json<Announce>();
-    } catch {
-      return;
-    }
-    const gate = announce?.gate;
-    if (!Number.isSafeInteger(gate) || gate < 1) return;
-    if (gate === this.#gate) {
-      if (announce.gateId !== this.#options.gateId || announce.epoch !== this.#identity?.epoch) {
-        this.#log.error("gate number collision", { gate, other: announce.gateId });
-      }
-      return;
-    }
-    const gone = this.#directory.hear(announce);
-    if (gone) this.#gateDown(gone);
+    this.#served.sync(now);
+    this.#announcements.announce();
   }
 
   #tick(): void {
@@ -619,8 +419,7 @@ export class ClusterRouter implements Router {
     this.#identity?.refresh().catch((error) =>
       this.#log.warn("gate claim not refreshed", { error })
     );
-    if (!this.#connected) return;
-    for (const gone of this.#directory.lapsed()) this.#gateDown(gone);
+    this.#announcements.checkLapses();
   }
 
   /**
@@ -629,83 +428,11 @@ export class ClusterRouter implements Router {
    */
   #gateDown(gone: GateGone): void {
     const { gate, reason, toClientId } = gone;
-    const calls = this.#calls.takeGate(gate);
-    this.#log.warn("gate down", { gate, reason, inFlight: calls.length });
-    for (const call of calls) {
-      this.#dispatcher.refuse({
-        request: call,
-        reply: call.reply,
-        state: State.SERVER_OFF,
-        msg: `The gate serving ${call.cmd} went away before answering`,
-      });
-    }
+    const inFlight = this.#requests.gateDown(gate);
+    this.#log.warn("gate down", { gate, reason, inFlight });
+    // That gate may be alive but cut off: it reads this when it is back, and starts over.
+    if (reason === "no heartbeat") this.#events?.declareDown({ gate, epoch: gone.epoch });
     const down: GateDown = { gate, fromClientId: gate * CLIENTS_PER_GATE, toClientId };
     tellGateDown(this.#local, down);
   }
-
-  #announce(down = false): void {
-    if (!this.#nc || !this.#connected || !this.#identity) return;
-    const links = this.#dispatcher.links;
-    const serves: Record<string, number> = {};
-    if (!down) { for (const cmd of links.commands) serves[cmd] = links.count(cmd); }
-    const announce: Announce = {
-      gate: this.#gate,
-      gateId: this.#options.gateId,
-      epoch: this.#identity.epoch,
-      firstId: this.#identity.firstId,
-      serves,
-      down: down || undefined,
-    };
-    this.#publish(ANNOUNCE_SUBJECT, announce);
-  }
-
-  #publish(subject: string, message: unknown): boolean {
-    if (!this.#nc || !this.#connected) return false;
-    this.#nc.publish(subject, JSON.stringify(message));
-    return true;
-  }
-
-  async #ask(gate: number, message: ControlMessage): Promise<boolean> {
-    if (!this.#nc || !this.#connected) return false;
-    try {
-      const reply = await this.#nc.request(controlSubject(gate), JSON.stringify(message), {
-        timeout: Math.min(2000, this.#options.requestTimeoutMs),
-      });
-      return reply.json<{ ok: boolean }>().ok === true;
-    } catch (error) {
-      if (!isNoResponders(error) && !(error instanceof TimeoutError)) {
-        this.#log.warn("cluster control failed", { gate, op: message.op, error });
-      }
-      return false;
-    }
-  }
-}
-
-/** One request on its way through the gates that serve its command. */
-interface Attempt {
-  request: RequestEnvelope;
-  reply: Reply;
-  targets: number[];
-  next: number;
-  /** Whether a gate tried so far was busy. */
-  busy: boolean;
-  /** The request's JSON, made once for every gate tried. */
-  text?: string;
-}
-
-/** The status code of NATS's "no responders" answer. */
-const NO_RESPONDERS = 503;
-
-/** Whether a NATS request failed because no one subscribes to the subject. */
-function isNoResponders(error: unknown): boolean {
-  return error instanceof NoRespondersError ||
-    (error instanceof RequestError && error.isNoResponders());
-}
-
-/** The header of a service answer: its state when not OK, none when OK. */
-function stateHeaders(state: number): MsgHdrs | undefined {
-  if (state === State.OK) return undefined;
-  const h = headers();
-  h.set(STATE_HEADER, String(state));
-  return h;
 }

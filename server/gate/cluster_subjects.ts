@@ -41,9 +41,20 @@ export function replyPrefix(gate: number, epoch: number): string {
 /** Where gates say which commands they serve (and that they are alive). */
 export const ANNOUNCE_SUBJECT = `${SUBJECT_PREFIX}.announce`;
 
-/** Where gates say that a client left (subject per gate: `gatehouse.leave.<gate>`). */
-export function leaveSubject(gate: number): string {
-  return `${SUBJECT_PREFIX}.leave.${gate}`;
+/** The kinds of client events between gates: a client left, a user was bound to a client. */
+export const CLIENT_EVENT_KINDS = ["leave", "bind"] as const;
+
+/** Where a gate says that one of its clients left or was bound (`gatehouse.ev.<gate>.<kind>`). */
+export function clientEventSubject(gate: number, kind: "leave" | "bind"): string {
+  return `${SUBJECT_PREFIX}.ev.${gate}.${kind}`;
+}
+
+/**
+ * Where a gate says that it declared gate `gate` down for want of its heartbeat
+ * (`gatehouse.ev.<gate>.down`, on the same stream): that gate reads it when it is back.
+ */
+export function declaredDownSubject(gate: number): string {
+  return `${SUBJECT_PREFIX}.ev.${gate}.down`;
 }
 
 /**

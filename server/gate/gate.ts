@@ -139,8 +139,8 @@ export class Gate implements ConnectionEvents {
       serviceKey: serviceKey.key,
       keyFailures: new Map(),
     };
-    const links = this.#dispatcher.links;
-    this.#metrics.knownCommands((cmd) => GATE_COMMANDS.has(cmd) || links.everServed(cmd));
+    const router = this.#router;
+    this.#metrics.knownCommands((cmd) => GATE_COMMANDS.has(cmd) || router.knows(cmd));
     this.#stopProcessMetrics = this.#metrics.startProcessMetrics();
     this.#metrics.gauge("connections", {
       help: "Open connections",
@@ -411,7 +411,8 @@ export class Gate implements ConnectionEvents {
 
   /**
    * `/readyz`: 200 `{"status":"ready"}` when every `--require-services` type has at least one
-   * registered link on this gate; otherwise 503 naming the missing ones (or saying it stops).
+   * registered link this gate's requests reach (in cluster mode: on any gate heard); otherwise
+   * 503 naming the missing ones (or saying it stops).
    */
   #readiness(): Response {
     if (this.#stopping) {
@@ -419,10 +420,7 @@ export class Gate implements ConnectionEvents {
         status: 503,
       });
     }
-    const linked = new Set<string>();
-    for (const link of this.#dispatcher.links.all()) {
-      if (link.session.service) linked.add(link.session.service.type);
-    }
+    const linked = this.#router.serviceTypes();
     const missing = this.#options.requireServices.filter((type) => !linked.has(type));
     if (missing.length === 0) return Response.json({ status: "ready" });
     return Response.json({

@@ -33,7 +33,11 @@ export const GATE_COMMANDS: ReadonlySet<string> = new Set([
 ]);
 
 /** Gate events a service may list in `apis`. */
-export const GATE_EVENTS: ReadonlySet<string> = new Set([GateCmd.CLIENT_LEAVE, GateCmd.GATE_DOWN]);
+export const GATE_EVENTS: ReadonlySet<string> = new Set([
+  GateCmd.CLIENT_LEAVE,
+  GateCmd.GATE_DOWN,
+  GateCmd.USER_BIND,
+]);
 
 /** Most clientIds in one `ss_msg_push`. */
 export const MAX_PUSH_TARGETS = 100_000;

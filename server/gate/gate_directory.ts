@@ -31,6 +31,8 @@ export interface Announce {
   firstId: number;
   /** Command → how many of the gate's links serve it. */
   serves: Record<string, number>;
+  /** The service types (`ss_reg_api` `type`) linked to the gate, for `/readyz`. */
+  types?: string[];
   /** Set once, by a gate stopping cleanly. */
   down?: boolean;
 }
@@ -40,12 +42,15 @@ export interface GateGone {
   gate: number;
   reason: "no heartbeat" | "restarted" | "stopped";
   toClientId: number;
+  /** The epoch of the run that ended. */
+  epoch: number;
 }
 
 interface OtherGate {
   gateId: string;
   epoch: number;
   serves: Map<string, number>;
+  types: Set<string>;
   seen: number;
 }
 
@@ -66,6 +71,13 @@ export class GateDirectory {
     return this.#known.has(cmd);
   }
 
+  /** The service types linked to the other gates (as last heard). */
+  types(): Set<string> {
+    const types = new Set<string>();
+    for (const other of this.#others.values()) for (const type of other.types) types.add(type);
+    return types;
+  }
+
   /** Records commands some gate served. */
   learn(cmds: Iterable<string>): void {
     for (const cmd of cmds) this.#known.add(cmd);
@@ -79,18 +91,29 @@ export class GateDirectory {
     if (announce.down) {
       this.#others.delete(gate);
       return known
-        ? { gate, reason: "stopped", toClientId: (gate + 1) * CLIENTS_PER_GATE }
+        ? { gate, reason: "stopped", toClientId: (gate + 1) * CLIENTS_PER_GATE, epoch: known.epoch }
         : undefined;
     }
     const gone: GateGone | undefined = known && known.epoch !== announce.epoch
-      ? { gate, reason: "restarted", toClientId: announce.firstId }
+      ? { gate, reason: "restarted", toClientId: announce.firstId, epoch: known.epoch }
       : undefined;
     const serves = new Map<string, number>();
     for (const [cmd, n] of Object.entries(announce.serves ?? {})) {
       if (Number.isSafeInteger(n) && n > 0) serves.set(cmd, n);
     }
     this.learn(serves.keys());
-    this.#others.set(gate, { gateId: announce.gateId, epoch: announce.epoch, serves, seen: now });
+    const types = new Set(
+      Array.isArray(announce.types)
+        ? announce.types.filter((t) => typeof t === "string").slice(0, 1000)
+        : [],
+    );
+    this.#others.set(gate, {
+      gateId: announce.gateId,
+      epoch: announce.epoch,
+      serves,
+      types,
+      seen: now,
+    });
     return gone;
   }
 
@@ -100,7 +123,12 @@ export class GateDirectory {
     for (const [gate, other] of this.#others) {
       if (other.seen >= now - GATE_LAPSE_MS) continue;
       this.#others.delete(gate);
-      gone.push({ gate, reason: "no heartbeat", toClientId: (gate + 1) * CLIENTS_PER_GATE });
+      gone.push({
+        gate,
+        reason: "no heartbeat",
+        toClientId: (gate + 1) * CLIENTS_PER_GATE,
+        epoch: other.epoch,
+      });
     }
     return gone;
   }

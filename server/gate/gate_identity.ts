@@ -17,6 +17,7 @@
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError } from "@nats-io/jetstream";
+import { jserrors } from "@nats-io/jetstream/internal";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Logger } from "../log.ts";
 import { CLIENTS_PER_GATE } from "./cluster_ids.ts";
@@ -107,9 +108,27 @@ export class GateIdentity {
 
   /**
    * Claims the gate number and takes a block of clientIds. Throws
-   * {@linkcode GateNumberTakenError} when a live gate holds the number.
+   * {@linkcode GateNumberTakenError} when a live gate holds the number (logged), and an error
+   * saying so when NATS has no JetStream.
    */
   async claim(): Promise<void> {
+    try {
+      await this.#claim();
+    } catch (error) {
+      if (error instanceof GateNumberTakenError) {
+        this.#options.log.error("gate number taken", { gate: error.gate, reason: error.message });
+      }
+      if (error instanceof jserrors.JetStreamNotEnabled) {
+        throw new Error(
+          `NATS at ${this.#options.nc.getServer()} has no JetStream, which the gates need for ` +
+            "their identity: start nats-server with -js (or jetstream {} in its config)",
+        );
+      }
+      throw error;
+    }
+  }
+
+  async #claim(): Promise<void> {
     const { nc, gate, gateId } = this.#options;
     const kvm = new Kvm(nc);
     this.#gates = await kvm.create(GATES_BUCKET, { ttl: CLAIM_TTL_MS, history: 1 });
@@ -166,6 +185,32 @@ export class GateIdentity {
       this.#n = 1;
     }
     return this.#base(this.#block) + this.#n;
+  }
+
+  /**
+   * Uses a new NATS connection (the old one closed): the claim is refreshed, and blocks taken,
+   * through it from now on.
+   */
+  async use(nc: NatsConnection): Promise<void> {
+    this.#options = { ...this.#options, nc };
+    const kvm = new Kvm(nc);
+    this.#gates = await kvm.open(GATES_BUCKET);
+    this.#ids = await kvm.open(IDS_BUCKET);
+  }
+
+  /**
+   * Starts a new run without a restart (the other gates declared this one down): takes a new
+   * block of clientIds, which becomes the epoch. ClientIds handed out from now on are at least
+   * the new {@linkcode firstId}.
+   */
+  async renew(): Promise<void> {
+    const { block } = await this.#takeBlock();
+    this.#epoch = block;
+    this.#block = block;
+    this.#n = 0;
+    this.#nextBlock = undefined;
+    this.previousRun = true;
+    await this.refresh();
   }
 
   /** Refreshes the claim; false once another gate took the number over. */

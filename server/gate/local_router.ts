@@ -12,6 +12,7 @@ import {
   makePush,
   type RequestEnvelope,
   type ResponseEnvelope,
+  type UserBind,
 } from "../../shared/mod.ts";
 import { CloseCode } from "./connection.ts";
 import type { Connections } from "./connections.ts";
@@ -61,6 +62,7 @@ export function bindLocal(local: LocalSessions, binding: Binding): boolean {
   client.userId = binding.userId;
   client.token = binding.token;
   client.userName = binding.username;
+  tellUserBound(local, binding);
   return true;
 }
 
@@ -89,6 +91,23 @@ export function kickLocal(
   return true;
 }
 
+/**
+ * Closes every client connection of this gate (not the service links) whose id is below
+ * `below`, with `reason` (WebSocket close 1013, try again later); returns how many.
+ */
+export function closeClientsBelow(
+  local: LocalSessions,
+  options: { below: number; reason: string },
+): number {
+  let closed = 0;
+  for (const session of [...local.connections.values()]) {
+    if (session.service || session.id >= options.below || session.conn.closed) continue;
+    session.conn.close(options.reason, CloseCode.TRY_AGAIN_LATER);
+    closed++;
+  }
+  return closed;
+}
+
 /** Tells this gate's links that asked that a client (of any gate) left. */
 export function tellClientLeft(
   local: LocalSessions,
@@ -97,6 +116,16 @@ export function tellClientLeft(
   local.dispatcher.tell(
     GateCmd.CLIENT_LEAVE,
     JSON.stringify(makePush(GateCmd.CLIENT_LEAVE, { clientId: client.id, userId: client.userId })),
+  );
+}
+
+/** Tells this gate's links that asked that a user was bound to a client (of any gate). */
+export function tellUserBound(local: LocalSessions, bind: UserBind): void {
+  local.dispatcher.tell(
+    GateCmd.USER_BIND,
+    JSON.stringify(
+      makePush(GateCmd.USER_BIND, { clientId: bind.clientId, userId: bind.userId }),
+    ),
   );
 }
 
@@ -114,6 +143,15 @@ export function tellGateDown(local: LocalSessions, down: GateDown, only?: Sessio
       local.dispatcher.send(link.session.conn, text);
     }
   }
+}
+
+/** The service types of this gate's links. */
+export function linkedTypes(dispatcher: LinkDispatcher): Set<string> {
+  const types = new Set<string>();
+  for (const link of dispatcher.links.all()) {
+    if (link.session.service) types.add(link.session.service.type);
+  }
+  return types;
 }
 
 /** Routes within one gate. */
@@ -159,6 +197,14 @@ export class LocalRouter implements Router {
 
   clientLeft(client: { id: number; userId: number }): void {
     tellClientLeft(this.#local, client);
+  }
+
+  knows(cmd: string): boolean {
+    return this.#local.dispatcher.links.everServed(cmd);
+  }
+
+  serviceTypes(): Set<string> {
+    return linkedTypes(this.#local.dispatcher);
   }
 
   /** Single node is always healthy while running. */

@@ -5,8 +5,8 @@
  * (`process_resident_memory_bytes`, `process_open_fds`, `gatehouse_event_loop_delay_seconds`,
  * `gatehouse_build_info{version}`, …).
  *
- * The histogram's labels are bounded: `cmd` is a command some service registered on this gate
- * or one the gate serves itself, anything else `other`; `state` is a protocol state name, any
+ * The histogram's labels are bounded: `cmd` is a command some service registered (on any gate
+ * in cluster mode) or one the gate serves itself, anything else `other`; `state` is a protocol state name, any
  * other number `other`.
  *
  * @example

@@ -101,7 +101,8 @@ Usage: deno task gate:only [flags]
   --heartbeat-ms N         a client silent for 3 intervals is closed (${GATE_DEFAULTS.heartbeatMs})
   --max-unsent-bytes N     a slower reader is closed (${GATE_DEFAULTS.maxUnsentBytes})
   --require-services LIST  /readyz answers 200 only when each of these services (the type it
-                           registers with, comma-separated, e.g. login,group) has a link (none)
+                           registers with, comma-separated, e.g. login,group) has a link, on
+                           any gate in cluster mode (none)
   --log-format F           text or json log lines (text)
   --log-level L            debug, info, warn or error (info)
   --version                print the version

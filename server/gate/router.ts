@@ -40,6 +40,16 @@ export interface Router {
   kick(kick: { clientId: number; reason: string }): Promise<boolean>;
   /** A session of this gate (a client or a link) left: tells the links that asked. */
   clientLeft(client: { id: number; userId: number }): void;
+  /**
+   * Whether a service has served `cmd` (in cluster mode: on any gate): such a command gets its
+   * own label in the metrics, and `SERVER_OFF` when no instance is left.
+   */
+  knows(cmd: string): boolean;
+  /**
+   * The service types (`ss_reg_api` `type`) of the links this gate's requests can reach now:
+   * its own, and in cluster mode those of the other gates heard (for `/readyz`).
+   */
+  serviceTypes(): Set<string>;
   /** Whether routing works fully (`ok`) or only for this gate's own links (`degraded`). */
   health(): RouterHealth;
   /** Answers every pending request `SERVER_OFF` and stops timers. */

@@ -86,7 +86,7 @@ export function clusterGateSpec(options: {
       "--gate-id",
       options.id,
       ...options.creds ? ["--cluster-creds", options.creds] : [],
-      // Each gate has its own login and group: it is ready once both linked to it.
+      // Ready once login and group are linked (to it, or to a gate it hears).
       "--require-services",
       "login,group",
       ...options.extra ?? [],

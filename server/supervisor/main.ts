@@ -62,8 +62,9 @@ once). SIGHUP (systemctl reload) is forwarded to the license server alone, which
 license file; the other children keep running untouched. Each process also runs on its own: deno task gate:only | login | group | license.
 
 The gate's /healthz is liveness; its /readyz answers 200 only while login and group each have a
-link to it, from this machine or another (503 naming the missing ones otherwise); /metrics is
-Prometheus text. The license server runs on one machine only: its seats are one pool.
+link to it, from this machine or another (with --cluster, to any gate); 503 naming the missing
+ones otherwise. /metrics is Prometheus text. The license server runs on one machine only: its
+seats are one pool.
 `;
 
 /** Whether the gate takes --log-format and --log-level: it does (server/gate/main.ts). */
@@ -77,16 +78,13 @@ export const GATE_LISTENING =
 export const REQUIRED_SERVICES = "login,group";
 
 /**
- * The services the gate's `/readyz` waits for. Alone, login and group: they link to this gate,
- * from this machine or, with `--services`, from another one. In cluster mode a gate counts only
- * its own links (README, `/readyz`), so those this supervisor runs beside it: a gate whose
- * services run behind another gate is ready once listening.
+ * The services the gate's `/readyz` waits for: login and group, whatever this supervisor runs.
+ * Alone, they link to this gate, from this machine or, with `--services`, from another one; in
+ * cluster mode the gate counts their links on any gate it hears (README, `/readyz`), so a gate
+ * whose services run behind another gate is ready once those are heard.
  */
-export function requiredServices(
-  options: { services: readonly ServiceName[]; cluster?: unknown },
-): string[] {
-  const linked = REQUIRED_SERVICES.split(",") as ServiceName[];
-  return options.cluster ? linked.filter((name) => options.services.includes(name)) : linked;
+export function requiredServices(): string[] {
+  return REQUIRED_SERVICES.split(",");
 }
 
 /**
@@ -163,7 +161,7 @@ export async function main(args: string[]): Promise<number> {
   // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1).
   let gateUrl = options.gate;
   if (run.has("gate")) {
-    const required = requiredServices(options);
+    const required = requiredServices();
     const ready = await supervisor.add(
       gateSpec(options, [
         ...gateArgs,

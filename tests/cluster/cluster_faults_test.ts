@@ -3,8 +3,7 @@ import { GateClient, State } from "../../client/mod.ts";
 import { GroupCmd } from "../../shared/mod.ts";
 import { startGroup } from "../helpers/group.ts";
 import { loggedInClient, startLogin } from "../helpers/login.ts";
-import { natsServerTool, startNats } from "../helpers/nats.ts";
-import type { RunningProcess } from "../helpers/process.ts";
+import { natsServerTool } from "../helpers/nats.ts";
 import {
   connectClient,
   delay,
@@ -14,17 +13,14 @@ import {
   startGate,
   waitFor,
 } from "../helpers/suite.ts";
+import { gateNumber } from "../../server/gate/cluster_ids.ts";
+import { clusterFlags, withTwoGates } from "./two_gates.ts";
 
 const natsServer = natsServerTool();
 
 interface EchoData {
   clientId: number;
   instance: string;
-}
-
-/** Flags of a gate joined to `nats` as `id`. */
-function clusterFlags(nats: string, id: string, more: string[] = []): string[] {
-  return ["--cluster", nats, "--gate-id", id, ...more];
 }
 
 /** The value of one metric line of a gate's /metrics. */
@@ -82,32 +78,26 @@ Deno.test({
   ignore: natsServer.ignore,
   async fn() {
     natsServer.check();
-    const nats = await startNats();
-    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
-    const a = await startGate({ dataDir, flags: clusterFlags(nats.url, "a") });
-    let b = await startGate({ dataDir, flags: clusterFlags(nats.url, "b") });
-    const services: RunningProcess[] = [];
-    const clients: GateClient[] = [];
-    try {
-      services.push(await startLogin(a), await startGroup(a));
-      const probe = await connectClient(b.wsUrl);
+    await withTwoGates({}, async (cluster) => {
+      const { a, track } = cluster;
+      track.service(await startLogin(a));
+      track.service(await startGroup(a));
+      const probe = await connectClient(cluster.b.wsUrl);
       await waitFor(
         async () => (await probe.request(GroupCmd.LIST, {})).state !== State.UNDEFINED_CMD,
-        {
-          what: "group reachable from B",
-        },
+        { what: "group reachable from B" },
       );
       probe.close();
       const owner = await loggedInClient(a.wsUrl, "own");
-      clients.push(owner.client);
+      track.client(owner.client);
       const created = await owner.client.requestOk<{ groupId: string; key: string }>(
         GroupCmd.CREATE,
         {},
       );
       // Members on B: the first connections of B's run, whose ids a restart used to reuse.
       for (let i = 0; i < 3; i++) {
-        const member = await loggedInClient(b.wsUrl, `m${i}`);
-        clients.push(member.client);
+        const member = await loggedInClient(cluster.b.wsUrl, `m${i}`);
+        track.client(member.client);
         await member.client.requestOk(GroupCmd.JOIN, {
           groupId: created.groupId,
           key: created.key,
@@ -118,17 +108,14 @@ Deno.test({
           groupId: created.groupId,
         })).members.length;
       assert.equal(await members(), 4);
-      b.kill("SIGKILL");
-      await b.status;
-      b = await startGate({ dataDir, flags: clusterFlags(nats.url, "b") });
-      const strangers: GateClient[] = [];
+      cluster.b.kill("SIGKILL");
+      await cluster.b.status;
+      cluster.b = await cluster.startGate("b");
       const received: unknown[] = [];
       for (let i = 0; i < 5; i++) {
-        const stranger = new GateClient({ url: b.wsUrl, reconnect: false });
+        const stranger = track.client(new GateClient({ url: cluster.b.wsUrl, reconnect: false }));
         await stranger.connect();
         stranger.on(GroupCmd.MSG, (data) => received.push(data));
-        strangers.push(stranger);
-        clients.push(stranger);
       }
       // The group service hears that B's earlier run is gone and drops its members.
       await waitFor(async () => (await members()) === 1, {
@@ -140,13 +127,7 @@ Deno.test({
       }
       await delay(500);
       assert.deepEqual(received, [], "no push reached a connection that was not a member");
-    } finally {
-      for (const client of clients) client.close();
-      for (const service of services) await service.stop();
-      await a.stop();
-      await b.stop();
-      await nats.stop();
-    }
+    });
   },
 });
 
@@ -157,18 +138,11 @@ Deno.test({
   ignore: natsServer.ignore,
   async fn(t) {
     natsServer.check();
-    const nats = await startNats();
-    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
-    const flags = (id: string) => clusterFlags(nats.url, id, ["--max-inflight", "1"]);
-    const a = await startGate({ dataDir, flags: flags("a") });
-    const b = await startGate({ dataDir, flags: flags("b") });
-    const services: RunningProcess[] = [];
-    const clients: GateClient[] = [];
-    try {
+    await withTwoGates({ flags: ["--max-inflight", "1"] }, async (cluster) => {
+      const { a, b, track } = cluster;
       await t.step("the only instance (on B) dies: a client on A gets SERVER_OFF", async () => {
         const echoB = await startEcho(b, { name: "only-b" });
-        const client = await connectClient(a.wsUrl);
-        clients.push(client);
+        const client = track.client(await connectClient(a.wsUrl));
         await waitServedBy(client, "echo", "only-b");
         echoB.kill("SIGKILL");
         await echoB.status;
@@ -180,27 +154,21 @@ Deno.test({
           assert.equal(response.state, State.SERVER_OFF, response.msg);
         }
         // A gate started after the instance died knows the command was served (KV).
-        const c = await startGate({ dataDir, flags: flags("c") });
-        try {
-          const onC = await connectClient(c.wsUrl);
-          clients.push(onC);
-          assert.equal((await onC.request("echo", {})).state, State.SERVER_OFF);
-          assert.equal((await onC.request("never_served", {})).state, State.UNDEFINED_CMD);
-        } finally {
-          await c.stop();
-        }
+        const c = await cluster.startGate("c");
+        const onC = track.client(await connectClient(c.wsUrl));
+        assert.equal((await onC.request("echo", {})).state, State.SERVER_OFF);
+        assert.equal((await onC.request("never_served", {})).state, State.UNDEFINED_CMD);
+        await c.stop();
       });
 
       await t.step("A's instance at its in-flight limit: every request served by B's", async () => {
-        const echoA = await startEcho(a, { name: "busy-a" });
-        services.push(echoA);
-        const client = await connectClient(a.wsUrl);
-        clients.push(client);
+        track.service(await startEcho(a, { name: "busy-a" }));
+        const client = track.client(await connectClient(a.wsUrl));
         await waitServedBy(client, "echo", "busy-a");
         // The only instance now: this request holds busy-a's one slot for 8 s.
         const held = client.request("echo_sleep", { ms: 8000 }, { timeoutMs: 20_000 });
         await delay(100);
-        services.push(await startEcho(b, { name: "idle-b" }));
+        track.service(await startEcho(b, { name: "idle-b" }));
         await waitServedBy(client, "echo", "idle-b");
         const served = new Map<string, number>();
         for (let i = 0; i < 30; i++) {
@@ -211,13 +179,7 @@ Deno.test({
         assert.deepEqual(Object.fromEntries(served), { "idle-b": 30 });
         assert.equal((await held).state, State.OK);
       });
-    } finally {
-      for (const client of clients) client.close();
-      for (const service of services) service.kill("SIGKILL");
-      await a.stop();
-      await b.stop();
-      await nats.stop();
-    }
+    });
   },
 });
 
@@ -227,25 +189,22 @@ Deno.test({
   ignore: natsServer.ignore,
   async fn() {
     natsServer.check();
-    const nats = await startNats();
-    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
-    const a = await startGate({ dataDir, flags: clusterFlags(nats.url, "7") });
-    try {
+    await withTwoGates({}, async ({ a, nats, dataDir }) => {
       await assert.rejects(
-        startGate({ dataDir, flags: clusterFlags(nats.url, "7") }),
+        startGate({ dataDir, flags: clusterFlags(nats.url, "a") }),
         (error: Error) => {
           assert.match(error.message, /exited before printing/);
-          assert.match(error.message, /ERROR gate gate number taken gate=7/);
+          assert.match(
+            error.message,
+            new RegExp(`ERROR gate gate number taken gate=${gateNumber("a")}`),
+          );
           assert.match(error.message, /held by a live gate/);
           return true;
         },
       );
       const health = await (await fetch(`${a.httpUrl}/healthz`)).json();
       assert.equal(health.status, "ok", "the first gate goes on");
-    } finally {
-      await a.stop();
-      await nats.stop();
-    }
+    });
   },
 });
 
@@ -256,20 +215,10 @@ Deno.test({
   ignore: natsServer.ignore,
   async fn() {
     natsServer.check();
-    const password = crypto.randomUUID();
-    const nats = await startNats({ auth: { user: "gate", password } });
-    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
-    const creds = `${dataDir}/nats-gate.json`;
-    await Deno.writeTextFile(creds, JSON.stringify({ user: "gate", password }), { mode: 0o600 });
-    const flags = (id: string) => clusterFlags(nats.url, id, ["--cluster-creds", creds]);
-    const a = await startGate({ dataDir, flags: flags("a") });
-    const b = await startGate({ dataDir, flags: flags("b") });
-    const services: RunningProcess[] = [];
-    const clients: GateClient[] = [];
-    try {
-      services.push(await startEcho(b, { name: "echo-b", flags: ["--test-commands"] }));
-      const onA = await connectClient(a.wsUrl);
-      clients.push(onA);
+    const natsAuth = { user: "gate", password: crypto.randomUUID() };
+    await withTwoGates({ natsAuth }, async ({ a, b, nats, dataDir, track }) => {
+      track.service(await startEcho(b, { name: "echo-b", flags: ["--test-commands"] }));
+      const onA = track.client(await connectClient(a.wsUrl));
       await waitServedBy(onA, "echo", "echo-b");
       // Without the gates' credentials no NATS client gets in, so none can publish a forged
       // binding, push or answer on the gate subjects. (Raw protocol: what any client could send.)
@@ -288,13 +237,7 @@ Deno.test({
       );
       // The gates' own routing goes on.
       assert.equal((await onA.request<EchoData>("echo", {})).data.instance, "echo-b");
-    } finally {
-      for (const client of clients) client.close();
-      for (const service of services) await service.stop();
-      await a.stop();
-      await b.stop();
-      await nats.stop();
-    }
+    });
   },
 });
 
@@ -304,16 +247,9 @@ Deno.test({
   ignore: natsServer.ignore,
   async fn() {
     natsServer.check();
-    const nats = await startNats();
-    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
-    const a = await startGate({ dataDir, flags: clusterFlags(nats.url, "a") });
-    const b = await startGate({ dataDir, flags: clusterFlags(nats.url, "b") });
-    const services: RunningProcess[] = [];
-    const clients: GateClient[] = [];
-    try {
-      services.push(await startEcho(b, { name: "echo-b", flags: ["--test-commands"] }));
-      const watcher = await connectClient(b.wsUrl);
-      clients.push(watcher);
+    await withTwoGates({}, async ({ a, b, nats, track }) => {
+      track.service(await startEcho(b, { name: "echo-b", flags: ["--test-commands"] }));
+      const watcher = track.client(await connectClient(b.wsUrl));
       const leaving: GateClient[] = [];
       const ids: number[] = [];
       for (let i = 0; i < 5; i++) {
@@ -335,13 +271,7 @@ Deno.test({
         const heard = new Set(r.data.leaves.map((l) => l.clientId));
         return ids.every((id) => heard.has(id));
       }, { what: "every leave heard on B", timeoutMs: 20_000 });
-    } finally {
-      for (const client of clients) client.close();
-      for (const service of services) await service.stop();
-      await a.stop();
-      await b.stop();
-      await nats.stop();
-    }
+    });
   },
 });
 
@@ -351,17 +281,9 @@ Deno.test({
   ignore: natsServer.ignore,
   async fn() {
     natsServer.check();
-    const nats = await startNats();
-    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
-    const flags = (id: string) => clusterFlags(nats.url, id, ["--request-timeout-ms", "30000"]);
-    const a = await startGate({ dataDir, flags: flags("a") });
-    const b = await startGate({ dataDir, flags: flags("b") });
-    const services: RunningProcess[] = [];
-    const clients: GateClient[] = [];
-    try {
-      services.push(await startEcho(b, { name: "echo-b" }));
-      const client = await connectClient(a.wsUrl);
-      clients.push(client);
+    await withTwoGates({ flags: ["--request-timeout-ms", "30000"] }, async ({ a, b, track }) => {
+      track.service(await startEcho(b, { name: "echo-b" }));
+      const client = track.client(await connectClient(a.wsUrl));
       await waitServedBy(client, "echo", "echo-b");
       const offBefore = await metric(a, 'gatehouse_responses_total{state="SERVER_OFF"}');
       const started = Date.now();
@@ -378,12 +300,6 @@ Deno.test({
       await delay(500);
       const offAfter = await metric(a, 'gatehouse_responses_total{state="SERVER_OFF"}');
       assert.equal(offAfter - offBefore, 20, "each request answered exactly once");
-    } finally {
-      for (const client of clients) client.close();
-      for (const service of services) service.kill("SIGKILL");
-      await a.stop();
-      b.kill("SIGKILL");
-      await nats.stop();
-    }
+    });
   },
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { State } from "../../shared/mod.ts";
+import { GateCmd, State } from "../../shared/mod.ts";
 import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
 import { ClusterRouter } from "../../server/gate/cluster_router.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
@@ -127,6 +127,33 @@ Deno.test({
         }, { what: "SERVER_OFF" });
         a.router.route(client, request("never_served", 3));
         assert.equal(client.conn.sent.at(-1)?.state, State.UNDEFINED_CMD);
+      });
+
+      await t.step("ss_msg_user_bind reaches the links that listed it on both gates", async () => {
+        const hearsA = a.link([], [GateCmd.USER_BIND]);
+        const hearsB = b.link([], [GateCmd.USER_BIND]);
+        a.router.addLink(hearsA);
+        b.router.addLink(hearsB);
+        const onB = b.open();
+        // Bound from gate A (as a login service linked to A would), the client being on B.
+        assert.equal(await a.router.bindUser({ clientId: onB.id, userId: 21, token: "t" }), true);
+        const binds = (link: typeof hearsA) =>
+          link.conn.sent.filter((m) => m.cmd === GateCmd.USER_BIND).map((m) => m.data);
+        await waitFor(() => binds(hearsA).length > 0, { what: "the bind event on A" });
+        assert.deepEqual(binds(hearsA), [{ clientId: onB.id, userId: 21 }]);
+        assert.deepEqual(binds(hearsB), [{ clientId: onB.id, userId: 21 }]);
+        // A client on A bound on A: B's link hears it through the stream.
+        const onA = a.open();
+        assert.equal(await a.router.bindUser({ clientId: onA.id, userId: 22 }), true);
+        await waitFor(() => binds(hearsB).length === 2, { what: "the second bind event on B" });
+        assert.deepEqual(binds(hearsB)[1], { clientId: onA.id, userId: 22 });
+        assert.deepEqual(binds(hearsA)[1], { clientId: onA.id, userId: 22 });
+        // Each link heard each binding once.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assert.equal(binds(hearsA).length, 2);
+        assert.equal(binds(hearsB).length, 2);
+        a.router.removeLink(hearsA);
+        b.router.removeLink(hearsB);
       });
 
       await t.step("push, bind and kick reach a client on the other gate", async () => {

@@ -38,16 +38,34 @@ Deno.test("gate directory: a lapse, a new epoch and a clean stop each end a gate
     gate: 2,
     reason: "restarted",
     toClientId: 2 * CLIENTS_PER_GATE + 5 * 2 ** 20 + 1,
+    epoch: 0,
   });
   assert.deepEqual(directory.lapsed(GATE_LAPSE_MS - 1), []);
   directory.rejoined(GATE_LAPSE_MS);
   assert.deepEqual(directory.lapsed(GATE_LAPSE_MS + 1), [], "a rejoin gives a new lapse");
-  assert.deepEqual(directory.lapsed(2 * GATE_LAPSE_MS + 1).map((g) => g.gate).sort(), [2, 3]);
+  assert.deepEqual(
+    directory.lapsed(2 * GATE_LAPSE_MS + 1).map((g) => [g.gate, g.reason, g.epoch]).sort(),
+    [[2, "no heartbeat", 5], [3, "no heartbeat", 0]],
+    "the run that lapsed is named by its epoch (for its gate to read when it is back)",
+  );
   directory.hear(announce(4, { a: 1 }), 0);
   assert.deepEqual(directory.hear({ ...announce(4, {}), down: true }, 1), {
     gate: 4,
     reason: "stopped",
     toClientId: 5 * CLIENTS_PER_GATE,
+    epoch: 0,
   });
   assert.deepEqual(directory.targets("a", 0), []);
+});
+
+Deno.test("gate directory: the service types the other gates announce, until they are gone", () => {
+  const directory = new GateDirectory({ self: 1 });
+  directory.hear({ ...announce(2, { a: 1 }), types: ["login", "echo"] }, 0);
+  directory.hear({ ...announce(3, { b: 1 }), types: ["group", 7 as unknown as string] }, 0);
+  directory.hear({ ...announce(1, { c: 1 }), types: ["own"] }, 0);
+  assert.deepEqual([...directory.types()].sort(), ["echo", "group", "login"]);
+  directory.hear({ ...announce(2, {}), down: true }, 1);
+  assert.deepEqual([...directory.types()], ["group"]);
+  directory.lapsed(GATE_LAPSE_MS + 1);
+  assert.deepEqual([...directory.types()], []);
 });

@@ -72,3 +72,20 @@ Deno.test("local router: a client leaving is told to the links that listed the e
   assert.equal(deaf.conn.sent.length, 0);
   await router.close();
 });
+
+Deno.test("local router: a user binding is told to the links that listed ss_msg_user_bind", async () => {
+  const gate = testGate();
+  const router = new LocalRouter(gate);
+  const listening = gate.link(["a"], [GateCmd.USER_BIND]);
+  const deaf = gate.link(["b"], [GateCmd.CLIENT_LEAVE]);
+  router.addLink(listening);
+  router.addLink(deaf);
+  const client = gate.open();
+  assert.equal(await router.bindUser({ clientId: client.id, userId: 7, token: "secret" }), true);
+  assert.equal(await router.bindUser({ clientId: 12345, userId: 8 }), false);
+  assert.deepEqual(listening.conn.sent.map((m) => [m.cmd, m.data]), [
+    [GateCmd.USER_BIND, { clientId: client.id, userId: 7 }],
+  ], "one event for the binding made, none for a client not connected; no token");
+  assert.equal(deaf.conn.sent.length, 0);
+  await router.close();
+});

@@ -18,6 +18,11 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   restart(): Promise<void>;
+  /**
+   * Replaces its configuration file (started with `config`) and has it reload it (SIGHUP); waits
+   * until it says it reloaded.
+   */
+  reconfigure(config: string): Promise<void>;
 }
 
 /** nats-server for the cluster tests: their `ignore`, and the check that fails them in CI. */
@@ -31,23 +36,41 @@ export function natsServerTool(): RequiredTool {
 
 /**
  * Starts nats-server with JetStream on a free loopback port; with `auth`, only that user may
- * connect (the password on the command line is for tests only).
+ * connect (the password on the command line is for tests only); with `config`, that text is its
+ * configuration file (which {@linkcode NatsServer.reconfigure} replaces).
  */
 export async function startNats(
-  options: { auth?: { user: string; password: string } } = {},
+  options: { auth?: { user: string; password: string }; config?: string } = {},
 ): Promise<NatsServer> {
   const [port] = freePorts(1);
   const storeDir = await Deno.makeTempDir({ prefix: "gatehouse_nats_" });
+  const configFile = `${storeDir}/nats.conf`;
   let child: Deno.ChildProcess | undefined;
+  let seen = "";
   const auth = options.auth ? ["--user", options.auth.user, "--pass", options.auth.password] : [];
+  // A reload must see JetStream's settings unchanged (and so in the file) or it is refused.
+  const withJetStream = (config: string) =>
+    `jetstream { store_dir: ${JSON.stringify(storeDir)} }\n${config}`;
+  if (options.config !== undefined) {
+    await Deno.writeTextFile(configFile, withJetStream(options.config));
+    auth.push("-c", configFile);
+  }
   const launch = async () => {
     child = new Deno.Command("nats-server", {
-      args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...auth],
+      args: [
+        "-a",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        // With a configuration file, JetStream's settings are in it (a reload must see them).
+        ...(options.config === undefined ? ["-js", "-sd", storeDir] : []),
+        ...auth,
+      ],
       stdout: "null",
       stderr: "piped",
     }).spawn();
     const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
+    seen = "";
     const deadline = Date.now() + 10_000;
     while (!seen.includes("Server is ready")) {
       if (Date.now() > deadline) throw new Error(`nats-server did not start:\n${seen}`);
@@ -55,9 +78,13 @@ export async function startNats(
       if (done) throw new Error(`nats-server exited:\n${seen}`);
       seen += value;
     }
-    // Keep draining so the pipe never fills.
+    // Keep reading (the pipe must never fill), keeping what it says for reconfigure().
     (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        seen += value;
+      }
     })().catch(() => {});
   };
   await launch();
@@ -69,5 +96,16 @@ export async function startNats(
     await child.status;
     child = undefined;
   };
-  return { url: `nats://127.0.0.1:${port}`, port, storeDir, stop, restart: launch };
+  const reconfigure = async (config: string) => {
+    if (!child) throw new Error("nats-server is not running");
+    await Deno.writeTextFile(configFile, withJetStream(config));
+    const from = seen.length;
+    child.kill("SIGHUP");
+    const deadline = Date.now() + 10_000;
+    while (seen.indexOf("Reloaded server configuration", from) < 0) {
+      if (Date.now() > deadline) throw new Error(`nats-server did not reload:\n${seen}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  return { url: `nats://127.0.0.1:${port}`, port, storeDir, stop, restart: launch, reconfigure };
 }

@@ -103,6 +103,9 @@ function parseClusterArgs(args: string[]) {
   };
 }
 
+/** The demo's flags, parsed. */
+type ClusterFlags = NonNullable<ReturnType<typeof parseClusterArgs>>;
+
 /**
  * PostgreSQL for the accounts when `store` allows it, it is installed and login takes `--db`;
  * `undefined` (SQLite) otherwise, with one line saying which and why. Throws when `store` is
@@ -191,20 +194,20 @@ export async function main(args: string[]): Promise<number> {
     });
   }
   try {
-    return ended(await run());
+    return ended(await run(flags));
   } finally {
     await pg?.stop();
   }
 
-  async function run(): Promise<{ code: number; reason?: string }> {
+  async function run(flags: ClusterFlags): Promise<{ code: number; reason?: string }> {
     // Ending a stale process may take its grace period; a signal meanwhile ends the wait.
     await Promise.race([supervisor.claimPidFile(), supervisor.done]);
     if (supervisor.stopping) return await supervisor.done;
 
-    let nats = flags!.nats;
-    let creds = flags!.creds;
+    let nats = flags.nats;
+    let creds = flags.creds;
     if (!nats) {
-      nats = `nats://127.0.0.1:${flags!.natsPort}`;
+      nats = `nats://127.0.0.1:${flags.natsPort}`;
       try {
         await new Deno.Command("nats-server", { args: ["--version"], stdout: "null" }).output();
       } catch {
@@ -217,7 +220,7 @@ export async function main(args: string[]): Promise<number> {
       const auth = await prepareNatsAuth({
         dir: dataDir,
         host: "127.0.0.1",
-        port: flags!.natsPort,
+        port: flags.natsPort,
       });
       creds = auth.credsPath;
       log.info("nats credentials", { config: auth.configPath, creds: auth.credsPath });
@@ -226,7 +229,7 @@ export async function main(args: string[]): Promise<number> {
           name: "nats",
           command: "nats-server",
           args: ["-c", auth.configPath],
-          listens: [{ host: "127.0.0.1", port: flags!.natsPort }],
+          listens: [{ host: "127.0.0.1", port: flags.natsPort }],
         },
         /Server is ready/,
       );
@@ -237,7 +240,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       // Not raced against a stop signal: a PostgreSQL half started would be left behind. Once it
       // runs, main's finally stops it, whatever happens next.
-      pg = await accountsStore({ ...flags!, loginDb: takes.loginDb, log });
+      pg = await accountsStore({ ...flags, loginDb: takes.loginDb, log });
     } catch (error) {
       await supervisor.fail((error as Error).message);
       return await supervisor.done;
@@ -252,7 +255,7 @@ export async function main(args: string[]): Promise<number> {
 
     const gates: RegExpMatchArray[] = [];
     for (const [index, id] of CLUSTER_GATES.entries()) {
-      const spec = clusterGateSpec({ ...flags!, id, index, nats, creds });
+      const spec = clusterGateSpec({ ...flags, id, index, nats, creds });
       const ready = await supervisor.add(spec, GATE_LISTENING);
       if (!ready) return await supervisor.done;
       gates.push(ready);
@@ -283,7 +286,7 @@ export async function main(args: string[]): Promise<number> {
     // The license server stays one instance: its seats are one pool (README, "More than one
     // machine").
     supervisor.add(
-      licenseSpec({ dataDir, host, port: 0, tcpPort: 0, licensePort: flags!.licensePort }),
+      licenseSpec({ dataDir, host, port: 0, tcpPort: 0, licensePort: flags.licensePort }),
     );
     log.info("ready", {
       gates: gates.map((g) => g[1]).join(","),

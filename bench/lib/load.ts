@@ -12,7 +12,14 @@ import { cpuSeconds, machineCpuSeconds, spawnTool, type Tool } from "./proc.ts";
  * Which generator: Deno WebSocket, Deno framed TCP, Node Socket.IO, Node Pinus (hybridconnector
  * protocol), the accounts store (Deno, no network) or the license clients (Deno, framed TCP).
  */
-export type Generator = "ws" | "tcp" | "socketio" | "pinus" | "store" | "license";
+export type Generator =
+  | "ws"
+  | "tcp"
+  | "socketio"
+  | "pinus"
+  | "store"
+  | "store-pg"
+  | "license";
 
 /** The Deno generators: their file and the permissions they run with. */
 const DENO_GENERATORS: Record<
@@ -21,7 +28,22 @@ const DENO_GENERATORS: Record<
 > = {
   ws: { file: "bench/load/ws_load.ts", allow: ["--allow-net"] },
   tcp: { file: "bench/load/tcp_load.ts", allow: ["--allow-net"] },
-  store: { file: "bench/load/store_load.ts", allow: ["--allow-read", "--allow-write"] },
+  // The stores import the npm `postgres` client, listed in the suite's deno.json (bench/ has a
+  // package.json and node_modules of its own, for the Node baselines).
+  store: {
+    file: "bench/load/store_load.ts",
+    allow: ["--config=deno.json", "--allow-read", "--allow-write"],
+  },
+  "store-pg": {
+    file: "bench/load/store_load.ts",
+    allow: [
+      "--config=deno.json",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-env=PG*",
+    ],
+  },
   license: { file: "bench/load/license_load.ts", allow: ["--allow-net"] },
 };
 

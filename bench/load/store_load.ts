@@ -18,6 +18,10 @@
  * per-write error isolation), then every lookup through one prepared `SELECT` of the same five
  * columns by username, in the same scattered order, returning node:sqlite's row object.
  *
+ * With `--pg URL`, the same inserts go through `PostgresAccountStore` on that (empty) database, and
+ * the lookups keep `--window` of them in flight (a round trip each; the service's requests overlap
+ * the same way), for the PostgreSQL row.
+ *
  * Prints `PHASE measure` before the inserts, `PHASE done` after the lookups, then
  * `RESULT {inserts, lookups, …}` (see bench/load/common.ts for the line protocol).
  *
@@ -30,6 +34,8 @@
 import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
+import type { AccountStore } from "../../server/login/account_store.ts";
+import { PostgresAccountStore } from "../../server/login/postgres_account_store.ts";
 import { MIGRATIONS, SqliteAccountStore } from "../../server/login/sqlite_account_store.ts";
 import { DEFAULT_MAX_BATCH } from "../../server/login/group_commit.ts";
 import {
@@ -48,6 +54,7 @@ const { values } = parseArgs({
     window: { type: "string" },
     "max-batch": { type: "string" },
     raw: { type: "boolean" },
+    pg: { type: "string" },
   },
   strict: true,
 });
@@ -86,7 +93,13 @@ const names = Array.from({ length: count }, (_, i) => username(i));
 
 const latencies = new Latencies();
 const stride = scatterStride(count);
-const measured = values.raw ? await measureRaw(values.db) : await measureStore(values.db);
+const measured = values.raw
+  ? await measureRaw(values.db)
+  : values.pg
+  ? await measureStore(() => PostgresAccountStore.open({ url: values.pg!, maxBatch }), {
+    lookupWindow: windowSize,
+  })
+  : await measureStore(() => SqliteAccountStore.open({ path: values.db!, maxBatch }));
 
 /** CPU seconds (user + system) of this process since `start`. */
 function cpuSecondsSince(start: { user: number; system: number }): number {
@@ -107,10 +120,15 @@ interface Measured {
   stored: number;
 }
 
-/** Inserts and lookups through the login service's `SqliteAccountStore`. */
-async function measureStore(path: string): Promise<Measured> {
-  const store = await SqliteAccountStore.open({ path, maxBatch });
-  if (!store.created) throw new Error(`The database ${path} already existed; give a new path`);
+/** Inserts and lookups through one of the login service's stores. */
+async function measureStore(
+  open: () => Promise<AccountStore>,
+  options: { lookupWindow?: number } = {},
+): Promise<Measured> {
+  const store = await open();
+  if (!store.created) {
+    throw new Error(`The database ${store.location} already existed; give a new one`);
+  }
   let insertErrors = 0;
   let firstError: string | undefined;
   let next = 0;
@@ -142,10 +160,14 @@ async function measureStore(path: string): Promise<Measured> {
   let misses = 0;
   const lookupStart = performance.now();
   const lookupCpu = cpuUsage();
-  for (let k = 0; k < count; k++) {
-    const i = (k * stride) % count;
-    if ((await store.accountByName(names[i]))?.username !== names[i]) misses++;
-  }
+  let k = 0;
+  const lookups = async () => {
+    while (k < count) {
+      const i = (k++ * stride) % count;
+      if ((await store.accountByName(names[i]))?.username !== names[i]) misses++;
+    }
+  };
+  await Promise.all(Array.from({ length: options.lookupWindow ?? 1 }, lookups));
   const lookupSeconds = (performance.now() - lookupStart) / 1000;
   const lookupCpuSeconds = cpuSecondsSince(lookupCpu);
   emit("PHASE", "done");
@@ -228,7 +250,7 @@ for (const suffix of ["", "-wal"]) {
   } catch { /* absent */ }
 }
 emit("RESULT", {
-  mode: values.raw ? "store-raw" : "store",
+  mode: values.raw ? "store-raw" : values.pg ? "store-pg" : "store",
   connections: windowSize,
   count,
   window: windowSize,

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { postgresBinDir, startPostgres } from "../../tests/helpers/postgres.ts";
 import { cpuText, type LoadReport, medianReport, runLoad } from "../lib/load.ts";
 import {
   type BenchContext,
@@ -37,6 +38,9 @@ const ORIGINAL_SECONDS = { inserts: 12, lookups: 7 };
 const TARGET_SECONDS = { inserts: 3, lookups: 2 };
 /** Issue 18's target: ours at most this many times raw node:sqlite, for both. */
 const RAW_RATIO_TARGET = 1.3;
+/** Rows through PostgreSQL (a round trip per lookup: far fewer than SQLite's million). */
+const PG_COUNT = 50_000;
+const PG_QUICK_COUNT = 5_000;
 
 interface StoreResult {
   inserts: {
@@ -52,14 +56,15 @@ interface StoreResult {
 
 async function measure(
   context: BenchContext,
-  options: { count: number; raw: boolean },
+  options: { count: number; raw: boolean; pg?: string },
 ): Promise<LoadReport> {
   const dir = await context.tempDir();
   const args = ["--db", `${dir}/login.sqlite`, "--count", String(options.count)];
   args.push("--window", String(WINDOW));
   if (options.raw) args.push("--raw");
+  if (options.pg) args.push("--pg", options.pg);
   // The harness reads nothing from the store process while it runs: watch only the process.
-  const report = await runLoad("store", args, {}, 600_000);
+  const report = await runLoad(options.pg ? "store-pg" : "store", args, {}, 600_000);
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   return report;
 }
@@ -189,9 +194,76 @@ export const accounts: Scenario = {
         disturbed,
       }),
     ];
+    const pgRows = await postgresRows(context, {
+      count: context.quick ? PG_QUICK_COUNT : PG_COUNT,
+      sqlite: result,
+    });
+    if (pgRows) {
+      rows.push(...pgRows.rows);
+      measurements.push(pgRows.measurement);
+    }
     return { rows, measurements };
   },
 };
+
+/**
+ * The PostgreSQL store on the same kind of rows, when PostgreSQL is installed here (one round, a
+ * server of its own in a temporary folder, `fsync` on): inserts per second with the same window,
+ * and lookups per second with the window in flight, against the SQLite store's rates of this run.
+ */
+async function postgresRows(
+  context: BenchContext,
+  options: { count: number; sqlite: StoreResult },
+): Promise<{ rows: Row[]; measurement: Measurement } | undefined> {
+  if (!postgresBinDir() || Deno.uid() !== 0) {
+    context.note("accounts: PostgreSQL is not installed here (or not root): no PostgreSQL row");
+    return undefined;
+  }
+  const label = options.count.toLocaleString("en-US");
+  context.step(`${label} inserts + lookups through PostgresAccountStore`);
+  const server = await startPostgres({ fsync: true });
+  let report: LoadReport;
+  try {
+    const url = await server.createDatabase("bench_accounts");
+    report = await measure(context, { count: options.count, raw: false, pg: url });
+  } finally {
+    await server.stop();
+  }
+  const r = report.result as unknown as StoreResult & LoadReport["result"];
+  context.detail(
+    `postgres: inserts ${r.inserts.seconds} s (${r.inserts.perSecond.toLocaleString("en-US")}/s, ` +
+      `${r.inserts.commits} commits); lookups ${r.lookups.seconds} s ` +
+      `(${r.lookups.perSecond.toLocaleString("en-US")}/s, ${r.lookups.misses} misses, ` +
+      `${WINDOW} in flight); cpu cores: ${cpuText(report.cpuCores)}`,
+  );
+  const disturbed = (report.cpuCores.other ?? 0) > 0.25;
+  return {
+    rows: [
+      judge({
+        scenario: `accounts store PostgreSQL ${label} inserts`,
+        unit: "inserts/s",
+        ours: r.inserts.perSecond,
+        baselineName: "SQLite store",
+        baseline: options.sqlite.inserts.perSecond,
+        oursLatency: { p50: r.latencyMs.p50, p99: r.latencyMs.p99 },
+        disturbed,
+      }),
+      judge({
+        scenario: `accounts store PostgreSQL ${label} lookups, ${WINDOW} in flight`,
+        unit: "lookups/s",
+        ours: r.lookups.perSecond,
+        baselineName: "SQLite store, one at a time",
+        baseline: options.sqlite.lookups.perSecond,
+        disturbed,
+      }),
+    ],
+    measurement: {
+      name: `accounts/postgres/${options.count}`,
+      result: { ...report.result },
+      cpuCores: report.cpuCores,
+    },
+  };
+}
 
 function round2(value: number): number {
   return Math.round(value * 100) / 100;

@@ -33,9 +33,10 @@ export function checkDbFlag(db: string): void {
   try {
     checkPostgresUrl(db);
   } catch (error) {
+    const why = (error as Error).message;
     throw new TypeError(
       `Flag --db must be postgres://user:pass@host:port/db (${
-        (error as Error).message
+        why[0].toLowerCase() + why.slice(1)
       }); without it the accounts are in <data-dir>/login.sqlite`,
     );
   }

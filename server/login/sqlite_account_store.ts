@@ -41,7 +41,6 @@ import {
   type NewToken,
   type StoreWriteOptions,
   type TokenOwner,
-  usernameKey,
   UsernameTakenError,
 } from "./account_store.ts";
 import {
@@ -169,6 +168,21 @@ function migrate(db: DatabaseSync, path: string): boolean {
   } catch (error) {
     if (db.isTransaction) db.exec("ROLLBACK");
     throw error;
+  }
+}
+
+/**
+ * Gives each returned row of a chunk to the first item of its username (for rows that did not come
+ * back in insertion order).
+ */
+function matchByName(
+  items: NewAccount[],
+  chunk: { at: number; size: number; rows: [number, string][]; outcomes: BulkOutcome<number>[] },
+): void {
+  const byName = new Map<string, number>();
+  for (let k = chunk.size - 1; k >= 0; k--) byName.set(items[chunk.at + k].username, chunk.at + k);
+  for (const [id, username] of chunk.rows) {
+    chunk.outcomes[byName.get(username)!] = { ok: true, value: id };
   }
 }
 
@@ -446,40 +460,42 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   /**
-   * A batch's account inserts, checked for conflicts inside the batch: a username already in the
-   * batch (case ignored) fails at once; the rest go in multi-row `INSERT OR IGNORE … RETURNING`
-   * statements, and an insert whose row is not returned found its username taken.
+   * A batch's account inserts, checked for conflicts inside the statements: multi-row
+   * `INSERT OR IGNORE … RETURNING`, in which a row whose username is taken (case ignored) by a
+   * stored account or by an earlier row of the batch is skipped and returns nothing; the insert of
+   * an item without a returned row fails with `UsernameTakenError`, the others resolve with their
+   * ids. Rows come back in the order they were inserted (what SQLite does; when not, a map of the
+   * chunk's usernames finds each row's item instead).
    */
   #insertMany(items: InsertItem[]): BulkOutcome<number>[] {
     const outcomes: BulkOutcome<number>[] = new Array(items.length);
-    const byKey = new Map<string, number>();
-    const pending: number[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const key = usernameKey(items[i].username);
-      if (byKey.has(key)) {
-        outcomes[i] = { ok: false, error: new UsernameTakenError(items[i].username) };
-      } else {
-        byKey.set(key, i);
-        pending.push(i);
-      }
-    }
     let at = 0;
     for (const size of INSERT_CHUNKS) {
-      while (pending.length - at >= size) {
-        const chunk = pending.slice(at, at + size);
-        at += size;
-        const args: (string | number)[] = [];
-        for (const i of chunk) {
-          const item = items[i];
-          args.push(item.username, item.passwordHash, item.now, item.now);
+      while (items.length - at >= size) {
+        const args: (string | number)[] = new Array(size * 4);
+        for (let k = 0; k < size; k++) {
+          const item = items[at + k];
+          args[4 * k] = item.username;
+          args[4 * k + 1] = item.passwordHash;
+          args[4 * k + 2] = item.now;
+          args[4 * k + 3] = item.now;
         }
         const rows = this.#insertStatement(size).all(...args) as unknown as [number, string][];
-        for (const [id, username] of rows) {
-          outcomes[byKey.get(usernameKey(username))!] = { ok: true, value: id };
+        let k = 0;
+        for (let r = 0; r < rows.length; r++) {
+          const [id, username] = rows[r];
+          while (k < size && items[at + k].username !== username) k++;
+          if (k === size) {
+            matchByName(items, { at, size, rows, outcomes });
+            break;
+          }
+          outcomes[at + k] = { ok: true, value: id };
+          k++;
         }
-        for (const i of chunk) {
-          outcomes[i] ??= { ok: false, error: new UsernameTakenError(items[i].username) };
+        for (let k = 0; k < size; k++) {
+          outcomes[at + k] ??= { ok: false, error: new UsernameTakenError(items[at + k].username) };
         }
+        at += size;
       }
     }
     return outcomes;

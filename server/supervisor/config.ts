@@ -186,7 +186,7 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       services,
       gate,
       cluster: clusterSettings(flag, file.cluster, cwd),
-      db: flag("db") !== undefined ? checkDbUrl(flag("db")!, "Flag --db") : file.db,
+      loginDb: flag("db") !== undefined ? checkDbUrl(flag("db")!, "Flag --db") : file.loginDb,
     },
   };
 }

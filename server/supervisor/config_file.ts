@@ -92,8 +92,8 @@ export interface SuiteSettings {
   gate?: string;
   /** Cluster mode, when set. */
   cluster?: ClusterSettings;
-  /** The login service's PostgreSQL, `postgres://user:pass@host:port/db` (absent: SQLite). */
-  db?: string;
+  /** The login service's `--db`: a postgres:// URL; absent: `<dataDir>/login.sqlite`. */
+  loginDb?: string;
 }
 
 /** The defaults of every key. */
@@ -122,7 +122,7 @@ const TOP_KEYS = new Set([
   "services",
   "gate",
   "cluster",
-  "db",
+  "loginDb",
 ]);
 
 type Json = Record<string, unknown>;
@@ -210,7 +210,7 @@ export function checkDbUrl(value: string, where: string): string {
   if (
     !url || !/^postgres(ql)?:$/.test(url.protocol) || !url.hostname || url.pathname.length < 2
   ) {
-    throw new TypeError(`${where} must be a URL like postgres://user:pass@host:5432/db`);
+    throw new TypeError(`${where} must be postgres://user:pass@host:port/db`);
   }
   return value;
 }
@@ -335,7 +335,9 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
     );
   }
   if (json.gate !== undefined) out.gate = checkGateUrl(text(json.gate, "gate"), "Config key gate");
-  if (json.db !== undefined) out.db = checkDbUrl(text(json.db, "db"), "Config key db");
+  if (json.loginDb !== undefined) {
+    out.loginDb = checkDbUrl(text(json.loginDb, "loginDb"), "Config key loginDb");
+  }
   if (json.cluster !== undefined) {
     if (!isObject(json.cluster)) {
       throw new TypeError("Config key cluster must be an object {nats, gateId, creds}");

@@ -199,7 +199,7 @@ export async function main(args: string[]): Promise<number> {
     if (takes.loginCluster) extra.login.push(...nats);
     if (takes.groupCluster) extra.group.push(...nats);
   }
-  const db = options.db === undefined ? undefined : loginDb(options.db);
+  const db = options.loginDb === undefined ? undefined : loginDb(options.loginDb);
   if (db) extra.login.push(...db.args);
   if (gateUrl !== undefined) {
     for (const spec of serviceSpecs({ dataDir: options.dataDir, gateUrl, extra })) {

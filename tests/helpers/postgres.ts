@@ -14,7 +14,6 @@
  * @module
  */
 
-import postgres from "postgres";
 import { freePorts } from "./suite.ts";
 import { type RequiredTool, requireTool } from "./tool.ts";
 
@@ -74,16 +73,24 @@ export function postgresTool(): RequiredTool {
   });
 }
 
-async function run(command: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
+async function run(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<void> {
+  const out = await new Deno.Command(command, { args, env, stdout: "piped", stderr: "piped" })
+    .output();
   if (!out.success) {
     const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
     throw new Error(`${command} ${args.join(" ")} failed:\n${text}`);
   }
 }
 
-/** Starts a fresh PostgreSQL on a free loopback port; resolves once it takes connections. */
-export async function startPostgres(): Promise<PostgresServer> {
+/**
+ * Starts a fresh PostgreSQL on a free loopback port; resolves once it takes connections. Tests run
+ * it with `fsync` off (faster, and its data is thrown away); `fsync: true` keeps it on (benchmarks).
+ */
+export async function startPostgres(options: { fsync?: boolean } = {}): Promise<PostgresServer> {
   const bin = postgresBinDir();
   if (!bin) throw new Error("PostgreSQL is not installed (apt-get install postgresql)");
   const dir = await Deno.makeTempDir({ prefix: "gatehouse_pg_" });
@@ -121,7 +128,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       "-c",
       `unix_socket_directories=${dir}`,
       "-c",
-      "fsync=off",
+      `fsync=${options.fsync ? "on" : "off"}`,
       "-c",
       "max_connections=200",
     ]),
@@ -150,18 +157,36 @@ export async function startPostgres(): Promise<PostgresServer> {
     adminUrl,
     async createDatabase(name: string): Promise<string> {
       if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new TypeError(`Bad database name ${name}`);
-      const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
-      try {
-        await sql.unsafe(`CREATE DATABASE ${name}`);
-      } finally {
-        await sql.end();
-      }
+      // psql over the server's Unix socket (no npm client here: the benchmark imports this file).
+      await run(
+        "runuser",
+        asPostgres("psql", [
+          "-h",
+          dir,
+          "-p",
+          String(port),
+          "-U",
+          PG_USER,
+          "-d",
+          "postgres",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-q",
+          "-c",
+          `CREATE DATABASE ${name}`,
+        ]),
+        { PGPASSWORD: PG_PASSWORD },
+      );
       return `${base}/${name}`;
     },
     async stop(): Promise<void> {
+      // runuser does not pass SIGINT on, and SIGTERM is PostgreSQL's smart shutdown (it waits for
+      // every client): ask pg_ctl for a fast one, which ends the sessions.
       try {
-        child.kill("SIGINT"); // fast shutdown
-      } catch { /* already gone */ }
+        await run("runuser", asPostgres("pg_ctl", ["stop", "-D", data, "-m", "fast", "-w"]));
+      } catch {
+        child.kill("SIGKILL");
+      }
       await child.status;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },

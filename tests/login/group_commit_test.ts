@@ -301,3 +301,51 @@ Deno.test("group commit: a one-statement write that returns a promise fails its 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("group commit: bulk writes share one statement; when it fails whole, each runs alone", async () => {
+  const { db, path, dir } = await openDb();
+  try {
+    const writer = new GroupCommit({ db });
+    const statements = new Map<number, ReturnType<DatabaseSync["prepare"]>>();
+    let runs = 0;
+    // A plain multi-row INSERT: a NULL (NOT NULL) fails the whole statement.
+    const kind = {
+      run(items: (string | null)[]) {
+        runs++;
+        let insert = statements.get(items.length);
+        if (!insert) {
+          insert = db.prepare(
+            `INSERT INTO t (v) VALUES ${items.map(() => "(?)").join(", ")} RETURNING id`,
+          );
+          statements.set(items.length, insert);
+        }
+        const rows = insert.all(...items) as { id: number }[];
+        return rows.map((row) => ({ ok: true as const, value: row.id }));
+      },
+    };
+    const good = await Promise.all(["a", "b", "c"].map((v) => writer.writeBulk(kind, v)));
+    assert.equal(new Set(good).size, 3);
+    assert.equal(runs, 1, "one statement for the batch");
+    runs = 0;
+    const results = await Promise.allSettled(
+      ["d", null, "e"].map((v) => writer.writeBulk(kind, v)),
+    );
+    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /NOT NULL/);
+    assert.equal(runs, 4, "the whole, then each alone");
+    const stats = writer.stats;
+    assert.equal(stats.commits, 2);
+    assert.equal(stats.failedWrites, 1);
+    await writer.close();
+    const reader = new DatabaseSync(path, { readOnly: true });
+    try {
+      const rows = reader.prepare("SELECT v FROM t ORDER BY v").all().map((r) => r.v);
+      assert.deepEqual(rows, ["a", "b", "c", "d", "e"]);
+    } finally {
+      reader.close();
+    }
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -70,7 +70,12 @@ Deno.test("config: a bad key or value is refused with a sentence naming it", asy
       'Config key trustProxy[1] must be an IP address, not "proxy.example.com"',
     ],
     [{ limits: { headerTimeoutMs: 5 } }, "Config key limits.headerTimeoutMs must be an integer"],
+    [{ loginDb: "mysql://h/db" }, "Config key loginDb must be postgres://user:pass@host:port/db"],
   ];
+  assert.equal(
+    configFromJson({ loginDb: "postgres://u:p@db.example:5432/gatehouse" }, "/").loginDb,
+    "postgres://u:p@db.example:5432/gatehouse",
+  );
   for (const [json, message] of cases) {
     assert.throws(() => configFromJson(json, "/"), (error: Error) => {
       assert.ok(error.message.startsWith(message), `${error.message} ≠ ${message}`);
@@ -172,6 +177,7 @@ Deno.test("every process: a bad flag prints one line and the hint, not the help"
     "license:status",
     "license:issue",
     "license:keygen",
+    "login:migrate",
   ];
   for (const task of tasks) {
     for (const args of [["--no-such-flag"], ["--log-level", "loud"]]) {

@@ -137,19 +137,19 @@ Deno.test("services: --db reaches login without its password on the command line
     "--db",
     "postgres://gatehouse:p%40ss@db.lan:5432/gatehouse",
   ]);
-  assert.deepEqual(loginDb(options.db!), {
+  assert.deepEqual(loginDb(options.loginDb!), {
     args: ["--db", "postgres://gatehouse@db.lan:5432/gatehouse"],
     env: { PGPASSWORD: "p@ss" },
   });
   assert.deepEqual(loginDb("postgres://gatehouse@db.lan/gatehouse").env, {});
   await assert.rejects(loadSuiteConfig(["--db", "mysql://db.lan/x"]), {
-    message: "Flag --db must be a URL like postgres://user:pass@host:5432/db",
+    message: "Flag --db must be postgres://user:pass@host:port/db",
   });
   assert.equal(
-    configFromJson({ db: "postgresql://u:p@db.lan/accounts" }, "/").db,
+    configFromJson({ loginDb: "postgresql://u:p@db.lan/accounts" }, "/").loginDb,
     "postgresql://u:p@db.lan/accounts",
   );
-  assert.throws(() => configFromJson({ db: "postgres://db.lan" }, "/"), {
-    message: "Config key db must be a URL like postgres://user:pass@host:5432/db",
+  assert.throws(() => configFromJson({ loginDb: "postgres://db.lan" }, "/"), {
+    message: "Config key loginDb must be postgres://user:pass@host:port/db",
   });
 });

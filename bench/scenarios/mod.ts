@@ -11,6 +11,7 @@ import { broadcast } from "./broadcast.ts";
 import { cluster } from "./cluster.ts";
 import { idle } from "./idle.ts";
 import { license } from "./license.ts";
+import { loginInstances } from "./login_instances.ts";
 import { routed } from "./routed.ts";
 import { signups } from "./signups.ts";
 
@@ -21,6 +22,7 @@ export const SCENARIOS: readonly Scenario[] = [
   broadcast,
   accounts,
   signups,
+  loginInstances,
   license,
   cluster,
 ];

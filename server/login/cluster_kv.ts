@@ -13,7 +13,8 @@
  */
 
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { JetStreamApiError } from "@nats-io/jetstream";
+import { jetstream, JetStreamApiError } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { Logger } from "../log.ts";
 import { authenticator, type ClusterAuth } from "../gate/cluster_auth.ts";
 
@@ -58,6 +59,17 @@ export async function connectCluster(options: ConnectClusterOptions): Promise<Na
   })().catch(() => {});
   options.log.info("cluster joined", { servers: options.servers.join(",") });
   return nc;
+}
+
+/**
+ * How long a KV call may take before it fails: a login makes a few in a row, and all of them must
+ * fail within the gate's request timeout (10 s) so that the client hears why.
+ */
+export const KV_TIMEOUT_MS = 2000;
+
+/** The KV buckets of `nc`, their calls failing after {@linkcode KV_TIMEOUT_MS}. */
+export function kvBuckets(nc: NatsConnection): Kvm {
+  return new Kvm(jetstream(nc, { timeout: KV_TIMEOUT_MS }));
 }
 
 /** Whether an error is a failed compare-and-set (the entry moved since it was read). */

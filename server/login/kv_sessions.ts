@@ -37,11 +37,11 @@
  */
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { ServiceError } from "../../client/mod.ts";
 import { GateCmd, type GateDown, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import { isWrongRevision } from "./cluster_kv.ts";
+import { isWrongRevision, kvBuckets } from "./cluster_kv.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 import {
   type BindResult,
@@ -56,8 +56,8 @@ export const SESSIONS_BUCKET = "gatehouse_sessions";
 export const CLAIM_LAPSE_MS = 3000;
 /** How often a claimant rewrites its claim while it works. */
 const CLAIM_REFRESH_MS = 1000;
-/** Longest wait for another instance's claim before the login gives up. */
-const MAX_CLAIM_WAIT_MS = 10_000;
+/** Longest wait for other instances' claims before the login gives up (under the gate's timeout). */
+const MAX_CLAIM_WAIT_MS = 8000;
 /** Loose connections an entry lists at most. */
 const MAX_LOOSE = 16;
 
@@ -115,7 +115,7 @@ export class KvSessions implements SessionRegistry {
 
   /** Opens (creating when absent) the registry's bucket. */
   static async open(options: KvSessionsOptions): Promise<KvSessions> {
-    const kv = await new Kvm(options.nc).create(SESSIONS_BUCKET, { history: 1 });
+    const kv = await kvBuckets(options.nc).create(SESSIONS_BUCKET, { history: 1 });
     return new KvSessions(kv, options);
   }
 

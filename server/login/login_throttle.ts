@@ -47,6 +47,9 @@
  */
 
 import { KeyedLock } from "./keyed_lock.ts";
+import { countFailure, type ThrottleRecord, type ThrottleStore } from "./throttle_store.ts";
+
+export type { ThrottleRecord, ThrottleStore };
 
 /** The numbers of the policy. */
 export interface ThrottlePolicy {
@@ -106,22 +109,6 @@ export type AttemptOutcome<T> =
   /** Too many attempts on the account from this source are waiting: the attempt did not run. */
   | { kind: "busy"; retryAfterMs: number };
 
-/**
- * Where the records are kept beyond this process: shared by the instances that use it, kept
- * across restarts. Keys are opaque strings.
- */
-export interface ThrottleStore {
-  /** The record of `key`, `undefined` when none. */
-  get(key: string): Promise<ThrottleRecord | undefined>;
-  /** Replaces the record of `key` by `change(current)`, atomically; resolves with the new one. */
-  update(
-    key: string,
-    change: (current: ThrottleRecord | undefined) => ThrottleRecord,
-  ): Promise<ThrottleRecord>;
-  /** Forgets the record of `key`. */
-  delete(key: string): Promise<void>;
-}
-
 /** Options of {@linkcode LoginThrottle}. */
 export interface LoginThrottleOptions {
   /** Where records are shared and kept (see the module text); this process's memory alone when absent. */
@@ -133,15 +120,6 @@ export interface LoginThrottleOptions {
   now?: () => number;
   /** How to wait. Default a timer. */
   sleep?: (ms: number) => Promise<void>;
-}
-
-/** What is known of one (account, source) or one source. */
-export interface ThrottleRecord {
-  /** Failures counted (in a row, for an account and source). */
-  failures: number;
-  lastFailureAt: number;
-  /** 0 when not locked. */
-  lockedUntil: number;
 }
 
 /** The two rules: what a number of failures costs. */
@@ -199,29 +177,6 @@ class Records {
       this.#map.delete(this.#map.keys().next().value!);
     }
   }
-}
-
-/**
- * A record after one more failure at `now`: a record old enough to forget counts as none, and
- * the count locks when `lockFor` says so.
- */
-export function countFailure(
-  options: { record: ThrottleRecord | undefined; now: number; forgetMs: number },
-  lockFor: (failures: number) => number,
-): ThrottleRecord {
-  const { record, now } = options;
-  const live =
-    record && (record.lockedUntil > now || now - record.lastFailureAt <= options.forgetMs)
-      ? record
-      : undefined;
-  const next = {
-    failures: (live?.failures ?? 0) + 1,
-    lastFailureAt: now,
-    lockedUntil: live?.lockedUntil ?? 0,
-  };
-  const lock = lockFor(next.failures);
-  if (lock > 0) next.lockedUntil = now + lock;
-  return next;
 }
 
 /** Counts failures per (account, source) and per source, and slows, then locks, repeated ones. */

@@ -27,7 +27,7 @@ import { connectCluster } from "./cluster_kv.ts";
 import { KvSessions } from "./kv_sessions.ts";
 import { KvThrottleStore } from "./throttle_kv.ts";
 import { SqliteThrottleStore } from "./throttle_sqlite.ts";
-import type { ThrottleStore } from "./login_throttle.ts";
+import type { ThrottleStore } from "./throttle_store.ts";
 import { checkDbFlag, openAccountStore } from "./open_store.ts";
 
 /** Default token lifetime: 7 days. */
@@ -50,7 +50,7 @@ ${SERVICE_FLAGS_HELP}
                     by login instances on many machines (default: <data-dir>/login.sqlite)
   --cluster URLS    run as one of several login instances: nats://host:port[,…] of the gates'
                     NATS (JetStream on); the session registry (one session per account) and the
-                    failed-login throttle are then shared there (off: both in this process)
+                    failed-login throttle are then shared there (off: one instance)
   --cluster-creds FILE  the NATS credentials, the gate's format: a NATS .creds file, or JSON
                     {"user", "password"} or {"token"} (an open NATS when absent)
 
@@ -169,9 +169,18 @@ export async function main(args: string[]): Promise<number> {
     await nc?.close();
     return 1;
   }
+  // One line per 10 s at most: with NATS away, every attempt would fail its reads.
+  let storeFailures = 0;
+  let storeLoggedAt = 0;
   const throttle = new LoginThrottle({
     store: throttleStore,
-    onStoreError: (error) => log.warn("throttle store failed", { error }),
+    onStoreError: (error) => {
+      storeFailures++;
+      if (Date.now() - storeLoggedAt < 10_000) return;
+      log.warn("throttle store failed", { error, failures: storeFailures });
+      storeFailures = 0;
+      storeLoggedAt = Date.now();
+    },
   });
   const registry = new MetricsRegistry();
   const metrics = loginMetrics(registry, { hasher, throttle });

@@ -14,14 +14,10 @@
  */
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type KV, Kvm } from "@nats-io/kv";
-import { isWrongRevision, keyPart } from "./cluster_kv.ts";
-import {
-  DEFAULT_THROTTLE_POLICY,
-  type ThrottlePolicy,
-  type ThrottleRecord,
-  type ThrottleStore,
-} from "./login_throttle.ts";
+import type { KV } from "@nats-io/kv";
+import { isWrongRevision, keyPart, kvBuckets } from "./cluster_kv.ts";
+import { DEFAULT_THROTTLE_POLICY, type ThrottlePolicy } from "./login_throttle.ts";
+import type { ThrottleRecord, ThrottleStore } from "./throttle_store.ts";
 
 /** The bucket of throttle records. */
 export const THROTTLE_BUCKET = "gatehouse_throttle";
@@ -41,7 +37,7 @@ export class KvThrottleStore implements ThrottleStore {
     options: { nc: NatsConnection; policy?: Partial<ThrottlePolicy> },
   ): Promise<KvThrottleStore> {
     const policy = { ...DEFAULT_THROTTLE_POLICY, ...options.policy };
-    const kv = await new Kvm(options.nc).create(THROTTLE_BUCKET, {
+    const kv = await kvBuckets(options.nc).create(THROTTLE_BUCKET, {
       history: 1,
       ttl: Math.max(policy.forgetMs, policy.maxLockMs),
     });

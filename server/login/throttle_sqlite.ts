@@ -18,12 +18,8 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import {
-  DEFAULT_THROTTLE_POLICY,
-  type ThrottlePolicy,
-  type ThrottleRecord,
-  type ThrottleStore,
-} from "./login_throttle.ts";
+import { DEFAULT_THROTTLE_POLICY, type ThrottlePolicy } from "./login_throttle.ts";
+import type { ThrottleRecord, ThrottleStore } from "./throttle_store.ts";
 
 /** How often forgettable records are deleted. */
 export const PRUNE_EVERY_MS = 60_000;

@@ -9,9 +9,10 @@ import { connect } from "@nats-io/transport-node";
 import { type GateClient, type ResponseEnvelope, State } from "../../client/mod.ts";
 import { LoginCmd } from "../../shared/mod.ts";
 import { parseEntry, SESSIONS_BUCKET } from "../../server/login/kv_sessions.ts";
+import { ANNOUNCE_SUBJECT } from "../../server/gate/cluster_subjects.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
 import { type NatsServer, natsServerTool, startNats } from "../helpers/nats.ts";
-import type { RunningProcess } from "../helpers/process.ts";
+import { ROOT_DIR, type RunningProcess, taskArgs } from "../helpers/process.ts";
 import {
   connectClient,
   delay,
@@ -164,31 +165,47 @@ Deno.test({
     natsServer.check();
     const nats = await startNats();
     const gates = await startGates(nats);
+    const nc = await connect({ servers: nats.url });
+    const victimName = (n: number) => `victim-${n}`;
     let victim: RunningProcess | undefined;
     let survivor: RunningProcess | undefined;
     const clients: GateClient[] = [];
     try {
-      victim = await startClusterLogin(gates[0], nats);
+      victim = await startLogin(gates[0], { name: victimName(0), flags: ["--cluster", nats.url] });
       survivor = await startClusterLogin(gates[1], nats);
       for (const gate of gates) await waitLogin(gate);
-      const username = await newAccount(gates[1], "kill");
-      for (const killAfterMs of [20, 60, 120]) {
+      const registrar = await connectClient(gates[1].wsUrl);
+      clients.push(registrar);
+      const username = uniqueName("kill");
+      const { userId } = await registrar.register({ username, password: TEST_PASSWORD });
+      const kv = await new Kvm(nc).open(SESSIONS_BUCKET);
+      // Kills until three of them hit the victim holding the account's claim (mid-login), at
+      // most 12; after each, one login gives exactly one bound session.
+      let midLogin = 0;
+      let kills = 0;
+      for (let kill = 0; kill < 12 && midLogin < 3; kill++, kills++) {
         const storm = await Promise.all(
           Array.from(
-            { length: 12 },
-            (_, i) => connectClient(gates[i % 2].url(i % 4 < 2 ? "ws" : "tcp")),
+            { length: 8 },
+            (_, i) => connectClient(gates[i % 2].url(i < 4 ? "ws" : "tcp")),
           ),
         );
         clients.push(...storm);
-        // Each client logs in twice in a row: a storm of turns on one account on both instances.
+        // Every client logs in again and again until the kill: turns on one account, on both
+        // instances, without a pause.
+        let storming = true;
         const logins = Promise.allSettled(storm.map(async (client) => {
-          for (let i = 0; i < 2; i++) {
+          while (storming) {
             await client.request(LoginCmd.LOGIN, { username, password: TEST_PASSWORD });
           }
         }));
-        await delay(killAfterMs);
+        await delay(100 + 40 * kill);
         victim.kill("SIGKILL");
         await victim.stop();
+        storming = false;
+        const found = await kv.get(String(userId));
+        const entry = found && found.operation === "PUT" ? parseEntry(found.string()) : undefined;
+        if (entry?.claim && entry.instance === victimName(kill)) midLogin++;
         await logins;
         // One more login, through the gate of the surviving instance.
         const last = await connectClient(gates[1].tcpUrl);
@@ -199,16 +216,21 @@ Deno.test({
         assert.deepEqual(
           bound.map((b, i) => b ? i : -1).filter((i) => i >= 0),
           [storm.length],
-          `only the last login is bound (killed after ${killAfterMs} ms)`,
+          `only the last login is bound (kill ${kill})`,
         );
         for (const client of storm) client.close();
-        victim = await startClusterLogin(gates[0], nats);
+        victim = await startLogin(gates[0], {
+          name: victimName(kill + 1),
+          flags: ["--cluster", nats.url],
+        });
         await waitLogin(gates[0]);
       }
-      const takeovers = count(survivor, /lapsed session claim taken over/);
-      console.log(`claims of the killed instance taken over: ${takeovers}`);
+      console.log(`${kills} kills, ${midLogin} of them mid-login (the victim held the claim)`);
+      assert.ok(midLogin > 0, "at least one kill hit the victim holding the account's claim");
+      assert.ok(count(survivor, /lapsed session claim taken over/) >= midLogin);
     } finally {
       for (const client of clients) client.close();
+      await nc.close();
       await victim?.stop();
       await survivor?.stop();
       for (const gate of gates) await gate.stop();
@@ -244,6 +266,11 @@ Deno.test({
         return found && found.operation === "PUT" ? parseEntry(found.string()) : undefined;
       };
       for (const userId of ids) assert.ok((await entry(userId))?.clientId, "a settled entry");
+      // Gate A reports only gates it has heard: wait for an announce of gate B (every second).
+      const announces = nc.subscribe(ANNOUNCE_SUBJECT);
+      for await (const msg of announces) {
+        if ((msg.json() as { gateId?: string }).gateId === "b") break;
+      }
       gates[1].kill("SIGKILL");
       await gates[1].stop();
       await waitFor(async () => (await entry(ids[1])) === undefined, {
@@ -261,6 +288,112 @@ Deno.test({
       for (const client of clients) client.close();
       await nc.close();
       for (const login of logins) await login.stop();
+      for (const gate of gates) await gate.stop();
+      await nats.stop();
+    }
+  },
+});
+
+/** Runs `deno task login` with `args` to its end; resolves with its exit code and output. */
+async function runLogin(args: string[]): Promise<{ code: number; output: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("login"), ...args],
+    cwd: ROOT_DIR,
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
+}
+
+Deno.test({
+  name: "login cluster: --cluster-creds joins a NATS with a password; without them, or with a " +
+    "bad --cluster, the instance says why and exits",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    const password = crypto.randomUUID();
+    const nats = await startNats({ auth: { user: "gate", password } });
+    const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_creds_" });
+    const creds = `${dataDir}/nats-gate.json`;
+    await Deno.writeTextFile(creds, JSON.stringify({ user: "gate", password }), { mode: 0o600 });
+    const gate = await startGate({
+      dataDir,
+      flags: ["--cluster", nats.url, "--gate-id", "a", "--cluster-creds", creds],
+    });
+    let login: RunningProcess | undefined;
+    try {
+      const bad = await runLogin(["--cluster", "nope", "--data-dir", dataDir]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.output, /Flag --cluster takes nats:\/\/host:port URLs, not "nope"/);
+      const lone = await runLogin(["--cluster-creds", creds, "--data-dir", dataDir]);
+      assert.equal(lone.code, 2);
+      assert.match(lone.output, /Flag --cluster-creds needs --cluster/);
+      const refused = await runLogin([
+        "--cluster",
+        nats.url,
+        "--gate",
+        gate.wsUrl,
+        "--data-dir",
+        dataDir,
+      ]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.output, /start failed error="Cannot join the cluster at \S+: /);
+      login = await startLogin(gate, { flags: ["--cluster", nats.url, "--cluster-creds", creds] });
+      assert.ok(login.lines.some((line) => line.includes("cluster joined")));
+      const client = await connectClient(gate.wsUrl);
+      try {
+        const username = uniqueName("creds");
+        await client.register({ username, password: TEST_PASSWORD });
+        const answer = await client.login({ username, password: TEST_PASSWORD });
+        assert.ok(answer.userId > 0);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await login?.stop();
+      await gate.stop();
+      await nats.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "login cluster: without NATS a login is refused SERVER_BUSY rather than risk two " +
+    "sessions, and works again once NATS is back",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn() {
+    natsServer.check();
+    const nats = await startNats();
+    const gates = await startGates(nats);
+    let login: RunningProcess | undefined;
+    const client = await connectClient(gates[0].wsUrl);
+    try {
+      login = await startClusterLogin(gates[0], nats);
+      await waitLogin(gates[0]);
+      const username = await newAccount(gates[0], "nonats");
+      await nats.stop();
+      const asked = Date.now();
+      const answer = await client.request(LoginCmd.LOGIN, { username, password: TEST_PASSWORD }, {
+        timeoutMs: 20_000,
+      });
+      console.log(`answered in ${Date.now() - asked} ms without NATS`);
+      assert.equal(answer.state, State.SERVER_BUSY, JSON.stringify(answer));
+      assert.equal(answer.msg, "The session registry cannot be reached: try again");
+      assert.equal(await isBound(client), false);
+      await nats.restart();
+      await waitFor(async () => {
+        const again = await client.request(LoginCmd.LOGIN, {
+          username,
+          password: TEST_PASSWORD,
+        }, { timeoutMs: 20_000 });
+        return again.state === State.OK;
+      }, { what: "a login once NATS is back", timeoutMs: 30_000 });
+      assert.equal(await isBound(client), true);
+    } finally {
+      client.close();
+      await login?.stop();
       for (const gate of gates) await gate.stop();
       await nats.stop();
     }

@@ -24,7 +24,11 @@ import {
 } from "../log.ts";
 import {
   checkAddress,
+  checkDbUrl,
+  checkGateId,
+  checkNatsUrls,
   checkOrigin,
+  type ClusterSettings,
   GATE_LIMIT_FLAGS,
   type GateLimits,
   readConfigFile,
@@ -32,9 +36,10 @@ import {
   SUITE_DEFAULTS,
   type SuiteSettings,
 } from "./config_file.ts";
+import { checkGateUrl, checkServicePlan, parseServices, SERVICE_NAMES } from "./services.ts";
 import { DEFAULT_START_LIMIT, type StartLimitOptions } from "./start_limit.ts";
 
-export type { GateLimits, MetricsPorts, SuiteSettings } from "./config_file.ts";
+export type { ClusterSettings, GateLimits, MetricsPorts, SuiteSettings } from "./config_file.ts";
 
 /** The supervisor's parsed command line and config file. */
 export interface SuiteConfig {
@@ -44,7 +49,8 @@ export interface SuiteConfig {
   startLimit: StartLimitOptions;
 }
 
-function portFlag(name: string, value: string | undefined): number | undefined {
+/** The port a flag gives (`undefined` when absent); throws a sentence for anything else. */
+export function portFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) {
@@ -94,6 +100,12 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       "log-level": { type: "string" },
       "start-limit-burst": { type: "string" },
       "start-limit-interval-s": { type: "string" },
+      services: { type: "string" },
+      gate: { type: "string" },
+      cluster: { type: "string" },
+      "gate-id": { type: "string" },
+      "cluster-creds": { type: "string" },
+      db: { type: "string" },
       ...limitOptions,
     },
     strict: true,
@@ -140,6 +152,11 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       : file.startLimit?.intervalMs ?? DEFAULT_START_LIMIT.intervalMs,
   };
   const publicOrigin = flag("public-origin");
+  const services = flag("services") !== undefined
+    ? parseServices(flag("services")!, "Flag --services")
+    : file.services ?? [...SERVICE_NAMES];
+  const gate = flag("gate") !== undefined ? checkGateUrl(flag("gate")!, "Flag --gate") : file.gate;
+  checkServicePlan(services, gate);
   return {
     help,
     version,
@@ -167,8 +184,41 @@ export async function loadSuiteConfig(args: string[]): Promise<SuiteConfig> {
       log,
       metricsPorts: { ...file.metricsPorts },
       group: file.group,
-      loginDb: file.loginDb,
+      services,
+      gate,
+      cluster: clusterSettings(flag, file.cluster, cwd),
+      loginDb: flag("db") !== undefined ? checkDbUrl(flag("db")!, "Flag --db") : file.loginDb,
     },
+  };
+}
+
+/** Cluster mode from the flags over the file's `cluster`; throws a sentence for a bad value. */
+function clusterSettings(
+  flag: (name: string) => string | undefined,
+  file: ClusterSettings | undefined,
+  cwd: string,
+): ClusterSettings | undefined {
+  const nats = flag("cluster") !== undefined
+    ? checkNatsUrls(flag("cluster")!, "Flag --cluster")
+    : file?.nats;
+  const gateId = flag("gate-id") !== undefined
+    ? checkGateId(flag("gate-id")!, "Flag --gate-id")
+    : file?.gateId;
+  const creds = flag("cluster-creds") !== undefined
+    ? resolvePath(flag("cluster-creds")!, cwd)
+    : file?.creds;
+  if (nats === undefined) {
+    if (gateId !== undefined || creds !== undefined) {
+      throw new TypeError(
+        "Flags --gate-id and --cluster-creds need --cluster (or the config key cluster.nats)",
+      );
+    }
+    return undefined;
+  }
+  return {
+    nats,
+    ...gateId === undefined ? {} : { gateId },
+    ...creds === undefined ? {} : { creds },
   };
 }
 
@@ -205,7 +255,23 @@ export function gateFlags(options: SuiteSettings): string[] {
     const value = options.limits[key as keyof GateLimits];
     if (value !== undefined) flags.push(`--${flag}`, String(value));
   }
+  if (options.cluster) {
+    flags.push("--cluster", options.cluster.nats.join(","));
+    if (options.cluster.gateId) flags.push("--gate-id", options.cluster.gateId);
+    if (options.cluster.creds) flags.push("--cluster-creds", options.cluster.creds);
+  }
   return flags;
+}
+
+/**
+ * The login service's `--db` and its environment: the URL without its password, which goes in
+ * `PGPASSWORD` (a command line is visible to every user of the machine; an environment is not).
+ */
+export function loginDb(db: string): { args: string[]; env: Record<string, string> } {
+  const url = new URL(db);
+  const password = decodeURIComponent(url.password);
+  url.password = "";
+  return { args: ["--db", url.href], env: password ? { PGPASSWORD: password } : {} };
 }
 
 /** The log flags to hand a child. */

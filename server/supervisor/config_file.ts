@@ -19,6 +19,7 @@ import {
   type LoggerOptions,
   type LogLevel,
 } from "../log.ts";
+import { checkGateUrl, parseServices, type ServiceName } from "./services.ts";
 import { DEFAULT_START_LIMIT, type StartLimitOptions } from "./start_limit.ts";
 
 /** The gate's limits the supervisor hands on, as the config file names them. */
@@ -58,6 +59,14 @@ export interface MetricsPorts {
 export interface GroupSettings {
   /** Its `--reconnect-grace-ms`: how long a dropped member keeps its place; 0 turns it off. */
   reconnectGraceMs?: number;
+/** Cluster mode: the gate joins other gates over NATS (README, "More than one machine"). */
+export interface ClusterSettings {
+  /** NATS server URLs, `nats://host:port` (the gate's `--cluster`). */
+  nats: string[];
+  /** This gate's id in the cluster (`--gate-id`); random when absent. */
+  gateId?: string;
+  /** The NATS credentials file (`--cluster-creds`). */
+  creds?: string;
 }
 
 /** Everything the supervisor runs the suite with. */
@@ -83,6 +92,12 @@ export interface SuiteSettings {
   metricsPorts: MetricsPorts;
   /** The group service's settings. */
   group?: GroupSettings;
+  /** The children run on this machine (services.ts); all of them by default. */
+  services: ServiceName[];
+  /** A gate on another machine that login and group link to, when the gate does not run here. */
+  gate?: string;
+  /** Cluster mode, when set. */
+  cluster?: ClusterSettings;
   /** The login service's `--db`: a postgres:// URL; absent: `<dataDir>/login.sqlite`. */
   loginDb?: string;
 }
@@ -111,6 +126,9 @@ const TOP_KEYS = new Set([
   "log",
   "metricsPorts",
   "group",
+  "services",
+  "gate",
+  "cluster",
   "loginDb",
 ]);
 
@@ -175,6 +193,43 @@ export function checkAddress(value: string, where: string): string {
     } catch { /* not an IPv6 address */ }
   }
   throw new TypeError(`${where} must be an IP address, not ${JSON.stringify(value)}`);
+}
+
+/** NATS URLs, `nats://host:port` or `tls://host:port`, from a list or a comma-separated text. */
+export function checkNatsUrls(value: string | readonly string[], where: string): string[] {
+  const urls = (typeof value === "string" ? value.split(",") : value).map((url) => url.trim())
+    .filter(Boolean);
+  if (urls.length === 0) throw new TypeError(`${where} needs at least one nats://host:port URL`);
+  for (const url of urls) {
+    if (!/^(nats|tls):\/\/[^\s/]+:\d+$/.test(url)) {
+      throw new TypeError(`${where} takes nats://host:port URLs, not ${JSON.stringify(url)}`);
+    }
+  }
+  return urls;
+}
+
+/** A PostgreSQL URL for the login service's `--db`; throws a sentence naming `where`. */
+export function checkDbUrl(value: string, where: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch { /* below */ }
+  if (
+    !url || !/^postgres(ql)?:$/.test(url.protocol) || !url.hostname || url.pathname.length < 2
+  ) {
+    throw new TypeError(`${where} must be postgres://user:pass@host:port/db`);
+  }
+  return value;
+}
+
+/** A gate id: 1 to 64 letters, digits, '_' or '-' (the gate's `--gate-id`). */
+export function checkGateId(value: string, where: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+    throw new TypeError(
+      `${where} must be 1 to 64 letters, digits, '_' or '-', not ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
 }
 
 /** `path` from `base` when it is relative. */
@@ -264,13 +319,6 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
       out.log.level = json.log.level as LogLevel;
     }
   }
-  if (json.loginDb !== undefined) {
-    const db = text(json.loginDb, "loginDb");
-    if (!/^postgres(ql)?:\/\/[^/]+\/\w/.test(db)) {
-      throw new TypeError("Config key loginDb must be postgres://user:pass@host:port/db");
-    }
-    out.loginDb = db;
-  }
   if (json.metricsPorts !== undefined) {
     if (!isObject(json.metricsPorts)) {
       throw new TypeError("Config key metricsPorts must be an object");
@@ -295,6 +343,43 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
         0,
         86_400_000,
       );
+    }
+  if (json.services !== undefined) {
+    if (!Array.isArray(json.services)) {
+      throw new TypeError('Config key services must be an array of names, e.g. ["login", "group"]');
+    }
+    out.services = parseServices(
+      json.services.map((name, i) => text(name, `services[${i}]`)),
+      "Config key services",
+    );
+  }
+  if (json.gate !== undefined) out.gate = checkGateUrl(text(json.gate, "gate"), "Config key gate");
+  if (json.loginDb !== undefined) {
+    out.loginDb = checkDbUrl(text(json.loginDb, "loginDb"), "Config key loginDb");
+  }
+  if (json.cluster !== undefined) {
+    if (!isObject(json.cluster)) {
+      throw new TypeError("Config key cluster must be an object {nats, gateId, creds}");
+    }
+    onlyKeys(json.cluster, ["nats", "gateId", "creds"], "cluster.");
+    const nats = json.cluster.nats;
+    if (!Array.isArray(nats) && typeof nats !== "string") {
+      throw new TypeError("Config key cluster.nats must be a list of nats://host:port URLs");
+    }
+    out.cluster = {
+      nats: checkNatsUrls(
+        Array.isArray(nats) ? nats.map((url, i) => text(url, `cluster.nats[${i}]`)) : nats,
+        "Config key cluster.nats",
+      ),
+    };
+    if (json.cluster.gateId !== undefined) {
+      out.cluster.gateId = checkGateId(
+        text(json.cluster.gateId, "cluster.gateId"),
+        "Config key cluster.gateId",
+      );
+    }
+    if (json.cluster.creds !== undefined) {
+      out.cluster.creds = resolvePath(text(json.cluster.creds, "cluster.creds"), base);
     }
   }
   return out;

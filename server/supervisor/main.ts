@@ -1,6 +1,7 @@
 /**
  * `deno task gate`: the whole suite under the supervisor: the gate, the login and group
- * services, and the license server, with data in `--data-dir`. Prints the web page's URL.
+ * services, and the license server, with data in `--data-dir`; or the part of it that
+ * `--services` names, on a machine of a larger site. Prints the web page's URL.
  *
  * @module
  */
@@ -9,8 +10,10 @@ import { printFlagError } from "../flag_error.ts";
 import { createLogger, setLogDefaults } from "../log.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { VERSION } from "../version.ts";
-import { gateFlags, loadSuiteConfig, logFlags, type SuiteConfig } from "./config.ts";
+import { gateFlags, loadSuiteConfig, logFlags, loginDb, type SuiteConfig } from "./config.ts";
 import { START_LIMIT_HELP } from "./start_limit.ts";
+import { serviceFlags } from "./cluster_plan.ts";
+import type { ServiceName } from "./services.ts";
 import { gateSpec, licenseSpec, serviceSpecs } from "./suite.ts";
 import { Supervisor } from "./supervisor.ts";
 
@@ -36,6 +39,17 @@ Usage: deno task gate [flags]
                        the gate's limits (deno task gate:only --help has their defaults)
   --log-format F       text or json log lines, for every process (text)
   --log-level L        debug, info, warn or error, for every process (info)
+  --services LIST      the children to run on this machine, comma-separated, from gate, login,
+                       group and license (all four)
+  --gate URL           without gate in --services: the gate on another machine that login and
+                       group link to, e.g. tcp://10.0.0.5:8081 (its sskey file copied into
+                       --data-dir, or GATEHOUSE_SSKEY set on both machines)
+  --db URL             the login service's accounts in PostgreSQL, postgres://user:pass@host/db,
+                       shared by login instances on several machines (SQLite in --data-dir)
+  --cluster URLS       cluster mode: the gate joins other gates over NATS, nats://host:port[,…]
+                       (login and group get it too when they take it)
+  --gate-id ID         this gate's id in the cluster (random)
+  --cluster-creds FILE the NATS credentials (see the README, "More than one machine")
 ${START_LIMIT_HELP}
   --version            print the version
   --help               this text
@@ -48,7 +62,9 @@ once). SIGHUP (systemctl reload) is forwarded to the license server alone, which
 license file; the other children keep running untouched. Each process also runs on its own: deno task gate:only | login | group | license.
 
 The gate's /healthz is liveness; its /readyz answers 200 only while login and group each have a
-link to it (503 naming the missing ones otherwise); /metrics is Prometheus text.
+link to it, from this machine or another (with --cluster, to any gate); 503 naming the missing
+ones otherwise. /metrics is Prometheus text. The license server runs on one machine only: its
+seats are one pool.
 `;
 
 /** Whether the gate takes --log-format and --log-level: it does (server/gate/main.ts). */
@@ -58,8 +74,18 @@ const GATE_TAKES_LOG_FLAGS = true;
 export const GATE_LISTENING =
   /gate(?: |","event":")listening(?: |",")http(?:=|":")([^\s"]+)(?: |",")tcp(?:=|":")([^\s"]+)(?: |",")ws(?:=|":")([^\s"]+)/;
 
-/** The services the gate's `/readyz` waits for: those the supervisor runs behind the gate. */
+/** The services that link to the gate: login and group. */
 export const REQUIRED_SERVICES = "login,group";
+
+/**
+ * The services the gate's `/readyz` waits for: login and group, whatever this supervisor runs.
+ * Alone, they link to this gate, from this machine or, with `--services`, from another one; in
+ * cluster mode the gate counts their links on any gate it hears (README, `/readyz`), so a gate
+ * whose services run behind another gate is ready once those are heard.
+ */
+export function requiredServices(): string[] {
+  return REQUIRED_SERVICES.split(",");
+}
 
 /**
  * The supervisor's faults (server/process_faults.ts). A rejection nobody handled is contained:
@@ -125,17 +151,34 @@ export async function main(args: string[]): Promise<number> {
   if (supervisor.stopping) return ended(await supervisor.done);
 
   const childLog = logFlags(options.log);
-  const ready = await supervisor.add(
-    gateSpec(options, [
-      ...gateArgs,
-      "--require-services",
-      REQUIRED_SERVICES,
-      ...GATE_TAKES_LOG_FLAGS ? childLog : [],
-    ]),
-    GATE_LISTENING,
-  );
-  if (!ready) return ended(await supervisor.done);
-  const [, httpUrl, tcpUrl] = ready;
+  const run = new Set(options.services);
+  log.info("services", {
+    run: options.services.join(","),
+    ...options.gate === undefined ? {} : { gate: options.gate },
+  });
+  let httpUrl: string | undefined;
+  // Services link over framed TCP: Deno's WebSocket client leaves Nagle's algorithm on, which
+  // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1).
+  let gateUrl = options.gate;
+  if (run.has("gate")) {
+    const required = requiredServices();
+    const ready = await supervisor.add(
+      gateSpec(options, [
+        ...gateArgs,
+        ...required.length > 0 ? ["--require-services", required.join(",")] : [],
+        ...GATE_TAKES_LOG_FLAGS ? childLog : [],
+      ]),
+      GATE_LISTENING,
+    );
+    if (!ready) return ended(await supervisor.done);
+    httpUrl = ready[1];
+    // They reach the gate on loopback when it listens on every address; over TLS, at the public
+    // origin's name when one is set, since that is the name the certificate carries.
+    gateUrl = ready[2].replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:");
+    if (options.tls && options.publicOrigin) {
+      gateUrl = `tls://${new URL(options.publicOrigin).hostname}:${new URL(gateUrl).port}`;
+    }
+  }
   const extra: Record<string, string[]> = {};
   for (const name of ["login", "group", "license"] as const) {
     const port = options.metricsPorts[name];
@@ -146,23 +189,45 @@ export async function main(args: string[]): Promise<number> {
   }
   const grace = options.group?.reconnectGraceMs;
   if (grace !== undefined) extra.group.push("--reconnect-grace-ms", String(grace));
-  if (options.loginDb) extra.login.push("--db", options.loginDb);
-  // Services link over framed TCP: Deno's WebSocket client leaves Nagle's algorithm on, which
-  // stalls its messages of about 1 KB and more by ~40 ms (bench/FINDINGS.md, finding 1). They
-  // reach the gate on loopback when it listens on every address; over TLS, at the public
-  // origin's name when one is set, since that is the name the certificate carries.
-  let gateUrl = tcpUrl.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:");
-  if (options.tls && options.publicOrigin) {
-    gateUrl = `tls://${new URL(options.publicOrigin).hostname}:${new URL(gateUrl).port}`;
+  if (options.cluster && (run.has("login") || run.has("group"))) {
+    // The services learn NATS flags of their own (a session registry…): pass them to those
+    // that list them in their --help.
+    const takes = await serviceFlags();
+    const nats = [
+      "--cluster",
+      options.cluster.nats.join(","),
+      ...options.cluster.creds ? ["--cluster-creds", options.cluster.creds] : [],
+    ];
+    if (takes.loginCluster) extra.login.push(...nats);
+    if (takes.groupCluster) extra.group.push(...nats);
   }
-  for (const spec of serviceSpecs({ dataDir: options.dataDir, gateUrl, extra })) {
-    supervisor.add(spec);
+  const db = options.loginDb === undefined ? undefined : loginDb(options.loginDb);
+  if (db) extra.login.push(...db.args);
+  if (gateUrl !== undefined) {
+    for (const spec of serviceSpecs({ dataDir: options.dataDir, gateUrl, extra })) {
+      if (!run.has(spec.name as ServiceName)) continue;
+      if (spec.name === "login" && db) spec.env = db.env;
+      supervisor.add(spec);
+    }
   }
-  supervisor.add(licenseSpec(options, extra.license));
-  log.info("ready", { web: `${httpUrl}/` });
+  if (run.has("license")) supervisor.add(licenseSpec(options, extra.license));
+  if (httpUrl !== undefined) {
+    log.info("ready", { web: `${httpUrl}/` });
+  } else {
+    log.info("ready", {
+      services: options.services.join(","),
+      ...gateUrl === undefined ? {} : { gate: gateUrl },
+    });
+  }
   // For a person at a terminal; JSON logs are for a collector, every line an object.
   if (options.log.format !== "json") {
-    console.log(`\nGatehouse is up. Open ${httpUrl}/ in a browser. Ctrl-C stops it.\n`);
+    console.log(
+      httpUrl !== undefined
+        ? `\nGatehouse is up. Open ${httpUrl}/ in a browser. Ctrl-C stops it.\n`
+        : `\nGatehouse ${options.services.join(", ")} up${
+          gateUrl === undefined ? "" : `, linked to the gate at ${gateUrl}`
+        }. Ctrl-C stops it.\n`,
+    );
   }
 
   return ended(await supervisor.done);

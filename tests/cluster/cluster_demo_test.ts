@@ -67,6 +67,7 @@ Deno.test({
         "--allow-run",
         "--allow-read",
         "--allow-write",
+        "--allow-net=127.0.0.1",
         "server/supervisor/cluster.ts",
       ],
       args: [

@@ -59,6 +59,8 @@ export interface MetricsPorts {
 export interface GroupSettings {
   /** Its `--reconnect-grace-ms`: how long a dropped member keeps its place; 0 turns it off. */
   reconnectGraceMs?: number;
+}
+
 /** Cluster mode: the gate joins other gates over NATS (README, "More than one machine"). */
 export interface ClusterSettings {
   /** NATS server URLs, `nats://host:port` (the gate's `--cluster`). */
@@ -344,6 +346,7 @@ export function configFromJson(json: unknown, base: string): Partial<SuiteSettin
         86_400_000,
       );
     }
+  }
   if (json.services !== undefined) {
     if (!Array.isArray(json.services)) {
       throw new TypeError('Config key services must be an array of names, e.g. ["login", "group"]');

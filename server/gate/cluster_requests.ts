@@ -17,6 +17,7 @@
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { type RequestEnvelope, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
+import { requestText } from "./cluster_request_text.ts";
 import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects.ts";
 import type { GateDirectory } from "./gate_directory.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
@@ -53,7 +54,7 @@ interface Attempt {
   next: number;
   /** Whether a gate tried so far was busy. */
   busy: boolean;
-  /** The request's JSON, made once for every gate tried. */
+  /** The request's text (cluster_request_text.ts), made once for every gate tried. */
   text?: string;
   /** What to do when no gate of `targets` took it, instead of the usual answer. */
   onExhausted?: (busy: boolean) => void;
@@ -220,7 +221,7 @@ export class ClusterRequests {
       this.#attempt(attempt);
       return;
     }
-    attempt.text ??= JSON.stringify(request);
+    attempt.text ??= requestText(request);
     const call = this.#calls.add({
       gate,
       cmd: request.cmd,
@@ -260,9 +261,19 @@ export class ClusterRequests {
         this.#attempt(attempt);
         return;
       }
-      call.reply(msg.string(), Number(h.get(STATE_HEADER) || State.OK));
+      passOn(call.reply, msg, Number(h.get(STATE_HEADER) || State.OK));
       return;
     }
-    call.reply(msg.string(), State.OK);
+    passOn(call.reply, msg, State.OK);
   }
+}
+
+/**
+ * Passes an answer from another gate on: as the bytes that came when the reply can send bytes
+ * and they look like the envelope's JSON object (the other gate encoded its text), else as text.
+ */
+function passOn(reply: Reply, msg: Msg, state: number): void {
+  const data = msg.data;
+  if (reply.utf8 && data.length > 0 && data[0] === 0x7b) reply.utf8(data, state);
+  else reply(msg.string(), state);
 }

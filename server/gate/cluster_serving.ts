@@ -12,6 +12,7 @@ import { type RequestEnvelope, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects.ts";
 import { ANNOUNCE_MS } from "./gate_directory.ts";
+import { cmdField, readRequestHead } from "./cluster_request_text.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import type { Reply } from "./session.ts";
 
@@ -66,20 +67,38 @@ export class ServedCommands {
     if (!nc) return;
     for (const cmd of links.commands) {
       if (this.#served.has(cmd)) continue;
+      const field = cmdField(cmd);
       const sub = nc.subscribe(commandSubject(this.#options.gate, cmd), {
-        callback: (_error, msg) => this.#serve(cmd, msg),
+        callback: (_error, msg) => this.#serve({ cmd, field }, msg),
       });
       this.#served.set(cmd, { unsubscribe: () => sub.unsubscribe() });
     }
   }
 
-  /** A request from another gate for one of this gate's links. */
-  #serve(cmd: string, msg: Msg): void {
+  /**
+   * A request from another gate for one of this gate's links. Its text starts with its `msgId`
+   * and `cmd` (cluster_request_text.ts): checked there, it goes to the link with only `msgId`
+   * replaced. A command routed by key needs the request's data, and a text that does not start
+   * so is checked whole: both are parsed.
+   */
+  #serve(served: { cmd: string; field: string }, msg: Msg): void {
     if (!msg.reply) return;
+    const { cmd, field } = served;
     const { dispatcher, log } = this.#options;
+    const text = msg.string();
+    const rotation = dispatcher.links.rotation(cmd);
+    if (rotation?.route === undefined) {
+      const head = readRequestHead(text, field);
+      if (head) {
+        const pick = dispatcher.links.pickIn(cmd, rotation);
+        if (!pick.link) refuse(msg, pick.state);
+        else dispatcher.forwardText({ link: pick.link, cmd, text, head, reply: respond(msg) });
+        return;
+      }
+    }
     let request: RequestEnvelope;
     try {
-      request = msg.json<RequestEnvelope>();
+      request = JSON.parse(text);
     } catch {
       log.warn("cluster request unreadable", { cmd });
       return;
@@ -91,19 +110,20 @@ export class ServedCommands {
       log.warn("cluster request malformed", { cmd });
       return;
     }
-    const rotation = dispatcher.links.rotation(cmd);
     if (rotation?.route !== undefined) {
       // Route by key: the link holding the key (any when none does), or gathered from all.
       dispatcher.dispatchRouted({ request, reply: respond(msg), rotation, route: rotation.route });
       return;
     }
     const pick = dispatcher.links.pickIn(cmd, rotation);
-    if (!pick.link) {
-      msg.respond("", { headers: pick.state === State.SERVER_BUSY ? REFUSED_BUSY : REFUSED_OFF });
-      return;
-    }
-    dispatcher.forward({ link: pick.link, request, reply: respond(msg) });
+    if (!pick.link) refuse(msg, pick.state);
+    else dispatcher.forward({ link: pick.link, request, reply: respond(msg) });
   }
+}
+
+/** Says why this gate did not take a request: all its links busy, or none left. */
+function refuse(msg: Msg, state: number): void {
+  msg.respond("", { headers: state === State.SERVER_BUSY ? REFUSED_BUSY : REFUSED_OFF });
 }
 
 /** The reply that answers a request from another gate: the text, its state in a header. */
@@ -122,9 +142,16 @@ function refusal(why: "busy" | "off"): MsgHdrs {
 const REFUSED_BUSY = refusal("busy");
 const REFUSED_OFF = refusal("off");
 
+/** The headers of service answers that are not OK, by state: made once each, only read. */
+const STATE_HEADERS = new Map<number, MsgHdrs>();
+
 /** The header of a service answer that is not OK: its state. */
 function stateHeaders(state: number): MsgHdrs {
-  const h = headers();
-  h.set(STATE_HEADER, String(state));
+  let h = STATE_HEADERS.get(state);
+  if (!h) {
+    h = headers();
+    h.set(STATE_HEADER, String(state));
+    STATE_HEADERS.set(state, h);
+  }
   return h;
 }

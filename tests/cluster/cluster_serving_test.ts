@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { State } from "../../shared/mod.ts";
+import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
+import { ClusterRouter } from "../../server/gate/cluster_router.ts";
+import { commandSubject, STATE_HEADER } from "../../server/gate/cluster_subjects.ts";
+import { natsServerTool, startNats } from "../helpers/nats.ts";
+import { testGate } from "../helpers/sessions.ts";
+import { delay, INTEGRATION, waitFor } from "../helpers/suite.ts";
+
+const natsServer = natsServerTool();
+
+Deno.test({
+  name: "cluster serving: what comes from NATS is checked; a request is passed on with its msgId",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn(t) {
+    natsServer.check();
+    const nats = await startNats();
+    const gate = testGate({ base: 2 * CLIENTS_PER_GATE });
+    const router = new ClusterRouter({
+      local: gate,
+      log: gate.log,
+      requestTimeoutMs: 5000,
+      servers: [nats.url],
+      gateId: "2",
+    });
+    await router.start();
+    const nc = await connect({ servers: nats.url });
+    const link = gate.link(["echo"]);
+    router.addLink(link);
+    const subject = commandSubject(2, "echo");
+    /** Sends a text to gate 2's echo subject; resolves with the answer's text and state. */
+    const ask = async (text: string) => {
+      const answer = await nc.request(subject, text, { timeout: 3000 });
+      return { text: answer.string(), state: answer.headers?.get(STATE_HEADER) };
+    };
+    try {
+      await waitFor(() => {
+        nc.publish(subject, '{"msgId":1,"cmd":"echo","is_req":true,"data":{}}', {
+          reply: "test.ignored",
+        });
+        return link.conn.sent.length > 0;
+      }, { what: "gate 2 subscribed to echo" });
+      // The tries still on their way arrive too: answered and set aside.
+      await nc.flush();
+      await delay(200);
+      for (const forwarded of link.conn.sent.splice(0)) {
+        router.answer(link, {
+          cmd: "echo",
+          is_resp: true,
+          msgId: forwarded.msgId as number,
+          state: State.OK,
+          time: 0,
+          data: {},
+        });
+      }
+      assert.equal(gate.dispatcher.pendingCount, 0);
+
+      await t.step("malformed texts from NATS reach no link and stop nothing", async () => {
+        const malformed = [
+          "not json",
+          "",
+          "[1,2]",
+          "null",
+          '{"msgId":1,"cmd":"other","is_req":true}',
+          '{"cmd":"echo","msgId":"x","is_req":true}',
+          '{"msgId":1,"cmd":"echo","is_req":true',
+          '{"msgId":99999999999999999,"cmd":"echo","is_req":true}',
+          '{"msgId":01,"cmd":"echo"}',
+        ];
+        for (const text of malformed) nc.publish(subject, text, { reply: "test.reply" });
+        await nc.flush();
+        await delay(200);
+        assert.deepEqual(link.conn.sent, [], "no malformed request reached the link");
+      });
+
+      await t.step("the text (msgId first) reaches the link with only msgId replaced", async () => {
+        const data = { text: '"msgId":5 and {"msgId":6}', n: [1, { msgId: 7 }] };
+        const asking = ask(JSON.stringify({
+          msgId: 12,
+          cmd: "echo",
+          is_req: true,
+          data,
+          clientId: CLIENTS_PER_GATE + 3,
+          userId: 0,
+        }));
+        await waitFor(() => link.conn.sent.length === 1, { what: "the request at the link" });
+        const forwarded = link.conn.sent[0];
+        assert.notEqual(forwarded.msgId, 12, "the link sees the gate's pending id");
+        assert.deepEqual({ ...forwarded, msgId: 12 }, {
+          msgId: 12,
+          cmd: "echo",
+          is_req: true,
+          data,
+          clientId: CLIENTS_PER_GATE + 3,
+          userId: 0,
+        });
+        router.answer(link, {
+          cmd: "echo",
+          is_resp: true,
+          msgId: forwarded.msgId as number,
+          state: State.FAIL,
+          msg: "refused",
+          time: 0,
+          data: {},
+        });
+        const answer = await asking;
+        assert.equal(answer.state, String(State.FAIL));
+        const response = JSON.parse(answer.text);
+        assert.equal(response.msgId, 12, "the answer carries the requester's msgId");
+        assert.equal(response.msg, "refused");
+      });
+
+      await t.step("a request in another field order is parsed and checked whole", async () => {
+        link.conn.sent.length = 0;
+        const asking = ask('{"cmd":"echo","is_req":true,"msgId":13,"data":{"a":1}}');
+        await waitFor(() => link.conn.sent.length === 1, { what: "the request at the link" });
+        const forwarded = link.conn.sent[0];
+        assert.deepEqual(forwarded.data, { a: 1 });
+        router.answer(link, {
+          cmd: "echo",
+          is_resp: true,
+          msgId: forwarded.msgId as number,
+          state: State.OK,
+          time: 0,
+          data: { b: 2 },
+        });
+        const response = JSON.parse((await asking).text);
+        assert.equal(response.msgId, 13);
+        assert.deepEqual(response.data, { b: 2 });
+      });
+    } finally {
+      await nc.close();
+      await router.close();
+      await nats.stop();
+    }
+  },
+});

@@ -15,8 +15,9 @@
  */
 
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { type RequestEnvelope, State } from "../../shared/mod.ts";
+import { isStateCode, type RequestEnvelope, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
+import { BATCH_TOKEN, readAnswerBatch } from "./cluster_answers.ts";
 import { requestText } from "./cluster_request_text.ts";
 import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects.ts";
 import type { GateDirectory } from "./gate_directory.ts";
@@ -69,6 +70,8 @@ export class ClusterRequests {
   /** This run's reply subject prefix, with a trailing dot. */
   #inbox = "";
   #connected = false;
+  /** Gate → command → its subject. */
+  #subjects = new Map<number, Map<string, string>>();
 
   constructor(options: ClusterRequestsOptions) {
     this.#options = options;
@@ -229,14 +232,32 @@ export class ClusterRequests {
       reply,
       context: attempt,
     });
-    nc.publish(commandSubject(gate, request.cmd), attempt.text, {
+    nc.publish(this.#subject(gate, request.cmd), attempt.text, {
       reply: this.#inbox + call.id,
     });
   }
 
+  /** The subject of `cmd` on `gate`, made once. */
+  #subject(gate: number, cmd: string): string {
+    let subjects = this.#subjects.get(gate);
+    if (!subjects) this.#subjects.set(gate, subjects = new Map());
+    let subject = subjects.get(cmd);
+    if (subject === undefined) {
+      subject = commandSubject(gate, cmd);
+      // Bounded: commands are those some gate announced (the directory's targets).
+      subjects.set(cmd, subject);
+    }
+    return subject;
+  }
+
   /** An answer (or NATS's no-responders status) to a request this gate sent. */
   #onAnswer(msg: Msg): void {
-    const call = this.#calls.take(Number(msg.subject.slice(this.#inbox.length)));
+    const token = msg.subject.slice(this.#inbox.length);
+    if (token === BATCH_TOKEN) {
+      this.#onAnswers(msg.data);
+      return;
+    }
+    const call = this.#calls.take(Number(token));
     if (!call) return;
     const attempt = call.context;
     const h = msg.headers;
@@ -266,7 +287,30 @@ export class ClusterRequests {
     }
     passOn(call.reply, msg, State.OK);
   }
+
+  /** Answers from a gate, batched (cluster_answers.ts); each settles its call once. */
+  #onAnswers(data: Uint8Array): void {
+    const { answers, fault } = readAnswerBatch(data);
+    for (const { id, state, bytes } of answers) {
+      const call = this.#calls.take(id);
+      if (!call) continue;
+      if (!isStateCode(state)) {
+        this.#refuseCall(
+          call,
+          State.FAIL,
+          `The gate serving ${call.cmd} sent an unreadable answer`,
+        );
+        continue;
+      }
+      const reply = call.reply;
+      if (reply.utf8 && bytes.length > 0 && bytes[0] === 0x7b) reply.utf8(bytes, state);
+      else reply(decoder.decode(bytes), state);
+    }
+    if (fault) this.#options.log.warn("cluster answers unreadable", { fault });
+  }
 }
+
+const decoder = new TextDecoder();
 
 /**
  * Passes an answer from another gate on: as the bytes that came when the reply can send bytes

@@ -2,7 +2,8 @@
  * The serving side of cross-gate requests: one NATS subscription per command this gate's links
  * serve (`gatehouse.g.<gate>.c.<cmd>`), whose handler picks among the gate's links. A gate whose
  * links are all at their in-flight limit (or that serves the command no more) replies with a
- * refusal header instead of forwarding, and the requesting gate tries the next.
+ * refusal header instead of forwarding, and the requesting gate tries the next. The answers go
+ * back batched per turn (cluster_answers.ts).
  *
  * @module
  */
@@ -10,7 +11,8 @@
 import { headers, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { type RequestEnvelope, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects.ts";
+import { AnswerBatches } from "./cluster_answers.ts";
+import { commandSubject, REFUSED_HEADER } from "./cluster_subjects.ts";
 import { ANNOUNCE_MS } from "./gate_directory.ts";
 import { cmdField, readRequestHead } from "./cluster_request_text.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
@@ -33,12 +35,28 @@ export class ServedCommands {
   /** Command → this gate's subscription for it. */
   #served = new Map<string, { unsubscribe(): void; idleSince?: number }>();
 
+  /** The answers to the requests this gate served, batched per turn (cluster_answers.ts). */
+  #answers: AnswerBatches;
+
   constructor(options: ServedCommandsOptions) {
     this.#options = options;
+    this.#answers = new AnswerBatches({ log: options.log });
+  }
+
+  /** Sends the answers gathered in this turn now (before the gate closes its NATS connection). */
+  flush(): void {
+    this.#answers.flush();
+  }
+
+  /** The reply that answers a request from another gate (batched with the turn's others). */
+  #respond(msg: Msg): Reply {
+    const to = msg.reply!;
+    return (text, state) => this.#answers.send({ to, text, state });
   }
 
   /** Subscribes on a (new) NATS connection, dropping the subscriptions of the old one. */
   attach(nc: NatsConnection): void {
+    this.#answers.attach(nc);
     for (const served of this.#served.values()) served.unsubscribe();
     this.#served.clear();
     this.#nc = nc;
@@ -92,7 +110,13 @@ export class ServedCommands {
       if (head) {
         const pick = dispatcher.links.pickIn(cmd, rotation);
         if (!pick.link) refuse(msg, pick.state);
-        else dispatcher.forwardText({ link: pick.link, cmd, text, head, reply: respond(msg) });
+        else {dispatcher.forwardText({
+            link: pick.link,
+            cmd,
+            text,
+            head,
+            reply: this.#respond(msg),
+          });}
         return;
       }
     }
@@ -112,24 +136,23 @@ export class ServedCommands {
     }
     if (rotation?.route !== undefined) {
       // Route by key: the link holding the key (any when none does), or gathered from all.
-      dispatcher.dispatchRouted({ request, reply: respond(msg), rotation, route: rotation.route });
+      dispatcher.dispatchRouted({
+        request,
+        reply: this.#respond(msg),
+        rotation,
+        route: rotation.route,
+      });
       return;
     }
     const pick = dispatcher.links.pickIn(cmd, rotation);
     if (!pick.link) refuse(msg, pick.state);
-    else dispatcher.forward({ link: pick.link, request, reply: respond(msg) });
+    else dispatcher.forward({ link: pick.link, request, reply: this.#respond(msg) });
   }
 }
 
 /** Says why this gate did not take a request: all its links busy, or none left. */
 function refuse(msg: Msg, state: number): void {
   msg.respond("", { headers: state === State.SERVER_BUSY ? REFUSED_BUSY : REFUSED_OFF });
-}
-
-/** The reply that answers a request from another gate: the text, its state in a header. */
-function respond(msg: Msg): Reply {
-  return (text, state) =>
-    msg.respond(text, state === State.OK ? undefined : { headers: stateHeaders(state) });
 }
 
 function refusal(why: "busy" | "off"): MsgHdrs {
@@ -141,17 +164,3 @@ function refusal(why: "busy" | "off"): MsgHdrs {
 /** The refusal headers, made once (a reply's headers are only read). */
 const REFUSED_BUSY = refusal("busy");
 const REFUSED_OFF = refusal("off");
-
-/** The headers of service answers that are not OK, by state: made once each, only read. */
-const STATE_HEADERS = new Map<number, MsgHdrs>();
-
-/** The header of a service answer that is not OK: its state. */
-function stateHeaders(state: number): MsgHdrs {
-  let h = STATE_HEADERS.get(state);
-  if (!h) {
-    h = headers();
-    h.set(STATE_HEADER, String(state));
-    STATE_HEADERS.set(state, h);
-  }
-  return h;
-}

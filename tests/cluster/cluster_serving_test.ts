@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { State } from "../../shared/mod.ts";
 import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
+import { readAnswerBatch } from "../../server/gate/cluster_answers.ts";
 import { ClusterRouter } from "../../server/gate/cluster_router.ts";
 import { commandSubject, STATE_HEADER } from "../../server/gate/cluster_subjects.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
@@ -129,6 +130,50 @@ Deno.test({
         const response = JSON.parse((await asking).text);
         assert.equal(response.msgId, 13);
         assert.deepEqual(response.data, { b: 2 });
+      });
+
+      await t.step("the answers of one turn to one gate leave as one batch", async () => {
+        link.conn.sent.length = 0;
+        const prefix = "gatehouse.r.9.1.";
+        const got: { subject: string; data: Uint8Array }[] = [];
+        const sub = nc.subscribe(`${prefix}*`, {
+          callback: (_error, msg) => {
+            got.push({ subject: msg.subject, data: msg.data });
+          },
+        });
+        await nc.flush();
+        for (let id = 1; id <= 3; id++) {
+          nc.publish(subject, `{"msgId":${20 + id},"cmd":"echo","is_req":true,"data":{}}`, {
+            reply: prefix + id,
+          });
+        }
+        await waitFor(() => link.conn.sent.length === 3, { what: "the requests at the link" });
+        for (const [i, forwarded] of link.conn.sent.entries()) {
+          router.answer(link, {
+            cmd: "echo",
+            is_resp: true,
+            msgId: forwarded.msgId as number,
+            state: i === 1 ? State.FAIL : State.OK,
+            msg: i === 1 ? "née refusée" : undefined,
+            time: 0,
+            data: { i },
+          });
+        }
+        await waitFor(() => got.length > 0, { what: "the answers" });
+        await delay(100);
+        sub.unsubscribe();
+        assert.deepEqual(got.map((m) => m.subject), [`${prefix}m`], "one message for three");
+        const { answers, fault } = readAnswerBatch(got[0].data);
+        assert.equal(fault, undefined);
+        const read = answers.map((a) => {
+          const response = JSON.parse(new TextDecoder().decode(a.bytes));
+          return [a.id, a.state, response.msgId, response.data.i, response.msg];
+        });
+        assert.deepEqual(read, [
+          [1, State.OK, 21, 0, undefined],
+          [2, State.FAIL, 22, 1, "née refusée"],
+          [3, State.OK, 23, 2, undefined],
+        ]);
       });
     } finally {
       await nc.close();

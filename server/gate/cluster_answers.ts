@@ -16,7 +16,7 @@
 import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import { STATE_HEADER, SUBJECT_PREFIX } from "./cluster_subjects.ts";
+import { REFUSED_HEADER, STATE_HEADER, SUBJECT_PREFIX } from "./cluster_subjects.ts";
 
 /** The last token of the subject an answer batch goes to (after the requester's prefix). */
 export const BATCH_TOKEN = "m";
@@ -101,27 +101,49 @@ export class AnswerBatches {
     }
   }
 
+  /** Refuses a request from another gate: all this gate's links busy, or none left. */
+  refuse(options: { to: string; busy: boolean }): void {
+    try {
+      this.#nc?.publish(options.to, "", {
+        headers: options.busy ? REFUSED_BUSY : REFUSED_OFF,
+      });
+    } catch (error) {
+      this.#log.warn("cluster refusal not sent", { error });
+    }
+  }
+
   #publishBatch(subject: string, answers: Answer[]): void {
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    for (const { id, state, text } of answers) {
-      const body = encoder.encode(text);
-      const head = encoder.encode(`${id} ${state} ${body.length}\n`);
-      parts.push(head, body);
-      size += head.length + body.length;
-    }
-    const data = new Uint8Array(size);
-    let at = 0;
-    for (const part of parts) {
-      data.set(part, at);
-      at += part.length;
-    }
+    const data = encodeBatch(answers);
     try {
       this.#nc?.publish(subject, data);
     } catch (error) {
       this.#log.warn("cluster answers not sent", { error, answers: answers.length });
     }
   }
+}
+
+/**
+ * Encodes a batch: for each entry `<id> <state> <length>\n` and its text's UTF-8 (requests
+ * batched by the requesting gate carry state 0).
+ */
+export function encodeBatch(
+  entries: { id: string | number; state: number; text: string }[],
+): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (const { id, state, text } of entries) {
+    const body = encoder.encode(text);
+    const head = encoder.encode(`${id} ${state} ${body.length}\n`);
+    parts.push(head, body);
+    size += head.length + body.length;
+  }
+  const data = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    data.set(part, at);
+    at += part.length;
+  }
+  return data;
 }
 
 /** One answer read from a batch: the call it answers, its state, its envelope's UTF-8. */
@@ -170,6 +192,16 @@ function readNumber(
   if (i === at || data[i] !== end || !Number.isSafeInteger(value)) return undefined;
   return { value, next: i + 1 };
 }
+
+function refusal(why: "busy" | "off"): MsgHdrs {
+  const h = headers();
+  h.set(REFUSED_HEADER, why);
+  return h;
+}
+
+/** The refusal headers, made once (a reply's headers are only read). */
+const REFUSED_BUSY = refusal("busy");
+const REFUSED_OFF = refusal("off");
 
 /** The headers of answers that are not OK, by state: made once each, only read. */
 const STATE_HEADERS = new Map<number, MsgHdrs>();

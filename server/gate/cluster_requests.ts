@@ -17,7 +17,7 @@
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { isStateCode, type RequestEnvelope, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import { BATCH_TOKEN, readAnswerBatch } from "./cluster_answers.ts";
+import { BATCH_TOKEN, encodeBatch, readAnswerBatch } from "./cluster_answers.ts";
 import { requestText } from "./cluster_request_text.ts";
 import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects.ts";
 import type { GateDirectory } from "./gate_directory.ts";
@@ -32,6 +32,9 @@ import type { Reply } from "./session.ts";
  * times it out only when that answer does not come (NATS lost the request or the answer).
  */
 export const TIMEOUT_MARGIN_MS = 500;
+
+/** The most requests in one batch (their ids make its reply subject). */
+const MAX_BATCH = 64;
 
 /** The status code of NATS's "no responders" answer. */
 const NO_RESPONDERS = 503;
@@ -70,6 +73,9 @@ export class ClusterRequests {
   /** This run's reply subject prefix, with a trailing dot. */
   #inbox = "";
   #connected = false;
+  /** Subject → the requests of this turn for it (sent at the end of the turn). */
+  #outbox = new Map<string, { id: number; state: number; text: string }[]>();
+  #scheduled = false;
   /** Gate → command → its subject. */
   #subjects = new Map<number, Map<string, string>>();
 
@@ -160,6 +166,7 @@ export class ClusterRequests {
 
   /** Stops the timeout sweep and answers every request in flight `SERVER_OFF`. */
   close(): void {
+    this.#outbox.clear();
     this.#calls.close();
     for (const call of this.#calls.takeAll()) {
       this.#refuseCall(call, State.SERVER_OFF, "The gate is shutting down");
@@ -232,9 +239,76 @@ export class ClusterRequests {
       reply,
       context: attempt,
     });
-    nc.publish(this.#subject(gate, request.cmd), attempt.text, {
-      reply: this.#inbox + call.id,
-    });
+    const subject = this.#subject(gate, request.cmd);
+    const batch = this.#outbox.get(subject);
+    const entry = { id: call.id, state: 0, text: attempt.text };
+    if (batch) batch.push(entry);
+    else this.#outbox.set(subject, [entry]);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /**
+   * Publishes the requests of this turn: one message per subject, a lone request as it is, more
+   * as a batch (cluster_answers.ts) whose reply subject names their calls, `q<id>-<id>…`, so that
+   * NATS's no-responders status for it moves each of them on.
+   */
+  #flush(): void {
+    this.#scheduled = false;
+    const outbox = this.#outbox;
+    if (outbox.size === 0) return;
+    this.#outbox = new Map();
+    const nc = this.#nc;
+    for (const [subject, entries] of outbox) {
+      for (let i = 0; i < entries.length; i += MAX_BATCH) {
+        const chunk = entries.slice(i, i + MAX_BATCH);
+        try {
+          if (!nc) throw new Error("No NATS connection");
+          if (chunk.length === 1) {
+            nc.publish(subject, chunk[0].text, { reply: this.#inbox + chunk[0].id });
+          } else {
+            nc.publish(subject, encodeBatch(chunk), {
+              reply: this.#inbox + "q" + chunk.map((entry) => entry.id).join("-"),
+            });
+          }
+        } catch (error) {
+          this.#options.log.warn("cluster requests not sent", { error, requests: chunk.length });
+          for (const { id } of chunk) {
+            const call = this.#calls.take(id);
+            if (call) {
+              this.#refuseCall(
+                call,
+                State.SERVER_OFF,
+                `The gate serving ${call.cmd} could not be reached`,
+              );
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** NATS's answer to a batch of requests: no responder (each moves on) or another error. */
+  #onBatchStatus(token: string, msg: Msg): void {
+    const h = msg.headers;
+    if (!h?.hasError) return;
+    for (const id of token.slice(1).split("-")) {
+      const call = this.#calls.take(Number(id));
+      if (!call) continue;
+      if (h.code === NO_RESPONDERS) this.#attempt(call.context);
+      else {
+        this.#refuseCall(
+          call,
+          State.SERVER_OFF,
+          `The gate serving ${call.cmd} could not be reached`,
+        );
+      }
+    }
+    if (h.code !== NO_RESPONDERS) {
+      this.#options.log.warn("cluster request batch failed", { status: h.code });
+    }
   }
 
   /** The subject of `cmd` on `gate`, made once. */
@@ -255,6 +329,10 @@ export class ClusterRequests {
     const token = msg.subject.slice(this.#inbox.length);
     if (token === BATCH_TOKEN) {
       this.#onAnswers(msg.data);
+      return;
+    }
+    if (token.charCodeAt(0) === 0x71) { // `q`: a batch of requests
+      this.#onBatchStatus(token, msg);
       return;
     }
     const call = this.#calls.take(Number(token));

@@ -8,11 +8,11 @@
  * @module
  */
 
-import { headers, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { type RequestEnvelope, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import { AnswerBatches } from "./cluster_answers.ts";
-import { commandSubject, REFUSED_HEADER } from "./cluster_subjects.ts";
+import { AnswerBatches, readAnswerBatch } from "./cluster_answers.ts";
+import { commandSubject, SUBJECT_PREFIX } from "./cluster_subjects.ts";
 import { ANNOUNCE_MS } from "./gate_directory.ts";
 import { cmdField, readRequestHead } from "./cluster_request_text.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
@@ -49,8 +49,7 @@ export class ServedCommands {
   }
 
   /** The reply that answers a request from another gate (batched with the turn's others). */
-  #respond(msg: Msg): Reply {
-    const to = msg.reply!;
+  #respond(to: string): Reply {
     return (text, state) => this.#answers.send({ to, text, state });
   }
 
@@ -87,10 +86,34 @@ export class ServedCommands {
       if (this.#served.has(cmd)) continue;
       const field = cmdField(cmd);
       const sub = nc.subscribe(commandSubject(this.#options.gate, cmd), {
-        callback: (_error, msg) => this.#serve({ cmd, field }, msg),
+        callback: (_error, msg) => this.#onMessage({ cmd, field }, msg),
       });
       this.#served.set(cmd, { unsubscribe: () => sub.unsubscribe() });
     }
+  }
+
+  /**
+   * A message from another gate on a command subject: one request, or (its reply subject ending
+   * in `q<id>-<id>…`) a batch of them (cluster_answers.ts), each answered on its own id.
+   */
+  #onMessage(served: { cmd: string; field: string }, msg: Msg): void {
+    const to = msg.reply;
+    if (!to) return;
+    const dot = to.lastIndexOf(".");
+    if (to.charCodeAt(dot + 1) !== 0x71) { // not `q`: one request
+      this.#serve(served, { text: msg.string(), to });
+      return;
+    }
+    if (!BATCH_REPLY.test(to)) {
+      this.#options.log.warn("cluster request batch with a bad reply subject", { cmd: served.cmd });
+      return;
+    }
+    const prefix = to.slice(0, dot + 1);
+    const { answers: requests, fault } = readAnswerBatch(msg.data);
+    for (const { id, bytes } of requests) {
+      this.#serve(served, { text: decoder.decode(bytes), to: prefix + id });
+    }
+    if (fault) this.#options.log.warn("cluster requests unreadable", { cmd: served.cmd, fault });
   }
 
   /**
@@ -99,24 +122,21 @@ export class ServedCommands {
    * replaced. A command routed by key needs the request's data, and a text that does not start
    * so is checked whole: both are parsed.
    */
-  #serve(served: { cmd: string; field: string }, msg: Msg): void {
-    if (!msg.reply) return;
+  #serve(served: { cmd: string; field: string }, options: { text: string; to: string }): void {
     const { cmd, field } = served;
+    const { text, to } = options;
     const { dispatcher, log } = this.#options;
-    const text = msg.string();
     const rotation = dispatcher.links.rotation(cmd);
     if (rotation?.route === undefined) {
       const head = readRequestHead(text, field);
       if (head) {
         const pick = dispatcher.links.pickIn(cmd, rotation);
-        if (!pick.link) refuse(msg, pick.state);
-        else {dispatcher.forwardText({
-            link: pick.link,
-            cmd,
-            text,
-            head,
-            reply: this.#respond(msg),
-          });}
+        if (!pick.link) {
+          this.#answers.refuse({ to, busy: pick.state === State.SERVER_BUSY });
+          return;
+        }
+        const reply = this.#respond(to);
+        dispatcher.forwardText({ link: pick.link, cmd, text, head, reply });
         return;
       }
     }
@@ -138,29 +158,19 @@ export class ServedCommands {
       // Route by key: the link holding the key (any when none does), or gathered from all.
       dispatcher.dispatchRouted({
         request,
-        reply: this.#respond(msg),
+        reply: this.#respond(to),
         rotation,
         route: rotation.route,
       });
       return;
     }
     const pick = dispatcher.links.pickIn(cmd, rotation);
-    if (!pick.link) refuse(msg, pick.state);
-    else dispatcher.forward({ link: pick.link, request, reply: this.#respond(msg) });
+    if (!pick.link) this.#answers.refuse({ to, busy: pick.state === State.SERVER_BUSY });
+    else dispatcher.forward({ link: pick.link, request, reply: this.#respond(to) });
   }
 }
 
-/** Says why this gate did not take a request: all its links busy, or none left. */
-function refuse(msg: Msg, state: number): void {
-  msg.respond("", { headers: state === State.SERVER_BUSY ? REFUSED_BUSY : REFUSED_OFF });
-}
+/** The reply subject of a batch of requests: `gatehouse.r.<gate>.<epoch>.q<id>-<id>…`. */
+const BATCH_REPLY = new RegExp(`^${SUBJECT_PREFIX}\\.r\\.\\d+\\.\\d+\\.q\\d+(-\\d+)*$`);
 
-function refusal(why: "busy" | "off"): MsgHdrs {
-  const h = headers();
-  h.set(REFUSED_HEADER, why);
-  return h;
-}
-
-/** The refusal headers, made once (a reply's headers are only read). */
-const REFUSED_BUSY = refusal("busy");
-const REFUSED_OFF = refusal("off");
+const decoder = new TextDecoder();

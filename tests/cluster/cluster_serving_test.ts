@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { State } from "../../shared/mod.ts";
 import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
-import { readAnswerBatch } from "../../server/gate/cluster_answers.ts";
+import { encodeBatch, readAnswerBatch } from "../../server/gate/cluster_answers.ts";
 import { ClusterRouter } from "../../server/gate/cluster_router.ts";
 import { commandSubject, STATE_HEADER } from "../../server/gate/cluster_subjects.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
@@ -175,6 +175,51 @@ Deno.test({
           [3, State.OK, 23, 2, undefined],
         ]);
       });
+
+      await t.step(
+        "a batch of requests: each reaches the link, a bad entry stops the rest",
+        async () => {
+          link.conn.sent.length = 0;
+          const prefix = "gatehouse.r.9.2.";
+          const got: { subject: string; data: Uint8Array }[] = [];
+          const sub = nc.subscribe(`${prefix}*`, {
+            callback: (_error, msg) => {
+              got.push({ subject: msg.subject, data: msg.data });
+            },
+          });
+          await nc.flush();
+          const text = (msgId: number) => `{"msgId":${msgId},"cmd":"echo","is_req":true,"data":{}}`;
+          const body = new TextDecoder().decode(
+            encodeBatch([{ id: 5, state: 0, text: text(31) }, { id: 6, state: 0, text: text(32) }]),
+          );
+          nc.publish(subject, body + "7 0 999\n{}", { reply: `${prefix}q5-6-7` });
+          nc.publish(subject, encodeBatch([{ id: 8, state: 0, text: text(33) }]), {
+            reply: "gatehouse.r.9.2.x8", // not a batch reply subject: refused whole
+          });
+          await waitFor(() => link.conn.sent.length === 2, { what: "the requests at the link" });
+          assert.deepEqual(link.conn.sent.map((m) => m.data), [{}, {}]);
+          for (const forwarded of link.conn.sent) {
+            router.answer(link, {
+              cmd: "echo",
+              is_resp: true,
+              msgId: forwarded.msgId as number,
+              state: State.OK,
+              time: 0,
+              data: {},
+            });
+          }
+          await waitFor(() => got.length > 0, { what: "the answers" });
+          await delay(100);
+          sub.unsubscribe();
+          assert.deepEqual(got.map((m) => m.subject), [`${prefix}m`]);
+          const { answers } = readAnswerBatch(got[0].data);
+          const read = answers.map((
+            a,
+          ) => [a.id, JSON.parse(new TextDecoder().decode(a.bytes)).msgId]);
+          assert.deepEqual(read, [[5, 31], [6, 32]]);
+          assert.equal(link.conn.sent.length, 2, "the entry that did not fit reached no link");
+        },
+      );
     } finally {
       await nc.close();
       await router.close();

@@ -4,7 +4,11 @@ import { State } from "../../shared/mod.ts";
 import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
 import { encodeBatch, readAnswerBatch } from "../../server/gate/cluster_answers.ts";
 import { ClusterRouter } from "../../server/gate/cluster_router.ts";
-import { commandSubject, STATE_HEADER } from "../../server/gate/cluster_subjects.ts";
+import {
+  ANNOUNCE_SUBJECT,
+  commandSubject,
+  STATE_HEADER,
+} from "../../server/gate/cluster_subjects.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
 import { testGate } from "../helpers/sessions.ts";
 import { delay, INTEGRATION, waitFor } from "../helpers/suite.ts";
@@ -218,6 +222,50 @@ Deno.test({
           ) => [a.id, JSON.parse(new TextDecoder().decode(a.bytes)).msgId]);
           assert.deepEqual(read, [[5, 31], [6, 32]]);
           assert.equal(link.conn.sent.length, 2, "the entry that did not fit reached no link");
+        },
+      );
+
+      await t.step(
+        "NATS finds no responder for a batch: each of its requests moves on",
+        async () => {
+          link.conn.sent.length = 0;
+          // A gate 3 that says it serves echo but never subscribed: its batches get no-responders.
+          const announce = () =>
+            nc.publish(
+              ANNOUNCE_SUBJECT,
+              JSON.stringify({
+                gate: 3,
+                gateId: "3",
+                epoch: 1,
+                firstId: 3 * CLIENTS_PER_GATE + 1,
+                serves: { echo: 50 },
+                types: ["test"],
+              }),
+            );
+          announce();
+          await nc.flush();
+          await delay(100);
+          announce();
+          const client = gate.open();
+          for (let msgId = 1; msgId <= 20; msgId++) {
+            router.route(client, { cmd: "echo", is_req: true, msgId, time: 0, data: {} });
+          }
+          await waitFor(() => link.conn.sent.length === 20, { what: "every request at B's link" });
+          for (const forwarded of link.conn.sent) {
+            router.answer(link, {
+              cmd: "echo",
+              is_resp: true,
+              msgId: forwarded.msgId as number,
+              state: State.OK,
+              time: 0,
+              data: {},
+            });
+          }
+          await waitFor(() => client.conn.sent.length >= 20, { what: "the answers" });
+          await delay(100);
+          const ids = client.conn.sent.map((m) => m.msgId).sort((x, y) => Number(x) - Number(y));
+          assert.deepEqual(ids, Array.from({ length: 20 }, (_, i) => i + 1), "each answered once");
+          assert.ok(client.conn.sent.every((m) => m.state === State.OK));
         },
       );
     } finally {

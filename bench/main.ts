@@ -32,8 +32,8 @@ Usage: deno task bench [flags]
   --warmup S       seconds of warmup before each (full 2, quick 1)
   --rounds N       repeat each load run N times, ours and baselines alternating, and report
                    the median round (full 5, quick 1)
-  --before COMMIT  also run that commit's gate (git archive into a temp folder) in the routed
-                   and idle scenarios, beside ours: before/after rows in the same run
+  --before COMMIT  also run that commit's gate (git archive into a temp folder) in the routed,
+                   idle and cluster scenarios, beside ours: before/after rows in the same run
   --help           this text
 
 Scenarios:

@@ -186,6 +186,16 @@ export function parseEnvelope(text: string): EnvelopeResult {
  */
 export function nestsDeeperThan(text: string, limit: number): boolean {
   if (text.length <= limit) return false;
+  // No more opening brackets than the limit (inside strings or not) cannot nest deeper: counted
+  // with indexOf, which is native, before walking the text character by character.
+  let opens = 0;
+  for (let i = text.indexOf("{"); i !== -1 && opens <= limit; i = text.indexOf("{", i + 1)) {
+    opens++;
+  }
+  for (let i = text.indexOf("["); i !== -1 && opens <= limit; i = text.indexOf("[", i + 1)) {
+    opens++;
+  }
+  if (opens <= limit) return false;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

@@ -89,6 +89,27 @@ function checkU32(name: string, value: number): void {
 }
 
 /**
+ * String bodies up to this many UTF-16 units are encoded into {@linkcode scratch} (at most 3
+ * bytes each).
+ */
+const SCRATCH_TEXT_UNITS = 21_845;
+const scratch = new Uint8Array(FRAME_HEADER_BYTES + SCRATCH_TEXT_UNITS * 3);
+const scratchBody = scratch.subarray(FRAME_HEADER_BYTES);
+
+/** Writes a frame's header (sync bytes, lengths, seq, type) at the start of `out`. */
+function writeHeader(
+  out: Uint8Array,
+  fields: { full: number; seq: number; type: number; body: number },
+): void {
+  out.set(SYNC_BYTES, 0);
+  const view = new DataView(out.buffer, out.byteOffset, FRAME_HEADER_BYTES);
+  view.setUint32(4, fields.full);
+  view.setUint32(8, fields.seq);
+  view.setUint32(12, fields.type);
+  view.setUint32(16, fields.body);
+}
+
+/**
  * Encodes one frame: header, string body, binary data.
  *
  * @example
@@ -99,6 +120,18 @@ function checkU32(name: string, value: number): void {
 export function encodeFrame(input: FrameInput): Uint8Array {
   checkU32("seq", input.seq);
   checkU32("type", input.type);
+  const text = input.body;
+  if (
+    typeof text === "string" && text.length <= SCRATCH_TEXT_UNITS &&
+    (input.binary === undefined || input.binary.length === 0)
+  ) {
+    // Encoded straight after the header's room in a scratch buffer, then copied out at its
+    // exact size: one buffer per frame instead of two (bench/FINDINGS.md, finding 17).
+    const { written } = encoder.encodeInto(text, scratchBody);
+    const out = scratch.slice(0, FRAME_HEADER_BYTES + written);
+    writeHeader(out, { full: out.length, seq: input.seq, type: input.type, body: written });
+    return out;
+  }
   const body = typeof input.body === "string"
     ? encoder.encode(input.body)
     : input.body ?? new Uint8Array();
@@ -106,12 +139,7 @@ export function encodeFrame(input: FrameInput): Uint8Array {
   const full = FRAME_HEADER_BYTES + body.length + binary.length;
   checkU32("length", full);
   const out = new Uint8Array(full);
-  out.set(SYNC_BYTES, 0);
-  const view = new DataView(out.buffer);
-  view.setUint32(4, full);
-  view.setUint32(8, input.seq);
-  view.setUint32(12, input.type);
-  view.setUint32(16, body.length);
+  writeHeader(out, { full, seq: input.seq, type: input.type, body: body.length });
   out.set(body, FRAME_HEADER_BYTES);
   out.set(binary, FRAME_HEADER_BYTES + body.length);
   return out;

@@ -67,18 +67,21 @@ export interface ClusterPeer extends Peer {
 
 /**
  * Starts gates A and B with `--cluster <nats>` (and `--rate 1000000 --burst 1000000`) on one
- * --data-dir, the echo service on B over framed TCP (FINDINGS.md findings 1 and 2), and waits
+ * --data-dir (gate and echo of `rootDir`, another checkout, when given: `--before`), the echo
+ * service on B over framed TCP (FINDINGS.md findings 1 and 2), and waits
  * until an `echo` request sent to A's framed-TCP port is answered OK.
  */
 export async function startClusterPair(
   context: BenchContext,
-  natsUrl: string,
+  options: { natsUrl: string; rootDir?: string },
 ): Promise<ClusterPeer> {
+  const { natsUrl, rootDir } = options;
   const dataDir = await context.tempDir();
   const gate = (id: string, echo: boolean) =>
     startOurs(context, {
       dataDir,
       echo,
+      rootDir,
       serviceTransport: "tcp",
       gateFlags: [...UNLIMITED_RATE, "--cluster", natsUrl, "--gate-id", id],
     });

@@ -48,11 +48,25 @@ const VARIANTS: Variant[] = [
     key: "cluster",
     label: "gate A → NATS → gate B → echo",
     start: async (context, natsUrl) => {
-      const pair = await startClusterPair(context, natsUrl);
+      const pair = await startClusterPair(context, { natsUrl });
       return { ...pair, url: pair.a.wsUrl };
     },
   },
 ];
+
+/** The variants of a run: with `--before`, that commit's two gates and echo too. */
+function variantsOf(context: BenchContext): Variant[] {
+  const before = context.before;
+  if (!before) return VARIANTS;
+  return [...VARIANTS, {
+    key: "before",
+    label: `gate A → NATS → gate B → echo of ${before.commit}`,
+    start: async (context, natsUrl) => {
+      const pair = await startClusterPair(context, { natsUrl, rootDir: before.rootDir });
+      return { ...pair, url: pair.a.wsUrl };
+    },
+  }];
+}
 
 /** Runs the load at each connection count on one fresh start of the variant's peers. */
 async function measure(
@@ -143,7 +157,8 @@ export const cluster: Scenario = {
     try {
       for (let round = 1; round <= context.rounds; round++) {
         const of = context.rounds > 1 ? `round ${round}/${context.rounds}: ` : "";
-        const order = round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse();
+        const variants = variantsOf(context);
+        const order = round % 2 === 1 ? variants : [...variants].reverse();
         for (const variant of order) {
           context.step(
             `${of}${variant.label}, ${CONNECTION_COUNTS.join(" then ")} connections ` +
@@ -209,6 +224,38 @@ export const cluster: Scenario = {
         disturbed: d,
       }),
     ];
+    if (context.before) {
+      const before = medianReport(rounds.get(key("before", CONNECTIONS))!);
+      const b = disturbed(ours, before);
+      rows.push(
+        judge({
+          scenario: `cluster A→B ${CONNECTIONS} ws conns vs before (${context.before.commit})`,
+          unit: "req/s",
+          ours: ours.result.throughput,
+          baselineName: "before",
+          baseline: before.result.throughput,
+          oursLatency: latency(ours),
+          baselineLatency: latency(before),
+          disturbed: b,
+        }),
+        judge({
+          scenario: `cluster server CPU per request vs before (${context.before.commit})`,
+          unit: "µs",
+          ours: serverMicros(ours),
+          baselineName: "before",
+          baseline: serverMicros(before),
+          disturbed: b,
+        }),
+        judge({
+          scenario: `cluster A→B ${CONNECTIONS} ws conns of ${context.before.commit}`,
+          unit: "req/s",
+          ours: before.result.throughput,
+          baselineName: "single gate",
+          baseline: single.result.throughput,
+          disturbed: disturbed(before, single),
+        }),
+      );
+    }
     return { rows, measurements };
   },
 };

@@ -15,8 +15,10 @@
  */
 
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { type RequestEnvelope, State } from "../../shared/mod.ts";
+import { isStateCode, type RequestEnvelope, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
+import { BATCH_TOKEN, encodeBatch, readAnswerBatch } from "./cluster_answers.ts";
+import { requestText } from "./cluster_request_text.ts";
 import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects.ts";
 import type { GateDirectory } from "./gate_directory.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
@@ -30,6 +32,9 @@ import type { Reply } from "./session.ts";
  * times it out only when that answer does not come (NATS lost the request or the answer).
  */
 export const TIMEOUT_MARGIN_MS = 500;
+
+/** The most requests in one batch (their ids make its reply subject). */
+const MAX_BATCH = 64;
 
 /** The status code of NATS's "no responders" answer. */
 const NO_RESPONDERS = 503;
@@ -53,7 +58,7 @@ interface Attempt {
   next: number;
   /** Whether a gate tried so far was busy. */
   busy: boolean;
-  /** The request's JSON, made once for every gate tried. */
+  /** The request's text (cluster_request_text.ts), made once for every gate tried. */
   text?: string;
   /** What to do when no gate of `targets` took it, instead of the usual answer. */
   onExhausted?: (busy: boolean) => void;
@@ -68,6 +73,11 @@ export class ClusterRequests {
   /** This run's reply subject prefix, with a trailing dot. */
   #inbox = "";
   #connected = false;
+  /** Subject → the requests of this turn for it (sent at the end of the turn). */
+  #outbox = new Map<string, { id: number; state: number; text: string }[]>();
+  #scheduled = false;
+  /** Gate → command → its subject. */
+  #subjects = new Map<number, Map<string, string>>();
 
   constructor(options: ClusterRequestsOptions) {
     this.#options = options;
@@ -156,6 +166,7 @@ export class ClusterRequests {
 
   /** Stops the timeout sweep and answers every request in flight `SERVER_OFF`. */
   close(): void {
+    this.#outbox.clear();
     this.#calls.close();
     for (const call of this.#calls.takeAll()) {
       this.#refuseCall(call, State.SERVER_OFF, "The gate is shutting down");
@@ -220,7 +231,7 @@ export class ClusterRequests {
       this.#attempt(attempt);
       return;
     }
-    attempt.text ??= JSON.stringify(request);
+    attempt.text ??= requestText(request);
     const call = this.#calls.add({
       gate,
       cmd: request.cmd,
@@ -228,14 +239,103 @@ export class ClusterRequests {
       reply,
       context: attempt,
     });
-    nc.publish(commandSubject(gate, request.cmd), attempt.text, {
-      reply: this.#inbox + call.id,
-    });
+    const subject = this.#subject(gate, request.cmd);
+    const batch = this.#outbox.get(subject);
+    const entry = { id: call.id, state: 0, text: attempt.text };
+    if (batch) batch.push(entry);
+    else this.#outbox.set(subject, [entry]);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /**
+   * Publishes the requests of this turn: one message per subject, a lone request as it is, more
+   * as a batch (cluster_answers.ts) whose reply subject names their calls, `q<id>-<id>…`, so that
+   * NATS's no-responders status for it moves each of them on.
+   */
+  #flush(): void {
+    this.#scheduled = false;
+    const outbox = this.#outbox;
+    if (outbox.size === 0) return;
+    this.#outbox = new Map();
+    const nc = this.#nc;
+    for (const [subject, entries] of outbox) {
+      for (let i = 0; i < entries.length; i += MAX_BATCH) {
+        const chunk = entries.slice(i, i + MAX_BATCH);
+        try {
+          if (!nc) throw new Error("No NATS connection");
+          if (chunk.length === 1) {
+            nc.publish(subject, chunk[0].text, { reply: this.#inbox + chunk[0].id });
+          } else {
+            nc.publish(subject, encodeBatch(chunk), {
+              reply: this.#inbox + "q" + chunk.map((entry) => entry.id).join("-"),
+            });
+          }
+        } catch (error) {
+          this.#options.log.warn("cluster requests not sent", { error, requests: chunk.length });
+          for (const { id } of chunk) {
+            const call = this.#calls.take(id);
+            if (call) {
+              this.#refuseCall(
+                call,
+                State.SERVER_OFF,
+                `The gate serving ${call.cmd} could not be reached`,
+              );
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** NATS's answer to a batch of requests: no responder (each moves on) or another error. */
+  #onBatchStatus(token: string, msg: Msg): void {
+    const h = msg.headers;
+    if (!h?.hasError) return;
+    for (const id of token.slice(1).split("-")) {
+      const call = this.#calls.take(Number(id));
+      if (!call) continue;
+      if (h.code === NO_RESPONDERS) this.#attempt(call.context);
+      else {
+        this.#refuseCall(
+          call,
+          State.SERVER_OFF,
+          `The gate serving ${call.cmd} could not be reached`,
+        );
+      }
+    }
+    if (h.code !== NO_RESPONDERS) {
+      this.#options.log.warn("cluster request batch failed", { status: h.code });
+    }
+  }
+
+  /** The subject of `cmd` on `gate`, made once. */
+  #subject(gate: number, cmd: string): string {
+    let subjects = this.#subjects.get(gate);
+    if (!subjects) this.#subjects.set(gate, subjects = new Map());
+    let subject = subjects.get(cmd);
+    if (subject === undefined) {
+      subject = commandSubject(gate, cmd);
+      // Bounded: commands are those some gate announced (the directory's targets).
+      subjects.set(cmd, subject);
+    }
+    return subject;
   }
 
   /** An answer (or NATS's no-responders status) to a request this gate sent. */
   #onAnswer(msg: Msg): void {
-    const call = this.#calls.take(Number(msg.subject.slice(this.#inbox.length)));
+    const token = msg.subject.slice(this.#inbox.length);
+    if (token === BATCH_TOKEN) {
+      this.#onAnswers(msg.data);
+      return;
+    }
+    if (token.charCodeAt(0) === 0x71) { // `q`: a batch of requests
+      this.#onBatchStatus(token, msg);
+      return;
+    }
+    const call = this.#calls.take(Number(token));
     if (!call) return;
     const attempt = call.context;
     const h = msg.headers;
@@ -260,9 +360,42 @@ export class ClusterRequests {
         this.#attempt(attempt);
         return;
       }
-      call.reply(msg.string(), Number(h.get(STATE_HEADER) || State.OK));
+      passOn(call.reply, msg, Number(h.get(STATE_HEADER) || State.OK));
       return;
     }
-    call.reply(msg.string(), State.OK);
+    passOn(call.reply, msg, State.OK);
   }
+
+  /** Answers from a gate, batched (cluster_answers.ts); each settles its call once. */
+  #onAnswers(data: Uint8Array): void {
+    const { answers, fault } = readAnswerBatch(data);
+    for (const { id, state, bytes } of answers) {
+      const call = this.#calls.take(id);
+      if (!call) continue;
+      if (!isStateCode(state)) {
+        this.#refuseCall(
+          call,
+          State.FAIL,
+          `The gate serving ${call.cmd} sent an unreadable answer`,
+        );
+        continue;
+      }
+      const reply = call.reply;
+      if (reply.utf8 && bytes.length > 0 && bytes[0] === 0x7b) reply.utf8(bytes, state);
+      else reply(decoder.decode(bytes), state);
+    }
+    if (fault) this.#options.log.warn("cluster answers unreadable", { fault });
+  }
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Passes an answer from another gate on: as the bytes that came when the reply can send bytes
+ * and they look like the envelope's JSON object (the other gate encoded its text), else as text.
+ */
+function passOn(reply: Reply, msg: Msg, state: number): void {
+  const data = msg.data;
+  if (reply.utf8 && data.length > 0 && data[0] === 0x7b) reply.utf8(data, state);
+  else reply(msg.string(), state);
 }

@@ -316,6 +316,8 @@ export class ClusterRouter implements Router {
     this.#keys.close();
     await this.#identity?.release();
     this.#dispatcher.close();
+    // The answers of the last turn (and the SERVER_OFF ones just made) leave before NATS closes.
+    this.#served.flush();
     this.#requests.close();
     await this.#nc?.close().catch(() => {});
   }

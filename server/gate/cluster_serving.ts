@@ -2,16 +2,19 @@
  * The serving side of cross-gate requests: one NATS subscription per command this gate's links
  * serve (`gatehouse.g.<gate>.c.<cmd>`), whose handler picks among the gate's links. A gate whose
  * links are all at their in-flight limit (or that serves the command no more) replies with a
- * refusal header instead of forwarding, and the requesting gate tries the next.
+ * refusal header instead of forwarding, and the requesting gate tries the next. The answers go
+ * back batched per turn (cluster_answers.ts).
  *
  * @module
  */
 
-import { headers, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { type RequestEnvelope, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import { commandSubject, REFUSED_HEADER, STATE_HEADER } from "./cluster_subjects.ts";
+import { AnswerBatches, readAnswerBatch } from "./cluster_answers.ts";
+import { commandSubject, SUBJECT_PREFIX } from "./cluster_subjects.ts";
 import { ANNOUNCE_MS } from "./gate_directory.ts";
+import { cmdField, readRequestHead } from "./cluster_request_text.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import type { Reply } from "./session.ts";
 
@@ -32,12 +35,27 @@ export class ServedCommands {
   /** Command → this gate's subscription for it. */
   #served = new Map<string, { unsubscribe(): void; idleSince?: number }>();
 
+  /** The answers to the requests this gate served, batched per turn (cluster_answers.ts). */
+  #answers: AnswerBatches;
+
   constructor(options: ServedCommandsOptions) {
     this.#options = options;
+    this.#answers = new AnswerBatches({ log: options.log });
+  }
+
+  /** Sends the answers gathered in this turn now (before the gate closes its NATS connection). */
+  flush(): void {
+    this.#answers.flush();
+  }
+
+  /** The reply that answers a request from another gate (batched with the turn's others). */
+  #respond(to: string): Reply {
+    return (text, state) => this.#answers.send({ to, text, state });
   }
 
   /** Subscribes on a (new) NATS connection, dropping the subscriptions of the old one. */
   attach(nc: NatsConnection): void {
+    this.#answers.attach(nc);
     for (const served of this.#served.values()) served.unsubscribe();
     this.#served.clear();
     this.#nc = nc;
@@ -66,20 +84,65 @@ export class ServedCommands {
     if (!nc) return;
     for (const cmd of links.commands) {
       if (this.#served.has(cmd)) continue;
+      const field = cmdField(cmd);
       const sub = nc.subscribe(commandSubject(this.#options.gate, cmd), {
-        callback: (_error, msg) => this.#serve(cmd, msg),
+        callback: (_error, msg) => this.#onMessage({ cmd, field }, msg),
       });
       this.#served.set(cmd, { unsubscribe: () => sub.unsubscribe() });
     }
   }
 
-  /** A request from another gate for one of this gate's links. */
-  #serve(cmd: string, msg: Msg): void {
-    if (!msg.reply) return;
+  /**
+   * A message from another gate on a command subject: one request, or (its reply subject ending
+   * in `q<id>-<id>…`) a batch of them (cluster_answers.ts), each answered on its own id.
+   */
+  #onMessage(served: { cmd: string; field: string }, msg: Msg): void {
+    const to = msg.reply;
+    if (!to) return;
+    const dot = to.lastIndexOf(".");
+    if (to.charCodeAt(dot + 1) !== 0x71) { // not `q`: one request
+      this.#serve(served, { text: msg.string(), to });
+      return;
+    }
+    if (!BATCH_REPLY.test(to)) {
+      this.#options.log.warn("cluster request batch with a bad reply subject", { cmd: served.cmd });
+      return;
+    }
+    const prefix = to.slice(0, dot + 1);
+    const { answers: requests, fault } = readAnswerBatch(msg.data);
+    for (const { id, bytes } of requests) {
+      this.#serve(served, { text: decoder.decode(bytes), to: prefix + id });
+    }
+    if (fault) this.#options.log.warn("cluster requests unreadable", { cmd: served.cmd, fault });
+  }
+
+  /**
+   * A request from another gate for one of this gate's links. Its text starts with its `msgId`
+   * and `cmd` (cluster_request_text.ts): checked there, it goes to the link with only `msgId`
+   * replaced. A command routed by key needs the request's data, and a text that does not start
+   * so is checked whole: both are parsed.
+   */
+  #serve(served: { cmd: string; field: string }, options: { text: string; to: string }): void {
+    const { cmd, field } = served;
+    const { text, to } = options;
     const { dispatcher, log } = this.#options;
+    const rotation = dispatcher.links.rotation(cmd);
+    if (rotation?.route === undefined) {
+      const head = readRequestHead(text, field);
+      if (head) {
+        const pick = dispatcher.links.pickIn(cmd, rotation);
+        if (!pick.link) {
+          this.#answers.refuse({ to, busy: pick.state === State.SERVER_BUSY });
+          return;
+        }
+        const reply = this.#respond(to);
+        dispatcher.forwardText({ link: pick.link, cmd, text, head, reply });
+        return;
+      }
+    }
     let request: RequestEnvelope;
     try {
-      request = msg.json<RequestEnvelope>();
+      request = JSON.parse(text);
     } catch {
       log.warn("cluster request unreadable", { cmd });
       return;
@@ -91,40 +154,23 @@ export class ServedCommands {
       log.warn("cluster request malformed", { cmd });
       return;
     }
-    const rotation = dispatcher.links.rotation(cmd);
     if (rotation?.route !== undefined) {
       // Route by key: the link holding the key (any when none does), or gathered from all.
-      dispatcher.dispatchRouted({ request, reply: respond(msg), rotation, route: rotation.route });
+      dispatcher.dispatchRouted({
+        request,
+        reply: this.#respond(to),
+        rotation,
+        route: rotation.route,
+      });
       return;
     }
     const pick = dispatcher.links.pickIn(cmd, rotation);
-    if (!pick.link) {
-      msg.respond("", { headers: pick.state === State.SERVER_BUSY ? REFUSED_BUSY : REFUSED_OFF });
-      return;
-    }
-    dispatcher.forward({ link: pick.link, request, reply: respond(msg) });
+    if (!pick.link) this.#answers.refuse({ to, busy: pick.state === State.SERVER_BUSY });
+    else dispatcher.forward({ link: pick.link, request, reply: this.#respond(to) });
   }
 }
 
-/** The reply that answers a request from another gate: the text, its state in a header. */
-function respond(msg: Msg): Reply {
-  return (text, state) =>
-    msg.respond(text, state === State.OK ? undefined : { headers: stateHeaders(state) });
-}
+/** The reply subject of a batch of requests: `gatehouse.r.<gate>.<epoch>.q<id>-<id>…`. */
+const BATCH_REPLY = new RegExp(`^${SUBJECT_PREFIX}\\.r\\.\\d+\\.\\d+\\.q\\d+(-\\d+)*$`);
 
-function refusal(why: "busy" | "off"): MsgHdrs {
-  const h = headers();
-  h.set(REFUSED_HEADER, why);
-  return h;
-}
-
-/** The refusal headers, made once (a reply's headers are only read). */
-const REFUSED_BUSY = refusal("busy");
-const REFUSED_OFF = refusal("off");
-
-/** The header of a service answer that is not OK: its state. */
-function stateHeaders(state: number): MsgHdrs {
-  const h = headers();
-  h.set(STATE_HEADER, String(state));
-  return h;
-}
+const decoder = new TextDecoder();

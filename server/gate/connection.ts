@@ -20,6 +20,11 @@ export interface Connection {
   readonly unsentBytes: number;
   /** Sends one envelope's JSON text. */
   sendText(text: string): void;
+  /**
+   * Sends one envelope's JSON text already encoded as UTF-8 (an answer passed on as it came);
+   * the bytes are copied before it returns.
+   */
+  sendUtf8(bytes: Uint8Array): void;
   /** Reports a protocol fault (an `Error` frame, or `sc_msg_error` over WebSocket text). */
   sendError(msg: string, code?: number): void;
   /** Closes the connection, saying why. */

@@ -548,7 +548,7 @@ export class Gate implements ConnectionEvents {
     const session = new Session({
       conn: connection,
       bucket: this.#bucket(),
-      reply: (text, state) => this.#dispatcher.deliver(connection, text, state),
+      reply: this.#dispatcher.replyTo(connection),
     });
     this.#connections.add(session);
     this.#metrics.inc("connections_opened_total", `transport="${connection.transport}"`);

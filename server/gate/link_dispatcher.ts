@@ -29,6 +29,7 @@ import type { GateMetrics } from "./metrics.ts";
 import { Gather } from "./gather.ts";
 import { type HeldKey, KeyDirectory } from "./key_directory.ts";
 import { type PendingRequest, PendingRequests } from "./pending_requests.ts";
+import { type RequestHead, withMsgId } from "./cluster_request_text.ts";
 import {
   type LinkPick,
   type LinkRoute,
@@ -242,16 +243,38 @@ export class LinkDispatcher {
     if (overBytes(text, this.#maxMessage)) {
       this.#pending.take(request.msgId, link.session);
       request.msgId = clientMsgId;
-      this.refuse({
-        request,
-        reply,
-        state: State.BAD_REQUEST,
-        msg: `The request is over the limit of ${this.#maxMessage} bytes once the gate ` +
-          "adds the sender's fields",
-      });
+      this.#refuseOversized(request, reply);
       return;
     }
     this.send(link.session.conn, text);
+  }
+
+  /**
+   * Forwards a request that came from another gate as text (cluster_request_text.ts), its
+   * sender fields set there, to one link: only its `msgId` is replaced, by the pending id.
+   */
+  forwardText(
+    options: { link: ServiceLink; cmd: string; text: string; head: RequestHead; reply: Reply },
+  ): void {
+    const { link, cmd, text, head, reply } = options;
+    const gateMsgId = this.#pending.add({ clientMsgId: head.msgId, cmd, reply, link });
+    const out = withMsgId(text, { head, msgId: gateMsgId });
+    if (overBytes(out, this.#maxMessage)) {
+      this.#pending.take(gateMsgId, link.session);
+      this.#refuseOversized({ cmd, msgId: head.msgId }, reply);
+      return;
+    }
+    this.send(link.session.conn, out);
+  }
+
+  #refuseOversized(request: { cmd: string; msgId: number }, reply: Reply): void {
+    this.refuse({
+      request,
+      reply,
+      state: State.BAD_REQUEST,
+      msg: `The request is over the limit of ${this.#maxMessage} bytes once the gate ` +
+        "adds the sender's fields",
+    });
   }
 
   /**
@@ -310,6 +333,21 @@ export class LinkDispatcher {
     if (!to.closed) this.send(to, text);
   }
 
+  /**
+   * The {@linkcode Reply} of a connection of this gate: {@linkcode deliver}, and `utf8` for an
+   * answer passed on as bytes (with the same count and slow-reader cap).
+   */
+  replyTo(to: Connection): Reply {
+    const reply: Reply = (text, state) => this.deliver(to, text, state);
+    reply.utf8 = (bytes, state) => {
+      this.#metrics.countResponse(state);
+      if (to.closed) return;
+      to.sendUtf8(bytes);
+      this.#capUnsent(to);
+    };
+    return reply;
+  }
+
   /** Sends one text to every link that asked for a gate event. */
   tell(event: string, text: string): void {
     for (const link of this.#links.listeners(event)) this.send(link.session.conn, text);
@@ -318,6 +356,11 @@ export class LinkDispatcher {
   /** Sends, and closes a reader that lets too many bytes pile up. */
   send(to: Connection, text: string): void {
     to.sendText(text);
+    this.#capUnsent(to);
+  }
+
+  /** Closes a reader that lets too many bytes pile up. */
+  #capUnsent(to: Connection): void {
     if (to.unsentBytes > this.#maxUnsent && !to.closed) {
       this.#metrics.inc("slow_readers_closed_total");
       this.#log.warn("slow reader closed", { clientId: to.id, unsent: to.unsentBytes });

@@ -25,9 +25,16 @@ export interface ServiceInfo {
 
 /**
  * Delivers the answer to one request: the response envelope's text (its `msgId` the requester's
- * own) and its state, for the metrics and for whoever carries it on.
+ * own) and its state, for the metrics and for whoever carries it on. A reply that can send
+ * bytes on as they came has `utf8`: an answer from another gate, already the envelope's UTF-8,
+ * then reaches the socket without being decoded and encoded again (bench/FINDINGS.md, finding
+ * 17).
  */
-export type Reply = (text: string, state: number) => void;
+export interface Reply {
+  (text: string, state: number): void;
+  /** Delivers the answer's envelope as UTF-8 bytes (read before it returns, not kept). */
+  utf8?: (bytes: Uint8Array, state: number) => void;
+}
 
 /** Options of {@linkcode Session}. */
 export interface SessionOptions {

@@ -109,6 +109,12 @@ export class TcpConnection implements Connection {
     );
   }
 
+  sendUtf8(bytes: Uint8Array): void {
+    this.#link.send(
+      encodeFrame({ seq: this.#nextSeq(), type: this.#envelopeType, body: bytes }),
+    );
+  }
+
   sendError(msg: string, code: number = State.BAD_REQUEST): void {
     this.#link.send(
       encodeFrame({

@@ -255,6 +255,18 @@ export class WebSocketConnection implements Connection {
     }
   }
 
+  sendUtf8(bytes: Uint8Array): void {
+    if (this.closed) return;
+    if (this.#binary) {
+      this.#enqueueFrame(
+        WsOpcode.BINARY,
+        encodeFrame({ seq: this.#nextSeq(), type: this.#types.number("Envelope"), body: bytes }),
+      );
+    } else {
+      this.#enqueueFrame(WsOpcode.TEXT, bytes);
+    }
+  }
+
   sendError(msg: string, code: number = State.BAD_REQUEST): void {
     if (this.closed) return;
     if (this.#binary) {

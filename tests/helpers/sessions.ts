@@ -43,6 +43,10 @@ export class MemoryConnection implements Connection {
     if (this.stalled) this.unsent += text.length;
   }
 
+  sendUtf8(bytes: Uint8Array): void {
+    this.sendText(new TextDecoder().decode(bytes));
+  }
+
   sendError(msg: string): void {
     this.sent.push({ error: msg });
   }
@@ -103,7 +107,7 @@ export function testGate(
     const session = new Session({
       conn,
       bucket: new TokenBucket({ ratePerSecond: 100, burst: 100 }),
-      reply: (text, state) => dispatcher.deliver(conn, text, state),
+      reply: dispatcher.replyTo(conn),
     }) as Session & { conn: MemoryConnection };
     connections.add(session);
     return session;

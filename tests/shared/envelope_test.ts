@@ -7,6 +7,7 @@ import {
   makePush,
   makeRequest,
   makeResponse,
+  nestsDeeperThan,
   parseEnvelope,
   validateEnvelope,
 } from "../../shared/envelope.ts";
@@ -181,4 +182,14 @@ Deno.test("makePush builds a valid push without msgId", () => {
   const parsed = parseEnvelope(JSON.stringify(push));
   assert.ok(parsed.ok);
   assert.deepEqual(kindOf(parsed.envelope), ["push"]);
+});
+
+Deno.test("nestsDeeperThan counts nesting, not brackets inside strings", () => {
+  const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
+  assert.equal(nestsDeeperThan(deep(3), 3), false);
+  assert.equal(nestsDeeperThan(deep(4), 3), true);
+  assert.equal(nestsDeeperThan(`{"a":${deep(2)},"b":{"c":[1]}}`, 3), false, "siblings");
+  assert.equal(nestsDeeperThan('{"a":"[[[[{{{{"}', 3), false, "brackets in a string");
+  assert.equal(nestsDeeperThan(`{"a":"\\\\","b":${deep(3)}}`, 3), true, "after a backslash");
+  assert.equal(nestsDeeperThan(`{"a":[${"{},".repeat(10)}{}]}`, 3), false, "many, shallow");
 });

@@ -1,0 +1,277 @@
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { State } from "../../shared/mod.ts";
+import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
+import { encodeBatch, readAnswerBatch } from "../../server/gate/cluster_answers.ts";
+import { ClusterRouter } from "../../server/gate/cluster_router.ts";
+import {
+  ANNOUNCE_SUBJECT,
+  commandSubject,
+  STATE_HEADER,
+} from "../../server/gate/cluster_subjects.ts";
+import { natsServerTool, startNats } from "../helpers/nats.ts";
+import { testGate } from "../helpers/sessions.ts";
+import { delay, INTEGRATION, waitFor } from "../helpers/suite.ts";
+
+const natsServer = natsServerTool();
+
+Deno.test({
+  name: "cluster serving: what comes from NATS is checked; a request is passed on with its msgId",
+  ...INTEGRATION,
+  ignore: natsServer.ignore,
+  async fn(t) {
+    natsServer.check();
+    const nats = await startNats();
+    const gate = testGate({ base: 2 * CLIENTS_PER_GATE });
+    const router = new ClusterRouter({
+      local: gate,
+      log: gate.log,
+      requestTimeoutMs: 5000,
+      servers: [nats.url],
+      gateId: "2",
+    });
+    await router.start();
+    const nc = await connect({ servers: nats.url });
+    const link = gate.link(["echo"]);
+    router.addLink(link);
+    const subject = commandSubject(2, "echo");
+    /** Sends a text to gate 2's echo subject; resolves with the answer's text and state. */
+    const ask = async (text: string) => {
+      const answer = await nc.request(subject, text, { timeout: 3000 });
+      return { text: answer.string(), state: answer.headers?.get(STATE_HEADER) };
+    };
+    try {
+      await waitFor(() => {
+        nc.publish(subject, '{"msgId":1,"cmd":"echo","is_req":true,"data":{}}', {
+          reply: "test.ignored",
+        });
+        return link.conn.sent.length > 0;
+      }, { what: "gate 2 subscribed to echo" });
+      // The tries still on their way arrive too: answered and set aside.
+      await nc.flush();
+      await delay(200);
+      for (const forwarded of link.conn.sent.splice(0)) {
+        router.answer(link, {
+          cmd: "echo",
+          is_resp: true,
+          msgId: forwarded.msgId as number,
+          state: State.OK,
+          time: 0,
+          data: {},
+        });
+      }
+      assert.equal(gate.dispatcher.pendingCount, 0);
+
+      await t.step("malformed texts from NATS reach no link and stop nothing", async () => {
+        const malformed = [
+          "not json",
+          "",
+          "[1,2]",
+          "null",
+          '{"msgId":1,"cmd":"other","is_req":true}',
+          '{"cmd":"echo","msgId":"x","is_req":true}',
+          '{"msgId":1,"cmd":"echo","is_req":true',
+          '{"msgId":99999999999999999,"cmd":"echo","is_req":true}',
+          '{"msgId":01,"cmd":"echo"}',
+        ];
+        for (const text of malformed) nc.publish(subject, text, { reply: "test.reply" });
+        await nc.flush();
+        await delay(200);
+        assert.deepEqual(link.conn.sent, [], "no malformed request reached the link");
+      });
+
+      await t.step("the text (msgId first) reaches the link with only msgId replaced", async () => {
+        const data = { text: '"msgId":5 and {"msgId":6}', n: [1, { msgId: 7 }] };
+        const asking = ask(JSON.stringify({
+          msgId: 12,
+          cmd: "echo",
+          is_req: true,
+          data,
+          clientId: CLIENTS_PER_GATE + 3,
+          userId: 0,
+        }));
+        await waitFor(() => link.conn.sent.length === 1, { what: "the request at the link" });
+        const forwarded = link.conn.sent[0];
+        assert.notEqual(forwarded.msgId, 12, "the link sees the gate's pending id");
+        assert.deepEqual({ ...forwarded, msgId: 12 }, {
+          msgId: 12,
+          cmd: "echo",
+          is_req: true,
+          data,
+          clientId: CLIENTS_PER_GATE + 3,
+          userId: 0,
+        });
+        router.answer(link, {
+          cmd: "echo",
+          is_resp: true,
+          msgId: forwarded.msgId as number,
+          state: State.FAIL,
+          msg: "refused",
+          time: 0,
+          data: {},
+        });
+        const answer = await asking;
+        assert.equal(answer.state, String(State.FAIL));
+        const response = JSON.parse(answer.text);
+        assert.equal(response.msgId, 12, "the answer carries the requester's msgId");
+        assert.equal(response.msg, "refused");
+      });
+
+      await t.step("a request in another field order is parsed and checked whole", async () => {
+        link.conn.sent.length = 0;
+        const asking = ask('{"cmd":"echo","is_req":true,"msgId":13,"data":{"a":1}}');
+        await waitFor(() => link.conn.sent.length === 1, { what: "the request at the link" });
+        const forwarded = link.conn.sent[0];
+        assert.deepEqual(forwarded.data, { a: 1 });
+        router.answer(link, {
+          cmd: "echo",
+          is_resp: true,
+          msgId: forwarded.msgId as number,
+          state: State.OK,
+          time: 0,
+          data: { b: 2 },
+        });
+        const response = JSON.parse((await asking).text);
+        assert.equal(response.msgId, 13);
+        assert.deepEqual(response.data, { b: 2 });
+      });
+
+      await t.step("the answers of one turn to one gate leave as one batch", async () => {
+        link.conn.sent.length = 0;
+        const prefix = "gatehouse.r.9.1.";
+        const got: { subject: string; data: Uint8Array }[] = [];
+        const sub = nc.subscribe(`${prefix}*`, {
+          callback: (_error, msg) => {
+            got.push({ subject: msg.subject, data: msg.data });
+          },
+        });
+        await nc.flush();
+        for (let id = 1; id <= 3; id++) {
+          nc.publish(subject, `{"msgId":${20 + id},"cmd":"echo","is_req":true,"data":{}}`, {
+            reply: prefix + id,
+          });
+        }
+        await waitFor(() => link.conn.sent.length === 3, { what: "the requests at the link" });
+        for (const [i, forwarded] of link.conn.sent.entries()) {
+          router.answer(link, {
+            cmd: "echo",
+            is_resp: true,
+            msgId: forwarded.msgId as number,
+            state: i === 1 ? State.FAIL : State.OK,
+            msg: i === 1 ? "née refusée" : undefined,
+            time: 0,
+            data: { i },
+          });
+        }
+        await waitFor(() => got.length > 0, { what: "the answers" });
+        await delay(100);
+        sub.unsubscribe();
+        assert.deepEqual(got.map((m) => m.subject), [`${prefix}m`], "one message for three");
+        const { answers, fault } = readAnswerBatch(got[0].data);
+        assert.equal(fault, undefined);
+        const read = answers.map((a) => {
+          const response = JSON.parse(new TextDecoder().decode(a.bytes));
+          return [a.id, a.state, response.msgId, response.data.i, response.msg];
+        });
+        assert.deepEqual(read, [
+          [1, State.OK, 21, 0, undefined],
+          [2, State.FAIL, 22, 1, "née refusée"],
+          [3, State.OK, 23, 2, undefined],
+        ]);
+      });
+
+      await t.step(
+        "a batch of requests: each reaches the link, a bad entry stops the rest",
+        async () => {
+          link.conn.sent.length = 0;
+          const prefix = "gatehouse.r.9.2.";
+          const got: { subject: string; data: Uint8Array }[] = [];
+          const sub = nc.subscribe(`${prefix}*`, {
+            callback: (_error, msg) => {
+              got.push({ subject: msg.subject, data: msg.data });
+            },
+          });
+          await nc.flush();
+          const text = (msgId: number) => `{"msgId":${msgId},"cmd":"echo","is_req":true,"data":{}}`;
+          const body = new TextDecoder().decode(
+            encodeBatch([{ id: 5, state: 0, text: text(31) }, { id: 6, state: 0, text: text(32) }]),
+          );
+          nc.publish(subject, body + "7 0 999\n{}", { reply: `${prefix}q5-6-7` });
+          nc.publish(subject, encodeBatch([{ id: 8, state: 0, text: text(33) }]), {
+            reply: "gatehouse.r.9.2.x8", // not a batch reply subject: refused whole
+          });
+          await waitFor(() => link.conn.sent.length === 2, { what: "the requests at the link" });
+          assert.deepEqual(link.conn.sent.map((m) => m.data), [{}, {}]);
+          for (const forwarded of link.conn.sent) {
+            router.answer(link, {
+              cmd: "echo",
+              is_resp: true,
+              msgId: forwarded.msgId as number,
+              state: State.OK,
+              time: 0,
+              data: {},
+            });
+          }
+          await waitFor(() => got.length > 0, { what: "the answers" });
+          await delay(100);
+          sub.unsubscribe();
+          assert.deepEqual(got.map((m) => m.subject), [`${prefix}m`]);
+          const { answers } = readAnswerBatch(got[0].data);
+          const read = answers.map((
+            a,
+          ) => [a.id, JSON.parse(new TextDecoder().decode(a.bytes)).msgId]);
+          assert.deepEqual(read, [[5, 31], [6, 32]]);
+          assert.equal(link.conn.sent.length, 2, "the entry that did not fit reached no link");
+        },
+      );
+
+      await t.step(
+        "NATS finds no responder for a batch: each of its requests moves on",
+        async () => {
+          link.conn.sent.length = 0;
+          // A gate 3 that says it serves echo but never subscribed: its batches get no-responders.
+          const announce = () =>
+            nc.publish(
+              ANNOUNCE_SUBJECT,
+              JSON.stringify({
+                gate: 3,
+                gateId: "3",
+                epoch: 1,
+                firstId: 3 * CLIENTS_PER_GATE + 1,
+                serves: { echo: 50 },
+                types: ["test"],
+              }),
+            );
+          announce();
+          await nc.flush();
+          await delay(100);
+          announce();
+          const client = gate.open();
+          for (let msgId = 1; msgId <= 20; msgId++) {
+            router.route(client, { cmd: "echo", is_req: true, msgId, time: 0, data: {} });
+          }
+          await waitFor(() => link.conn.sent.length === 20, { what: "every request at B's link" });
+          for (const forwarded of link.conn.sent) {
+            router.answer(link, {
+              cmd: "echo",
+              is_resp: true,
+              msgId: forwarded.msgId as number,
+              state: State.OK,
+              time: 0,
+              data: {},
+            });
+          }
+          await waitFor(() => client.conn.sent.length >= 20, { what: "the answers" });
+          await delay(100);
+          const ids = client.conn.sent.map((m) => m.msgId).sort((x, y) => Number(x) - Number(y));
+          assert.deepEqual(ids, Array.from({ length: 20 }, (_, i) => i + 1), "each answered once");
+          assert.ok(client.conn.sent.every((m) => m.state === State.OK));
+        },
+      );
+    } finally {
+      await nc.close();
+      await router.close();
+      await nats.stop();
+    }
+  },
+});

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { readAnswerBatch } from "../../server/gate/cluster_answers.ts";
+
+const encoder = new TextEncoder();
+
+Deno.test("answer batch: entries read back; a body that does not fit stops the reading", () => {
+  const body = encoder.encode('7 1 10\n{"a":"é"}12 13 2\n{}');
+  const { answers, fault } = readAnswerBatch(body);
+  assert.equal(fault, undefined);
+  assert.deepEqual(
+    answers.map((a) => [a.id, a.state, new TextDecoder().decode(a.bytes)]),
+    [[7, 1, '{"a":"é"}'], [12, 13, "{}"]],
+  );
+  const faults = [
+    "7 1 50\n{}", // longer than the message
+    "x 1 2\n{}",
+    "7 1\n{}",
+    "7  1 2\n{}",
+    "99999999999999999 1 2\n{}",
+    "7 1 2",
+  ];
+  for (const text of faults) {
+    const read = readAnswerBatch(encoder.encode(text));
+    assert.deepEqual(read.answers, [], text);
+    assert.equal(typeof read.fault, "string", text);
+  }
+  const partial = readAnswerBatch(encoder.encode("7 1 2\n{}8 x"));
+  assert.equal(partial.answers.length, 1, "the answers before the fault are kept");
+  assert.ok(partial.fault);
+});

@@ -69,7 +69,17 @@ export class SqliteThrottleStore implements ThrottleStore {
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
-      db.exec(SCHEMA);
+      // The schema under the write lock: taken first, it waits (busy_timeout) for another
+      // instance creating the same file, whereas a read upgraded to a write by CREATE TABLE
+      // would fail at once with "database is locked" when that instance wrote meanwhile.
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        db.exec(SCHEMA);
+        db.exec("COMMIT");
+      } catch (error) {
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw error;
+      }
     } catch (error) {
       db?.close();
       throw new Error(

@@ -12,6 +12,7 @@ import { natsServerTool, startNats } from "../helpers/nats.ts";
 import type { RunningProcess } from "../helpers/process.ts";
 import {
   connectClient,
+  delay,
   type GateProcess,
   INTEGRATION,
   startGate,
@@ -76,10 +77,13 @@ Deno.test({
       // A restart of the login service (a fresh instance) keeps the lock.
       await b.stop();
       b = await startLogin(gates[1], { flags });
-      const again = await clients[0].request(LoginCmd.LOGIN, {
-        username,
-        password: TEST_PASSWORD,
-      });
+      // Gate A hears that gate B serves login again at B's next announcement: until then its
+      // answer is the retryable SERVER_OFF, which a client tries again.
+      let again = await clients[0].request(LoginCmd.LOGIN, { username, password: TEST_PASSWORD });
+      for (let i = 0; again.state === State.SERVER_OFF && i < 30; i++) {
+        await delay(100);
+        again = await clients[0].request(LoginCmd.LOGIN, { username, password: TEST_PASSWORD });
+      }
       assert.equal(again.state, State.FAIL);
       assert.match(again.msg ?? "", LOCKED);
     } finally {

@@ -160,7 +160,7 @@ export async function main(args: string[]): Promise<number> {
       nc = await connectCluster({ servers: flags.cluster, auth, name: flags.name, log });
       throttleStore = await KvThrottleStore.open({ nc });
     } else {
-      throttleStore = SqliteThrottleStore.open({
+      throttleStore = await SqliteThrottleStore.open({
         path: `${flags.dataDir.replace(/\/$/, "")}/login_throttle.sqlite`,
       });
     }

@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts ignore
- * const store = SqliteThrottleStore.open({ path: "data/login_throttle.sqlite" });
+ * const store = await SqliteThrottleStore.open({ path: "data/login_throttle.sqlite" });
  * const throttle = new LoginThrottle({ store });
  * ```
  * @module
@@ -31,6 +31,9 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS throttle (
   locked_until INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS throttle_last ON throttle (last_failure_at);`;
+
+/** How long an open is tried again while another instance holds the new file's lock, ms. */
+const OPEN_RETRY_MS = 5000;
 
 /** Throttle records in SQLite. */
 export class SqliteThrottleStore implements ThrottleStore {
@@ -59,8 +62,28 @@ export class SqliteThrottleStore implements ThrottleStore {
     this.#delete = db.prepare("DELETE FROM throttle WHERE key = ?");
   }
 
-  /** Opens (creating when absent) the file. Throws a sentence naming it when it cannot. */
-  static open(
+  /**
+   * Opens (creating when absent) the file. Throws a sentence naming it when it cannot. Instances
+   * starting together on one data dir may find the file locked while another one creates it
+   * (SQLite answers "database is locked" at once in some of those steps, without waiting for its
+   * busy timeout): the open is tried again for up to 5 s.
+   */
+  static async open(
+    options: { path: string; policy?: Partial<ThrottlePolicy>; now?: () => number },
+  ): Promise<SqliteThrottleStore> {
+    const deadline = Date.now() + OPEN_RETRY_MS;
+    for (let wait = 5;; wait = Math.min(wait * 2, 200)) {
+      try {
+        return SqliteThrottleStore.#openOnce(options);
+      } catch (error) {
+        const locked = /database is locked|SQLITE_BUSY/i.test((error as Error).message);
+        if (!locked || Date.now() + wait > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  static #openOnce(
     options: { path: string; policy?: Partial<ThrottlePolicy>; now?: () => number },
   ): SqliteThrottleStore {
     let db: DatabaseSync | undefined;

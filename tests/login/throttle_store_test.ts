@@ -18,7 +18,9 @@ async function sharedPair() {
     clock.now += ms;
     return Promise.resolve();
   };
-  const stores = [0, 1].map(() => SqliteThrottleStore.open({ path: `${dir}/t.sqlite`, now }));
+  const stores = await Promise.all(
+    [0, 1].map(() => SqliteThrottleStore.open({ path: `${dir}/t.sqlite`, now })),
+  );
   const throttles = stores.map((store) => new LoginThrottle({ store, now, sleep }));
   const attempt = (i: number, account: string, source: string, ok: boolean) =>
     throttles[i].attempt({ account, source }, () => Promise.resolve({ ok, value: ok }));
@@ -52,7 +54,10 @@ Deno.test("throttle store: a lock survives a restart (a new throttle on the same
   try {
     for (let i = 0; i < P.lockAfter; i++) await attempt(0, "alice01", ATTACKER, false);
     stores[0].close();
-    const reopened = SqliteThrottleStore.open({ path: `${dir}/t.sqlite`, now: () => clock.now });
+    const reopened = await SqliteThrottleStore.open({
+      path: `${dir}/t.sqlite`,
+      now: () => clock.now,
+    });
     stores[0] = reopened;
     const fresh = new LoginThrottle({ store: reopened, now: () => clock.now });
     const outcome = await fresh.attempt(

@@ -57,10 +57,19 @@ interface Variant {
   separate?: boolean;
 }
 
-function variants(withPostgres: boolean): Variant[] {
+/** The stores measured at `cost`: `--quick` (CI) takes the owasp rows on SQLite alone. */
+function storesAt(
+  cost: Cost,
+  options: { withPostgres: boolean; quick: boolean },
+): readonly ("sqlite" | "postgres")[] {
+  if (!options.withPostgres || (options.quick && cost === "owasp")) return ["sqlite"];
+  return ["sqlite", "postgres"];
+}
+
+function variants(options: { withPostgres: boolean; quick: boolean }): Variant[] {
   const list: Variant[] = [];
   for (const cost of ["owasp", "test"] as const) {
-    for (const db of withPostgres ? ["sqlite", "postgres"] as const : ["sqlite"] as const) {
+    for (const db of storesAt(cost, options)) {
       for (const instances of [1, 2]) {
         list.push({
           key: `${cost}/${db}/${instances}`,
@@ -74,6 +83,8 @@ function variants(withPostgres: boolean): Variant[] {
       }
     }
   }
+  // The diagnostic row is left out of `--quick`.
+  if (options.quick) return list;
   list.push({
     key: "test/sqlite/2-separate",
     label: "2 login instances, a login.sqlite each (diagnostic), --hash-cost test",
@@ -231,11 +242,16 @@ export const loginInstances: Scenario = {
               "two: cores 0 and 1); the gate and the load are not pinned and share the machine."
             : "NOT pinned: taskset is missing or the machine has one core, so the instances " +
               "share every core."
-        } Diagnostic row: the second instance on a login.sqlite of its own (not a deployment).${
+        }${
+          context.quick
+            ? " --quick: owasp on SQLite only, no diagnostic row."
+            : " Diagnostic row: the second instance on a login.sqlite of its own (not a deployment)."
+        }${
           withPostgres ? "" : " PostgreSQL is not installed here (or not root): no PostgreSQL rows."
         }`,
     );
-    const list = variants(withPostgres);
+    const quick = context.quick;
+    const list = variants({ withPostgres, quick });
     const postgres = withPostgres ? await startPostgres({ fsync: true }) : undefined;
     const measurements: Measurement[] = [];
     const rounds = new Map<string, LoadReport[]>(list.map((v) => [v.key, []]));
@@ -278,7 +294,7 @@ export const loginInstances: Scenario = {
     const rows: Row[] = [];
     const core = pin ? " (a core each)" : " (not pinned)";
     for (const cost of ["owasp", "test"] as const) {
-      for (const db of withPostgres ? ["sqlite", "postgres"] as const : ["sqlite"] as const) {
+      for (const db of storesAt(cost, { withPostgres, quick })) {
         rows.push(row({
           scenario: `sign-ups, 2 login instances${core}, ${db}, ${cost} hash, ` +
             `${CONNECTIONS[cost]} clients`,
@@ -287,11 +303,13 @@ export const loginInstances: Scenario = {
         }));
       }
     }
-    rows.push(row({
-      scenario: "sign-ups, 2 instances, a login.sqlite each (diagnostic), test hash",
-      two: "test/sqlite/2-separate",
-      one: "test/sqlite/1",
-    }));
+    if (!quick) {
+      rows.push(row({
+        scenario: "sign-ups, 2 instances, a login.sqlite each (diagnostic), test hash",
+        two: "test/sqlite/2-separate",
+        one: "test/sqlite/1",
+      }));
+    }
     return { rows, measurements };
   },
 };

@@ -41,7 +41,12 @@ async function gateWithGroups(
   });
   const services: { service: RunningProcess; forget: () => void }[] = [];
   try {
-    for (const [task, flags] of [["login", ["--hash-cost", "test"]], ["group", []]] as const) {
+    // The group holds the members and the sender: one more than the group service's default cap
+    // at the full run's 1,000 members.
+    const groupFlags = ["--max-members", String(FULL_MEMBERS + 1)];
+    for (
+      const [task, flags] of [["login", ["--hash-cost", "test"]], ["group", groupFlags]] as const
+    ) {
       const service = await startProcess({
         task,
         args: [

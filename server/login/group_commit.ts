@@ -129,6 +129,31 @@ export interface GroupCommitStats {
   lockWaitMs: number;
 }
 
+/** Counters at zero, for a new writer. */
+export function emptyCommitStats(): GroupCommitStats {
+  return {
+    commits: 0,
+    writes: 0,
+    failedWrites: 0,
+    failedCommits: 0,
+    largestBatch: 0,
+    lockBusy: 0,
+    lockWaitMs: 0,
+  };
+}
+
+/**
+ * A writer's `maxBatch` option: {@linkcode DEFAULT_MAX_BATCH} when absent; throws a `RangeError`
+ * when it is not a positive integer.
+ */
+export function checkedMaxBatch(maxBatch: number | undefined): number {
+  const value = maxBatch ?? DEFAULT_MAX_BATCH;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`maxBatch must be a positive integer, not ${value}`);
+  }
+  return value;
+}
+
 /** The writer was closed: no more writes are taken. */
 export class WriterClosedError extends Error {
   constructor() {
@@ -169,23 +194,11 @@ export class GroupCommit {
   #savepoint: StatementSync;
   #release: StatementSync;
   #rollbackTo: StatementSync;
-  #stats: GroupCommitStats = {
-    commits: 0,
-    writes: 0,
-    failedWrites: 0,
-    failedCommits: 0,
-    largestBatch: 0,
-    lockBusy: 0,
-    lockWaitMs: 0,
-  };
+  #stats: GroupCommitStats = emptyCommitStats();
 
   constructor(options: GroupCommitOptions) {
     this.#db = options.db;
-    const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
-    if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
-      throw new RangeError(`maxBatch must be a positive integer, not ${maxBatch}`);
-    }
-    this.#maxBatch = maxBatch;
+    this.#maxBatch = checkedMaxBatch(options.maxBatch);
     this.#onCommit = options.onCommit;
     this.#begin = this.#db.prepare("BEGIN IMMEDIATE");
     this.#commit = this.#db.prepare("COMMIT");

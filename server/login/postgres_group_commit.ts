@@ -25,8 +25,9 @@
 import type postgres from "postgres";
 import {
   type BulkOutcome,
+  checkedMaxBatch,
   type CommitReport,
-  DEFAULT_MAX_BATCH,
+  emptyCommitStats,
   type GroupCommitStats,
   WriterClosedError,
 } from "./group_commit.ts";
@@ -45,7 +46,7 @@ export interface PgBulkWrite<I, T> {
 /** Options of {@linkcode PgGroupCommit}. */
 export interface PgGroupCommitOptions {
   sql: postgres.Sql<Record<string, never>>;
-  /** Most writes in one transaction (default {@linkcode DEFAULT_MAX_BATCH}). */
+  /** Most writes in one transaction (default: group_commit.ts's `DEFAULT_MAX_BATCH`). */
   maxBatch?: number;
   /** Errors a write raises before changing anything: it fails alone, the batch goes on. */
   isOwnError: (error: unknown) => boolean;
@@ -69,23 +70,11 @@ export class PgGroupCommit {
   #queue: Entry[] = [];
   #running: Promise<void> | undefined;
   #closed = false;
-  #stats: GroupCommitStats = {
-    commits: 0,
-    writes: 0,
-    failedWrites: 0,
-    failedCommits: 0,
-    largestBatch: 0,
-    lockBusy: 0,
-    lockWaitMs: 0,
-  };
+  #stats: GroupCommitStats = emptyCommitStats();
 
   constructor(options: PgGroupCommitOptions) {
     this.#sql = options.sql;
-    const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
-    if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
-      throw new RangeError(`maxBatch must be a positive integer, not ${maxBatch}`);
-    }
-    this.#maxBatch = maxBatch;
+    this.#maxBatch = checkedMaxBatch(options.maxBatch);
     this.#isOwnError = options.isOwnError;
     this.#onCommit = options.onCommit;
   }

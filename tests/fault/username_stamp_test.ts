@@ -15,91 +15,24 @@ import type { GroupJoinAnswer } from "../../shared/group_messages.ts";
 import { readServiceKey } from "../../server/service_key.ts";
 import { startGroup } from "../helpers/group.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
-import { openRaw, type RawConnection } from "../helpers/raw.ts";
+import { openRaw, RawClient, type RawConnection } from "../helpers/raw.ts";
 import { INTEGRATION, startGate, TRANSPORTS } from "../helpers/suite.ts";
-
-// deno-lint-ignore no-explicit-any
-type Json = any;
 
 /** The command the probe link serves: it answers what the gate stamped. */
 const WHOAMI = "test_whoami";
 
-/** A client below the client library: it may put any field in its envelopes. */
-class RawUser {
-  readonly username = uniqueName("user");
-  readonly pushes: Json[] = [];
-  #conn: RawConnection;
-  #msgId = 0;
-  #answers = new Map<number, (response: Json) => void>();
-  #waiters = new Set<() => void>();
+/** A raw client (any field in its envelopes) with a fresh username of its own. */
+class RawUser extends RawClient {
+  readonly username: string;
 
-  private constructor(conn: RawConnection) {
-    this.#conn = conn;
-    this.#read();
+  private constructor(conn: RawConnection, username: string) {
+    super(conn, { label: username });
+    this.username = username;
   }
 
-  static async open(url: string): Promise<RawUser> {
-    return new RawUser(await openRaw(url));
-  }
-
-  async #read(): Promise<void> {
-    while (true) {
-      let event;
-      try {
-        event = await this.#conn.next(60_000);
-      } catch {
-        continue;
-      }
-      if (event.kind === "close") return;
-      const envelope = JSON.parse(event.text);
-      if (envelope.is_resp) this.#answers.get(envelope.msgId)?.(envelope);
-      else if (envelope.is_push) {
-        this.pushes.push(envelope);
-        for (const wake of this.#waiters) wake();
-      }
-    }
-  }
-
-  /** Sends a request with `extra` top-level envelope fields; resolves with the response. */
-  call(cmd: string, data: unknown = {}, extra: Record<string, unknown> = {}): Promise<Json> {
-    const msgId = ++this.#msgId;
-    const answer = new Promise<Json>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`No answer to ${cmd} within 10 s`)), 10_000);
-      this.#answers.set(msgId, (response) => {
-        clearTimeout(timer);
-        this.#answers.delete(msgId);
-        resolve(response);
-      });
-    });
-    this.#conn.send(JSON.stringify({ ...extra, cmd, is_req: true, msgId, data }));
-    return answer;
-  }
-
-  /** Like {@linkcode call}, and asserts the answer is OK; resolves with its data. */
-  async ok(cmd: string, data: unknown = {}, extra: Record<string, unknown> = {}): Promise<Json> {
-    const response = await this.call(cmd, data, extra);
-    assert.equal(response.state, State.OK, `${this.username} ${cmd}: ${response.msg}`);
-    return response.data;
-  }
-
-  /** Waits for a push of `cmd` that `match` accepts. */
-  async push(cmd: string, match: (data: Json) => boolean = () => true): Promise<Json> {
-    const deadline = Date.now() + 10_000;
-    while (true) {
-      const found = this.pushes.find((p) => p.cmd === cmd && match(p.data));
-      if (found) return found.data;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`No ${cmd} push reached ${this.username} within 10 s`);
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.#waiters.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, left);
-        this.#waiters.add(wake);
-      });
-    }
+  /** Opens a raw connection to `url` for a new user. */
+  static async openUser(url: string): Promise<RawUser> {
+    return new RawUser(await openRaw(url), uniqueName("user"));
   }
 
   /** Registers and logs in with its own username. */
@@ -107,10 +40,6 @@ class RawUser {
     const credentials = { username: this.username, password: TEST_PASSWORD };
     await this.ok(LoginCmd.REGISTER, credentials);
     await this.ok(LoginCmd.LOGIN, credentials);
-  }
-
-  close(): void {
-    this.#conn.close();
   }
 }
 
@@ -137,7 +66,7 @@ Deno.test({
       for (const transport of TRANSPORTS) {
         await t.step(`over ${transport}`, async () => {
           const open = async () => {
-            const user = await RawUser.open(gate.url(transport));
+            const user = await RawUser.openUser(gate.url(transport));
             users.push(user);
             return user;
           };

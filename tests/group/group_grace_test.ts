@@ -23,7 +23,7 @@ import type {
 } from "../../shared/group_messages.ts";
 import { startGroup } from "../helpers/group.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
-import { openRaw, type RawConnection } from "../helpers/raw.ts";
+import { RawClient } from "../helpers/raw.ts";
 import type { RunningProcess } from "../helpers/process.ts";
 import { connectClient, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
 
@@ -32,70 +32,6 @@ const GRACE_MS = 4000;
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
-
-/** A client on a raw framed-TCP socket: requests by msgId, every push kept. */
-class RawMember {
-  readonly pushes: Json[] = [];
-  #conn: RawConnection;
-  #msgId = 0;
-  #answers = new Map<number, (response: Json) => void>();
-
-  private constructor(conn: RawConnection) {
-    this.#conn = conn;
-    this.#read();
-  }
-
-  static async open(url: string): Promise<RawMember> {
-    return new RawMember(await openRaw(url));
-  }
-
-  async #read(): Promise<void> {
-    while (true) {
-      let event;
-      try {
-        event = await this.#conn.next(60_000);
-      } catch {
-        continue;
-      }
-      if (event.kind === "close") return;
-      const envelope = JSON.parse(event.text);
-      if (envelope.is_resp) this.#answers.get(envelope.msgId)?.(envelope);
-      else if (envelope.is_push) this.pushes.push(envelope);
-    }
-  }
-
-  /** Sends a request; resolves with the response envelope. */
-  call(cmd: string, data: unknown = {}): Promise<Json> {
-    const msgId = ++this.#msgId;
-    const answer = new Promise<Json>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`No answer to ${cmd} within 10 s`)), 10_000);
-      this.#answers.set(msgId, (response) => {
-        clearTimeout(timer);
-        this.#answers.delete(msgId);
-        resolve(response);
-      });
-    });
-    this.#conn.send(JSON.stringify({ cmd, is_req: true, msgId, data }));
-    return answer;
-  }
-
-  /** Like {@linkcode call}, and asserts the answer is OK; resolves with its data. */
-  async ok<T = Json>(cmd: string, data: unknown = {}): Promise<T> {
-    const response = await this.call(cmd, data);
-    assert.equal(response.state, State.OK, `${cmd}: ${response.msg}`);
-    return response.data as T;
-  }
-
-  /** The data of the pushes of `cmd` so far. */
-  of(cmd: string): Json[] {
-    return this.pushes.filter((p) => p.cmd === cmd).map((p) => p.data);
-  }
-
-  /** Closes the socket, with nothing said before. */
-  drop(): void {
-    this.#conn.close();
-  }
-}
 
 /** A GateClient that keeps every group push, in order. */
 class Watcher {
@@ -132,7 +68,7 @@ Deno.test({
     const gate = await startGate();
     const processes: RunningProcess[] = [];
     const clients: GateClient[] = [];
-    const raws: RawMember[] = [];
+    const raws: RawClient[] = [];
     const connect = async (token?: string) => {
       const client = await connectClient(gate.wsUrl, { token });
       clients.push(client);
@@ -140,7 +76,7 @@ Deno.test({
     };
     /** A raw member on a new socket, logged in by `token`. */
     const byToken = async (token: string) => {
-      const raw = await RawMember.open(gate.tcpUrl);
+      const raw = await RawClient.open(gate.tcpUrl);
       raws.push(raw);
       const answer = await raw.ok(LoginCmd.LOGIN_BY_TOKEN, { token });
       return { raw, userId: answer.userId as number };
@@ -153,7 +89,7 @@ Deno.test({
 
       // Alice, on a raw socket, owns the lobby; Bob joined it.
       const aliceName = uniqueName("alice");
-      let alice = await RawMember.open(gate.tcpUrl);
+      let alice = await RawClient.open(gate.tcpUrl);
       raws.push(alice);
       await alice.ok(LoginCmd.REGISTER, { username: aliceName, password: TEST_PASSWORD });
       const login = await alice.ok(LoginCmd.LOGIN, {
@@ -177,7 +113,7 @@ Deno.test({
       await t.step(
         "a dropped member who logs in again by token in time is back in its group",
         async () => {
-          alice.drop();
+          alice.close();
           const away = await bob.waitFor(GroupCmd.AWAY, 1);
           assert.deepEqual(away, {
             groupId,
@@ -237,7 +173,7 @@ Deno.test({
       );
 
       await t.step("a stranger logging in meanwhile cannot take the place", async () => {
-        alice.drop();
+        alice.close();
         await bob.waitFor(GroupCmd.AWAY, 2);
         const mallory = await connect();
         const malloryName = uniqueName("mallory");
@@ -262,7 +198,7 @@ Deno.test({
       });
 
       await t.step("after the grace period the member is gone", async () => {
-        alice.drop();
+        alice.close();
         const droppedAt = Date.now();
         await bob.waitFor(GroupCmd.AWAY, 3);
         const left = await bob.waitFor(GroupCmd.LEFT, 1);
@@ -298,12 +234,12 @@ Deno.test({
         await alice.ok(GroupCmd.JOIN, { groupId, key });
         await alice.ok(LoginCmd.LOGOUT);
         const awayBefore = bob.of(GroupCmd.AWAY).length;
-        alice.drop();
+        alice.close();
         const left = await bob.waitFor(GroupCmd.LEFT, 2);
         assert.equal(left.userId, aliceId);
         assert.equal(left.reason, "disconnected");
         assert.equal(bob.of(GroupCmd.AWAY).length, awayBefore, "never away");
-        alice = await RawMember.open(gate.tcpUrl);
+        alice = await RawClient.open(gate.tcpUrl);
         raws.push(alice);
         await alice.ok(LoginCmd.LOGIN, { username: aliceName, password: TEST_PASSWORD });
         assert.deepEqual((await alice.ok(GroupCmd.LIST)).groups, []);
@@ -311,7 +247,7 @@ Deno.test({
         // Alice joins again, deletes her account, and her socket closes.
         await alice.ok(GroupCmd.JOIN, { groupId, key });
         await alice.ok(LoginCmd.DELETE_ACCOUNT, { password: TEST_PASSWORD });
-        alice.drop();
+        alice.close();
         const gone = await bob.waitFor(GroupCmd.LEFT, 3);
         assert.equal(gone.userId, aliceId);
         assert.equal(bob.of(GroupCmd.AWAY).length, awayBefore, "never away");
@@ -319,7 +255,7 @@ Deno.test({
         assert.deepEqual(members.members.map((m) => m.userId), [bobMember.userId]);
       });
     } finally {
-      for (const raw of raws) raw.drop();
+      for (const raw of raws) raw.close();
       for (const client of clients) client.close();
       await Promise.all(processes.map((p) => p.stop()));
       await gate.stop();
@@ -333,9 +269,9 @@ Deno.test({
   async fn() {
     const gate = await startGate();
     const processes: RunningProcess[] = [];
-    const raws: RawMember[] = [];
+    const raws: RawClient[] = [];
     const open = async () => {
-      const raw = await RawMember.open(gate.tcpUrl);
+      const raw = await RawClient.open(gate.tcpUrl);
       raws.push(raw);
       return raw;
     };
@@ -348,7 +284,7 @@ Deno.test({
       await first.ok(LoginCmd.REGISTER, { username: name, password: TEST_PASSWORD });
       const login = await first.ok(LoginCmd.LOGIN, { username: name, password: TEST_PASSWORD });
       await first.ok<GroupCreated>(GroupCmd.CREATE, { groupId: "lobby_moved" });
-      first.drop();
+      first.close();
       await waitFor(() => group.lines.some((line) => line.includes("group member away")), {
         what: "the member marked away",
       });
@@ -364,7 +300,7 @@ Deno.test({
       });
       assert.equal(second.of(GroupCmd.DISMISSED)[0].groupId, "lobby_moved");
     } finally {
-      for (const raw of raws) raw.drop();
+      for (const raw of raws) raw.close();
       await Promise.all(processes.map((p) => p.stop()));
       await gate.stop();
     }

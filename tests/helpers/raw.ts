@@ -1,11 +1,19 @@
 /**
  * Talks to the gate below the client library: raw envelope texts over WebSocket or raw frames
- * over TCP, so that tests can send what a well-behaved client never would.
+ * over TCP, so that tests can send what a well-behaved client never would; and
+ * {@linkcode RawClient}, requests by msgId over such a connection, with any field in the envelope.
  *
+ * @example
+ * ```ts ignore
+ * const alice = await RawClient.open(gate.tcpUrl);
+ * await alice.ok(LoginCmd.LOGIN, { username, password }, { userName: "forged1" });
+ * alice.close(); // a bare close of the socket, with nothing said before
+ * ```
  * @module
  */
 
-import { encodeFrame, FrameDecoder, frameText } from "../../shared/mod.ts";
+import assert from "node:assert/strict";
+import { encodeFrame, FrameDecoder, frameText, State } from "../../shared/mod.ts";
 
 /** Options of {@linkcode rawExchange}. */
 export interface RawExchangeOptions {
@@ -133,4 +141,119 @@ export async function openRaw(
       } catch { /* already closed */ }
     },
   };
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/** Options of {@linkcode RawClient.open}. */
+export interface RawClientOptions {
+  /** Names the client in assertion and timeout messages (e.g. its username). */
+  label?: string;
+}
+
+/**
+ * A client on a raw connection ({@linkcode openRaw}): requests by msgId, any top-level envelope
+ * field, every push kept in order. Closing it is a bare close of the socket.
+ */
+export class RawClient {
+  /** Every push envelope received, in order. */
+  readonly pushes: Json[] = [];
+  #conn: RawConnection;
+  #label?: string;
+  #msgId = 0;
+  #answers = new Map<number, (response: Json) => void>();
+  #waiters = new Set<() => void>();
+
+  /** Wraps an open raw connection and starts reading it. */
+  constructor(conn: RawConnection, options: RawClientOptions = {}) {
+    this.#conn = conn;
+    this.#label = options.label;
+    this.#read();
+  }
+
+  /** Opens a raw connection to `url` (`ws://…` or `tcp://…`) and wraps it. */
+  static async open(url: string, options: RawClientOptions = {}): Promise<RawClient> {
+    return new RawClient(await openRaw(url), options);
+  }
+
+  async #read(): Promise<void> {
+    while (true) {
+      let event;
+      try {
+        event = await this.#conn.next(60_000);
+      } catch {
+        continue;
+      }
+      if (event.kind === "close") return;
+      const envelope = JSON.parse(event.text);
+      if (envelope.is_resp) this.#answers.get(envelope.msgId)?.(envelope);
+      else if (envelope.is_push) {
+        this.pushes.push(envelope);
+        for (const wake of this.#waiters) wake();
+      }
+    }
+  }
+
+  /** Sends a request with `extra` top-level envelope fields; resolves with the response envelope. */
+  call(cmd: string, data: unknown = {}, extra: Record<string, unknown> = {}): Promise<Json> {
+    const msgId = ++this.#msgId;
+    const answer = new Promise<Json>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`No answer to ${cmd} within 10 s`)), 10_000);
+      this.#answers.set(msgId, (response) => {
+        clearTimeout(timer);
+        this.#answers.delete(msgId);
+        resolve(response);
+      });
+    });
+    this.#conn.send(JSON.stringify({ ...extra, cmd, is_req: true, msgId, data }));
+    return answer;
+  }
+
+  /** Like {@linkcode RawClient.call}, and asserts the answer is OK; resolves with its data. */
+  async ok<T = Json>(
+    cmd: string,
+    data: unknown = {},
+    extra: Record<string, unknown> = {},
+  ): Promise<T> {
+    const response = await this.call(cmd, data, extra);
+    assert.equal(
+      response.state,
+      State.OK,
+      `${this.#label ? `${this.#label} ` : ""}${cmd}: ${response.msg}`,
+    );
+    return response.data as T;
+  }
+
+  /** The data of the pushes of `cmd` so far. */
+  of(cmd: string): Json[] {
+    return this.pushes.filter((p) => p.cmd === cmd).map((p) => p.data);
+  }
+
+  /** Waits up to 10 s for a push of `cmd` that `match` accepts (one already here counts). */
+  async push(cmd: string, match: (data: Json) => boolean = () => true): Promise<Json> {
+    const deadline = Date.now() + 10_000;
+    while (true) {
+      const found = this.pushes.find((p) => p.cmd === cmd && match(p.data));
+      if (found) return found.data;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`No ${cmd} push reached ${this.#label ?? "the client"} within 10 s`);
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.#waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.#waiters.add(wake);
+      });
+    }
+  }
+
+  /** Closes the socket, with nothing said before: the gate sees a dropped client. */
+  close(): void {
+    this.#conn.close();
+  }
 }

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { GateClient, State } from "../../client/mod.ts";
 import { GroupCmd, LoginCmd } from "../../shared/mod.ts";
-import { startGroup } from "../helpers/group.ts";
+import { type CreatedGroup, groupsOnEach, startGroup } from "../helpers/group.ts";
 import { loggedInClient, startLogin } from "../helpers/login.ts";
 import { type NatsServer, natsServerTool, startNats } from "../helpers/nats.ts";
 import { startTcpProxy } from "../helpers/tcp_proxy.ts";
@@ -16,11 +16,6 @@ import type { RunningProcess } from "../helpers/process.ts";
 import { delay, type GateProcess, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
-
-interface Created {
-  groupId: string;
-  key: string;
-}
 
 interface Cluster {
   nats: NatsServer;
@@ -84,29 +79,6 @@ async function withCluster(fn: (cluster: Cluster) => Promise<void>): Promise<voi
     for (const gate of gates) await gate.stop();
     await nats.stop();
   }
-}
-
-/** The instance whose log says it created `groupId`, or -1. */
-function holder(instances: RunningProcess[], groupId: string): number {
-  return instances.findIndex((p) =>
-    p.lines.some((line) => line.includes("group created") && line.includes(`groupId=${groupId}`))
-  );
-}
-
-/** Creates groups from `client` until each instance holds one; returns them by holder. */
-async function groupsOnEach(
-  client: GateClient,
-  instances: RunningProcess[],
-  prefix: string,
-): Promise<Created[][]> {
-  const byInstance: Created[][] = instances.map(() => []);
-  for (let i = 0; i < 12 && byInstance.some((g) => g.length === 0); i++) {
-    const created = await client.requestOk<Created>(GroupCmd.CREATE, { groupId: `${prefix}${i}` });
-    await waitFor(() => holder(instances, created.groupId) >= 0, { what: "the create log line" });
-    byInstance[holder(instances, created.groupId)].push(created);
-  }
-  assert.ok(byInstance.every((g) => g.length > 0), "the creates reached both instances");
-  return byInstance;
 }
 
 Deno.test({
@@ -300,9 +272,9 @@ Deno.test({
       const client = (await loggedInClient(a.wsUrl, "cut")).client;
       owner = client;
       // The only group instance is on gate B: the group lives there.
-      const created = await client.requestOk<Created>(GroupCmd.CREATE, { groupId: "cutroom" });
+      const created = await client.requestOk<CreatedGroup>(GroupCmd.CREATE, { groupId: "cutroom" });
       const dismissed: string[] = [];
-      client.on(GroupCmd.DISMISSED, (data) => dismissed.push((data as Created).groupId));
+      client.on(GroupCmd.DISMISSED, (data) => dismissed.push((data as CreatedGroup).groupId));
       proxy.cut();
       // Gate A declares B down after 3 s without its heartbeat and releases B's keys.
       await waitFor(() => dismissed.length === 1, {
@@ -331,7 +303,7 @@ Deno.test({
           `Group ${created.groupId} already exists`,
         ]);
       }
-      const fresh = await client.requestOk<Created>(GroupCmd.CREATE, {});
+      const fresh = await client.requestOk<CreatedGroup>(GroupCmd.CREATE, {});
       await client.requestOk(GroupCmd.MEMBERS, { groupId: fresh.groupId });
     } finally {
       owner?.close();

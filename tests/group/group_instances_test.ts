@@ -7,38 +7,10 @@
 import assert from "node:assert/strict";
 import { type GateClient, State } from "../../client/mod.ts";
 import { GroupCmd } from "../../shared/mod.ts";
-import { startGroup } from "../helpers/group.ts";
+import { groupsOnEach, startGroup } from "../helpers/group.ts";
 import { loggedInClient, startLogin } from "../helpers/login.ts";
 import type { RunningProcess } from "../helpers/process.ts";
 import { type GateProcess, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
-
-interface Created {
-  groupId: string;
-  key: string;
-}
-
-/** The instance whose log says it created `groupId`. */
-function holder(instances: RunningProcess[], groupId: string): number {
-  return instances.findIndex((p) =>
-    p.lines.some((line) => line.includes("group created") && line.includes(`groupId=${groupId}`))
-  );
-}
-
-/** Creates groups from `client` until each instance holds at least one; returns them by holder. */
-async function groupsOnEach(
-  client: GateClient,
-  instances: RunningProcess[],
-  prefix: string,
-): Promise<Created[][]> {
-  const byInstance: Created[][] = instances.map(() => []);
-  for (let i = 0; i < 8 && byInstance.some((g) => g.length === 0); i++) {
-    const created = await client.requestOk<Created>(GroupCmd.CREATE, { groupId: `${prefix}${i}` });
-    await waitFor(() => holder(instances, created.groupId) >= 0, { what: "the create log line" });
-    byInstance[holder(instances, created.groupId)].push(created);
-  }
-  assert.ok(byInstance.every((g) => g.length > 0), "the creates reached both instances");
-  return byInstance;
-}
 
 async function withSuite(
   fn: (suite: {

@@ -2,30 +2,10 @@ import assert from "node:assert/strict";
 import { GateClient, State } from "../../client/mod.ts";
 import { LoginCmd } from "../../shared/mod.ts";
 import { natsServerTool } from "../helpers/nats.ts";
-import { startProcess } from "../helpers/process.ts";
-import { freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
+import { interruptClusterTask, startClusterTask } from "../helpers/cluster_task.ts";
+import { INTEGRATION, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
-
-/** A base port whose next three ports are free too (the demo takes N, N+1, N+2, N+3). */
-function fourFreePorts(): number {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Below Linux's ephemeral range (32768–60999), which other tests' outgoing sockets take from.
-    const base = 10_000 + Math.floor(Math.random() * 20_000);
-    const listeners: Deno.Listener[] = [];
-    try {
-      for (let i = 0; i < 4; i++) {
-        listeners.push(Deno.listen({ hostname: "127.0.0.1", port: base + i }));
-      }
-      return base;
-    } catch {
-      // taken: try another
-    } finally {
-      for (const listener of listeners) listener.close();
-    }
-  }
-  throw new Error("No four consecutive free ports found");
-}
 
 /** What the server wrote after a CONNECT without credentials and a publish. */
 async function anonymousPublish(port: number): Promise<string> {
@@ -58,31 +38,8 @@ Deno.test({
   async fn() {
     natsServer.check();
     const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_demo_" });
-    const base = fourFreePorts();
-    const [natsPort] = freePorts(1);
-    const demo = await startProcess({
-      task: "cluster",
-      denoArgs: [
-        "run",
-        "--allow-run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-net=127.0.0.1",
-        "server/supervisor/cluster.ts",
-      ],
-      args: [
-        "--data-dir",
-        dataDir,
-        "--port",
-        String(base),
-        "--tcp-port",
-        String(base + 1),
-        "--nats-port",
-        String(natsPort),
-      ],
-      ready: /Gatehouse cluster is up/,
-      timeoutMs: 60_000,
-    });
+    const task = await startClusterTask({ dataDir });
+    const demo = task.process;
     try {
       for (const file of ["nats.conf", "nats-gate.json"]) {
         const mode = (await Deno.stat(`${dataDir}/${file}`)).mode! & 0o777;
@@ -94,9 +51,9 @@ Deno.test({
         !demo.lines.some((line) => line.includes(creds.password)),
         "the password never reaches a log line",
       );
-      assert.match(await anonymousPublish(natsPort), /-ERR 'Authorization Violation'/);
+      assert.match(await anonymousPublish(task.natsPort), /-ERR 'Authorization Violation'/);
       // A client on gate B reaches the login service linked to gate A.
-      const client = new GateClient({ url: `ws://127.0.0.1:${base + 2}/ws`, reconnect: false });
+      const client = new GateClient({ url: task.gateB.wsUrl, reconnect: false });
       await client.connect();
       try {
         await waitFor(async () => {
@@ -107,10 +64,7 @@ Deno.test({
         client.close();
       }
     } finally {
-      demo.kill("SIGINT");
-      const timer = setTimeout(() => demo.kill("SIGKILL"), 15_000);
-      const status = await demo.status;
-      clearTimeout(timer);
+      const status = await interruptClusterTask(task, { killAfterMs: 15_000 });
       assert.equal(status.code, 0, demo.lines.slice(-20).join("\n"));
     }
   },

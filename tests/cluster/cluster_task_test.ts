@@ -15,8 +15,13 @@ import { serviceFlags } from "../../server/supervisor/cluster_plan.ts";
 import { findPostgres } from "../../server/supervisor/local_postgres.ts";
 import { readPidFile } from "../../server/supervisor/pid_file.ts";
 import { natsServerTool } from "../helpers/nats.ts";
-import { ROOT_DIR, startProcess } from "../helpers/process.ts";
-import { freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
+import {
+  clusterTaskArgs,
+  interruptClusterTask,
+  startClusterTask,
+} from "../helpers/cluster_task.ts";
+import { ROOT_DIR } from "../helpers/process.ts";
+import { INTEGRATION, waitFor } from "../helpers/suite.ts";
 import { requireTool } from "../helpers/tool.ts";
 
 const natsServer = natsServerTool();
@@ -26,34 +31,6 @@ const postgres = requireTool({
   found: postgresBin !== undefined,
   install: "apt-get install postgresql",
 });
-
-/** The `deno run …` part of the cluster task (after its build step), so its permissions. */
-function clusterTaskArgs(): string[] {
-  const json = JSON.parse(Deno.readTextFileSync(`${ROOT_DIR}/deno.json`));
-  const line = (json.tasks.cluster as string).split("&&").pop()!.trim().split(/\s+/);
-  assert.equal(line[0], "deno");
-  return line.slice(1);
-}
-
-/** A base port whose next three ports are free too (the demo takes N, N+1, N+2, N+3). */
-function fourFreePorts(): number {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Below Linux's ephemeral range (32768–60999), which other tests' outgoing sockets take from.
-    const base = 10_000 + Math.floor(Math.random() * 20_000);
-    const listeners: Deno.Listener[] = [];
-    try {
-      for (let i = 0; i < 4; i++) {
-        listeners.push(Deno.listen({ hostname: "127.0.0.1", port: base + i }));
-      }
-      return base;
-    } catch {
-      // taken: try another
-    } finally {
-      for (const listener of listeners) listener.close();
-    }
-  }
-  throw new Error("No four consecutive free ports found");
-}
 
 /** Whether a process runs (a zombie does not count). */
 function alive(pid: number): boolean {
@@ -97,41 +74,23 @@ async function clusterRound(store: "auto" | "sqlite"): Promise<"postgres" | "sql
   const dataDir = await Deno.makeTempDir({ prefix: "gatehouse_cluster_" });
   // The postgres user must reach DIR/postgres: search permission on the folder, nothing more.
   await Deno.chmod(dataDir, 0o711);
-  const base = fourFreePorts();
-  const [natsPort, licensePort] = freePorts(2);
-  const demo = await startProcess({
-    task: "cluster",
-    denoArgs: clusterTaskArgs(),
-    args: [
-      "--data-dir",
-      dataDir,
-      "--port",
-      String(base),
-      "--tcp-port",
-      String(base + 1),
-      "--nats-port",
-      String(natsPort),
-      "--license-port",
-      String(licensePort),
-      "--store",
-      store,
-    ],
-    ready: /Gatehouse cluster is up/,
+  const task = await startClusterTask({
+    dataDir,
+    args: ["--store", store],
     timeoutMs: 90_000,
   });
+  const demo = task.process;
   let used: "postgres" | "sqlite";
   const takes = await serviceFlags();
   try {
     const accounts = demo.lines.find((line) => /cluster accounts store=/.test(line))!;
     assert.ok(accounts, "one line says which accounts store runs");
     used = /store=postgres/.test(accounts) ? "postgres" : "sqlite";
-    const gateA = `http://127.0.0.1:${base}`;
-    const gateB = `http://127.0.0.1:${base + 2}`;
-    await waitFor(async () => (await readyStatus(gateA)) === 200, {
+    await waitFor(async () => (await readyStatus(task.gateA.httpUrl)) === 200, {
       what: "gate A ready",
       timeoutMs: 30_000,
     });
-    await waitFor(async () => (await readyStatus(gateB)) === 200, {
+    await waitFor(async () => (await readyStatus(task.gateB.httpUrl)) === 200, {
       what: "gate B ready",
       timeoutMs: 30_000,
     });
@@ -150,16 +109,16 @@ async function clusterRound(store: "auto" | "sqlite"): Promise<"postgres" | "sql
     ]);
 
     const username = `cl${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
-    const onA = new GateClient({ url: `ws://127.0.0.1:${base}/ws`, reconnect: false });
+    const onA = new GateClient({ url: task.gateA.wsUrl, reconnect: false });
     await onA.connect();
     try {
       await onA.register({ username, password: "secret123" });
     } finally {
       onA.close();
     }
-    const onB = new GateClient({ url: `ws://127.0.0.1:${base + 2}/ws`, reconnect: false });
+    const onB = new GateClient({ url: task.gateB.wsUrl, reconnect: false });
     await onB.connect();
-    const again = new GateClient({ url: `ws://127.0.0.1:${base}/ws`, reconnect: false });
+    const again = new GateClient({ url: task.gateA.wsUrl, reconnect: false });
     try {
       const login = await onB.login({ username, password: "secret123" });
       assert.ok(login.userId > 0, "the account registered on gate A logs in on gate B");
@@ -211,10 +170,7 @@ async function clusterRound(store: "auto" | "sqlite"): Promise<"postgres" | "sql
       assert.ok(alive(postmaster), "PostgreSQL runs");
       pids.push(postmaster);
     }
-    demo.kill("SIGINT");
-    const timer = setTimeout(() => demo.kill("SIGKILL"), 30_000);
-    const status = await demo.status;
-    clearTimeout(timer);
+    const status = await interruptClusterTask(task, { killAfterMs: 30_000 });
     assert.equal(status.code, 0, demo.lines.slice(-20).join("\n"));
     for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} still runs`);
     if (postmaster !== undefined) {

@@ -13,7 +13,13 @@ import { natsServerTool, startNats } from "../helpers/nats.ts";
 import { createLogger } from "../../server/log.ts";
 import { findPostgres, startLocalPostgres } from "../../server/supervisor/local_postgres.ts";
 import { requireTool } from "../helpers/tool.ts";
-import { ROOT_DIR, startProcess, taskArgs, tempDataDir } from "../helpers/process.ts";
+import {
+  ROOT_DIR,
+  type RunningProcess,
+  startProcess,
+  taskArgs,
+  tempDataDir,
+} from "../helpers/process.ts";
 import { freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
@@ -46,28 +52,85 @@ async function readyz(httpUrl: string): Promise<{ status: number; body: Record<s
   return { status: response.status, body: await response.json() };
 }
 
+/** Options of {@linkcode startSupervisor}: its flags in the order given here. */
+interface SupervisorOptions {
+  dataDir: string;
+  port?: number;
+  tcpPort?: number;
+  licensePort?: number;
+  /** Flags after the ports (`--services`, `--gate`, `--cluster`, …). */
+  args?: string[];
+  /** Its ready line; the one of a supervisor that runs a gate unless told. */
+  ready?: RegExp;
+}
+
+/** Starts the real supervisor (`deno task supervisor`); resolves at its ready line. */
+function startSupervisor(options: SupervisorOptions): Promise<RunningProcess> {
+  const ports: Array<[string, number | undefined]> = [
+    ["--port", options.port],
+    ["--tcp-port", options.tcpPort],
+    ["--license-port", options.licensePort],
+  ];
+  return startProcess({
+    task: "supervisor",
+    args: [
+      "--data-dir",
+      options.dataDir,
+      ...ports.flatMap(([flag, port]) => port === undefined ? [] : [flag, String(port)]),
+      ...(options.args ?? []),
+    ],
+    ready: options.ready ?? /supervisor ready web=(\S+)/,
+    timeoutMs: 60_000,
+  });
+}
+
+/** Copies the service key from one machine's data dir to another's, as an operator would. */
+async function copyServiceKey(fromDir: string, toDir: string): Promise<void> {
+  await Deno.copyFile(`${fromDir}/sskey`, `${toDir}/sskey`);
+  await Deno.chmod(`${toDir}/sskey`, 0o600);
+}
+
+/** The command line of the child `name` that the pid file in `dataDir` lists. */
+async function childArgs(dataDir: string, name: string): Promise<string[]> {
+  const text = await Deno.readTextFile(`${dataDir}/gatehouse.pid`);
+  const pid = text.match(new RegExp(`^${name} (\\d+)$`, "m"))![1];
+  return (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
+}
+
+/** A fresh username: `prefix` and random letters and digits, 6 to 16 in all. */
+function freshName(prefix: string, length = 10): string {
+  return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, length)}`;
+}
+
+/** Runs `fn` with a client connected to the gate on `port`, closed after. */
+async function withClient(port: number, fn: (client: GateClient) => Promise<void>): Promise<void> {
+  const client = new GateClient({ url: `ws://127.0.0.1:${port}/ws`, reconnect: false });
+  await client.connect();
+  try {
+    await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Registers `username` and logs it in; resolves with the login's userId. */
+async function signUp(client: GateClient, username: string): Promise<number> {
+  await client.register({ username, password: "secret123" });
+  return (await client.login({ username, password: "secret123" })).userId;
+}
+
 Deno.test({
   name: "supervisor --services gate,login: only those children run, and it says so",
   ...INTEGRATION,
   async fn() {
     const dataDir = await tempDataDir();
     const [port, tcpPort, licensePort] = freePorts(3);
-    const supervisor = await startProcess({
-      task: "supervisor",
-      args: [
-        "--data-dir",
-        dataDir,
-        "--port",
-        String(port),
-        "--tcp-port",
-        String(tcpPort),
-        "--license-port",
-        String(licensePort),
-        "--services",
-        "login,gate",
-      ],
-      ready: /supervisor ready web=(\S+)/,
-      timeoutMs: 60_000,
+    const supervisor = await startSupervisor({
+      dataDir,
+      port,
+      tcpPort,
+      licensePort,
+      args: ["--services", "login,gate"],
     });
     try {
       assert.ok(
@@ -83,17 +146,10 @@ Deno.test({
       assert.equal(ready.status, 503);
       assert.deepEqual(ready.body.missing, ["group"]);
       // Login works through the gate.
-      const client = new GateClient({ url: `ws://127.0.0.1:${port}/ws`, reconnect: false });
-      await client.connect();
-      try {
-        const username = `sv${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
-        await client.register({ username, password: "secret123" });
-        const login = await client.login({ username, password: "secret123" });
-        assert.ok(login.userId > 0);
+      await withClient(port, async (client) => {
+        assert.ok((await signUp(client, freshName("sv"))) > 0);
         assert.equal((await client.request("cs_msg_group_list")).state, State.UNDEFINED_CMD);
-      } finally {
-        client.close();
-      }
+      });
       const children = (await readPidFile(`${dataDir}/gatehouse.pid`)).slice(1);
       assert.equal(await supervisor.stop(), 0);
       for (const pid of children) {
@@ -140,24 +196,14 @@ Deno.test({
     const servicesDir = await tempDataDir();
     const [port, tcpPort, licensePort] = freePorts(3);
     // Machine A: the gate and the license server.
-    const front = await startProcess({
-      task: "supervisor",
-      args: [
-        "--data-dir",
-        gateDir,
-        "--port",
-        String(port),
-        "--tcp-port",
-        String(tcpPort),
-        "--license-port",
-        String(licensePort),
-        "--services",
-        "gate,license",
-      ],
-      ready: /supervisor ready web=(\S+)/,
-      timeoutMs: 60_000,
+    const front = await startSupervisor({
+      dataDir: gateDir,
+      port,
+      tcpPort,
+      licensePort,
+      args: ["--services", "gate,license"],
     });
-    let back: Awaited<ReturnType<typeof startProcess>> | undefined;
+    let back: RunningProcess | undefined;
     try {
       const httpUrl = `http://127.0.0.1:${port}`;
       const before = await readyz(httpUrl);
@@ -166,20 +212,11 @@ Deno.test({
       await waitFor(() => listening(licensePort), { what: "the license server on machine A" });
 
       // Machine B: the service key copied from A, as an operator would.
-      await Deno.copyFile(`${gateDir}/sskey`, `${servicesDir}/sskey`);
-      await Deno.chmod(`${servicesDir}/sskey`, 0o600);
-      back = await startProcess({
-        task: "supervisor",
-        args: [
-          "--data-dir",
-          servicesDir,
-          "--services",
-          "login,group",
-          "--gate",
-          `tcp://127.0.0.1:${tcpPort}`,
-        ],
+      await copyServiceKey(gateDir, servicesDir);
+      back = await startSupervisor({
+        dataDir: servicesDir,
+        args: ["--services", "login,group", "--gate", `tcp://127.0.0.1:${tcpPort}`],
         ready: /supervisor ready services=login,group gate=tcp:\/\/127.0.0.1:\d+/,
-        timeoutMs: 60_000,
       });
       await back.waitForLine(/login-\d+ registered/, { timeoutMs: 30_000 });
       await back.waitForLine(/group-\d+ registered/, { timeoutMs: 30_000 });
@@ -189,17 +226,10 @@ Deno.test({
         what: "gate A ready once B's services linked",
       });
 
-      const client = new GateClient({ url: `ws://127.0.0.1:${port}/ws`, reconnect: false });
-      await client.connect();
-      try {
-        const username = `sb${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
-        await client.register({ username, password: "secret123" });
-        const login = await client.login({ username, password: "secret123" });
-        assert.ok(login.userId > 0);
+      await withClient(port, async (client) => {
+        assert.ok((await signUp(client, freshName("sb"))) > 0);
         assert.equal((await client.request("cs_msg_group_list")).state, State.OK);
-      } finally {
-        client.close();
-      }
+      });
       // The accounts are on machine B, where login runs.
       await Deno.stat(`${servicesDir}/login.sqlite`);
       await assert.rejects(Deno.stat(`${gateDir}/login.sqlite`));
@@ -236,52 +266,29 @@ Deno.test({
       id: string,
     ) => ["--cluster", nats.url, "--gate-id", id, "--cluster-creds", creds];
     // Machine A: the whole suite; machine B: a gate alone, whose users reach A's services.
-    const a = await startProcess({
-      task: "supervisor",
-      args: [
-        "--data-dir",
-        dirA,
-        "--port",
-        String(ports[0]),
-        "--tcp-port",
-        String(ports[1]),
-        "--license-port",
-        String(ports[2]),
-        ...cluster("a"),
-      ],
-      ready: /supervisor ready web=(\S+)/,
-      timeoutMs: 60_000,
+    const a = await startSupervisor({
+      dataDir: dirA,
+      port: ports[0],
+      tcpPort: ports[1],
+      licensePort: ports[2],
+      args: cluster("a"),
     });
-    let b: Awaited<ReturnType<typeof startProcess>> | undefined;
+    let b: RunningProcess | undefined;
     try {
       await a.waitForLine(/login-\d+ registered/, { timeoutMs: 30_000 });
-      b = await startProcess({
-        task: "supervisor",
-        args: [
-          "--data-dir",
-          dirB,
-          "--port",
-          String(ports[3]),
-          "--tcp-port",
-          String(ports[4]),
-          "--services",
-          "gate",
-          ...cluster("b"),
-        ],
-        ready: /supervisor ready web=(\S+)/,
-        timeoutMs: 60_000,
+      b = await startSupervisor({
+        dataDir: dirB,
+        port: ports[3],
+        tcpPort: ports[4],
+        args: ["--services", "gate", ...cluster("b")],
       });
       assert.deepEqual(await childNames(dirB), ["gate"]);
       // Both gates wait for login and group, which in a cluster count on any gate: B is ready
       // once it has heard A's.
-      const gatePid = (dir: string) =>
-        Deno.readTextFile(`${dir}/gatehouse.pid`).then((t) => t.match(/^gate (\d+)$/m)![1]);
-      const argsOf = async (dir: string) =>
-        (await Deno.readTextFile(`/proc/${await gatePid(dir)}/cmdline`)).split("\0");
-      const argsA = await argsOf(dirA);
+      const argsA = await childArgs(dirA, "gate");
       assert.equal(argsA[argsA.indexOf("--require-services") + 1], "login,group");
       assert.equal(argsA[argsA.indexOf("--gate-id") + 1], "a");
-      const argsB = await argsOf(dirB);
+      const argsB = await childArgs(dirB, "gate");
       assert.equal(argsB[argsB.indexOf("--require-services") + 1], "login,group");
       assert.equal(argsB[argsB.indexOf("--cluster") + 1], nats.url);
       await waitFor(async () => (await readyz(`http://127.0.0.1:${ports[0]}`)).status === 200, {
@@ -291,10 +298,8 @@ Deno.test({
         what: "gate B ready once it heard gate A's login and group",
       });
 
-      const client = new GateClient({ url: `ws://127.0.0.1:${ports[3]}/ws`, reconnect: false });
-      await client.connect();
-      try {
-        const username = `sc${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+      await withClient(ports[3], async (client) => {
+        const username = freshName("sc");
         await waitFor(async () => {
           try {
             await client.register({ username, password: "secret123" });
@@ -305,9 +310,7 @@ Deno.test({
         }, { what: "register through gate B" });
         const login = await client.login({ username, password: "secret123" });
         assert.ok(login.userId > 0, "a user of gate B logs in through A's login service");
-      } finally {
-        client.close();
-      }
+      });
       assert.equal(await b.stop(), 0);
       assert.equal(await a.stop(), 0);
     } finally {
@@ -340,64 +343,35 @@ Deno.test({
     const front = await tempDataDir();
     const backs = [await tempDataDir(), await tempDataDir()];
     const [port, tcpPort, licensePort] = freePorts(3);
-    const gate = await startProcess({
-      task: "supervisor",
-      args: [
-        "--data-dir",
-        front,
-        "--port",
-        String(port),
-        "--tcp-port",
-        String(tcpPort),
-        "--license-port",
-        String(licensePort),
-        "--services",
-        "gate,license",
-      ],
-      ready: /supervisor ready web=(\S+)/,
-      timeoutMs: 60_000,
+    const gate = await startSupervisor({
+      dataDir: front,
+      port,
+      tcpPort,
+      licensePort,
+      args: ["--services", "gate,license"],
     });
-    const services: Array<Awaited<ReturnType<typeof startProcess>>> = [];
+    const services: RunningProcess[] = [];
     try {
       for (const dir of backs) {
-        await Deno.copyFile(`${front}/sskey`, `${dir}/sskey`);
-        await Deno.chmod(`${dir}/sskey`, 0o600);
-        const back = await startProcess({
-          task: "supervisor",
-          args: [
-            "--data-dir",
-            dir,
-            "--services",
-            "login,group",
-            "--gate",
-            `tcp://127.0.0.1:${tcpPort}`,
-            "--db",
-            db,
-          ],
+        await copyServiceKey(front, dir);
+        const back = await startSupervisor({
+          dataDir: dir,
+          args: ["--services", "login,group", "--gate", `tcp://127.0.0.1:${tcpPort}`, "--db", db],
           ready: /supervisor ready services=login,group/,
-          timeoutMs: 60_000,
         });
         services.push(back);
         await back.waitForLine(/login-\d+ registered/, { timeoutMs: 30_000 });
-        const text = await Deno.readTextFile(`${dir}/gatehouse.pid`);
-        const loginPid = text.match(/^login (\d+)$/m)![1];
-        const args = (await Deno.readTextFile(`/proc/${loginPid}/cmdline`)).split("\0");
+        const args = await childArgs(dir, "login");
         assert.equal(args[args.indexOf("--db") + 1], db.replace(`:${password}@`, "@"));
         assert.ok(!args.join(" ").includes(password), "no password on the command line");
       }
       // The gate shares requests between the two login instances: every account, whichever
       // instance registered it, logs in through either, since both keep it in PostgreSQL.
-      const client = new GateClient({ url: `ws://127.0.0.1:${port}/ws`, reconnect: false });
-      await client.connect();
-      try {
+      await withClient(port, async (client) => {
         for (let i = 0; i < 6; i++) {
-          const username = `pg${i}${crypto.randomUUID().replaceAll("-", "").slice(0, 9)}`;
-          await client.register({ username, password: "secret123" });
-          assert.ok((await client.login({ username, password: "secret123" })).userId > 0);
+          assert.ok((await signUp(client, freshName(`pg${i}`, 9))) > 0);
         }
-      } finally {
-        client.close();
-      }
+      });
       for (const [i, back] of services.entries()) {
         assert.ok(
           back.lines.some((line) => /login-\d+ database (created|opened) kind=postgres/.test(line)),

@@ -15,6 +15,11 @@ import { delay, INTEGRATION, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
 
+/** An `echo` request as a NATS text, msgId first. */
+function echoText(msgId: number): string {
+  return `{"msgId":${msgId},"cmd":"echo","is_req":true,"data":{}}`;
+}
+
 Deno.test({
   name: "cluster serving: what comes from NATS is checked; a request is passed on with its msgId",
   ...INTEGRATION,
@@ -40,26 +45,50 @@ Deno.test({
       const answer = await nc.request(subject, text, { timeout: 3000 });
       return { text: answer.string(), state: answer.headers?.get(STATE_HEADER) };
     };
+    /** Answers a request the link was sent, as the echo service: OK with `{}` unless told. */
+    const answerEcho = (
+      forwarded: Record<string, unknown>,
+      answer: { state?: number; msg?: string; data?: unknown } = {},
+    ) =>
+      router.answer(link, {
+        cmd: "echo",
+        is_resp: true,
+        msgId: forwarded.msgId as number,
+        state: answer.state ?? State.OK,
+        ...("msg" in answer ? { msg: answer.msg } : {}),
+        time: 0,
+        data: answer.data ?? {},
+      });
+    /**
+     * Collects what reaches the reply subjects under `prefix`; `settle()` waits for the first,
+     * gives any more 100 ms to come, and unsubscribes.
+     */
+    const replies = async (prefix: string) => {
+      const got: { subject: string; data: Uint8Array }[] = [];
+      const sub = nc.subscribe(`${prefix}*`, {
+        callback: (_error, msg) => {
+          got.push({ subject: msg.subject, data: msg.data });
+        },
+      });
+      await nc.flush();
+      return {
+        got,
+        async settle() {
+          await waitFor(() => got.length > 0, { what: "the answers" });
+          await delay(100);
+          sub.unsubscribe();
+        },
+      };
+    };
     try {
       await waitFor(() => {
-        nc.publish(subject, '{"msgId":1,"cmd":"echo","is_req":true,"data":{}}', {
-          reply: "test.ignored",
-        });
+        nc.publish(subject, echoText(1), { reply: "test.ignored" });
         return link.conn.sent.length > 0;
       }, { what: "gate 2 subscribed to echo" });
       // The tries still on their way arrive too: answered and set aside.
       await nc.flush();
       await delay(200);
-      for (const forwarded of link.conn.sent.splice(0)) {
-        router.answer(link, {
-          cmd: "echo",
-          is_resp: true,
-          msgId: forwarded.msgId as number,
-          state: State.OK,
-          time: 0,
-          data: {},
-        });
-      }
+      for (const forwarded of link.conn.sent.splice(0)) answerEcho(forwarded);
       assert.equal(gate.dispatcher.pendingCount, 0);
 
       await t.step("malformed texts from NATS reach no link and stop nothing", async () => {
@@ -101,15 +130,7 @@ Deno.test({
           clientId: CLIENTS_PER_GATE + 3,
           userId: 0,
         });
-        router.answer(link, {
-          cmd: "echo",
-          is_resp: true,
-          msgId: forwarded.msgId as number,
-          state: State.FAIL,
-          msg: "refused",
-          time: 0,
-          data: {},
-        });
+        answerEcho(forwarded, { state: State.FAIL, msg: "refused" });
         const answer = await asking;
         assert.equal(answer.state, String(State.FAIL));
         const response = JSON.parse(answer.text);
@@ -123,14 +144,7 @@ Deno.test({
         await waitFor(() => link.conn.sent.length === 1, { what: "the request at the link" });
         const forwarded = link.conn.sent[0];
         assert.deepEqual(forwarded.data, { a: 1 });
-        router.answer(link, {
-          cmd: "echo",
-          is_resp: true,
-          msgId: forwarded.msgId as number,
-          state: State.OK,
-          time: 0,
-          data: { b: 2 },
-        });
+        answerEcho(forwarded, { data: { b: 2 } });
         const response = JSON.parse((await asking).text);
         assert.equal(response.msgId, 13);
         assert.deepEqual(response.data, { b: 2 });
@@ -139,33 +153,19 @@ Deno.test({
       await t.step("the answers of one turn to one gate leave as one batch", async () => {
         link.conn.sent.length = 0;
         const prefix = "gatehouse.r.9.1.";
-        const got: { subject: string; data: Uint8Array }[] = [];
-        const sub = nc.subscribe(`${prefix}*`, {
-          callback: (_error, msg) => {
-            got.push({ subject: msg.subject, data: msg.data });
-          },
-        });
-        await nc.flush();
+        const { got, settle } = await replies(prefix);
         for (let id = 1; id <= 3; id++) {
-          nc.publish(subject, `{"msgId":${20 + id},"cmd":"echo","is_req":true,"data":{}}`, {
-            reply: prefix + id,
-          });
+          nc.publish(subject, echoText(20 + id), { reply: prefix + id });
         }
         await waitFor(() => link.conn.sent.length === 3, { what: "the requests at the link" });
         for (const [i, forwarded] of link.conn.sent.entries()) {
-          router.answer(link, {
-            cmd: "echo",
-            is_resp: true,
-            msgId: forwarded.msgId as number,
+          answerEcho(forwarded, {
             state: i === 1 ? State.FAIL : State.OK,
             msg: i === 1 ? "née refusée" : undefined,
-            time: 0,
             data: { i },
           });
         }
-        await waitFor(() => got.length > 0, { what: "the answers" });
-        await delay(100);
-        sub.unsubscribe();
+        await settle();
         assert.deepEqual(got.map((m) => m.subject), [`${prefix}m`], "one message for three");
         const { answers, fault } = readAnswerBatch(got[0].data);
         assert.equal(fault, undefined);
@@ -185,36 +185,22 @@ Deno.test({
         async () => {
           link.conn.sent.length = 0;
           const prefix = "gatehouse.r.9.2.";
-          const got: { subject: string; data: Uint8Array }[] = [];
-          const sub = nc.subscribe(`${prefix}*`, {
-            callback: (_error, msg) => {
-              got.push({ subject: msg.subject, data: msg.data });
-            },
-          });
-          await nc.flush();
-          const text = (msgId: number) => `{"msgId":${msgId},"cmd":"echo","is_req":true,"data":{}}`;
+          const { got, settle } = await replies(prefix);
           const body = new TextDecoder().decode(
-            encodeBatch([{ id: 5, state: 0, text: text(31) }, { id: 6, state: 0, text: text(32) }]),
+            encodeBatch([{ id: 5, state: 0, text: echoText(31) }, {
+              id: 6,
+              state: 0,
+              text: echoText(32),
+            }]),
           );
           nc.publish(subject, body + "7 0 999\n{}", { reply: `${prefix}q5-6-7` });
-          nc.publish(subject, encodeBatch([{ id: 8, state: 0, text: text(33) }]), {
+          nc.publish(subject, encodeBatch([{ id: 8, state: 0, text: echoText(33) }]), {
             reply: "gatehouse.r.9.2.x8", // not a batch reply subject: refused whole
           });
           await waitFor(() => link.conn.sent.length === 2, { what: "the requests at the link" });
           assert.deepEqual(link.conn.sent.map((m) => m.data), [{}, {}]);
-          for (const forwarded of link.conn.sent) {
-            router.answer(link, {
-              cmd: "echo",
-              is_resp: true,
-              msgId: forwarded.msgId as number,
-              state: State.OK,
-              time: 0,
-              data: {},
-            });
-          }
-          await waitFor(() => got.length > 0, { what: "the answers" });
-          await delay(100);
-          sub.unsubscribe();
+          for (const forwarded of link.conn.sent) answerEcho(forwarded);
+          await settle();
           assert.deepEqual(got.map((m) => m.subject), [`${prefix}m`]);
           const { answers } = readAnswerBatch(got[0].data);
           const read = answers.map((
@@ -251,16 +237,7 @@ Deno.test({
             router.route(client, { cmd: "echo", is_req: true, msgId, time: 0, data: {} });
           }
           await waitFor(() => link.conn.sent.length === 20, { what: "every request at B's link" });
-          for (const forwarded of link.conn.sent) {
-            router.answer(link, {
-              cmd: "echo",
-              is_resp: true,
-              msgId: forwarded.msgId as number,
-              state: State.OK,
-              time: 0,
-              data: {},
-            });
-          }
+          for (const forwarded of link.conn.sent) answerEcho(forwarded);
           await waitFor(() => client.conn.sent.length >= 20, { what: "the answers" });
           await delay(100);
           const ids = client.conn.sent.map((m) => m.msgId).sort((x, y) => Number(x) - Number(y));

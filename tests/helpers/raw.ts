@@ -195,7 +195,7 @@ export class RawClient {
     }
   }
 
-  /** Sends a request with `extra` top-level envelope fields; resolves with the response envelope. */
+  /** Sends a request with `extra` top-level envelope fields; resolves with the response. */
   call(cmd: string, data: unknown = {}, extra: Record<string, unknown> = {}): Promise<Json> {
     const msgId = ++this.#msgId;
     const answer = new Promise<Json>((resolve, reject) => {

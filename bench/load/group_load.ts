@@ -15,7 +15,8 @@
 import { parseArgs } from "node:util";
 import { GateClient } from "../../client/mod.ts";
 import { GroupCmd } from "../../shared/mod.ts";
-import { emit, Latencies, numberFlag, openInBatches, PAYLOAD, Phases, round3 } from "./common.ts";
+import { BroadcastWindow } from "./broadcast_window.ts";
+import { emit, numberFlag, openInBatches, PAYLOAD, Phases } from "./common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -57,92 +58,40 @@ const receivers = await openInBatches(members, 16, async (i) => {
 const connectMs = performance.now() - connectStart;
 emit("PHASE", "connected");
 
-interface InFlight {
-  sentAt: number;
-  got: number;
-  acked: boolean;
-}
 const phases = new Phases();
-const latencies = new Latencies();
-const inFlight = new Map<number, InFlight>();
-let seq = 0;
-let delivered = 0;
-let broadcasts = 0;
-let errors = 0;
-let lost = 0;
-const firstError: string[] = [];
-
-function fail(text: string): void {
-  errors++;
-  if (firstError.length === 0) firstError.push(text.slice(0, 300));
-}
-
-function maybeDone(id: number, entry: InFlight): void {
-  if (!entry.acked || entry.got < members) return;
-  inFlight.delete(id);
-  if (phases.measuring) {
-    broadcasts++;
-    latencies.add(performance.now() - entry.sentAt);
-  }
-  if (phases.running) sendNext();
-}
-
-function sendNext(): void {
-  const id = ++seq;
-  const entry: InFlight = { sentAt: performance.now(), got: 0, acked: false };
-  inFlight.set(id, entry);
-  sender.request<{ reached: number }>(GroupCmd.SEND, {
-    groupId: group.groupId,
-    data: { seq: id, p: PAYLOAD },
-  }).then((response) => {
-    if (response.state !== 1 || response.data?.reached !== members) {
-      fail(JSON.stringify(response));
-    }
-    entry.acked = true;
-    if (inFlight.get(id) === entry) maybeDone(id, entry);
-  }, (error) => fail(String(error)));
-}
-
+const flight = new BroadcastWindow({
+  members,
+  size: windowSize,
+  phases,
+  send(id) {
+    sender.request<{ reached: number }>(GroupCmd.SEND, {
+      groupId: group.groupId,
+      data: { seq: id, p: PAYLOAD },
+    }).then((response) => {
+      if (response.state !== 1 || response.data?.reached !== members) {
+        flight.fail(JSON.stringify(response));
+      }
+      flight.acked(id);
+    }, (error) => flight.fail(String(error)));
+  },
+});
 for (const receiver of receivers) {
   receiver.on(GroupCmd.MSG, (data) => {
-    if (phases.measuring) delivered++;
-    const id = (data as { data: { seq: number } }).data.seq;
-    const entry = inFlight.get(id);
-    if (!entry) return;
-    entry.got++;
-    maybeDone(id, entry);
+    flight.received((data as { data: { seq: number } }).data.seq);
   });
 }
-// A message that never completes (a lost delivery) is given up after 10 s.
-const reaper = setInterval(() => {
-  const now = performance.now();
-  for (const [id, entry] of inFlight) {
-    if (now - entry.sentAt > 10_000) {
-      inFlight.delete(id);
-      lost++;
-      if (phases.running) sendNext();
-    }
-  }
-}, 1000);
-for (let i = 0; i < windowSize; i++) sendNext();
+flight.start();
 await phases.run(warmupS, durationS, () => {});
 const seconds = phases.seconds;
-clearInterval(reaper);
+flight.stop();
 for (const client of [sender, ...receivers]) client.close();
 emit("RESULT", {
   mode: "group",
   connections: members + 1,
   gates: urls.length,
   window: windowSize,
-  seconds: round3(seconds),
-  delivered,
-  throughput: Math.round(delivered / seconds),
-  broadcasts,
-  broadcastsPerSecond: round3(broadcasts / seconds),
-  errors,
-  lost,
-  firstError: firstError[0],
+  ...flight.result(seconds),
   connectMs: Math.round(connectMs),
-  latencyMs: latencies.summary(),
+  latencyMs: flight.latencies.summary(),
 });
 Deno.exit(0);

@@ -28,6 +28,7 @@
 
 import { parseArgs } from "node:util";
 import { DEFAULT_MESSAGE_TYPES, encodeFrame, FrameDecoder, frameText } from "../../shared/mod.ts";
+import { BroadcastWindow } from "./broadcast_window.ts";
 import {
   emit,
   Latencies,
@@ -262,84 +263,38 @@ async function broadcast(): Promise<void> {
   emit("PHASE", "connected");
 
   const phases = new Phases();
-  const latencies = new Latencies();
   const idsJson = JSON.stringify(clientIds);
-  interface InFlight {
-    sentAt: number;
-    got: number;
-    acked: boolean;
-  }
-  const inFlight = new Map<number, InFlight>();
-  let seq = 0;
-  let delivered = 0;
-  let broadcasts = 0;
-  let errors = 0;
-  let lost = 0;
-  const firstError: string[] = [];
-
-  const sendNext = () => {
-    seq++;
-    inFlight.set(seq, { sentAt: performance.now(), got: 0, acked: false });
-    const data =
-      `{"clientIds":${idsJson},"cmd":"sc_bench","data":{"seq":${seq},"p":${payloadJson}}}`;
-    sender.send(requestText("echo_push", seq, data));
-  };
-  const maybeDone = (id: number, entry: InFlight) => {
-    if (!entry.acked || entry.got < connections) return;
-    inFlight.delete(id);
-    if (phases.measuring) {
-      broadcasts++;
-      latencies.add(performance.now() - entry.sentAt);
-    }
-    if (phases.running) sendNext();
-  };
+  const flight = new BroadcastWindow({
+    members: connections,
+    size: windowSize,
+    phases,
+    send(id) {
+      const data =
+        `{"clientIds":${idsJson},"cmd":"sc_bench","data":{"seq":${id},"p":${payloadJson}}}`;
+      sender.send(requestText("echo_push", id, data));
+    },
+  });
   for (const socket of receivers) {
     socket.onmessage = (event) => {
       const envelope = JSON.parse(event.data as string);
       if (envelope.is_push !== true || envelope.cmd !== "sc_bench") {
-        errors++;
-        if (firstError.length === 0) {
-          firstError.push(String(event.data).slice(0, 300));
-        }
+        flight.fail(String(event.data));
         return;
       }
-      if (phases.measuring) delivered++;
-      const id = envelope.data.seq as number;
-      const entry = inFlight.get(id);
-      if (!entry) return;
-      entry.got++;
-      maybeDone(id, entry);
+      flight.received(envelope.data.seq as number);
     };
     socket.onerror = () => {};
   }
   sender.onText = (text) => {
     const envelope = JSON.parse(text);
     if (envelope.is_resp !== true) return;
-    const id = envelope.msgId as number;
-    if (envelope.state !== 1 || envelope.data?.reached !== connections) {
-      errors++;
-      if (firstError.length === 0) firstError.push(text.slice(0, 300));
-    }
-    const entry = inFlight.get(id);
-    if (!entry) return;
-    entry.acked = true;
-    maybeDone(id, entry);
+    if (envelope.state !== 1 || envelope.data?.reached !== connections) flight.fail(text);
+    flight.acked(envelope.msgId as number);
   };
-  // A broadcast that never completes (a lost delivery) is given up after 10 s.
-  const reaper = setInterval(() => {
-    const now = performance.now();
-    for (const [id, entry] of inFlight) {
-      if (now - entry.sentAt > 10_000) {
-        inFlight.delete(id);
-        lost++;
-        if (phases.running) sendNext();
-      }
-    }
-  }, 1000);
-  for (let i = 0; i < windowSize; i++) sendNext();
+  flight.start();
   await phases.run(warmupS, durationS, () => {});
   const seconds = phases.seconds;
-  clearInterval(reaper);
+  flight.stop();
   await sleep(200);
   for (const socket of receivers) socket.close();
   sender.close();
@@ -348,16 +303,9 @@ async function broadcast(): Promise<void> {
     connections,
     window: windowSize,
     sender: senderUrl ? "tcp" : "ws",
-    seconds: round3(seconds),
-    delivered,
-    throughput: Math.round(delivered / seconds),
-    broadcasts,
-    broadcastsPerSecond: round3(broadcasts / seconds),
-    errors,
-    lost,
-    firstError: firstError[0],
+    ...flight.result(seconds),
     connectMs: Math.round(connectMs),
-    latencyMs: latencies.summary(),
+    latencyMs: flight.latencies.summary(),
   });
 }
 

@@ -12,19 +12,12 @@
  */
 
 import { BaselineStartError, startBaseline } from "../lib/baseline.ts";
-import {
-  cpuText,
-  disturbed,
-  type Generator,
-  type LoadReport,
-  medianReport,
-  runLoad,
-} from "../lib/load.ts";
+import { latencyOf, measureRounds, runBroadcastLoad } from "../lib/broadcast_load.ts";
+import { disturbed, type Generator, type LoadReport, medianReport } from "../lib/load.ts";
 import { type Peer, startOurs, startSocketIo, UNLIMITED_RATE } from "../lib/servers.ts";
 import {
   type BenchContext,
   judge,
-  type Measurement,
   type Row,
   type Scenario,
   type ScenarioResult,
@@ -76,19 +69,26 @@ const VARIANTS: Variant[] = [
   },
 ];
 
+/** One run of `variant`; undefined when it is a baseline that failed to start (twice). */
 async function measure(
   context: BenchContext,
   variant: Variant,
   members: number,
-): Promise<LoadReport> {
+): Promise<LoadReport | undefined> {
   const start = () => variant.start(context);
-  const peer = variant.baseline
-    ? await startBaseline(context, { label: variant.label, start })
-    : await start();
+  let peer;
   try {
-    const report = await runLoad(
-      variant.generator,
-      [
+    peer = variant.baseline
+      ? await startBaseline(context, { label: variant.label, start })
+      : await start();
+  } catch (error) {
+    if (error instanceof BaselineStartError) return undefined;
+    throw error;
+  }
+  try {
+    return await runBroadcastLoad(context, {
+      generator: variant.generator,
+      flags: [
         "--url",
         peer.url,
         "--mode",
@@ -97,25 +97,12 @@ async function measure(
         String(members),
         "--window",
         String(WINDOW),
-        "--warmup",
-        String(context.warmupS),
-        "--duration",
-        String(context.durationS),
         ...peer.extraFlags,
       ],
-      peer.pids,
-      (context.warmupS + context.durationS) * 1000 + 120_000,
-    );
-    const r = report.result;
-    context.detail(
-      `${r.throughput.toLocaleString("en-US")} deliveries/s ` +
-        `(${r.broadcastsPerSecond} broadcasts/s), to-all p50 ${r.latencyMs.p50} ms, ` +
-        `p99 ${r.latencyMs.p99} ms; cpu cores: ${cpuText(report.cpuCores)}`,
-    );
-    if (r.errors > 0 || (r.lost ?? 0) > 0) {
-      context.detail(`warning: ${r.errors} errors, ${r.lost} broadcasts lost: ${r.firstError}`);
-    }
-    return report;
+      watch: peer.pids,
+      slackMs: 120_000,
+      noun: "broadcasts",
+    });
   } finally {
     await peer.stop();
   }
@@ -139,41 +126,16 @@ export const broadcast: Scenario = {
         `receiving clients; 'server CPU per delivery' (gate + echo, or the Socket.IO server; ` +
         `lower is better, no target) compares the servers alone.`,
     );
-    const measurements: Measurement[] = [];
-    const rounds = new Map<string, LoadReport[]>(VARIANTS.map((v) => [v.key, []]));
-    /** Baselines that failed to start (twice): left out of the later rounds. */
-    const failed = new Set<string>();
-    for (let round = 1; round <= context.rounds; round++) {
-      const of = context.rounds > 1 ? `round ${round}/${context.rounds}: ` : "";
-      // Alternate the order, so that no variant always runs first or last.
-      const order = round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse();
-      for (const variant of order) {
-        if (failed.has(variant.key)) continue;
-        context.step(`${of}${variant.label}, ${members} members`);
-        let report: LoadReport;
-        try {
-          report = await measure(context, variant, members);
-        } catch (error) {
-          if (!(error instanceof BaselineStartError)) throw error;
-          failed.add(variant.key);
-          continue;
-        }
-        rounds.get(variant.key)!.push(report);
-        measurements.push({
-          name: `broadcast/${variant.key}/${members}/round${round}`,
-          result: { ...report.result },
-          cpuCores: report.cpuCores,
-        });
-      }
-    }
+    const { rounds, measurements } = await measureRounds(context, {
+      scenario: "broadcast",
+      variants: VARIANTS,
+      members,
+      measure: (variant) => measure(context, variant, members),
+    });
     const median = (key: string) => medianReport(rounds.get(key)!);
     // Undefined when Socket.IO failed to start: the rows then say so.
     const socketio = rounds.get("socketio")!.length ? median("socketio") : undefined;
     const others = socketio ? [socketio] : [];
-    const latency = (report: LoadReport) => ({
-      p50: report.result.latencyMs.p50,
-      p99: report.result.latencyMs.p99,
-    });
     const rows: Row[] = [
       { key: "ours-link-ws", name: "service link ws" },
       { key: "ours-link-tcp", name: "service link tcp" },
@@ -186,8 +148,8 @@ export const broadcast: Scenario = {
         baselineName: "Socket.IO",
         baseline: socketio?.result.throughput,
         baselineFailed: socketio ? undefined : true,
-        oursLatency: latency(ours),
-        baselineLatency: socketio && latency(socketio),
+        oursLatency: latencyOf(ours),
+        baselineLatency: socketio && latencyOf(socketio),
         target: { kind: "ratio-at-least", value: 1.0 },
         disturbed: disturbed(ours, ...others),
       });

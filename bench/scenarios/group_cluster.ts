@@ -12,13 +12,13 @@
 
 import { type RunningProcess, startProcess } from "../../tests/helpers/process.ts";
 import { hasNatsServer, startNatsServer } from "../lib/cluster.ts";
-import { cpuText, disturbed, type LoadReport, medianReport, runLoad } from "../lib/load.ts";
+import { latencyOf, measureRounds, runBroadcastLoad } from "../lib/broadcast_load.ts";
+import { disturbed, type LoadReport, medianReport } from "../lib/load.ts";
 import { track } from "../lib/proc.ts";
 import { type OursPeer, type Peer, startOurs, UNLIMITED_RATE } from "../lib/servers.ts";
 import {
   type BenchContext,
   judge,
-  type Measurement,
   type Row,
   type Scenario,
   type ScenarioResult,
@@ -128,6 +128,7 @@ const VARIANTS: Variant[] = [
   },
 ];
 
+/** One run of `variant`, watching its servers and the nats-server (`nats`: role → pid). */
 async function measure(
   context: BenchContext,
   variant: Variant,
@@ -137,33 +138,20 @@ async function measure(
 ): Promise<LoadReport> {
   const peer = await variant.start(context, natsUrl);
   try {
-    const report = await runLoad(
-      "group",
-      [
+    return await runBroadcastLoad(context, {
+      generator: "group",
+      flags: [
         "--urls",
         peer.urls.join(","),
         "--members",
         String(members),
         "--window",
         String(WINDOW),
-        "--warmup",
-        String(context.warmupS),
-        "--duration",
-        String(context.durationS),
       ],
-      { ...peer.pids, ...nats },
-      (context.warmupS + context.durationS) * 1000 + 180_000,
-    );
-    const r = report.result;
-    context.detail(
-      `${r.throughput.toLocaleString("en-US")} deliveries/s ` +
-        `(${r.broadcastsPerSecond} messages/s), to-all p50 ${r.latencyMs.p50} ms, ` +
-        `p99 ${r.latencyMs.p99} ms; cpu cores: ${cpuText(report.cpuCores)}`,
-    );
-    if (r.errors > 0 || (r.lost ?? 0) > 0) {
-      context.detail(`warning: ${r.errors} errors, ${r.lost} messages lost: ${r.firstError}`);
-    }
-    return report;
+      watch: { ...peer.pids, ...nats },
+      slackMs: 180_000,
+      noun: "messages",
+    });
   } finally {
     await peer.stop();
   }
@@ -195,32 +183,14 @@ export const crossgate: Scenario = {
         `so deliveries/s also measure the receiving clients.`,
     );
     const nats = await startNatsServer();
-    const measurements: Measurement[] = [];
-    const rounds = new Map<string, LoadReport[]>(VARIANTS.map((v) => [v.key, []]));
-    try {
-      for (let round = 1; round <= context.rounds; round++) {
-        const of = context.rounds > 1 ? `round ${round}/${context.rounds}: ` : "";
-        const order = round % 2 === 1 ? VARIANTS : [...VARIANTS].reverse();
-        for (const variant of order) {
-          context.step(`${of}${variant.label}, ${members} members`);
-          const report = await measure(context, variant, nats.url, nats.pids, members);
-          rounds.get(variant.key)!.push(report);
-          measurements.push({
-            name: `crossgate/${variant.key}/${members}/round${round}`,
-            result: { ...report.result },
-            cpuCores: report.cpuCores,
-          });
-        }
-      }
-    } finally {
-      await nats.stop();
-    }
+    const { rounds, measurements } = await measureRounds(context, {
+      scenario: "crossgate",
+      variants: VARIANTS,
+      members,
+      measure: (variant) => measure(context, variant, nats.url, nats.pids, members),
+    }).finally(() => nats.stop());
     const ours = medianReport(rounds.get("cluster")!);
     const single = medianReport(rounds.get("single")!);
-    const latency = (report: LoadReport) => ({
-      p50: report.result.latencyMs.p50,
-      p99: report.result.latencyMs.p99,
-    });
     const rows: Row[] = [
       judge({
         scenario: `cross-gate group broadcast ${members.toLocaleString("en-US")} members, 2 gates`,
@@ -228,8 +198,8 @@ export const crossgate: Scenario = {
         ours: ours.result.throughput,
         baselineName: "one gate",
         baseline: single.result.throughput,
-        oursLatency: latency(ours),
-        baselineLatency: latency(single),
+        oursLatency: latencyOf(ours),
+        baselineLatency: latencyOf(single),
         disturbed: disturbed(ours, single),
       }),
     ];

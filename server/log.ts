@@ -17,6 +17,8 @@
  * @module
  */
 
+import { logOutput } from "./log_output.ts";
+
 /** A level of importance. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -107,8 +109,7 @@ export function createLogger(name: string, options: LogLevel | LoggerOptions = {
   const write = (level: LogLevel) => (event: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < ORDER[minLevel]) return;
     const line = formatLogLine({ level, name, event, fields, format });
-    if (ORDER[level] >= ORDER.warn) console.error(line);
-    else console.log(line);
+    logOutput.line(line, ORDER[level] >= ORDER.warn ? "error" : "info");
   };
   return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
 }

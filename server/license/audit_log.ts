@@ -186,9 +186,16 @@ export class AuditLog {
     this.#queue = [];
     try {
       this.#begin.run();
+      // The rows of one turn mostly share their millisecond: each time is formatted once.
+      let lastMs = NaN;
+      let lastAt = "";
       for (const { record, at } of batch) {
+        if (at.getTime() !== lastMs) {
+          lastMs = at.getTime();
+          lastAt = at.toISOString();
+        }
         const { lastInsertRowid } = this.#insert.run(
-          at.toISOString(),
+          lastAt,
           record.event,
           record.instanceId,
           record.host,

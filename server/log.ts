@@ -17,6 +17,8 @@
  * @module
  */
 
+import { logOutput } from "./log_output.ts";
+
 /** A level of importance. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -47,6 +49,19 @@ export interface LoggerOptions {
   format?: LogFormat;
 }
 
+/** The last time formatted, reused within its millisecond (a busy process logs many lines in one). */
+let lastMs = -1;
+let lastTime = "";
+
+function timeNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastTime = new Date(ms).toISOString();
+  }
+  return lastTime;
+}
+
 function formatValue(value: unknown): string {
   if (value instanceof Error) return JSON.stringify(value.message);
   const text = typeof value === "string" ? value : JSON.stringify(value);
@@ -63,7 +78,7 @@ export function formatLogLine(
     format?: LogFormat;
   },
 ): string {
-  const time = new Date().toISOString();
+  const time = timeNow();
   if (options.format === "json") {
     const line: Record<string, unknown> = {
       time,
@@ -79,8 +94,10 @@ export function formatLogLine(
     return JSON.stringify(line, (_key, value) => typeof value === "bigint" ? String(value) : value);
   }
   let line = `${time} ${options.level.toUpperCase()} ${options.name} ${options.event}`;
-  for (const [key, value] of Object.entries(options.fields ?? {})) {
-    if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+  const fields = options.fields ?? {};
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== undefined && Object.hasOwn(fields, key)) line += ` ${key}=${formatValue(value)}`;
   }
   return line;
 }
@@ -107,8 +124,7 @@ export function createLogger(name: string, options: LogLevel | LoggerOptions = {
   const write = (level: LogLevel) => (event: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < ORDER[minLevel]) return;
     const line = formatLogLine({ level, name, event, fields, format });
-    if (ORDER[level] >= ORDER.warn) console.error(line);
-    else console.log(line);
+    logOutput.line(line, ORDER[level] >= ORDER.warn ? "error" : "info");
   };
   return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
 }

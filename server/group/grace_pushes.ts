@@ -56,6 +56,8 @@ export function tellGraceOutcome(teller: GraceTeller, outcome: GraceOutcome): vo
   }
   for (const back of outcome.back) {
     const { member } = back;
+    // The key directory hears of the new connection first, before anything else is said of it.
+    teller.moved?.({ groupId: back.groupId, from: back.previousClientId, to: member.clientId });
     teller.log.info("group member back", {
       groupId: back.groupId,
       userId: member.userId,
@@ -72,7 +74,6 @@ export function tellGraceOutcome(teller: GraceTeller, outcome: GraceOutcome): vo
       members: back.members,
     };
     if (member.name !== undefined) push.name = member.name;
-    teller.moved?.({ groupId: back.groupId, from: back.previousClientId, to: member.clientId });
     teller.tell(back.others, GroupCmd.BACK, push);
   }
 }

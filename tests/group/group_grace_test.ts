@@ -293,6 +293,9 @@ Deno.test({
       await waitFor(() => group.lines.some((line) => line.includes("group member back")), {
         what: "the member back",
       });
+      // An answer from the group instance comes after its key notify on the same link: once it
+      // is here, the gate knows the new connection is to be told (the kill cannot outrun it).
+      await second.ok(GroupCmd.MEMBERS, { groupId: "lobby_moved" });
       group.kill("SIGKILL");
       await waitFor(() => second.of(GroupCmd.DISMISSED).length === 1, {
         what: "sc_msg_group_dismiss on the new connection",

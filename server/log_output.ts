@@ -6,7 +6,8 @@
  *
  * Why: a license server granting and releasing thousands of seats a second logs two lines per
  * login cycle, and one write per line was 15% of its time (bench/FINDINGS.md, finding 19). Lines
- * still waiting when the process exits through `Deno.exit` are written by the `unload` event.
+ * still waiting when the process exits (`Deno.exit`, the `unload` event) or an uncaught error or
+ * rejection is about to end it (the `error` and `unhandledrejection` events) are written first.
  *
  * @example
  * ```ts
@@ -25,7 +26,7 @@ export type LogStream = "info" | "error";
 export class LogOutput {
   #waiting: string[] = [];
   #scheduled = false;
-  #unloadHooked = false;
+  #hooked = false;
   #flush = () => this.flush();
 
   /** Queues an stdout line (`info`), or writes a stderr line (`error`) after what is queued. */
@@ -39,9 +40,12 @@ export class LogOutput {
     if (this.#scheduled) return;
     this.#scheduled = true;
     queueMicrotask(this.#flush);
-    if (!this.#unloadHooked) {
-      this.#unloadHooked = true;
-      globalThis.addEventListener?.("unload", this.#flush);
+    if (!this.#hooked) {
+      this.#hooked = true;
+      // An exit, or an uncaught error about to end the process, writes what is waiting first.
+      for (const event of ["unload", "error", "unhandledrejection"]) {
+        globalThis.addEventListener?.(event, this.#flush);
+      }
     }
   }
 

@@ -4,9 +4,9 @@
  * answer (bench/FINDINGS.md, finding 19). The gate still parses and validates every answer
  * first (`parseEnvelope`); the text is passed on only when it reads as the object the gate would
  * have written: it starts `{"cmd":"<the request's cmd>","is_resp":true,"msgId":<the gate's id>,`
- * (the order `makeResponse` and `JSON.stringify` give), names `cmd` and `msgId` nowhere else,
- * has no top-level `clientId` (which the gate strips), and validation filled in nothing. Any
- * other answer is re-encoded, as before.
+ * (the order `makeResponse` and `JSON.stringify` give), has neither `cmd` nor `msgId` anywhere
+ * after that (in a key or a value) nor a `\u` escape, has no top-level `clientId` (which the
+ * gate strips), and validation filled in nothing. Any other answer is re-encoded, as before.
  *
  * @example
  * ```ts ignore
@@ -37,7 +37,7 @@ export interface AnswerTextOptions {
 
 /**
  * The answer's text with the requester's `msgId`, or undefined when the text does not start as
- * described in the module's doc or names `cmd` or `msgId` again later (then the caller encodes
+ * described in the module's doc or has `cmd`, `msgId` or `\u` after it (then the caller encodes
  * the parsed answer). `text` must have been parsed and validated as a response already, with no
  * field filled in and no `clientId`.
  */
@@ -59,7 +59,13 @@ export function answerText(text: string, options: AnswerTextOptions): string | u
     value = value * 10 + (c - 0x30);
   }
   if (i === digits || value !== msgId || text.charCodeAt(i) !== 0x2c) return undefined; // `,`
-  // A key repeated later would be the one a reader keeps (the last): not passed on unread.
-  if (text.indexOf('"msgId":', i) !== -1 || text.indexOf('"cmd":', i) !== -1) return undefined;
+  // A key repeated later would be the one a reader keeps (the last): not passed on unread. Only a
+  // `\u` escape can spell a key's letters otherwise, and any spacing keeps them in a row.
+  if (
+    text.indexOf("msgId", i) !== -1 || text.indexOf("cmd", i) !== -1 ||
+    text.indexOf("\\u", i) !== -1
+  ) {
+    return undefined;
+  }
   return text.slice(0, digits) + clientMsgId + text.slice(i);
 }

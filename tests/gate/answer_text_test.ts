@@ -24,6 +24,15 @@ Deno.test("answer text: refused (re-encoded by the caller) unless it reads as th
     ["msgId repeated later", '{"cmd":"echo","is_resp":true,"msgId":42,"state":1,"msgId":42}'],
     ["cmd repeated later", '{"cmd":"echo","is_resp":true,"msgId":42,"state":1,"cmd":"echo"}'],
     ["a key named msgId in data", '{"cmd":"echo","is_resp":true,"msgId":42,"data":{"msgId":1}}'],
+    [
+      "msgId repeated with a space",
+      '{"cmd":"echo","is_resp":true,"msgId":42,"state":1,"msgId" :42}',
+    ],
+    [
+      "msgId repeated, escaped",
+      '{"cmd":"echo","is_resp":true,"msgId":42,"state":1,"\\u006dsgId":42}',
+    ],
+    ["cmd in a value", '{"cmd":"echo","is_resp":true,"msgId":42,"state":1,"data":"cmd"}'],
     ["spaces", '{"cmd": "echo","is_resp":true,"msgId":42,"state":1,"data":{}}'],
     ["an escaped cmd", '{"cmd":"\\u0065cho","is_resp":true,"msgId":42,"state":1,"data":{}}'],
   ];

@@ -49,7 +49,8 @@ export const openTcpTransport: OpenTransport = (url, handlers, options?: TcpTran
       })
       : net.connect({ host, port, localAddress: options?.localAddress });
     socket.setNoDelay(true);
-    const decoder = new FrameDecoder({ maxFrameBytes: options?.maxFrameBytes });
+    // Each frame's text is decoded at once below and no bytes are kept: frames view the chunk.
+    const decoder = new FrameDecoder({ maxFrameBytes: options?.maxFrameBytes, views: true });
     let seq = 0;
     let corked = false;
     let open = false;

@@ -26,8 +26,9 @@
  * @module
  */
 
-import { encodeFrame, type Frame, FrameDecoder, FrameError } from "../shared/frame.ts";
-import { joinChunks, writeAll } from "./socket_writes.ts";
+import { encodeFrameInto, type Frame, FrameDecoder, FrameError } from "../shared/frame.ts";
+import { writeAll } from "./socket_writes.ts";
+import { FRAME_HEADER_BYTES } from "../shared/limits.ts";
 
 /** How a link's reading ended. */
 export interface LinkEnd {
@@ -70,12 +71,23 @@ export interface FramedLinkOptions {
   readBufferBytes?: number;
   /** The clock that stamps {@linkcode FramedLink.receivedAt}; `Date.now` when absent. */
   clock?: () => number;
+  /**
+   * Hand `onFrame` frames that view the read buffer instead of copies (FrameDecoder's `views`):
+   * for handlers that keep none of a frame's bytes past the call. Default false.
+   */
+  viewFrames?: boolean;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
 
 /** Bytes of a link's read buffer while its reads are small, and when it starts. */
 export const MIN_READ_BUFFER_BYTES = 4 * 1024;
+
+/** The least a turn's write buffer starts with. */
+const MIN_OUT_BYTES = 1024;
+
+/** The most a turn's write buffer starts with (it grows past it when needed). */
+const MAX_OUT_HINT_BYTES = 64 * 1024;
 
 /** Reads in a row using a quarter of the buffer or less after which it shrinks back. */
 const SHRINK_AFTER_SMALL_READS = 4;
@@ -95,7 +107,12 @@ export class FramedLink {
   #maxReadBytes: number;
   #readBuffer: Uint8Array;
   #smallReads = 0;
-  #queue: Uint8Array[] = [];
+  /** The bytes queued in this turn, encoded straight into it (see {@linkcode sendFrame}). */
+  #out: Uint8Array | undefined;
+  #outLength = 0;
+  /** How large the next turn's buffer starts: the last flush's size, within bounds. */
+  #outHint = MIN_OUT_BYTES;
+  /** Bytes queued and being written. */
   #queuedBytes = 0;
   #scheduled = false;
   #writing = false;
@@ -110,7 +127,10 @@ export class FramedLink {
   /** Wraps an accepted connection; turns Nagle's delay off on TCP. */
   constructor(conn: Deno.Conn, options: FramedLinkOptions) {
     this.#conn = conn;
-    this.#decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes });
+    this.#decoder = new FrameDecoder({
+      maxFrameBytes: options.maxFrameBytes,
+      views: options.viewFrames,
+    });
     this.#maxQueued = options.maxQueuedBytes ?? Infinity;
     this.#schedule = options.schedule ?? queueMicrotask;
     this.#onClose = options.onClose;
@@ -167,7 +187,8 @@ export class FramedLink {
       }
       let frames: Frame[];
       try {
-        // The decoder copies what it keeps, so the buffer may be replaced right after.
+        // The decoder copies what it keeps, so the buffer may be replaced right after; frames
+        // that view it (`viewFrames`) are handled below, before the next read writes it again.
         frames = this.#decoder.push(buffer.subarray(0, n));
       } catch (error) {
         if (!(error instanceof FrameError)) throw error;
@@ -210,23 +231,57 @@ export class FramedLink {
   }
 
   /** Queues a frame; returns false when the link is closed or was closed for lagging. */
-  sendFrame(frame: { seq: number; type: number; body: string }): boolean {
+  sendFrame(frame: { seq: number; type: number; body: string | Uint8Array }): boolean {
     if (this.closed) return false;
-    return this.send(encodeFrame(frame));
+    return this.queueFrame(frame);
   }
 
   /**
-   * Queues encoded frame bytes (they are not copied; do not reuse them); returns false when the
-   * link is closed or is closed now because its unsent bytes passed the cap.
+   * Queues a frame, encoded straight into this turn's buffer (no buffer of its own: one per
+   * frame cost more than its encoding, bench/FINDINGS.md, finding 19). Like {@linkcode send},
+   * it is refused only once the link is closed, not while it closes after a flush; returns
+   * false when the link is closed or is closed now because its unsent bytes passed the cap.
+   */
+  queueFrame(frame: { seq: number; type: number; body: string | Uint8Array }): boolean {
+    if (this.#closed) return false;
+    const body = frame.body;
+    // A string's UTF-8 takes at most 3 bytes a UTF-16 unit.
+    const out = this.#room(
+      FRAME_HEADER_BYTES + (typeof body === "string" ? body.length * 3 : body.length),
+    );
+    const written = encodeFrameInto(out, { at: this.#outLength, ...frame });
+    return this.#queued(written);
+  }
+
+  /**
+   * Queues encoded frame bytes (copied: they may be reused); returns false when the link is
+   * closed or is closed now because its unsent bytes passed the cap.
    */
   send(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
-    if (this.#queuedBytes + bytes.length > this.#maxQueued) {
+    this.#room(bytes.length).set(bytes, this.#outLength);
+    return this.#queued(bytes.length);
+  }
+
+  /** This turn's buffer, with room for `bytes` more after its `#outLength`. */
+  #room(bytes: number): Uint8Array {
+    const need = this.#outLength + bytes;
+    let out = this.#out;
+    if (out && need <= out.length) return out;
+    out = new Uint8Array(Math.max(need, this.#outHint, (out?.length ?? 0) * 2));
+    if (this.#out) out.set(this.#out.subarray(0, this.#outLength));
+    this.#out = out;
+    return out;
+  }
+
+  /** Counts `bytes` just written into this turn's buffer, closes a lagging link, schedules. */
+  #queued(bytes: number): boolean {
+    this.#outLength += bytes;
+    this.#queuedBytes += bytes;
+    if (this.#queuedBytes > this.#maxQueued) {
       this.close();
       return false;
     }
-    this.#queue.push(bytes);
-    this.#queuedBytes += bytes.length;
     if (!this.#writing && !this.#scheduled) {
       this.#scheduled = true;
       this.#schedule(this.#flushNow);
@@ -254,7 +309,8 @@ export class FramedLink {
     this.#closed = true;
     this.#closing = false;
     clearTimeout(this.#graceTimer);
-    this.#queue = [];
+    this.#out = undefined;
+    this.#outLength = 0;
     this.#queuedBytes = 0;
     try {
       this.#conn.close();
@@ -265,9 +321,12 @@ export class FramedLink {
   async #pump(): Promise<void> {
     this.#writing = true;
     try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        const chunk = joinChunks(this.#queue, this.#queuedBytes);
-        this.#queue = [];
+      while (this.#outLength > 0 && !this.#closed) {
+        // The buffer leaves with its bytes; the next frames start a new one.
+        const chunk = this.#out!.subarray(0, this.#outLength);
+        this.#outHint = Math.min(Math.max(chunk.length, MIN_OUT_BYTES), MAX_OUT_HINT_BYTES);
+        this.#out = undefined;
+        this.#outLength = 0;
         await writeAll(this.#conn, chunk);
         if (this.#closed) break;
         this.#queuedBytes -= chunk.length;

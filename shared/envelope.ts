@@ -71,7 +71,15 @@ export type Envelope<T = unknown> =
 
 /** The outcome of validating an envelope: the envelope, or a sentence saying what is wrong. */
 export type EnvelopeResult =
-  | { ok: true; envelope: Envelope }
+  | {
+    ok: true;
+    envelope: Envelope;
+    /**
+     * Set when validation filled in a field the text lacked (`data`, or the `msg` of a response
+     * that is not OK): the envelope no longer reads as its text.
+     */
+    filled?: boolean;
+  }
   | { ok: false; error: string; msgId?: number; cmd?: string };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -122,9 +130,13 @@ export function validateEnvelope(value: unknown): EnvelopeResult {
   ) {
     return fail("Field time must be a number of milliseconds");
   }
-  if (value.data === undefined) value.data = {};
+  let filled = false;
+  if (value.data === undefined) {
+    value.data = {};
+    filled = true;
+  }
   if (value.is_push === true) {
-    return { ok: true, envelope: value as unknown as PushEnvelope };
+    return { ok: true, envelope: value as unknown as PushEnvelope, filled };
   }
   if (msgId === undefined) {
     return fail("Field msgId must be a positive integer");
@@ -139,10 +151,13 @@ export function validateEnvelope(value: unknown): EnvelopeResult {
     if (typeof value.msg === "string" && value.msg.length > MAX_MSG_LENGTH) {
       return fail(`Field msg must be at most ${MAX_MSG_LENGTH} characters`);
     }
-    if (value.state !== State.OK && value.msg === undefined) value.msg = "";
-    return { ok: true, envelope: value as unknown as ResponseEnvelope };
+    if (value.state !== State.OK && value.msg === undefined) {
+      value.msg = "";
+      filled = true;
+    }
+    return { ok: true, envelope: value as unknown as ResponseEnvelope, filled };
   }
-  return { ok: true, envelope: value as unknown as RequestEnvelope };
+  return { ok: true, envelope: value as unknown as RequestEnvelope, filled };
 }
 
 /**

@@ -94,19 +94,35 @@ function checkU32(name: string, value: number): void {
  */
 const SCRATCH_TEXT_UNITS = 21_845;
 const scratch = new Uint8Array(FRAME_HEADER_BYTES + SCRATCH_TEXT_UNITS * 3);
-const scratchBody = scratch.subarray(FRAME_HEADER_BYTES);
 
-/** Writes a frame's header (sync bytes, lengths, seq, type) at the start of `out`. */
+/** Writes a frame's header (sync bytes, lengths, seq, type) at `at` of `out`. */
 function writeHeader(
   out: Uint8Array,
-  fields: { full: number; seq: number; type: number; body: number },
+  fields: { at: number; full: number; seq: number; type: number; body: number },
 ): void {
-  out.set(SYNC_BYTES, 0);
-  const view = new DataView(out.buffer, out.byteOffset, FRAME_HEADER_BYTES);
-  view.setUint32(4, fields.full);
-  view.setUint32(8, fields.seq);
-  view.setUint32(12, fields.type);
-  view.setUint32(16, fields.body);
+  const at = fields.at;
+  out.set(SYNC_BYTES, at);
+  putU32(out, at + 4, fields.full);
+  putU32(out, at + 8, fields.seq);
+  putU32(out, at + 12, fields.type);
+  putU32(out, at + 16, fields.body);
+  out.fill(0, at + 20, at + FRAME_HEADER_BYTES);
+}
+
+/**
+ * Writes a big-endian unsigned 32-bit integer at `at` (byte by byte: a `DataView` per frame
+ * costs more than the frame's other work, bench/FINDINGS.md, finding 19).
+ */
+function putU32(out: Uint8Array, at: number, value: number): void {
+  out[at] = value >>> 24;
+  out[at + 1] = (value >>> 16) & 0xff;
+  out[at + 2] = (value >>> 8) & 0xff;
+  out[at + 3] = value & 0xff;
+}
+
+/** Reads a big-endian unsigned 32-bit integer at `at`. */
+function getU32(bytes: Uint8Array, at: number): number {
+  return bytes[at] * 0x100_0000 + ((bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]);
 }
 
 /**
@@ -118,32 +134,55 @@ function writeHeader(
  * ```
  */
 export function encodeFrame(input: FrameInput): Uint8Array {
-  checkU32("seq", input.seq);
-  checkU32("type", input.type);
   const text = input.body;
   if (
     typeof text === "string" && text.length <= SCRATCH_TEXT_UNITS &&
     (input.binary === undefined || input.binary.length === 0)
   ) {
-    // Encoded straight after the header's room in a scratch buffer, then copied out at its
-    // exact size: one buffer per frame instead of two (bench/FINDINGS.md, finding 17).
-    const { written } = encoder.encodeInto(text, scratchBody);
-    const out = scratch.slice(0, FRAME_HEADER_BYTES + written);
-    writeHeader(out, { full: out.length, seq: input.seq, type: input.type, body: written });
-    return out;
+    // Encoded into a scratch buffer, then copied out at its exact size: one buffer per frame
+    // instead of two (bench/FINDINGS.md, finding 17).
+    return scratch.slice(0, encodeFrameInto(scratch, { ...input, at: 0 }));
   }
-  const body = typeof input.body === "string"
-    ? encoder.encode(input.body)
-    : input.body ?? new Uint8Array();
-  const binary = input.binary ?? new Uint8Array();
-  const full = FRAME_HEADER_BYTES + body.length + binary.length;
-  checkU32("length", full);
-  const out = new Uint8Array(full);
-  writeHeader(out, { full, seq: input.seq, type: input.type, body: body.length });
-  out.set(body, FRAME_HEADER_BYTES);
-  out.set(binary, FRAME_HEADER_BYTES + body.length);
+  const body = typeof text === "string" ? encoder.encode(text) : text ?? EMPTY;
+  const out = new Uint8Array(FRAME_HEADER_BYTES + body.length + (input.binary?.length ?? 0));
+  encodeFrameInto(out, { ...input, body, at: 0 });
   return out;
 }
+
+/**
+ * Encodes one frame into `out` from index `at`; returns its length. `out` must have room for
+ * it: 32 bytes, the body's bytes (at most 3 a UTF-16 unit of a string body) and the binary data.
+ * A frame over the 32-bit length throws `RangeError`.
+ *
+ * @example
+ * ```ts
+ * const out = new Uint8Array(64);
+ * encodeFrameInto(out, { at: 0, seq: 7, type: 1, body: "{}" }); // 34
+ * ```
+ */
+export function encodeFrameInto(out: Uint8Array, input: FrameInput & { at: number }): number {
+  checkU32("seq", input.seq);
+  checkU32("type", input.type);
+  const { at, body } = input;
+  const bodyAt = at + FRAME_HEADER_BYTES;
+  let bodyLength: number;
+  if (typeof body === "string") {
+    const { read, written } = encoder.encodeInto(body, out.subarray(bodyAt));
+    if (read < body.length) throw new RangeError("The frame does not fit its buffer");
+    bodyLength = written;
+  } else {
+    bodyLength = body?.length ?? 0;
+    if (body) out.set(body, bodyAt);
+  }
+  const binary = input.binary;
+  if (binary && binary.length > 0) out.set(binary, bodyAt + bodyLength);
+  const full = FRAME_HEADER_BYTES + bodyLength + (binary?.length ?? 0);
+  checkU32("length", full);
+  writeHeader(out, { at, full, seq: input.seq, type: input.type, body: bodyLength });
+  return full;
+}
+
+const EMPTY = new Uint8Array(0);
 
 /** The header fields of a frame. */
 export interface FrameHeader {
@@ -161,20 +200,27 @@ export function readFrameHeader(
   header: Uint8Array,
   maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
 ): FrameHeader {
+  if (header.length < FRAME_HEADER_BYTES) {
+    throw new RangeError(`A frame header has ${FRAME_HEADER_BYTES} bytes, not ${header.length}`);
+  }
+  return readHeaderAt(header, { at: 0, maxFrameBytes });
+}
+
+/** {@linkcode readFrameHeader} of the 32 bytes at `at` (no view made of them). */
+function readHeaderAt(
+  bytes: Uint8Array,
+  options: { at: number; maxFrameBytes: number },
+): FrameHeader {
+  const { at, maxFrameBytes } = options;
   for (let i = 0; i < 4; i++) {
-    if (header[i] !== SYNC_BYTES[i]) {
+    if (bytes[at + i] !== SYNC_BYTES[i]) {
       throw new FrameError(
         "BAD_SYNC",
         "The frame does not start with the sync bytes 09 6F 01 01",
       );
     }
   }
-  const view = new DataView(
-    header.buffer,
-    header.byteOffset,
-    FRAME_HEADER_BYTES,
-  );
-  const fullLength = view.getUint32(4);
+  const fullLength = getU32(bytes, at + 4);
   if (fullLength < FRAME_HEADER_BYTES) {
     throw new FrameError(
       "BAD_LENGTH",
@@ -187,7 +233,7 @@ export function readFrameHeader(
       `The frame's full length ${fullLength} is over the limit of ${maxFrameBytes} bytes`,
     );
   }
-  const bodyLength = view.getUint32(16);
+  const bodyLength = getU32(bytes, at + 16);
   if (bodyLength > fullLength - FRAME_HEADER_BYTES) {
     throw new FrameError(
       "BAD_BODY_LENGTH",
@@ -196,8 +242,8 @@ export function readFrameHeader(
   }
   return {
     fullLength,
-    seq: view.getUint32(8),
-    type: view.getUint32(12),
+    seq: getU32(bytes, at + 8),
+    type: getU32(bytes, at + 12),
     bodyLength,
   };
 }
@@ -206,6 +252,13 @@ export function readFrameHeader(
 export interface FrameDecoderOptions {
   /** Largest full length accepted; defaults to 1 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Frames that lie whole inside a pushed chunk view its bytes instead of a copy of them: valid
+   * only until the chunk's buffer is written again, so for a reader that handles every frame
+   * before its next read and keeps none of their bytes. A copy per frame costs more than the
+   * rest of its decoding (bench/FINDINGS.md, finding 19). Default false.
+   */
+  views?: boolean;
 }
 
 /**
@@ -226,9 +279,11 @@ export class FrameDecoder {
   #frame: Uint8Array | undefined;
   #frameFill = 0;
   #failure: FrameError | undefined;
+  #views: boolean;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.#max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.#views = options.views ?? false;
   }
 
   /** Bytes held for a frame not yet complete. */
@@ -261,12 +316,11 @@ export class FrameDecoder {
         if (
           this.#headerFill === 0 && chunk.length - offset >= FRAME_HEADER_BYTES
         ) {
-          const header = this.#check(
-            chunk.subarray(offset, offset + FRAME_HEADER_BYTES),
-          );
+          const header = this.#check(chunk, offset);
           if (chunk.length - offset >= header.fullLength) {
+            const end = offset + header.fullLength;
             frames.push(
-              toFrame(header, chunk.slice(offset, offset + header.fullLength)),
+              toFrame(header, this.#views ? chunk.subarray(offset, end) : chunk.slice(offset, end)),
             );
             offset += header.fullLength;
             continue;
@@ -285,7 +339,7 @@ export class FrameDecoder {
         this.#headerFill += take;
         offset += take;
         if (this.#headerFill < FRAME_HEADER_BYTES) break;
-        const header = this.#check(this.#header);
+        const header = this.#check(this.#header, 0);
         this.#headerFill = 0;
         this.#begin(header);
         this.#frame!.set(this.#header, 0);
@@ -308,9 +362,9 @@ export class FrameDecoder {
     }
   }
 
-  #check(header: Uint8Array): FrameHeader {
+  #check(bytes: Uint8Array, at: number): FrameHeader {
     try {
-      return readFrameHeader(header, this.#max);
+      return readHeaderAt(bytes, { at, maxFrameBytes: this.#max });
     } catch (error) {
       if (error instanceof FrameError) this.#failure = error;
       throw error;

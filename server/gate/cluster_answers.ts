@@ -124,26 +124,59 @@ export class AnswerBatches {
 
 /**
  * Encodes a batch: for each entry `<id> <state> <length>\n` and its text's UTF-8 (requests
- * batched by the requesting gate carry state 0).
+ * batched by the requesting gate carry state 0). Every entry is encoded into one growing buffer
+ * (`encodeInto`), copied out once at its exact size: a typed array allocated per entry costs
+ * more than the encoding itself (bench/FINDINGS.md, finding 19).
  */
 export function encodeBatch(
   entries: { id: string | number; state: number; text: string }[],
 ): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (const { id, state, text } of entries) {
-    const body = encoder.encode(text);
-    const head = encoder.encode(`${id} ${state} ${body.length}\n`);
-    parts.push(head, body);
-    size += head.length + body.length;
-  }
-  const data = new Uint8Array(size);
+  let out = batchScratch;
   let at = 0;
-  for (const part of parts) {
-    data.set(part, at);
-    at += part.length;
+  for (const { id, state, text } of entries) {
+    // The head (the id, 2 × 16 digits, 2 spaces, a newline) and the text at 3 bytes a unit.
+    const idText = typeof id === "string" ? id : undefined;
+    const need = at + 64 + (idText?.length ?? 0) + text.length * 3;
+    if (need > out.length) out = grown(out, { at, need });
+    if (idText === undefined) at = writeDigits(out, { at, value: id as number });
+    else at += encoder.encodeInto(idText, out.subarray(at)).written;
+    out[at++] = 0x20;
+    at = writeDigits(out, { at, value: state });
+    out[at++] = 0x20;
+    // The body goes after room for the most digits its length can have, then moves back next
+    // to the digits once its length is known.
+    const bodyAt = at + String(text.length * 3).length + 1;
+    const written = encoder.encodeInto(text, out.subarray(bodyAt)).written;
+    at = writeDigits(out, { at, value: written });
+    out[at++] = 0x0a;
+    if (at !== bodyAt) out.copyWithin(at, bodyAt, bodyAt + written);
+    at += written;
   }
-  return data;
+  if (out.length <= MAX_SCRATCH_BYTES) batchScratch = out;
+  return out.slice(0, at);
+}
+
+/** Writes a non-negative integer's decimal digits at `at`; returns the index after them. */
+function writeDigits(out: Uint8Array, options: { at: number; value: number }): number {
+  let value = options.value;
+  let end = options.at + 1;
+  for (let rest = Math.floor(value / 10); rest > 0; rest = Math.floor(rest / 10)) end++;
+  for (let i = end - 1; i >= options.at; i--) {
+    out[i] = 0x30 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+  return end;
+}
+
+/** The buffer batches are encoded into, kept between batches up to this size. */
+const MAX_SCRATCH_BYTES = 1 << 20;
+let batchScratch: Uint8Array = new Uint8Array(64 * 1024);
+
+/** A larger buffer holding the first `at` bytes of `out`, with room for `need`. */
+function grown(out: Uint8Array, options: { at: number; need: number }): Uint8Array {
+  const bigger = new Uint8Array(Math.max(out.length * 2, options.need));
+  bigger.set(out.subarray(0, options.at));
+  return bigger;
 }
 
 /** One answer read from a batch: the call it answers, its state, its envelope's UTF-8. */

@@ -261,8 +261,8 @@ export class ClusterRouter implements Router {
     if (!this.#keyRoutes.route(request, from.reply)) this.#requests.route(request, from.reply);
   }
 
-  answer(link: Session, response: ResponseEnvelope): void {
-    this.#dispatcher.answer(link, response);
+  answer(link: Session, response: ResponseEnvelope, text?: string): void {
+    this.#dispatcher.answer(link, response, text);
   }
 
   push(clientIds: number[], text: string): number {

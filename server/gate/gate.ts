@@ -271,8 +271,9 @@ export class Gate implements ConnectionEvents {
     }
     const envelope = result.envelope;
     if (isResponse(envelope)) {
-      if (session.service) this.#router.answer(session, envelope);
-      else connection.sendError("Only service links may send responses");
+      if (session.service) {
+        this.#router.answer(session, envelope, result.filled ? undefined : text);
+      } else connection.sendError("Only service links may send responses");
       return;
     }
     if (!("is_req" in envelope)) {

@@ -30,6 +30,7 @@ import { Gather } from "./gather.ts";
 import { type HeldKey, KeyDirectory } from "./key_directory.ts";
 import { type PendingRequest, PendingRequests } from "./pending_requests.ts";
 import { type RequestHead, withMsgId } from "./cluster_request_text.ts";
+import { answerText } from "./answer_text.ts";
 import {
   type LinkPick,
   type LinkRoute,
@@ -300,19 +301,30 @@ export class LinkDispatcher {
     return Math.max(0, performance.now() - deadline + this.#timeoutMs) / 1000;
   }
 
-  /** A service link answered a forwarded request: the answer goes to whoever asked. */
-  answer(session: Session, response: ResponseEnvelope): void {
+  /**
+   * A service link answered a forwarded request: the answer goes to whoever asked. `source`, the
+   * link's text of the answer (validated, nothing filled in), is passed on with only its `msgId`
+   * replaced when it reads as the gate would write it (answer_text.ts); else the answer is
+   * encoded anew.
+   */
+  answer(session: Session, response: ResponseEnvelope, source?: string): void {
     const request = this.#pending.take(response.msgId, session);
     if (!request) {
       this.#log.debug("late response dropped", { cmd: response.cmd, msgId: response.msgId });
       return;
     }
-    response.msgId = request.clientMsgId;
-    response.cmd = request.cmd;
-    // Left out of the text by JSON.stringify; `delete` would turn the object into a slow
-    // dictionary, which costs more to stringify (bench/FINDINGS.md, finding 9).
-    response.clientId = undefined;
-    let text = JSON.stringify(response);
+    let text = source === undefined || response.clientId !== undefined ? undefined : answerText(
+      source,
+      { cmd: request.cmd, msgId: response.msgId, clientMsgId: request.clientMsgId },
+    );
+    if (text === undefined) {
+      response.msgId = request.clientMsgId;
+      response.cmd = request.cmd;
+      // Left out of the text by JSON.stringify; `delete` would turn the object into a slow
+      // dictionary, which costs more to stringify (bench/FINDINGS.md, finding 9).
+      response.clientId = undefined;
+      text = JSON.stringify(response);
+    }
     let state = response.state;
     if (overBytes(text, this.#maxMessage)) {
       state = State.FAIL;

@@ -243,8 +243,8 @@ export class LocalRouter implements Router {
     this.#local.dispatcher.dispatch(request, from.reply);
   }
 
-  answer(link: Session, response: ResponseEnvelope): void {
-    this.#local.dispatcher.answer(link, response);
+  answer(link: Session, response: ResponseEnvelope, text?: string): void {
+    this.#local.dispatcher.answer(link, response, text);
   }
 
   push(clientIds: number[], text: string): number {

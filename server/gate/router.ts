@@ -34,8 +34,11 @@ export interface Router {
   removeLink(link: Session): void;
   /** Routes a request to one service instance; the answer, or the gate's, reaches `from.reply`. */
   route(from: Session, request: RequestEnvelope): void;
-  /** A service link answered a forwarded request. */
-  answer(link: Session, response: ResponseEnvelope): void;
+  /**
+   * A service link answered a forwarded request. `text` is the link's text of it when it may be
+   * passed on as it came (validated, nothing filled in: answer_text.ts).
+   */
+  answer(link: Session, response: ResponseEnvelope, text?: string): void;
   /** Sends one push text to many clients; returns how many were reached (or sent on). */
   push(clientIds: number[], text: string): number;
   /** Binds a user to a client; false when the client is not connected. */

@@ -8,7 +8,6 @@
  */
 
 import {
-  encodeFrame,
   errorBody,
   type Frame,
   frameText,
@@ -59,6 +58,8 @@ export class TcpConnection implements Connection {
     this.#link = new FramedLink(options.conn, {
       maxFrameBytes: options.maxMessageBytes,
       onClose: () => this.#finish(),
+      // #onFrame decodes the text at once and keeps no bytes.
+      viewFrames: true,
     });
     // When reading stops because the gate is closing (a bad header, say), the flush or its
     // grace timer ends the connection, so that the last frames (the Error) leave first.
@@ -104,25 +105,19 @@ export class TcpConnection implements Connection {
   }
 
   sendText(text: string): void {
-    this.#link.send(
-      encodeFrame({ seq: this.#nextSeq(), type: this.#envelopeType, body: text }),
-    );
+    this.#link.queueFrame({ seq: this.#nextSeq(), type: this.#envelopeType, body: text });
   }
 
   sendUtf8(bytes: Uint8Array): void {
-    this.#link.send(
-      encodeFrame({ seq: this.#nextSeq(), type: this.#envelopeType, body: bytes }),
-    );
+    this.#link.queueFrame({ seq: this.#nextSeq(), type: this.#envelopeType, body: bytes });
   }
 
   sendError(msg: string, code: number = State.BAD_REQUEST): void {
-    this.#link.send(
-      encodeFrame({
-        seq: this.#nextSeq(),
-        type: this.#types.number("Error"),
-        body: errorBody(msg, code),
-      }),
-    );
+    this.#link.queueFrame({
+      seq: this.#nextSeq(),
+      type: this.#types.number("Error"),
+      body: errorBody(msg, code),
+    });
   }
 
   close(_reason: string): void {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readAnswerBatch } from "../../server/gate/cluster_answers.ts";
+import { encodeBatch, readAnswerBatch } from "../../server/gate/cluster_answers.ts";
 
 const encoder = new TextEncoder();
 
@@ -27,4 +27,21 @@ Deno.test("answer batch: entries read back; a body that does not fit stops the r
   const partial = readAnswerBatch(encoder.encode("7 1 2\n{}8 x"));
   assert.equal(partial.answers.length, 1, "the answers before the fault are kept");
   assert.ok(partial.fault);
+});
+
+Deno.test("answer batch: what encodeBatch writes reads back, whatever the texts' sizes", () => {
+  const texts = ["", "{}", "abc", "abcd", "é€😀", "x".repeat(333), "é".repeat(70_000), "{}"];
+  const entries = texts.map((text, i) => ({
+    id: i % 2 === 0 ? i * 1_000_003 : String(i),
+    state: [0, 1, 1008][i % 3],
+    text,
+  }));
+  for (let round = 0; round < 2; round++) {
+    const { answers, fault } = readAnswerBatch(encodeBatch(entries));
+    assert.equal(fault, undefined);
+    assert.deepEqual(
+      answers.map((a) => [a.id, a.state, new TextDecoder().decode(a.bytes)]),
+      entries.map((e) => [Number(e.id), e.state, e.text]),
+    );
+  }
 });

@@ -167,3 +167,24 @@ Deno.test("dispatcher: a response from another link than the one asked is droppe
   gate.dispatcher.close();
   assert.equal(answers.length, 1, "closing answers what is pending");
 });
+
+Deno.test("dispatcher: a link's answer text is passed on with only msgId replaced, one naming clientId is re-encoded without it", () => {
+  const gate = testGate();
+  const link = gate.link(["echo"]);
+  gate.dispatcher.addLink(link);
+  const texts: string[] = [];
+  gate.dispatcher.dispatch(request("echo", 7), (text) => texts.push(text));
+  gate.dispatcher.dispatch(request("echo", 8), (text) => texts.push(text));
+  const [first, second] = link.conn.sent.map((sent) => sent.msgId as number);
+  const plain =
+    `{"cmd":"echo","is_resp":true,"msgId":${first},"state":1,"time":3,"data":{"z":1,"a":2}}`;
+  gate.dispatcher.answer(link, JSON.parse(plain), plain);
+  const named =
+    `{"cmd":"echo","is_resp":true,"msgId":${second},"state":1,"time":3,"data":{},"clientId":1}`;
+  gate.dispatcher.answer(link, JSON.parse(named), named);
+  assert.deepEqual(texts, [
+    '{"cmd":"echo","is_resp":true,"msgId":7,"state":1,"time":3,"data":{"z":1,"a":2}}',
+    '{"cmd":"echo","is_resp":true,"msgId":8,"state":1,"time":3,"data":{}}',
+  ]);
+  gate.dispatcher.close();
+});

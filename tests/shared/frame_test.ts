@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   decodeFrame,
   encodeFrame,
+  encodeFrameInto,
   type Frame,
   FrameDecoder,
   FrameError,
@@ -477,4 +478,52 @@ Deno.test("nextSeq counts from 1 and wraps to 1 after 2^32 - 1, never giving 0",
   for (const value of sent) {
     assert.equal(decodeFrame(encodeFrame({ seq: value, type: 1, body: "" })).seq, value);
   }
+});
+
+Deno.test("FrameDecoder with views decodes the good stream in random chunks, each frame read before the chunk's buffer is written again", () => {
+  for (let seed = 1; seed <= 100; seed++) {
+    const random = mulberry32(seed);
+    const decoder = new FrameDecoder({ views: true });
+    // One buffer reused for every read, as a socket reader does.
+    const buffer = new Uint8Array(512);
+    const frames = [];
+    for (let offset = 0; offset < STREAM.length;) {
+      const size = Math.min(Math.floor(random() * 513), STREAM.length - offset);
+      buffer.set(STREAM.subarray(offset, offset + size));
+      frames.push(...decoder.push(buffer.subarray(0, size)).map(fieldsOf));
+      buffer.fill(0xee);
+      offset += size;
+    }
+    assert.equal(decoder.bufferedBytes, 0);
+    assert.deepEqual(frames, ALL_EXPECTED, `Seed ${seed}`);
+  }
+});
+
+Deno.test("FrameDecoder copies a frame whole inside a chunk unless told to view it", () => {
+  const chunk = STREAM.slice();
+  const [copied] = new FrameDecoder().push(chunk);
+  const [viewed] = new FrameDecoder({ views: true }).push(chunk);
+  assert.notEqual(copied.body.buffer, chunk.buffer);
+  assert.equal(viewed.body.buffer, chunk.buffer);
+});
+
+Deno.test("encodeFrameInto writes encodeFrame's bytes at any offset of a used buffer, and refuses a buffer too small", () => {
+  const inputs = [
+    { seq: 7, type: 1, body: '{"a":"é😀"}' },
+    { seq: 1, type: 2, body: new Uint8Array([1, 2, 3]), binary: new Uint8Array([9, 9]) },
+    { seq: 2, type: 3 },
+  ];
+  const out = new Uint8Array(256).fill(0xee);
+  let at = 5;
+  for (const input of inputs) {
+    const expected = encodeFrame(input);
+    const written = encodeFrameInto(out, { ...input, at });
+    assert.equal(written, expected.length);
+    assert.deepEqual(out.subarray(at, at + written), expected);
+    at += written;
+  }
+  assert.throws(
+    () => encodeFrameInto(new Uint8Array(40), { at: 0, seq: 1, type: 1, body: "x".repeat(20) }),
+    RangeError,
+  );
 });

@@ -5,7 +5,7 @@
  * two streams keep their order and an error is out before anything else can happen.
  *
  * Why: a license server granting and releasing thousands of seats a second logs two lines per
- * login cycle, and one write per line was 15% of its time (bench/FINDINGS.md, finding 19). Lines
+ * login cycle, and one write per line was 15% of its time (bench/FINDINGS.md, finding 20). Lines
  * still waiting when the process exits (`Deno.exit`, the `unload` event) or an uncaught error or
  * rejection is about to end it (the `error` and `unhandledrejection` events) are written first.
  *

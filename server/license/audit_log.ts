@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS license_audit (
 /**
  * Version 1: the seats held, kept beside the audit rows in the same transactions, instead of an
  * index on `(instance_id, id)` that a restart searched. The index took a page write for every
- * row of a commit, wherever its instance's rows lay (bench/FINDINGS.md, finding 19); this table
+ * row of a commit, wherever its instance's rows lay (bench/FINDINGS.md, finding 20); this table
  * is as small as the seats in use. Filled once from the audit rows (through the old index, while
  * it is still there), then the index is dropped.
  */

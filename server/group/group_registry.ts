@@ -39,6 +39,8 @@ import { ServiceError } from "../../client/errors.ts";
 import { State } from "../../shared/state_codes.ts";
 import type { GroupCreated, GroupInfo, GroupListEntry } from "../../shared/group_messages.ts";
 import { hashGroupKey, newGroupId, newGroupKey, sameGroupKey } from "./group_ids.ts";
+import { type GroupRecord as Group, infoOf, ownerOf, present } from "./group_record.ts";
+import { MembershipIndex } from "./membership_index.ts";
 
 export type {
   AwayMark,
@@ -60,7 +62,6 @@ import type {
   Dismissal,
   JoinOutcome,
   Member,
-  Owner,
   Rejoin,
 } from "./group_outcomes.ts";
 
@@ -84,49 +85,12 @@ export interface GroupRegistryOptions {
   newKey?: () => string;
 }
 
-interface Group {
-  id: string;
-  keyHash: Uint8Array;
-  /** By clientId, in the order they joined (a Map keeps insertion order). */
-  members: Map<number, Member>;
-  ownerClientId: number;
-}
-
 function fail(msg: string): ServiceError {
   return new ServiceError(State.FAIL, msg);
 }
 
 function forbidden(msg: string): ServiceError {
   return new ServiceError(State.FORBIDDEN, msg);
-}
-
-/** The key under which a member's groups are counted: its user, or a service link's connection. */
-function userKey(member: Caller): string {
-  return member.userId > 0 ? `u${member.userId}` : `c${member.clientId}`;
-}
-
-/** The clientIds of a group's members that are not away, but `except`'s, in order. */
-function present(group: Group, except?: number): number[] {
-  const ids: number[] = [];
-  for (const [id, member] of group.members) {
-    if (!member.away && id !== except) ids.push(id);
-  }
-  return ids;
-}
-
-function ownerOf(group: Group): Owner {
-  const member = group.members.get(group.ownerClientId)!;
-  const owner: Owner = { userId: member.userId, clientId: member.clientId };
-  if (member.name !== undefined) owner.name = member.name;
-  return owner;
-}
-
-function infoOf(group: Group): GroupInfo {
-  return {
-    groupId: group.id,
-    owner: ownerOf(group),
-    members: [...group.members.values()].map((m) => ({ ...m })),
-  };
 }
 
 /** Every group in memory, with who is in which, and the limits. */
@@ -136,12 +100,8 @@ export class GroupRegistry {
   #newId: () => string;
   #newKey: () => string;
   #groups = new Map<string, Group>();
-  /** Members over every group. */
-  #memberships = 0;
-  /** clientId → the ids of its groups. */
-  #byClient = new Map<number, Set<string>>();
-  /** user key → groupId → how many of the user's connections are members. */
-  #byUser = new Map<string, Map<string, number>>();
+  /** Who is in which group. */
+  #index = new MembershipIndex();
 
   /** An empty registry; throws `RangeError` when a limit is not a positive integer. */
   constructor(options: GroupRegistryOptions) {
@@ -165,7 +125,7 @@ export class GroupRegistry {
 
   /** How many members there are over every group (a connection in two groups counts twice). */
   get memberships(): number {
-    return this.#memberships;
+    return this.#index.memberships;
   }
 
   /** The limits in force. */
@@ -254,7 +214,7 @@ export class GroupRegistry {
    * where it is not away.
    */
   clientLeft(clientId: number, options: { keepAway?: boolean } = {}): Departure[] {
-    const ids = [...this.#byClient.get(clientId) ?? []];
+    const ids = [...this.#index.groupsOf(clientId)];
     return ids
       .filter((id) => !(options.keepAway && this.#groups.get(id)!.members.get(clientId)!.away))
       .map((id) => this.#remove(this.#groups.get(id)!, clientId));
@@ -263,7 +223,7 @@ export class GroupRegistry {
   /** The users a connection's memberships joined as (0 for a service link), each once. */
   memberUsers(clientId: number): number[] {
     const users = new Set<number>();
-    for (const id of this.#byClient.get(clientId) ?? []) {
+    for (const id of this.#index.groupsOf(clientId)) {
       users.add(this.#groups.get(id)!.members.get(clientId)!.userId);
     }
     return [...users];
@@ -271,7 +231,7 @@ export class GroupRegistry {
 
   /** Whether a user (userId > 0) is a member of any group, on any connection. */
   hasUser(userId: number): boolean {
-    return userId > 0 && this.#byUser.has(`u${userId}`);
+    return this.#index.hasUser(userId);
   }
 
   /**
@@ -280,7 +240,7 @@ export class GroupRegistry {
    */
   markAway(options: { clientId: number; userId: number }): AwayMark[] {
     const marks: AwayMark[] = [];
-    for (const id of this.#byClient.get(options.clientId) ?? []) {
+    for (const id of this.#index.groupsOf(options.clientId)) {
       const group = this.#groups.get(id)!;
       const member = group.members.get(options.clientId)!;
       if (member.userId !== options.userId || member.away) continue;
@@ -306,7 +266,7 @@ export class GroupRegistry {
     const { from, to } = options;
     const back: Rejoin[] = [];
     const departures: Departure[] = [];
-    for (const id of [...this.#byClient.get(from) ?? []]) {
+    for (const id of [...this.#index.groupsOf(from)]) {
       const group = this.#groups.get(id)!;
       const member = group.members.get(from)!;
       if (member.userId !== options.userId) continue;
@@ -321,12 +281,7 @@ export class GroupRegistry {
       member.clientId = to;
       delete member.away;
       if (group.ownerClientId === from) group.ownerClientId = to;
-      const ofFrom = this.#byClient.get(from)!;
-      ofFrom.delete(id);
-      if (ofFrom.size === 0) this.#byClient.delete(from);
-      let ofTo = this.#byClient.get(to);
-      if (!ofTo) this.#byClient.set(to, ofTo = new Set());
-      ofTo.add(id);
+      this.#index.moved(id, { from, to });
       back.push({
         groupId: id,
         member: { ...member },
@@ -341,7 +296,7 @@ export class GroupRegistry {
 
   /** The member connections whose clientId is in `[from, to)` (a gate that went down). */
   clientsIn(range: { from: number; to: number }): number[] {
-    return [...this.#byClient.keys()].filter((id) => id >= range.from && id < range.to);
+    return [...this.#index.clientIds()].filter((id) => id >= range.from && id < range.to);
   }
 
   /** Ends a group; only its owner may. Unknown group: `FAIL`; anyone else: `FORBIDDEN`. */
@@ -351,8 +306,7 @@ export class GroupRegistry {
       throw forbidden(`Only the owner of group ${options.groupId} may dismiss it`);
     }
     const members = [...group.members.values()];
-    for (const member of members) this.#unindex(group.id, member);
-    this.#memberships -= members.length;
+    for (const member of members) this.#index.removed(group.id, member);
     this.#groups.delete(group.id);
     return {
       groupId: group.id,
@@ -382,7 +336,7 @@ export class GroupRegistry {
    * it joined as another user, so that it can leave them).
    */
   list(caller: Caller): GroupListEntry[] {
-    return [...this.#byClient.get(caller.clientId) ?? []].map((id) => {
+    return [...this.#index.groupsOf(caller.clientId)].map((id) => {
       const group = this.#groups.get(id)!;
       return {
         groupId: id,
@@ -403,9 +357,7 @@ export class GroupRegistry {
   clear(): number {
     const count = this.#groups.size;
     this.#groups.clear();
-    this.#memberships = 0;
-    this.#byClient.clear();
-    this.#byUser.clear();
+    this.#index.clear();
     return count;
   }
 
@@ -434,7 +386,7 @@ export class GroupRegistry {
 
   /** Refuses a caller who is in the most groups allowed (unless already in `groupId`). */
   #checkUserRoom(caller: Caller, groupId?: string): void {
-    const groups = this.#byUser.get(userKey(caller));
+    const groups = this.#index.userGroups(caller);
     if (!groups || (groupId !== undefined && groups.has(groupId))) return;
     if (groups.size >= this.#limits.maxGroupsPerUser) {
       throw fail(`You are in the most groups allowed (${this.#limits.maxGroupsPerUser})`);
@@ -449,22 +401,14 @@ export class GroupRegistry {
     };
     if (caller.name !== undefined) member.name = caller.name;
     group.members.set(member.clientId, member);
-    this.#memberships++;
-    let ofClient = this.#byClient.get(member.clientId);
-    if (!ofClient) this.#byClient.set(member.clientId, ofClient = new Set());
-    ofClient.add(group.id);
-    const key = userKey(member);
-    let ofUser = this.#byUser.get(key);
-    if (!ofUser) this.#byUser.set(key, ofUser = new Map());
-    ofUser.set(group.id, (ofUser.get(group.id) ?? 0) + 1);
+    this.#index.added(group.id, member);
     return member;
   }
 
   #remove(group: Group, clientId: number): Departure {
     const member = group.members.get(clientId)!;
     group.members.delete(clientId);
-    this.#memberships--;
-    this.#unindex(group.id, member);
+    this.#index.removed(group.id, member);
     if (group.members.size === 0) {
       this.#groups.delete(group.id);
       return {
@@ -492,18 +436,5 @@ export class GroupRegistry {
       remaining: present(group),
       members: group.members.size,
     };
-  }
-
-  #unindex(groupId: string, member: Member): void {
-    const ofClient = this.#byClient.get(member.clientId);
-    ofClient?.delete(groupId);
-    if (ofClient?.size === 0) this.#byClient.delete(member.clientId);
-    const key = userKey(member);
-    const ofUser = this.#byUser.get(key);
-    if (!ofUser) return;
-    const count = (ofUser.get(groupId) ?? 1) - 1;
-    if (count > 0) ofUser.set(groupId, count);
-    else ofUser.delete(groupId);
-    if (ofUser.size === 0) this.#byUser.delete(key);
   }
 }

@@ -30,6 +30,8 @@
  * - `sc_msg_group_away` and `sc_msg_group_back`: a dropped member keeps its place for the
  *   reconnect grace period (`reconnectGraceMs`; see reconnect_grace.ts and grace_pushes.ts)
  *
+ * The fields are checked in group_fields.ts; the pushes go out through group_pushes.ts.
+ *
  * @example
  * ```ts
  * const groups = new GroupService({ registry, gate: serviceClient, log, maxDataBytes: 16384 });
@@ -45,32 +47,26 @@ import {
   type ServiceRequest,
 } from "../../client/mod.ts";
 import { type GateDown, GroupCmd, State, type UserBind } from "../../shared/mod.ts";
-import {
-  DISPLAY_NAME_RULE,
-  type GroupCreated,
-  type GroupDismissPush,
-  type GroupInfo,
-  type GroupJoinAnswer,
-  type GroupJoinPush,
-  type GroupLeavePush,
-  type GroupLeaveReason,
-  type GroupListEntry,
-  type GroupMessagePush,
-  type GroupSent,
-  isDisplayName,
+import type {
+  GroupCreated,
+  GroupDismissPush,
+  GroupInfo,
+  GroupJoinAnswer,
+  GroupJoinPush,
+  GroupListEntry,
+  GroupMessagePush,
+  GroupSent,
 } from "../../shared/group_messages.ts";
 import type { Logger } from "../log.ts";
-import { isGroupId, isGroupKey, MAX_KEY_LENGTH, newGroupId } from "./group_ids.ts";
+import { newGroupId } from "./group_ids.ts";
 import { GROUP_ROUTES, type GroupKeys } from "./group_keys.ts";
-import type { Caller, Departure, GroupRegistry } from "./group_registry.ts";
-import { type GraceTeller, tellGraceOutcome } from "./grace_pushes.ts";
+import type { GroupRegistry } from "./group_registry.ts";
+import { tellGraceOutcome } from "./grace_pushes.ts";
+import { callerOf, FieldError, groupIdField, keyField, objectData } from "./group_fields.ts";
+import { defined, type GroupGate, GroupPushes } from "./group_pushes.ts";
 import { ReconnectGrace } from "./reconnect_grace.ts";
 
-/** What the service needs of the gate: pushes. `ServiceClient` is one. */
-export interface GroupGate {
-  /** Pushes `cmd` with `data` to clients; resolves with how many the gate reached. */
-  push(clientIds: number[], cmd: string, data: unknown): Promise<number>;
-}
+export type { GroupGate } from "./group_pushes.ts";
 
 /** What the service counts, for `/metrics` (server/group/main.ts). */
 export interface GroupServiceMetrics {
@@ -103,70 +99,13 @@ export interface GroupServiceOptions {
   keys?: GroupKeys;
 }
 
-class FieldError extends ServiceError {
-  constructor(msg: string) {
-    super(State.BAD_REQUEST, msg);
-    this.name = "FieldError";
-  }
-}
-
-const GROUP_ID_RULE = `1 to 64 letters, digits, '_' or '-'`;
-
-function objectData(data: unknown): Record<string, unknown> {
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    throw new FieldError("Field data must be an object");
-  }
-  return data as Record<string, unknown>;
-}
-
-function groupIdField(data: Record<string, unknown>): string {
-  const value = data.groupId;
-  if (value === undefined || value === null) throw new FieldError("Field groupId is missing");
-  if (!isGroupId(value)) throw new FieldError(`Field groupId must be ${GROUP_ID_RULE}`);
-  return value;
-}
-
-function keyField(data: Record<string, unknown>): string {
-  const value = data.key;
-  if (value === undefined || value === null) throw new FieldError("Field key is missing");
-  if (!isGroupKey(value)) {
-    throw new FieldError(`Field key must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
-  }
-  return value;
-}
-
-/**
- * The name a member is shown by: a user's stamped username (`userName`), or the optional `name`
- * a service link gives in create and join. A user that gives `name` is refused: it cannot choose
- * how it appears to others.
- */
-function memberName(request: ServiceRequest, data: Record<string, unknown>): string | undefined {
-  const value = data.name;
-  const given = value !== undefined && value !== null;
-  if (!request.isServiceLink) {
-    if (given) {
-      throw new FieldError(
-        "Field name is for service links only: a user is shown by the username it logged in with",
-      );
-    }
-    return isDisplayName(request.userName) ? request.userName : undefined;
-  }
-  if (!given) return undefined;
-  if (!isDisplayName(value)) throw new FieldError(`Field name must be ${DISPLAY_NAME_RULE}`);
-  return value;
-}
-
-/** `fields` without the ones that are undefined, so that an absent name stays absent. */
-function defined<T extends object>(fields: T): T {
-  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as T;
-}
-
 const encoder = new TextEncoder();
 
 /** Serves the group commands and tells members what happens to their groups. */
 export class GroupService {
   #registry: GroupRegistry;
   #gate: GroupGate;
+  #pushes: GroupPushes;
   #log: Logger;
   #maxDataBytes: number;
   #grace: ReconnectGrace;
@@ -179,13 +118,14 @@ export class GroupService {
     this.#registry = options.registry;
     this.#gate = options.gate;
     this.#log = options.log;
+    this.#pushes = new GroupPushes(options);
     this.#maxDataBytes = options.maxDataBytes;
     this.#grace = new ReconnectGrace({
       registry: options.registry,
       graceMs: options.reconnectGraceMs ?? 0,
       onExpired: ({ clientId, departures }) => {
         this.#log.info("group grace ended", { clientId, groups: departures.length });
-        for (const departure of departures) this.#departed(departure, "disconnected");
+        for (const departure of departures) this.#pushes.departed(departure, "disconnected");
       },
     });
     this.#now = options.now ?? Date.now;
@@ -228,7 +168,7 @@ export class GroupService {
   /** `cs_msg_group_create` {groupId?, key?, name? (links)} → {groupId, key, owner}. */
   create(request: ServiceRequest): GroupCreated {
     const data = objectData(request.data);
-    const caller = this.#caller(request, data);
+    const caller = callerOf(request, data);
     const groupId = data.groupId === undefined || data.groupId === null
       ? undefined
       : groupIdField(data);
@@ -253,7 +193,7 @@ export class GroupService {
   async createClaimed(request: ServiceRequest): Promise<GroupCreated> {
     const keys = this.#keys!;
     const data = objectData(request.data);
-    const caller = this.#caller(request, data);
+    const caller = callerOf(request, data);
     const given = data.groupId === undefined || data.groupId === null
       ? undefined
       : groupIdField(data);
@@ -294,7 +234,7 @@ export class GroupService {
   /** `cs_msg_group_join` {groupId, key, name? (links)} → {groupId, owner, members, joined}. */
   join(request: ServiceRequest): GroupJoinAnswer {
     const data = objectData(request.data);
-    const caller = this.#caller(request, data);
+    const caller = callerOf(request, data);
     const groupId = groupIdField(data);
     const key = keyField(data);
     let outcome;
@@ -319,7 +259,7 @@ export class GroupService {
         members: group.members.length,
       });
       const push: GroupJoinPush = { groupId, ...member, members: group.members.length };
-      this.#tell(outcome.others, GroupCmd.JOINED, push);
+      this.#pushes.tell(outcome.others, GroupCmd.JOINED, push);
       this.#keys?.joined(groupId, member.clientId);
     }
     return { ...outcome.group, joined: outcome.joined };
@@ -331,9 +271,9 @@ export class GroupService {
     // A member connection may always leave, even once it was logged out or kicked.
     const caller = this.#registry.hasMember({ groupId, clientId: request.clientId })
       ? { clientId: request.clientId, userId: request.userId }
-      : this.#caller(request);
+      : callerOf(request);
     const departure = this.#registry.leave({ caller, groupId });
-    this.#departed(departure, "left");
+    this.#pushes.departed(departure, "left");
     return { groupId, ended: departure.ended };
   }
 
@@ -342,7 +282,7 @@ export class GroupService {
    * to every other member, answered once the gate has taken it (`reached`: how many it reached).
    */
   async send(request: ServiceRequest): Promise<GroupSent> {
-    const caller = this.#caller(request);
+    const caller = callerOf(request);
     const fields = objectData(request.data);
     const groupId = groupIdField(fields);
     const data = fields.data;
@@ -375,14 +315,14 @@ export class GroupService {
 
   /** `cs_msg_group_members` {groupId} → {groupId, owner, members}; members only. */
   members(request: ServiceRequest): GroupInfo {
-    const caller = this.#caller(request);
+    const caller = callerOf(request);
     const groupId = groupIdField(objectData(request.data));
     return this.#registry.members({ caller, groupId });
   }
 
   /** `cs_msg_group_dismiss` {groupId} → {groupId, members}; the owner only. */
   dismiss(request: ServiceRequest): { groupId: string; members: number } {
-    const caller = this.#caller(request);
+    const caller = callerOf(request);
     const groupId = groupIdField(objectData(request.data));
     const dismissal = this.#registry.dismiss({ caller, groupId });
     this.#log.info("group dismissed", {
@@ -398,14 +338,14 @@ export class GroupService {
       byClientId: caller.clientId,
       byName: dismissal.members.find((m) => m.clientId === caller.clientId)?.name,
     });
-    this.#tell(dismissal.others, GroupCmd.DISMISSED, push);
+    this.#pushes.tell(dismissal.others, GroupCmd.DISMISSED, push);
     this.#keys?.ended(groupId);
     return { groupId, members: dismissal.members.length };
   }
 
   /** `cs_msg_group_list` → {groups}: the asking connection's groups. */
   list(request: ServiceRequest): { groups: GroupListEntry[] } {
-    const caller = this.#caller(request);
+    const caller = callerOf(request);
     objectData(request.data);
     return { groups: this.#registry.list(caller) };
   }
@@ -416,12 +356,12 @@ export class GroupService {
    */
   clientLeft(leave: ClientLeave, options: { grace?: boolean } = {}): void {
     const outcome = this.#grace.left({ ...leave, grace: options.grace });
-    tellGraceOutcome(this.#graceTeller(), outcome);
+    tellGraceOutcome(this.#pushes.graceTeller(this.#grace.graceMs), outcome);
   }
 
   /** A user was bound to a connection: its members waiting for it are back (`sc_msg_group_back`). */
   clientBound(bind: UserBind): void {
-    tellGraceOutcome(this.#graceTeller(), this.#grace.bound(bind));
+    tellGraceOutcome(this.#pushes.graceTeller(this.#grace.graceMs), this.#grace.bound(bind));
   }
 
   /**
@@ -449,81 +389,5 @@ export class GroupService {
       this.#log.warn("groups dropped", { reason: "gate connection lost", groups: count });
     }
     return count;
-  }
-
-  /**
-   * The sender, when it is a logged-in user or a service link; `NOT_LOGGED_IN` otherwise. With
-   * `data` (create and join), its name too (see {@linkcode memberName}).
-   */
-  #caller(request: ServiceRequest, data?: Record<string, unknown>): Caller {
-    if (!request.isServiceLink && !(request.userId > 0)) {
-      throw new ServiceError(State.NOT_LOGGED_IN, "Log in first to use groups");
-    }
-    const caller: Caller = {
-      clientId: request.clientId,
-      userId: request.isServiceLink ? 0 : request.userId,
-    };
-    const name = data ? memberName(request, data) : undefined;
-    if (name !== undefined) caller.name = name;
-    return caller;
-  }
-
-  #departed(departure: Departure, reason: GroupLeaveReason): void {
-    const { groupId, member } = departure;
-    this.#log.info("group left", {
-      groupId,
-      userId: member.userId,
-      clientId: member.clientId,
-      reason,
-      members: departure.members,
-    });
-    if (departure.ended) {
-      this.#log.info("group ended", { groupId, reason: "no members", groups: this.#registry.size });
-      this.#keys?.ended(groupId);
-      return;
-    }
-    this.#keys?.left(groupId, member.clientId);
-    if (departure.ownerChanged) {
-      this.#log.info("group owner changed", {
-        groupId,
-        userId: departure.owner!.userId,
-        clientId: departure.owner!.clientId,
-      });
-    }
-    const push: GroupLeavePush = defined({
-      groupId,
-      userId: member.userId,
-      clientId: member.clientId,
-      name: member.name,
-      reason,
-      owner: departure.owner,
-      members: departure.members,
-    });
-    this.#tell(departure.remaining, GroupCmd.LEFT, push);
-  }
-
-  #graceTeller(): GraceTeller {
-    return {
-      graceMs: this.#grace.graceMs,
-      log: this.#log,
-      departed: (departure: Departure) => this.#departed(departure, "disconnected"),
-      tell: (clientIds: number[], cmd: string, data: unknown) => this.#tell(clientIds, cmd, data),
-      moved: ({ groupId, from, to }) => {
-        this.#keys?.left(groupId, from);
-        this.#keys?.joined(groupId, to);
-      },
-    };
-  }
-
-  /** One push to many members, without waiting; a failure is logged. */
-  #tell(clientIds: number[], cmd: string, data: unknown): void {
-    if (clientIds.length === 0) return;
-    this.#gate.push(clientIds, cmd, data).catch((error) => {
-      this.#log.warn("group push failed", {
-        groupId: (data as { groupId: string }).groupId,
-        cmd,
-        error,
-      });
-    });
   }
 }

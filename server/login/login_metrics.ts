@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { LockoutEvents } from "./login_service.ts";
+import type { LockoutEvents } from "./password_checks.ts";
 import type { MetricsRegistry } from "../metrics.ts";
 import type { CommitReport } from "./group_commit.ts";
 

@@ -14,12 +14,8 @@
  * registry (`kv_sessions.ts`), one at a time across every login instance.
  *
  * Password checks and hashes (register, login, change password, delete account) are throttled
- * by the sender's address (`clientAddr`, see `login_throttle.ts`) and share the hasher fairly
- * between addresses (`hash_scheduler.ts`). One connection has at most one of them in flight: a
- * second waits for the first to finish (at most {@linkcode MAX_CHECKS_WAITING_PER_CONNECTION}
- * wait, more are answered `SERVER_BUSY`, as is one that waited over
- * {@linkcode MAX_CHECK_WAIT_MS}). A username that does not exist costs a check against a
- * dummy hash and gets the same answer as a wrong password.
+ * by the sender's address, one at a time per connection (password_checks.ts). A failing accounts
+ * store is answered as store_failures.ts says (`SERVER_BUSY` while the database is unreachable).
  *
  * @example
  * ```ts
@@ -32,19 +28,18 @@
 import { type ServiceClient, ServiceError, type ServiceRequest } from "../../client/mod.ts";
 import { LoginCmd, State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
-import {
-  type Account,
-  AccountGoneError,
-  type AccountStore,
-  isStoreUnreachable,
-  UsernameTakenError,
-} from "./account_store.ts";
+import { AccountGoneError, type AccountStore, UsernameTakenError } from "./account_store.ts";
 import { credentialField, objectData, tokenField } from "./fields.ts";
-import { WriterClosedError } from "./group_commit.ts";
-import { KeyedLock } from "./keyed_lock.ts";
 import { HasherBusyError, type PasswordHasher } from "./password_hash.ts";
+import {
+  type LockoutEvents,
+  type PasswordCheck,
+  PasswordChecks,
+  sourceOf,
+} from "./password_checks.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
 import type { SessionRegistry } from "./sessions.ts";
+import { StoreFailures } from "./store_failures.ts";
 import { hashToken, newToken, sameSecret } from "./tokens.ts";
 
 /** Options of {@linkcode LoginService}. */
@@ -62,14 +57,6 @@ export interface LoginServiceOptions {
   lockouts?: LockoutEvents;
 }
 
-/** What the service tells of its lockouts. */
-export interface LockoutEvents {
-  /** A failed login locked its account for the address it came from. */
-  locked(): void;
-  /** An attempt was refused at once: its account (for that address) or its address is locked. */
-  refused(): void;
-}
-
 /** What a login answers. */
 export interface LoginAnswer {
   userId: number;
@@ -79,73 +66,46 @@ export interface LoginAnswer {
   expiresAt: number;
 }
 
-/** Password checks of one connection that may wait for the one in flight. */
-export const MAX_CHECKS_WAITING_PER_CONNECTION = 64;
-
-/** Longest wait of a password check for its connection's turn (under the gate's timeout). */
-export const MAX_CHECK_WAIT_MS = 8000;
-
 const WRONG_CREDENTIALS = "The username or password is wrong";
-
-/** The answer (`SERVER_BUSY`) while the accounts database (PostgreSQL) cannot be reached. */
-export const DATABASE_UNREACHABLE = "The accounts database cannot be reached: try again";
-
-/** While the database stays unreachable, one warning per this many ms (with the count). */
-const UNREACHABLE_LOG_EVERY_MS = 10_000;
 const WRONG_PASSWORD = "The password is wrong";
-
-/** The sender's address, as the gate stamped it; requests without one share `"unknown"`. */
-function sourceOf(request: ServiceRequest): string {
-  return request.clientAddr || "unknown";
-}
 
 function fail(msg: string): ServiceError {
   return new ServiceError(State.FAIL, msg);
-}
-
-/** A password that checked out: its account, and how long the check waited and took. */
-interface PasswordCheck {
-  account: Account;
-  needsRehash: boolean;
-  /** From the request's arrival: to the hash's start (turns, throttle, hasher), and to its end. */
-  timing: { waitedMs: number; checkMs: number };
 }
 
 /** Serves the login commands. */
 export class LoginService {
   #store: AccountStore;
   #hasher: PasswordHasher;
-  #throttle: LoginThrottle;
+  #passwords: PasswordChecks;
+  #failures: StoreFailures;
   #sessions: SessionRegistry;
   #ttlMs: number;
   #log: Logger;
   #now: () => number;
-  /** Password checks and hashes of one connection happen one at a time. */
-  #checks = new KeyedLock<number>();
-  #lockouts?: LockoutEvents;
-  /** Since when the accounts database has been unreachable, and the requests refused since. */
-  #down: { since: number; failures: number; loggedAt: number } | undefined;
 
   constructor(options: LoginServiceOptions) {
     this.#store = options.store;
     this.#hasher = options.hasher;
-    this.#throttle = options.throttle;
+    this.#passwords = new PasswordChecks(options);
+    this.#failures = new StoreFailures(options);
     this.#sessions = options.sessions;
     this.#ttlMs = options.tokenTtlMs;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
-    this.#lockouts = options.lockouts;
   }
 
   /** Registers the commands and the client-leave and gate-down handlers on a service client. */
   install(service: ServiceClient): void {
+    // A failing accounts store is answered as store_failures.ts says.
+    const reach = <T>(work: Promise<T>) => this.#failures.reach(work);
     service
-      .handle(LoginCmd.REGISTER, (request) => this.#reach(this.register(request)))
-      .handle(LoginCmd.LOGIN, (request) => this.#reach(this.login(request)))
-      .handle(LoginCmd.LOGIN_BY_TOKEN, (request) => this.#reach(this.loginByToken(request)))
-      .handle(LoginCmd.CHANGE_PW, (request) => this.#reach(this.changePassword(request)))
-      .handle(LoginCmd.LOGOUT, (request) => this.#reach(this.logout(request)))
-      .handle(LoginCmd.DELETE_ACCOUNT, (request) => this.#reach(this.deleteAccount(request)))
+      .handle(LoginCmd.REGISTER, (request) => reach(this.register(request)))
+      .handle(LoginCmd.LOGIN, (request) => reach(this.login(request)))
+      .handle(LoginCmd.LOGIN_BY_TOKEN, (request) => reach(this.loginByToken(request)))
+      .handle(LoginCmd.CHANGE_PW, (request) => reach(this.changePassword(request)))
+      .handle(LoginCmd.LOGOUT, (request) => reach(this.logout(request)))
+      .handle(LoginCmd.DELETE_ACCOUNT, (request) => reach(this.deleteAccount(request)))
       .onClientLeave((leave) => this.#sessions.clientLeft(leave))
       .onGateDown((down) => this.#sessions.gateDown(down));
   }
@@ -160,13 +120,13 @@ export class LoginService {
     const password = credentialField(data, "password");
     const taken = () => fail(`Username ${username} is taken`);
     if (await this.#store.accountByName(username)) throw taken();
-    const passwordHash = await this.#hash(request, password);
+    const passwordHash = await this.#passwords.hash(request, password);
     let userId: number;
     try {
       userId = await this.#store.createAccount({ username, passwordHash, now: this.#now() });
     } catch (error) {
       if (error instanceof UsernameTakenError) throw taken();
-      throw this.#storageFailed(request.cmd, error);
+      throw this.#failures.storageFailed(request.cmd, error);
     }
     this.#log.info("account registered", { userId, username, clientId: request.clientId });
     return { userId };
@@ -177,7 +137,7 @@ export class LoginService {
     const data = objectData(request.data);
     const username = credentialField(data, "username");
     const password = credentialField(data, "password");
-    const check = await this.#checkPassword({
+    const check = await this.#passwords.check({
       request,
       key: username.toLowerCase(),
       account: () => this.#store.accountByName(username),
@@ -210,7 +170,7 @@ export class LoginService {
         });
       } catch (error) {
         if (error instanceof AccountGoneError) throw fail(WRONG_CREDENTIALS);
-        throw this.#storageFailed(request.cmd, error);
+        throw this.#failures.storageFailed(request.cmd, error);
       }
       return await this.#bind({ request, userId: account.id, username: account.username, token });
     });
@@ -259,7 +219,7 @@ export class LoginService {
     const newPassword = credentialField(data, "newPassword");
     if (newPassword === password) throw fail("The new password must differ from the current one");
     const { account } = await this.#checkOwnPassword({ request, userId, password });
-    const passwordHash = await this.#hash(request, newPassword);
+    const passwordHash = await this.#passwords.hash(request, newPassword);
     const token = newToken();
     const expiresAt = this.#now() + this.#ttlMs;
     await this.#turn(userId, async () => {
@@ -273,7 +233,7 @@ export class LoginService {
         });
       } catch (error) {
         if (error instanceof AccountGoneError) throw this.#gone();
-        throw this.#storageFailed(request.cmd, error);
+        throw this.#failures.storageFailed(request.cmd, error);
       }
       await this.#bind({ request, userId: account.id, username: account.username, token });
     });
@@ -288,7 +248,7 @@ export class LoginService {
       try {
         await this.#store.revokeTokens(userId);
       } catch (error) {
-        throw this.#storageFailed(request.cmd, error);
+        throw this.#failures.storageFailed(request.cmd, error);
       }
       await this.#sessions.end({ userId, clientId: request.clientId });
     });
@@ -305,7 +265,7 @@ export class LoginService {
       try {
         await this.#store.deleteAccount(userId);
       } catch (error) {
-        throw this.#storageFailed(request.cmd, error);
+        throw this.#failures.storageFailed(request.cmd, error);
       }
       await this.#sessions.end({ userId, clientId: request.clientId });
     });
@@ -338,138 +298,13 @@ export class LoginService {
   ): Promise<PasswordCheck> {
     const account = await this.#store.accountById(options.userId);
     if (!account) throw this.#gone();
-    return await this.#checkPassword({
+    return await this.#passwords.check({
       request: options.request,
       key: account.username.toLowerCase(),
       account: () => this.#store.accountById(options.userId),
       password: options.password,
       wrong: WRONG_PASSWORD,
     });
-  }
-
-  /**
-   * Checks a password in the connection's turn and the throttle's. Throws `FAIL` with `wrong`
-   * when the account is missing or the password is wrong, `FAIL` with the time to wait when the
-   * account is locked for the sender's address or the address is, `SERVER_BUSY` when the hasher
-   * refuses.
-   */
-  async #checkPassword(options: {
-    request: ServiceRequest;
-    key: string;
-    account: () => Promise<Account | undefined>;
-    password: string;
-    wrong: string;
-  }): Promise<PasswordCheck> {
-    const source = sourceOf(options.request);
-    const attempt = { account: options.key, source };
-    const arrived = performance.now();
-    let hashStart = arrived;
-    const onStart = () => hashStart = performance.now();
-    const outcome = await this.#oneAtATime(options.request, async () => {
-      try {
-        return await this.#throttle.attempt(attempt, async () => {
-          const account = await options.account();
-          const standing = () => this.#throttle.standing(source);
-          if (!account) {
-            await this.#hasher.verifyUnknown(options.password, { source, standing, onStart });
-            return { ok: false, value: undefined };
-          }
-          const result = await this.#hasher.verify({
-            stored: account.passwordHash,
-            password: options.password,
-            source,
-            standing,
-            onStart,
-          });
-          return { ok: result.ok, value: { account, needsRehash: result.needsRehash } };
-        });
-      } catch (error) {
-        throw this.#busy(error);
-      }
-    });
-    if (outcome.kind === "locked") {
-      this.#lockouts?.refused();
-      const seconds = Math.ceil(outcome.retryAfterMs / 1000);
-      if (outcome.scope === "source") {
-        this.#log.warn("attempt refused: address locked", { source, seconds });
-        throw fail(`Too many failed logins from your address: try again in ${seconds} s`);
-      }
-      this.#log.warn("attempt refused: account locked for the address", {
-        key: options.key,
-        source,
-        seconds,
-      });
-      throw fail(
-        `Too many failed logins for this account from your address: try again in ${seconds} s`,
-      );
-    }
-    if (outcome.kind === "busy") {
-      const seconds = Math.ceil(outcome.retryAfterMs / 1000);
-      throw fail(`Too many logins for this account at once: try again in ${seconds} s`);
-    }
-    if (!outcome.ok || !outcome.value) {
-      const record = this.#throttle.record(attempt);
-      const locked = record !== undefined && record.lockedUntil > this.#now();
-      if (locked) this.#lockouts?.locked();
-      this.#log.info("password refused", {
-        key: options.key,
-        source,
-        failures: record?.failures,
-        sourceFailures: this.#throttle.sourceRecord(source)?.failures,
-        locked: locked ? true : undefined,
-      });
-      throw fail(options.wrong);
-    }
-    return {
-      ...outcome.value,
-      timing: {
-        waitedMs: Math.round(hashStart - arrived),
-        checkMs: Math.round(performance.now() - arrived),
-      },
-    };
-  }
-
-  async #hash(request: ServiceRequest, password: string): Promise<string> {
-    return await this.#oneAtATime(request, async () => {
-      try {
-        const source = sourceOf(request);
-        return await this.#hasher.hash(password, {
-          source,
-          standing: () => this.#throttle.standing(source),
-        });
-      } catch (error) {
-        throw this.#busy(error);
-      }
-    });
-  }
-
-  /** Runs a password check or hash in the sender connection's turn, one at a time. */
-  #oneAtATime<T>(request: ServiceRequest, work: () => Promise<T>): Promise<T> {
-    if (this.#checks.pending(request.clientId) > MAX_CHECKS_WAITING_PER_CONNECTION) {
-      throw new ServiceError(
-        State.SERVER_BUSY,
-        `More than ${MAX_CHECKS_WAITING_PER_CONNECTION} password checks are waiting on this ` +
-          "connection: wait for their answers",
-      );
-    }
-    const since = performance.now();
-    return this.#checks.run(request.clientId, () => {
-      // The gate answers TIMEOUT after its own limit: do not hash for a request given up on.
-      if (performance.now() - since > MAX_CHECK_WAIT_MS) {
-        throw new ServiceError(
-          State.SERVER_BUSY,
-          `A password check waited more than ${MAX_CHECK_WAIT_MS} ms on this connection: try again`,
-        );
-      }
-      return work();
-    });
-  }
-
-  #busy(error: unknown): unknown {
-    if (!(error instanceof HasherBusyError)) return error;
-    this.#log.warn("password hashing busy", { reason: error.message });
-    const seconds = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
-    return new ServiceError(State.SERVER_BUSY, `${error.message}: try again in ${seconds} s`);
   }
 
   /** Binds the user as the account's only session; resolves with the kicked connection. */
@@ -484,48 +319,5 @@ export class LoginService {
     });
     if (!result.bound) throw fail("The connection closed before the login finished");
     return result.kicked;
-  }
-
-  /**
-   * A command's outcome, with an unreachable database answered `SERVER_BUSY`
-   * ({@linkcode DATABASE_UNREACHABLE}) instead of a generic failure.
-   */
-  async #reach<T>(work: Promise<T>): Promise<T> {
-    try {
-      const value = await work;
-      if (this.#down) {
-        this.#log.info("accounts database reachable again", {
-          refused: this.#down.failures,
-          downMs: Math.round(performance.now() - this.#down.since),
-        });
-        this.#down = undefined;
-      }
-      return value;
-    } catch (error) {
-      throw this.#unreachable(error);
-    }
-  }
-
-  /** `SERVER_BUSY` for an unreachable database (one warning per burst), else `error` itself. */
-  #unreachable(error: unknown): unknown {
-    if (error instanceof ServiceError || !isStoreUnreachable(error)) return error;
-    const now = performance.now();
-    const down = this.#down ??= { since: now, failures: 0, loggedAt: -Infinity };
-    down.failures++;
-    if (now - down.loggedAt >= UNREACHABLE_LOG_EVERY_MS) {
-      this.#log.warn("accounts database unreachable", { error, refused: down.failures });
-      down.loggedAt = now;
-    }
-    return new ServiceError(State.SERVER_BUSY, DATABASE_UNREACHABLE);
-  }
-
-  #storageFailed(cmd: string, error: unknown): ServiceError {
-    const unreachable = this.#unreachable(error);
-    if (unreachable instanceof ServiceError) return unreachable;
-    if (error instanceof WriterClosedError) {
-      return new ServiceError(State.SERVER_OFF, "The login service is stopping: try again");
-    }
-    this.#log.error("database write failed", { cmd, error });
-    return fail("The account database could not save the change: try again");
   }
 }

@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { connectPostgres, describePostgresUrl, migratePostgres } from "./postgres_account_store.ts";
-import { SCHEMA_VERSION } from "./sqlite_account_store.ts";
+import { SCHEMA_VERSION } from "./sqlite_schema.ts";
 import { checkDbFlag, sqlitePathOf } from "./open_store.ts";
 import { flagsOrExitCode } from "../service_runner.ts";
 import { Buffer } from "node:buffer";

@@ -4,23 +4,9 @@
  * parameters. Reads run at once; writes go through {@linkcode GroupCommit} and resolve only once
  * committed with `synchronous=FULL` in WAL mode. Implements {@linkcode AccountStore}.
  *
- * Schema (version 1):
- * - `accounts(id, username, password_hash, created_at, password_changed_at)`: `id` is
- *   AUTOINCREMENT, so the id of a deleted account is never given to another one; `username` is
- *   unique without regard to case (`COLLATE NOCASE`: `Alice01` and `alice01` are one account) and
- *   kept as registered; `password_hash` is a PHC string that carries its own parameters.
- * - `tokens(token_hash, user_id, created_at, expires_at)`: SHA-256 of each token, never the
- *   token; deleted with their account (`ON DELETE CASCADE`).
- *
- * The schema version is SQLite's `user_version`. {@linkcode MIGRATIONS} holds one step per
- * version. Opening a database takes the write lock (`BEGIN IMMEDIATE`, waiting up to
- * `busy_timeout` for it), reads `user_version` again inside it, and runs the steps it lacks in
- * that one transaction: instances that open one fresh file at once wait for each other, and only
- * the first migrates. A database newer than this program is refused.
- *
- * Account inserts that share a batch run as one multi-row `INSERT OR IGNORE … RETURNING`: a row
- * not returned lost its username to an account already stored or to an earlier one of the batch,
- * and only that insert fails (`UsernameTakenError`), with no savepoint per write.
+ * The schema and its migrations are in sqlite_schema.ts: opening a database migrates it under the
+ * write lock, and a database newer than this program is refused. Account inserts that share a
+ * batch run as one multi-row `INSERT OR IGNORE … RETURNING` (sqlite_account_inserts.ts).
  *
  * @example
  * ```ts
@@ -41,37 +27,14 @@ import {
   type NewToken,
   type StoreWriteOptions,
   type TokenOwner,
-  UsernameTakenError,
 } from "./account_store.ts";
-import {
-  type BulkOutcome,
-  type BulkWrite,
-  GroupCommit,
-  type GroupCommitStats,
-} from "./group_commit.ts";
+import { GroupCommit, type GroupCommitStats } from "./group_commit.ts";
+import { SqliteAccountInserts } from "./sqlite_account_inserts.ts";
+import { ACCOUNT_COLUMNS, type AccountRow, returnArrays, toAccount } from "./sqlite_rows.ts";
+import { migrateSchema, userVersion } from "./sqlite_schema.ts";
 
-/** The schema steps; step `i` takes `user_version` from `i` to `i + 1`. Append, never edit. */
-export const MIGRATIONS: readonly string[] = [
-  // 1: the first release.
-  `CREATE TABLE accounts (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-     password_hash TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     password_changed_at INTEGER NOT NULL
-   ) STRICT;
-   CREATE TABLE tokens (
-     token_hash BLOB PRIMARY KEY CHECK (length(token_hash) = 32),
-     user_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-     created_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL
-   ) STRICT, WITHOUT ROWID;
-   CREATE INDEX tokens_by_user ON tokens (user_id);
-   CREATE INDEX tokens_by_expiry ON tokens (expires_at);`,
-];
-
-/** The schema version this program writes. */
-export const SCHEMA_VERSION: number = MIGRATIONS.length;
+// The schema is part of the store's face: tools and benches import it from here.
+export { MIGRATIONS, SCHEMA_VERSION } from "./sqlite_schema.ts";
 
 /** Options of {@linkcode SqliteAccountStore.open}. */
 export interface SqliteAccountStoreOptions extends StoreWriteOptions {
@@ -81,42 +44,11 @@ export interface SqliteAccountStoreOptions extends StoreWriteOptions {
   busyTimeoutMs?: number;
 }
 
-/** Rows per multi-row INSERT, largest first; a batch is cut into these (each prepared once). */
-const INSERT_CHUNKS = [256, 32, 4, 1] as const;
-
-/** An account row as node:sqlite returns it with `setReturnArrays(true)`: the columns in order. */
-type AccountRow = [
-  id: number,
-  username: string,
-  passwordHash: string,
-  createdAt: number,
-  passwordChangedAt: number,
-];
-
 /**
  * For the writes that are one statement: no savepoint, since SQLite undoes a failed statement
  * alone (a taken username fails only its own write; see group_commit.ts).
  */
 const ONE_STATEMENT = { oneStatement: true } as const;
-
-function toAccount(row: AccountRow | undefined): Account | undefined {
-  if (!row) return undefined;
-  return {
-    id: row[0],
-    username: row[1],
-    passwordHash: row[2],
-    createdAt: row[3],
-    passwordChangedAt: row[4],
-  };
-}
-
-/**
- * Makes a statement return each row as an array of its columns (node:sqlite's
- * `setReturnArrays`, which Deno's type declarations lack): no keyed object per row.
- */
-function returnArrays(statement: StatementSync): void {
-  (statement as StatementSync & { setReturnArrays(enabled: boolean): void }).setReturnArrays(true);
-}
 
 /** Creates the file with mode 0600 when missing, so the WAL and SHM files inherit that mode. */
 async function createPrivateFile(path: string): Promise<void> {
@@ -140,55 +72,6 @@ function promised<T>(read: () => T): Promise<T> {
   }
 }
 
-function userVersion(db: DatabaseSync): number {
-  return (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
-}
-
-/**
- * Brings the schema to {@linkcode SCHEMA_VERSION} under the write lock: `BEGIN IMMEDIATE` waits
- * (busy_timeout) for any other instance migrating the same file, and the version is read again
- * inside the lock, so the steps run once. Resolves with whether it created the schema.
- */
-function migrate(db: DatabaseSync, path: string): boolean {
-  const newer = (version: number) =>
-    new Error(
-      `The database ${path} has schema version ${version}, newer than this program's ${SCHEMA_VERSION}`,
-    );
-  const seen = userVersion(db);
-  if (seen > SCHEMA_VERSION) throw newer(seen);
-  if (seen === SCHEMA_VERSION) return false;
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const version = userVersion(db);
-    if (version > SCHEMA_VERSION) throw newer(version);
-    for (let step = version; step < SCHEMA_VERSION; step++) db.exec(MIGRATIONS[step]);
-    if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    db.exec("COMMIT");
-    return version === 0;
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK");
-    throw error;
-  }
-}
-
-/**
- * Gives each returned row of a chunk to the first item of its username (for rows that did not come
- * back in insertion order).
- */
-function matchByName(
-  items: NewAccount[],
-  chunk: { at: number; size: number; rows: [number, string][]; outcomes: BulkOutcome<number>[] },
-): void {
-  const byName = new Map<string, number>();
-  for (let k = chunk.size - 1; k >= 0; k--) byName.set(items[chunk.at + k].username, chunk.at + k);
-  for (const [id, username] of chunk.rows) {
-    chunk.outcomes[byName.get(username)!] = { ok: true, value: id };
-  }
-}
-
-/** An account insert waiting in a batch. */
-type InsertItem = NewAccount;
-
 /** Accounts and tokens in SQLite. */
 export class SqliteAccountStore implements AccountStore {
   /** The engine. */
@@ -197,8 +80,7 @@ export class SqliteAccountStore implements AccountStore {
   #writer: GroupCommit;
   #path: string;
   #created: boolean;
-  #inserts: BulkWrite<InsertItem, number>;
-  #insertStatements = new Map<number, StatementSync>();
+  #inserts: SqliteAccountInserts;
   #statements: Record<
     | "accountByName"
     | "accountById"
@@ -227,10 +109,9 @@ export class SqliteAccountStore implements AccountStore {
       onCommit: options.onCommit,
     });
     // The column order of AccountRow; both statements hand back arrays, not keyed objects.
-    const accountColumns = "id, username, password_hash, created_at, password_changed_at";
     this.#statements = {
-      accountByName: db.prepare(`SELECT ${accountColumns} FROM accounts WHERE username = ?`),
-      accountById: db.prepare(`SELECT ${accountColumns} FROM accounts WHERE id = ?`),
+      accountByName: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE username = ?`),
+      accountById: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`),
       countAccounts: db.prepare("SELECT count(*) AS n FROM accounts"),
       tokenOwner: db.prepare(
         `SELECT t.user_id, a.username, t.expires_at, t.token_hash
@@ -253,7 +134,7 @@ export class SqliteAccountStore implements AccountStore {
     };
     returnArrays(this.#statements.accountByName);
     returnArrays(this.#statements.accountById);
-    this.#inserts = { run: (items) => this.#insertMany(items) };
+    this.#inserts = new SqliteAccountInserts(db);
   }
 
   /**
@@ -278,7 +159,7 @@ export class SqliteAccountStore implements AccountStore {
       db.exec("PRAGMA synchronous = FULL");
       db.exec("PRAGMA foreign_keys = ON");
       // An instance that made the file but lost the migration to another is not its creator.
-      created = migrate(db, options.path);
+      created = migrateSchema(db, options.path);
     } catch (error) {
       db.close();
       throw error;
@@ -442,62 +323,5 @@ export class SqliteAccountStore implements AccountStore {
 
   #requireAccount(userId: number): void {
     if (!this.#statements.accountExists.get(userId)) throw new AccountGoneError(userId);
-  }
-
-  /** The prepared multi-row insert of `rows` rows (one of {@linkcode INSERT_CHUNKS}). */
-  #insertStatement(rows: number): StatementSync {
-    let statement = this.#insertStatements.get(rows);
-    if (!statement) {
-      statement = this.#db.prepare(
-        `INSERT OR IGNORE INTO accounts (username, password_hash, created_at, password_changed_at)
-         VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?)").join(", ")}
-         RETURNING id, username`,
-      );
-      returnArrays(statement);
-      this.#insertStatements.set(rows, statement);
-    }
-    return statement;
-  }
-
-  /**
-   * A batch's account inserts, checked for conflicts inside the statements: multi-row
-   * `INSERT OR IGNORE … RETURNING`, in which a row whose username is taken (case ignored) by a
-   * stored account or by an earlier row of the batch is skipped and returns nothing; the insert of
-   * an item without a returned row fails with `UsernameTakenError`, the others resolve with their
-   * ids. Rows come back in the order they were inserted (what SQLite does; when not, a map of the
-   * chunk's usernames finds each row's item instead).
-   */
-  #insertMany(items: InsertItem[]): BulkOutcome<number>[] {
-    const outcomes: BulkOutcome<number>[] = new Array(items.length);
-    let at = 0;
-    for (const size of INSERT_CHUNKS) {
-      while (items.length - at >= size) {
-        const args: (string | number)[] = new Array(size * 4);
-        for (let k = 0; k < size; k++) {
-          const item = items[at + k];
-          args[4 * k] = item.username;
-          args[4 * k + 1] = item.passwordHash;
-          args[4 * k + 2] = item.now;
-          args[4 * k + 3] = item.now;
-        }
-        const rows = this.#insertStatement(size).all(...args) as unknown as [number, string][];
-        let k = 0;
-        for (let r = 0; r < rows.length; r++) {
-          const [id, username] = rows[r];
-          while (k < size && items[at + k].username !== username) k++;
-          if (k === size) {
-            matchByName(items, { at, size, rows, outcomes });
-            break;
-          }
-          outcomes[at + k] = { ok: true, value: id };
-          k++;
-        }
-        for (let k = 0; k < size; k++) {
-          outcomes[at + k] ??= { ok: false, error: new UsernameTakenError(items[at + k].username) };
-        }
-        at += size;
-      }
-    }
-    return outcomes;
   }
 }

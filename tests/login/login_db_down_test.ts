@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ResponseError } from "../../client/mod.ts";
 import { State } from "../../shared/mod.ts";
-import { DATABASE_UNREACHABLE } from "../../server/login/login_service.ts";
+import { DATABASE_UNREACHABLE } from "../../server/login/store_failures.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
 import { postgresTool, startPostgres } from "../helpers/postgres.ts";
 import { connectClient, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";

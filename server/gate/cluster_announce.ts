@@ -1,7 +1,8 @@
 /**
  * Announcements between gates (on `gatehouse.announce`): every second, and at once on a change,
  * a gate says which commands its links serve (with how many links), which service types are
- * linked to it, and its run (epoch, first clientId); that is also its heartbeat. What the others
+ * linked to it, its run (epoch, first clientId), and which batch forms it reads (`batches`,
+ * gate_directory.ts); that is also its heartbeat. What the others
  * say goes into the {@linkcode GateDirectory}; a gate whose run ended (a clean stop, a restart, or
  * no heartbeat for `GATE_LAPSE_MS`) is handed to `onGone`.
  *
@@ -11,7 +12,12 @@
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../log.ts";
 import { ANNOUNCE_SUBJECT } from "./cluster_subjects.ts";
-import type { Announce, GateDirectory, GateGone } from "./gate_directory.ts";
+import {
+  type Announce,
+  BATCHES_LEVEL,
+  type GateDirectory,
+  type GateGone,
+} from "./gate_directory.ts";
 import type { LinkDispatcher } from "./link_dispatcher.ts";
 import { linkedTypes } from "./local_router.ts";
 
@@ -67,6 +73,7 @@ export class Announcements {
       types: down ? [] : [...linkedTypes(this.#options.dispatcher)],
       down: down || undefined,
       routes: down ? undefined : this.#options.routes?.(),
+      batches: BATCHES_LEVEL,
     };
     this.#nc.publish(ANNOUNCE_SUBJECT, JSON.stringify(announce));
   }

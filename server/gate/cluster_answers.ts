@@ -3,8 +3,10 @@
  * answers of one turn of the event loop for one requesting gate's run leave as one NATS message
  * on `<reply prefix>.m` (cluster_subjects.ts, `replyPrefix`) instead of one message each, so
  * that NATS, and the NATS clients of both gates, handle one message for many answers
- * (bench/FINDINGS.md, finding 18). A turn's lone answer, and any answer to a reply subject of
- * another form, is published as before: on its own reply subject, its state in a header.
+ * (bench/FINDINGS.md, finding 18). A turn's lone answer, any answer to a reply subject of
+ * another form, and every answer to a gate whose last announce does not say it reads batches (a
+ * gate of an earlier version, or not heard yet: gate_directory.ts, `batches`), is published as
+ * before: on its own reply subject, its state in a header.
  *
  * The batch body is, for each answer: `<call id> <state> <length>\n` (ASCII) and then `length`
  * bytes of the response envelope's UTF-8 text. {@linkcode readAnswerBatch} reads it, and stops at
@@ -36,11 +38,14 @@ interface Answer {
 /** Options of {@linkcode AnswerBatches}. */
 export interface AnswerBatchesOptions {
   log: Logger;
+  /** Whether gate `gate` reads answer batches (its last announce says so). */
+  readsBatches(gate: number): boolean;
 }
 
 /** Answers to other gates, gathered per requesting run and sent at the end of the turn. */
 export class AnswerBatches {
   #log: Logger;
+  #readsBatches: (gate: number) => boolean;
   #nc?: NatsConnection;
   /** Reply prefix (with its trailing dot) → the answers of this turn for it. */
   #batches = new Map<string, Answer[]>();
@@ -48,6 +53,7 @@ export class AnswerBatches {
 
   constructor(options: AnswerBatchesOptions) {
     this.#log = options.log;
+    this.#readsBatches = options.readsBatches;
   }
 
   /** Publishes on a (new) NATS connection. */
@@ -81,10 +87,11 @@ export class AnswerBatches {
     if (batches.size === 0) return;
     this.#batches = new Map();
     for (const [prefix, answers] of batches) {
-      if (answers.length === 1) {
-        const { id, text, state } = answers[0];
-        this.#publish(prefix + id, text, state);
-      } else this.#publishBatch(prefix + BATCH_TOKEN, answers);
+      if (answers.length > 1 && this.#readsBatches(replyGate(prefix))) {
+        this.#publishBatch(prefix + BATCH_TOKEN, answers);
+        continue;
+      }
+      for (const { id, text, state } of answers) this.#publish(prefix + id, text, state);
     }
   }
 
@@ -120,6 +127,20 @@ export class AnswerBatches {
       this.#log.warn("cluster answers not sent", { error, answers: answers.length });
     }
   }
+}
+
+/** Where the gate number starts in a reply subject (`gatehouse.r.<gate>.<epoch>.<id>`). */
+const REPLY_GATE_AT = `${SUBJECT_PREFIX}.r.`.length;
+
+/**
+ * The number of the gate whose reply subject (or reply prefix) `subject` is,
+ * `gatehouse.r.<gate>.<epoch>…`; NaN when it is not of that form.
+ */
+export function replyGate(subject: string): number {
+  if (!subject.startsWith(`${SUBJECT_PREFIX}.r.`)) return NaN;
+  const end = subject.indexOf(".", REPLY_GATE_AT);
+  const digits = subject.slice(REPLY_GATE_AT, end < 0 ? subject.length : end);
+  return /^\d{1,15}$/.test(digits) ? Number(digits) : NaN;
 }
 
 /**

@@ -39,6 +39,12 @@ const MAX_BATCH = 64;
 /** The status code of NATS's "no responders" answer. */
 const NO_RESPONDERS = 503;
 
+/** The requests of one turn for one subject, and the gate it is of. */
+interface Outgoing {
+  gate: number;
+  entries: { id: number; state: number; text: string }[];
+}
+
 /** Options of {@linkcode ClusterRequests}. */
 export interface ClusterRequestsOptions {
   /** This gate's number. */
@@ -73,8 +79,8 @@ export class ClusterRequests {
   /** This run's reply subject prefix, with a trailing dot. */
   #inbox = "";
   #connected = false;
-  /** Subject → the requests of this turn for it (sent at the end of the turn). */
-  #outbox = new Map<string, { id: number; state: number; text: string }[]>();
+  /** Subject → its gate and the requests of this turn for it (sent at the end of the turn). */
+  #outbox = new Map<string, Outgoing>();
   #scheduled = false;
   /** Gate → command → its subject. */
   #subjects = new Map<number, Map<string, string>>();
@@ -242,8 +248,8 @@ export class ClusterRequests {
     const subject = this.#subject(gate, request.cmd);
     const batch = this.#outbox.get(subject);
     const entry = { id: call.id, state: 0, text: attempt.text };
-    if (batch) batch.push(entry);
-    else this.#outbox.set(subject, [entry]);
+    if (batch) batch.entries.push(entry);
+    else this.#outbox.set(subject, { gate, entries: [entry] });
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => this.#flush());
@@ -253,7 +259,8 @@ export class ClusterRequests {
   /**
    * Publishes the requests of this turn: one message per subject, a lone request as it is, more
    * as a batch (cluster_answers.ts) whose reply subject names their calls, `q<id>-<id>…`, so that
-   * NATS's no-responders status for it moves each of them on.
+   * NATS's no-responders status for it moves each of them on. A gate whose last announce does
+   * not say it reads batches (gate_directory.ts, `batches`) gets each request alone.
    */
   #flush(): void {
     this.#scheduled = false;
@@ -261,9 +268,11 @@ export class ClusterRequests {
     if (outbox.size === 0) return;
     this.#outbox = new Map();
     const nc = this.#nc;
-    for (const [subject, entries] of outbox) {
-      for (let i = 0; i < entries.length; i += MAX_BATCH) {
-        const chunk = entries.slice(i, i + MAX_BATCH);
+    const directory = this.#options.directory;
+    for (const [subject, { gate, entries }] of outbox) {
+      const most = entries.length > 1 && directory.readsBatches(gate) ? MAX_BATCH : 1;
+      for (let i = 0; i < entries.length; i += most) {
+        const chunk = most === 1 ? [entries[i]] : entries.slice(i, i + most);
         try {
           if (!nc) throw new Error("No NATS connection");
           if (chunk.length === 1) {

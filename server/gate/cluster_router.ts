@@ -122,6 +122,7 @@ export class ClusterRouter implements Router {
       gate: this.#gate,
       dispatcher: this.#dispatcher,
       log: this.#log,
+      readsBatches: (gate) => this.#directory.readsBatches(gate),
     });
     this.#requests = new ClusterRequests({
       gate: this.#gate,

@@ -3,7 +3,7 @@
  * serve (`gatehouse.g.<gate>.c.<cmd>`), whose handler picks among the gate's links. A gate whose
  * links are all at their in-flight limit (or that serves the command no more) replies with a
  * refusal header instead of forwarding, and the requesting gate tries the next. The answers go
- * back batched per turn (cluster_answers.ts).
+ * back batched per turn (cluster_answers.ts), to a gate that says it reads batches.
  *
  * @module
  */
@@ -26,6 +26,8 @@ export interface ServedCommandsOptions {
   gate: number;
   dispatcher: LinkDispatcher;
   log: Logger;
+  /** Whether gate `gate` reads answer batches (its last announce says so). */
+  readsBatches(gate: number): boolean;
 }
 
 /** This gate's subscriptions for the commands its links serve. */
@@ -40,7 +42,10 @@ export class ServedCommands {
 
   constructor(options: ServedCommandsOptions) {
     this.#options = options;
-    this.#answers = new AnswerBatches({ log: options.log });
+    this.#answers = new AnswerBatches({
+      log: options.log,
+      readsBatches: options.readsBatches,
+    });
   }
 
   /** Sends the answers gathered in this turn now (before the gate closes its NATS connection). */

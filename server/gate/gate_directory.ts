@@ -22,6 +22,14 @@ export const ANNOUNCE_MS = 1000;
 /** A gate not heard for this long is down. */
 export const GATE_LAPSE_MS = 3 * ANNOUNCE_MS;
 
+/**
+ * The level of the batch forms this gate reads (`batches` in its announce): 1, requests batched
+ * per (gate, command) subject and answers batched per requesting run (cluster_answers.ts). A
+ * gate sends a batch to another only when that gate's last announce says at least 1; a gate not
+ * heard yet, or of a version before batches (no field), gets each request and answer alone.
+ */
+export const BATCHES_LEVEL = 1;
+
 /** What a gate announces. */
 export interface Announce {
   gate: number;
@@ -38,6 +46,11 @@ export interface Announce {
   down?: boolean;
   /** Command → its declared route (route by key), for the commands declared routed only. */
   routes?: Record<string, LinkRoute>;
+  /**
+   * The batch forms the gate reads ({@linkcode BATCHES_LEVEL}); absent (a gate of an earlier
+   * version) or 0: none, it gets each request and answer alone.
+   */
+  batches?: number;
 }
 
 /** A gate found down: its clientIds from `gate × 2^32` up to `toClientId` left. */
@@ -56,6 +69,8 @@ interface OtherGate {
   serves: Map<string, number>;
   routes?: Map<string, LinkRoute>;
   types: Set<string>;
+  /** The batch level it said it reads (0: none). */
+  batches: number;
   seen: number;
 }
 
@@ -123,6 +138,7 @@ export class GateDirectory {
       serves,
       routes,
       types,
+      batches: batchesLevel(announce.batches),
       seen: now,
     });
     return gone;
@@ -135,6 +151,15 @@ export class GateDirectory {
       if (route) return route;
     }
     return undefined;
+  }
+
+  /**
+   * Whether `gate`'s last announce says it reads batches (of level 1 or more): false for a gate
+   * not heard now, or of a version before batches.
+   */
+  readsBatches(gate: number): boolean {
+    const other = this.#others.get(gate);
+    return other !== undefined && other.batches >= BATCHES_LEVEL;
   }
 
   /** The epoch of the run of `gate` heard now, or undefined when the gate is not heard. */
@@ -195,4 +220,9 @@ export class GateDirectory {
     while (at >= weights[first]) at -= weights[first++];
     return [...gates.slice(first), ...gates.slice(0, first)];
   }
+}
+
+/** The batch level an announce says, checked: a positive safe integer, else 0 (none). */
+function batchesLevel(level: unknown): number {
+  return typeof level === "number" && Number.isSafeInteger(level) && level > 0 ? level : 0;
 }

@@ -80,6 +80,24 @@ Deno.test({
         },
       };
     };
+    /**
+     * Announces a gate `gate` that serves nothing and reads batches at `batches` (none when
+     * undefined); the gate hears it before what `nc` publishes next (one connection, in order).
+     */
+    const announceGate = async (gate: number, batches?: number) => {
+      nc.publish(
+        ANNOUNCE_SUBJECT,
+        JSON.stringify({
+          gate,
+          gateId: String(gate),
+          epoch: 1,
+          firstId: gate * CLIENTS_PER_GATE + 1,
+          serves: {},
+          ...(batches === undefined ? {} : { batches }),
+        }),
+      );
+      await nc.flush();
+    };
     try {
       await waitFor(() => {
         nc.publish(subject, echoText(1), { reply: "test.ignored" });
@@ -154,6 +172,7 @@ Deno.test({
         link.conn.sent.length = 0;
         const prefix = "gatehouse.r.9.1.";
         const { got, settle } = await replies(prefix);
+        await announceGate(9, 1);
         for (let id = 1; id <= 3; id++) {
           nc.publish(subject, echoText(20 + id), { reply: prefix + id });
         }
@@ -186,6 +205,7 @@ Deno.test({
           link.conn.sent.length = 0;
           const prefix = "gatehouse.r.9.2.";
           const { got, settle } = await replies(prefix);
+          await announceGate(9, 1);
           const body = new TextDecoder().decode(
             encodeBatch([{ id: 5, state: 0, text: echoText(31) }, {
               id: 6,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeBatch, readAnswerBatch } from "../../server/gate/cluster_answers.ts";
+import { encodeBatch, readAnswerBatch, replyGate } from "../../server/gate/cluster_answers.ts";
 
 const encoder = new TextEncoder();
 
@@ -43,5 +43,16 @@ Deno.test("answer batch: what encodeBatch writes reads back, whatever the texts'
       answers.map((a) => [a.id, a.state, new TextDecoder().decode(a.bytes)]),
       entries.map((e) => [Number(e.id), e.state, e.text]),
     );
+  }
+});
+
+Deno.test("reply gate: the gate number of a reply subject or prefix", () => {
+  assert.equal(replyGate("gatehouse.r.7.3."), 7);
+  assert.equal(replyGate("gatehouse.r.12.0.55"), 12);
+  assert.equal(replyGate("gatehouse.r.4294967295.1.q1-2"), 4294967295);
+  for (
+    const subject of ["gatehouse.r..1.", "gatehouse.r.x.1.", "gatehouse.g.7.c.echo", "", "r.7.1."]
+  ) {
+    assert.ok(Number.isNaN(replyGate(subject)), subject);
   }
 });

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
-import { type Announce, GATE_LAPSE_MS, GateDirectory } from "../../server/gate/gate_directory.ts";
+import {
+  type Announce,
+  BATCHES_LEVEL,
+  GATE_LAPSE_MS,
+  GateDirectory,
+} from "../../server/gate/gate_directory.ts";
 
 function announce(gate: number, serves: Record<string, number>, epoch = 0): Announce {
   return {
@@ -68,4 +73,27 @@ Deno.test("gate directory: the service types the other gates announce, until the
   assert.deepEqual([...directory.types()], ["group"]);
   directory.lapsed(GATE_LAPSE_MS + 1);
   assert.deepEqual([...directory.types()], []);
+});
+
+Deno.test("gate directory: a gate reads batches only once its last announce says so", () => {
+  const directory = new GateDirectory({ self: 1 });
+  assert.equal(directory.readsBatches(2), false, "not heard yet: no batches");
+  directory.hear(announce(2, { a: 1 }), 0);
+  assert.equal(directory.readsBatches(2), false, "an announce without the field: no batches");
+  directory.hear({ ...announce(2, { a: 1 }), batches: BATCHES_LEVEL }, 1);
+  assert.equal(directory.readsBatches(2), true);
+  directory.hear({ ...announce(2, { a: 1 }), batches: 2 }, 2);
+  assert.equal(directory.readsBatches(2), true, "a later level reads level 1 too");
+  for (const batches of [0, -1, 0.5, "1", null, Infinity]) {
+    directory.hear({ ...announce(2, { a: 1 }), batches: batches as number }, 3);
+    assert.equal(directory.readsBatches(2), false, `batches ${batches}`);
+  }
+  directory.hear({ ...announce(3, {}), batches: 1 }, 0);
+  directory.hear({ ...announce(3, {}), down: true }, 1);
+  assert.equal(directory.readsBatches(3), false, "a gate down reads nothing");
+  directory.hear({ ...announce(4, {}), batches: 1 }, 0);
+  directory.lapsed(GATE_LAPSE_MS + 1);
+  assert.equal(directory.readsBatches(4), false, "a gate lapsed reads nothing");
+  directory.hear({ ...announce(4, {}, 1) }, GATE_LAPSE_MS + 2);
+  assert.equal(directory.readsBatches(4), false, "restarted at an earlier version: no batches");
 });

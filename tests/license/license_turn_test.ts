@@ -108,8 +108,9 @@ Deno.test("ReadProbe times how late the server reads its own loopback byte", asy
   const probe = await ReadProbe.open();
   try {
     assert.equal(probe.lateMs(), 0);
-    const sent = Date.now();
     probe.ping();
+    // Taken after the ping, so that the ping's own clock reading is not later than this one.
+    const sent = Date.now();
     // Until the byte is read, the wait so far counts.
     assert.ok(probe.lateMs(sent + 500) >= 500);
     // Once the byte is read, the probe stops counting: wait for that (a loaded machine may take

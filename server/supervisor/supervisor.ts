@@ -36,6 +36,8 @@ export class Supervisor {
   #end = Promise.withResolvers<SupervisorEnd>();
   #ending: SupervisorEnd = { code: 0 };
   #whenEnded: Array<() => void> = [];
+  /** The latest pid file write (each waits for the one before). */
+  #pidWrite: Promise<void> = Promise.resolve();
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -127,6 +129,9 @@ export class Supervisor {
     for (const child of this.#children) child.willStop();
     await Promise.all(this.#children.slice(1).map((child) => child.stop()));
     await this.#children[0]?.stop();
+    // A write begun before the stop (a child had just started) would put the file back after
+    // its removal: it ends first.
+    await this.#pidWrite.catch(() => {});
     try {
       await Deno.remove(this.#options.pidFile);
     } catch { /* already gone */ }
@@ -151,9 +156,14 @@ export class Supervisor {
 
   #writePids(): Promise<void> {
     if (this.#stopping) return Promise.resolve();
-    return writePidFile(this.#options.pidFile, {
-      self: Deno.pid,
-      children: this.#children.map((child) => ({ name: child.name, pid: child.pid })),
-    });
+    // One write at a time, in order; the stop waits for the last before it removes the file.
+    const write = this.#pidWrite.catch(() => {}).then(() =>
+      writePidFile(this.#options.pidFile, {
+        self: Deno.pid,
+        children: this.#children.map((child) => ({ name: child.name, pid: child.pid })),
+      })
+    );
+    this.#pidWrite = write;
+    return write;
   }
 }

@@ -33,7 +33,7 @@
  * The fields are checked in group_fields.ts; the pushes go out through group_pushes.ts.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const groups = new GroupService({ registry, gate: serviceClient, log, maxDataBytes: 16384 });
  * groups.install(serviceClient);
  * ```

@@ -18,7 +18,7 @@
  * store is answered as store_failures.ts says (`SERVER_BUSY` while the database is unreachable).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const login = new LoginService({ store, hasher, throttle, sessions, tokenTtlMs, log });
  * login.install(serviceClient);
  * ```

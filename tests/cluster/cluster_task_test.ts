@@ -20,7 +20,7 @@ import {
   interruptClusterTask,
   startClusterTask,
 } from "../helpers/cluster_task.ts";
-import { ROOT_DIR } from "../helpers/process.ts";
+import { processAlive, ROOT_DIR } from "../helpers/process.ts";
 import { INTEGRATION, waitFor } from "../helpers/suite.ts";
 import { requireTool } from "../helpers/tool.ts";
 
@@ -31,16 +31,6 @@ const postgres = requireTool({
   found: postgresBin !== undefined,
   install: "apt-get install postgresql",
 });
-
-/** Whether a process runs (a zombie does not count). */
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 /** The pid of the child `name` in the data dir's pid file. */
 async function childPid(dataDir: string, name: string): Promise<number> {
@@ -167,12 +157,12 @@ async function clusterRound(store: "auto" | "sqlite"): Promise<"postgres" | "sql
     if (used === "postgres") {
       const text = await Deno.readTextFile(`${dataDir}/postgres/data/postmaster.pid`);
       postmaster = Number(text.split("\n")[0]);
-      assert.ok(alive(postmaster), "PostgreSQL runs");
+      assert.ok(processAlive(postmaster), "PostgreSQL runs");
       pids.push(postmaster);
     }
     const status = await interruptClusterTask(task, { killAfterMs: 30_000 });
     assert.equal(status.code, 0, demo.lines.slice(-20).join("\n"));
-    for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} still runs`);
+    for (const pid of pids) assert.equal(processAlive(pid), false, `process ${pid} still runs`);
     if (postmaster !== undefined) {
       assert.ok(demo.lines.some((line) => /cluster postgres stopped pid=/.test(line)));
       await assert.rejects(Deno.stat(`${dataDir}/postgres/data/postmaster.pid`));

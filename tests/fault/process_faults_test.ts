@@ -19,7 +19,12 @@ import assert from "node:assert/strict";
 import { State } from "../../client/mod.ts";
 import { encodeFrame } from "../../shared/mod.ts";
 import type { FaultPolicy } from "../../server/process_faults.ts";
-import { type RunningProcess, startProcess, tempDataDir } from "../helpers/process.ts";
+import {
+  processAlive,
+  type RunningProcess,
+  startProcess,
+  tempDataDir,
+} from "../helpers/process.ts";
 import { openRaw } from "../helpers/raw.ts";
 import { connectClient, freePorts, INTEGRATION, startGate } from "../helpers/suite.ts";
 import { INJECT_SIGNAL, INJECTED } from "./fault_injector.ts";
@@ -46,15 +51,6 @@ const DECLARED: Record<Injectable, FaultPolicy> = {
 
 /** Longest time a stop signal may take to end the supervisor (it takes well under 1 s). */
 const PROMPT_STOP_MS = 3000;
-
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 /** The pids of every child the supervisor started, from its log. */
 function childPids(lines: string[]): number[] {
@@ -202,7 +198,7 @@ async function injectAll(name: Injectable, shared: Shared, seed: number): Promis
       const status = await process.status;
       check(status.code === 1, fail(`${kind}: exit code ${status.code}, not 1`));
       const pids = childPids(process.lines);
-      for (const pid of pids) check(!alive(pid), fail(`${kind}: child ${pid} still runs`));
+      for (const pid of pids) check(!processAlive(pid), fail(`${kind}: child ${pid} still runs`));
       running = undefined;
     }
     for (const line of started.flatMap((p) => p.lines)) {
@@ -294,8 +290,8 @@ async function sigtermWhileBlocked(options: RunOptions): Promise<CaseResult> {
       slowest = Math.max(slowest, tookMs);
       row.answered++;
       for (const pid of childPids(supervisor.lines)) {
-        if (alive(pid)) row.lost++;
-        check(!alive(pid), fail(`child ${pid} still runs after the supervisor exited`));
+        if (processAlive(pid)) row.lost++;
+        check(!processAlive(pid), fail(`child ${pid} still runs after the supervisor exited`));
       }
       check(
         await Deno.stat(`${dataDir}/gatehouse.pid`).then(() => false, () => true),
@@ -342,7 +338,7 @@ async function startLimit(options: RunOptions): Promise<CaseResult> {
       fail("no reason on stderr"),
     );
     for (const pid of childPids(supervisor.lines)) {
-      check(!alive(pid), fail(`child ${pid} still runs after the supervisor gave up`));
+      check(!processAlive(pid), fail(`child ${pid} still runs after the supervisor gave up`));
     }
     row.answered++;
   } finally {

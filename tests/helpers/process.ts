@@ -195,3 +195,16 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
 export function tempDataDir(): Promise<string> {
   return Deno.makeTempDir({ prefix: "gatehouse_test_" });
 }
+
+/**
+ * Whether process `pid` runs (a zombie, waiting for its parent, does not count), read from
+ * `/proc/<pid>/stat`.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}

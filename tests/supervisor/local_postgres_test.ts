@@ -11,6 +11,7 @@ import { formatLogLine, type Logger, type LogLevel } from "../../server/log.ts";
 import { findPostgres, startLocalPostgres } from "../../server/supervisor/local_postgres.ts";
 import { INTEGRATION } from "../helpers/suite.ts";
 import { requireTool } from "../helpers/tool.ts";
+import { processAlive } from "../helpers/process.ts";
 
 const binDir = await findPostgres();
 const postgres = requireTool({
@@ -29,15 +30,6 @@ async function psql(url: string, sql: string): Promise<{ ok: boolean; out: strin
   }).output();
   const out = new TextDecoder().decode(output.success ? output.stdout : output.stderr).trim();
   return { ok: output.success, out };
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 Deno.test({
@@ -59,7 +51,7 @@ Deno.test({
     };
     try {
       const first = await startLocalPostgres({ binDir: binDir!, dataDir, log });
-      assert.ok(alive(first.pid));
+      assert.ok(processAlive(first.pid));
       assert.match(first.url, /^postgres:\/\/gatehouse:[0-9a-f]{48}@127\.0\.0\.1:\d+\/gatehouse$/);
       assert.ok(!lines.some((line) => line.includes(first.url)), "the password is never logged");
       assert.deepEqual(
@@ -81,11 +73,11 @@ Deno.test({
       // A run killed without stopping its PostgreSQL: the next start ends it, then starts anew.
       const second = await startLocalPostgres({ binDir: binDir!, dataDir, log });
       assert.ok(lines.some((line) => /ending stale postgres/.test(line)));
-      assert.equal(alive(first.pid), false, "the stale postmaster was stopped");
+      assert.equal(processAlive(first.pid), false, "the stale postmaster was stopped");
       assert.equal(second.url.split("@")[0], first.url.split("@")[0], "the same password");
       assert.deepEqual(await psql(second.url, "SELECT n FROM kept"), { ok: true, out: "7" });
       await second.stop();
-      assert.equal(alive(second.pid), false);
+      assert.equal(processAlive(second.pid), false);
       await assert.rejects(Deno.stat(`${second.dataDir}/postmaster.pid`));
     } finally {
       const status = await new Deno.Command(`${binDir}/pg_ctl`, {

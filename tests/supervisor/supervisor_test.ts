@@ -3,17 +3,8 @@ import { State } from "../../client/mod.ts";
 import { queryStatus } from "../../server/license/status.ts";
 import { readPidFile } from "../../server/supervisor/pid_file.ts";
 import { makeLicenseDir, runTaskOk } from "../license/license_fixtures.ts";
-import { startProcess, tempDataDir } from "../helpers/process.ts";
+import { processAlive, startProcess, tempDataDir } from "../helpers/process.ts";
 import { connectClient, freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
-
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 /** Starts the supervisor the way `deno task gate` does, minus the build step. */
 function startSupervisor(dataDir: string, ports: number[]) {
@@ -93,7 +84,9 @@ Deno.test({
       await t.step("SIGTERM stops every child and exits 0", async () => {
         const children = (await readPidFile(`${dataDir}/gatehouse.pid`)).slice(1);
         assert.equal(await supervisor.stop(), 0);
-        for (const pid of children) assert.equal(alive(pid), false, `child ${pid} still runs`);
+        for (const pid of children) {
+          assert.equal(processAlive(pid), false, `child ${pid} still runs`);
+        }
         await assert.rejects(Deno.stat(`${dataDir}/gatehouse.pid`));
       });
     } finally {
@@ -146,7 +139,7 @@ Deno.test({
         before,
         "the same pids: nothing restarted",
       );
-      for (const pid of before) assert.ok(alive(pid), `process ${pid} still runs`);
+      for (const pid of before) assert.ok(processAlive(pid), `process ${pid} still runs`);
       const after = supervisor.lines.slice(from);
       assert.ok(!after.some((l) => /child exited|child restarting/.test(l)), after.join("\n"));
       const client = await connectClient(`ws://127.0.0.1:${ports[0]}/ws`);

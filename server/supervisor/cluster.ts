@@ -16,7 +16,7 @@ import { installFaultHandlers } from "../process_faults.ts";
 import { CLUSTER_GATES, clusterGateSpec, gateServiceSpecs, serviceFlags } from "./cluster_plan.ts";
 import { findPostgres, type LocalPostgres, startLocalPostgres } from "./local_postgres.ts";
 import { portFlag } from "./config.ts";
-import { ended, GATE_LISTENING, SUPERVISOR_FAULT_POLICY } from "./main.ts";
+import { ended, GATE_LISTENING, listenForSignals, SUPERVISOR_FAULT_POLICY } from "./main.ts";
 import { prepareNatsAuth } from "./nats_auth.ts";
 import { parseStartLimit, START_LIMIT_HELP } from "./start_limit.ts";
 import { licenseSpec } from "./suite.ts";
@@ -178,21 +178,8 @@ export async function main(args: string[]): Promise<number> {
       await pg?.stop();
     },
   });
-  // Signals first, so that they stop the demo in every state (see main.ts).
-  const onSignal = (signal: Deno.Signal) => () => {
-    log.info("signal", { signal });
-    void supervisor.stop();
-  };
-  Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
-  Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
-  // SIGHUP rereads the license file (see main.ts); unheard, it would end the demo and leave
-  // PostgreSQL, which runs in its own session, behind.
-  if (Deno.build.os !== "windows") {
-    Deno.addSignalListener("SIGHUP", () => {
-      log.info("signal", { signal: "SIGHUP" });
-      supervisor.forward("license", "SIGHUP");
-    });
-  }
+  // Signals first, so that they stop the demo in every state (main.ts).
+  listenForSignals(supervisor, log);
   try {
     return ended(await run(flags));
   } finally {

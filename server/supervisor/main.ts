@@ -7,7 +7,7 @@
  */
 
 import { printFlagError } from "../flag_error.ts";
-import { createLogger, setLogDefaults } from "../log.ts";
+import { createLogger, type Logger, setLogDefaults } from "../log.ts";
 import { type FaultPolicy, installFaultHandlers } from "../process_faults.ts";
 import { VERSION } from "../version.ts";
 import { gateFlags, loadSuiteConfig, logFlags, loginDb, type SuiteConfig } from "./config.ts";
@@ -88,6 +88,31 @@ export function requiredServices(): string[] {
 }
 
 /**
+ * The supervisor's signals: SIGINT and SIGTERM stop it in every state, a child that cannot start
+ * included (issue 14, point 5); SIGHUP (`systemctl reload`) goes to the license server alone,
+ * which rereads its license file. Unheard, SIGHUP would end the supervisor (exit 129) and with it
+ * the suite, and leave behind what runs in a session of its own (`deno task cluster`'s
+ * PostgreSQL). Used by `deno task gate` and `deno task cluster`.
+ */
+export function listenForSignals(
+  supervisor: Pick<Supervisor, "stop" | "forward">,
+  log: Logger,
+): void {
+  const onSignal = (signal: Deno.Signal) => () => {
+    log.info("signal", { signal });
+    void supervisor.stop();
+  };
+  Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
+  Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+  if (Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGHUP", () => {
+      log.info("signal", { signal: "SIGHUP" });
+      supervisor.forward("license", "SIGHUP");
+    });
+  }
+}
+
+/**
  * The supervisor's faults (server/process_faults.ts). A rejection nobody handled is contained:
  * the supervisor's asynchronous work is per child (a spawn, a pipe, a pid-file write), and one
  * child's fault leaves the others supervised. An exception thrown out of a callback stops every
@@ -128,22 +153,8 @@ export async function main(args: string[]): Promise<number> {
     policy: SUPERVISOR_FAULT_POLICY,
     beforeExit: () => supervisor.fail("an uncaught exception in the supervisor"),
   });
-  // Signals first: SIGINT and SIGTERM stop the supervisor in every state, a child that cannot
-  // start included (issue 14, point 5).
-  const onSignal = (signal: Deno.Signal) => () => {
-    log.info("signal", { signal });
-    void supervisor.stop();
-  };
-  Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
-  Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
-  // SIGHUP (`systemctl reload`) goes to the license server alone, which rereads its license
-  // file; without a listener it would end the supervisor (exit 129) and with it the suite.
-  if (Deno.build.os !== "windows") {
-    Deno.addSignalListener("SIGHUP", () => {
-      log.info("signal", { signal: "SIGHUP" });
-      supervisor.forward("license", "SIGHUP");
-    });
-  }
+  // Signals first: they stop the supervisor in every state, a child that cannot start included.
+  listenForSignals(supervisor, log);
   await Deno.mkdir(options.dataDir, { recursive: true });
   log.info("starting", { pid: Deno.pid, dataDir: options.dataDir, version: VERSION });
   // Ending a stale process may take its grace period; a signal meanwhile ends the wait.

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { connect, type Msg } from "@nats-io/transport-node";
 import { State } from "../../shared/mod.ts";
-import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
 import { readAnswerBatch } from "../../server/gate/cluster_answers.ts";
-import { ClusterRouter } from "../../server/gate/cluster_router.ts";
-import { ANNOUNCE_SUBJECT, commandSubject } from "../../server/gate/cluster_subjects.ts";
+import { commandSubject } from "../../server/gate/cluster_subjects.ts";
+import { announceGate, clusterGate } from "../helpers/cluster_gate.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
-import { testGate } from "../helpers/sessions.ts";
 import { connectClient, delay, INTEGRATION, startEcho, waitFor } from "../helpers/suite.ts";
 import { withTwoGates } from "./two_gates.ts";
 
@@ -22,35 +20,14 @@ Deno.test({
   async fn(t) {
     natsServer.check();
     const nats = await startNats();
-    const gate = testGate({ base: 2 * CLIENTS_PER_GATE });
-    const router = new ClusterRouter({
-      local: gate,
-      log: gate.log,
-      requestTimeoutMs: 5000,
-      servers: [nats.url],
-      gateId: "2",
-    });
-    await router.start();
+    const gate = await clusterGate(2, nats.url);
+    const { router } = gate;
     const nc = await connect({ servers: nats.url });
     /** Announces a gate (as an older gate does when `batches` is undefined). */
-    const announce = async (
+    const announce = (
       other: number,
       options: { serves?: Record<string, number>; batches?: number },
-    ) => {
-      nc.publish(
-        ANNOUNCE_SUBJECT,
-        JSON.stringify({
-          gate: other,
-          gateId: String(other),
-          epoch: 1,
-          firstId: other * CLIENTS_PER_GATE + 1,
-          serves: options.serves ?? {},
-          types: ["test"],
-          ...(options.batches === undefined ? {} : { batches: options.batches }),
-        }),
-      );
-      await nc.flush();
-    };
+    ) => announceGate(nc, { gate: other, types: ["test"], ...options });
     // Gate 3, played here: serves echo, answers each request alone on its reply subject.
     const atGate3: Msg[] = [];
     const sub3 = nc.subscribe(commandSubject(3, "echo"), {

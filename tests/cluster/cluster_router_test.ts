@@ -1,35 +1,11 @@
 import assert from "node:assert/strict";
 import { GateCmd, State } from "../../shared/mod.ts";
-import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
-import { ClusterRouter } from "../../server/gate/cluster_router.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
-import { type TestGate, testGate } from "../helpers/sessions.ts";
+import { type ClusterGate, clusterGate } from "../helpers/cluster_gate.ts";
+import type { TestGate } from "../helpers/sessions.ts";
 import { INTEGRATION, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
-
-interface ClusterGate extends TestGate {
-  router: ClusterRouter;
-}
-
-/** A gate's routing core joined to NATS as gate `n`. */
-async function clusterGate(
-  n: number,
-  nats: string,
-  options: { maxInflight?: number } = {},
-): Promise<ClusterGate> {
-  const gate = testGate({ base: n * CLIENTS_PER_GATE, maxInflight: options.maxInflight });
-  const router = new ClusterRouter({
-    local: gate,
-    log: gate.log,
-    requestTimeoutMs: 5000,
-    servers: [nats],
-    gateId: String(n),
-  });
-  await router.start();
-  await waitFor(() => router.health().status === "ok", { what: `gate ${n} on NATS` });
-  return { ...gate, router };
-}
 
 /** A request as a client sends it. */
 function request(cmd: string, msgId: number) {

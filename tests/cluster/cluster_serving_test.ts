@@ -1,16 +1,11 @@
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { State } from "../../shared/mod.ts";
-import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
 import { encodeBatch, readAnswerBatch } from "../../server/gate/cluster_answers.ts";
-import { ClusterRouter } from "../../server/gate/cluster_router.ts";
-import {
-  ANNOUNCE_SUBJECT,
-  commandSubject,
-  STATE_HEADER,
-} from "../../server/gate/cluster_subjects.ts";
+import { commandSubject, STATE_HEADER } from "../../server/gate/cluster_subjects.ts";
+import { CLIENTS_PER_GATE } from "../../server/gate/cluster_ids.ts";
+import { announceGate, clusterGate } from "../helpers/cluster_gate.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
-import { testGate } from "../helpers/sessions.ts";
 import { delay, INTEGRATION, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
@@ -27,15 +22,8 @@ Deno.test({
   async fn(t) {
     natsServer.check();
     const nats = await startNats();
-    const gate = testGate({ base: 2 * CLIENTS_PER_GATE });
-    const router = new ClusterRouter({
-      local: gate,
-      log: gate.log,
-      requestTimeoutMs: 5000,
-      servers: [nats.url],
-      gateId: "2",
-    });
-    await router.start();
+    const gate = await clusterGate(2, nats.url);
+    const { router } = gate;
     const nc = await connect({ servers: nats.url });
     const link = gate.link(["echo"]);
     router.addLink(link);
@@ -79,24 +67,6 @@ Deno.test({
           sub.unsubscribe();
         },
       };
-    };
-    /**
-     * Announces a gate `gate` that serves nothing and reads batches at `batches` (none when
-     * undefined); the gate hears it before what `nc` publishes next (one connection, in order).
-     */
-    const announceGate = async (gate: number, batches?: number) => {
-      nc.publish(
-        ANNOUNCE_SUBJECT,
-        JSON.stringify({
-          gate,
-          gateId: String(gate),
-          epoch: 1,
-          firstId: gate * CLIENTS_PER_GATE + 1,
-          serves: {},
-          ...(batches === undefined ? {} : { batches }),
-        }),
-      );
-      await nc.flush();
     };
     try {
       await waitFor(() => {
@@ -172,7 +142,7 @@ Deno.test({
         link.conn.sent.length = 0;
         const prefix = "gatehouse.r.9.1.";
         const { got, settle } = await replies(prefix);
-        await announceGate(9, 1);
+        await announceGate(nc, { gate: 9, batches: 1 });
         for (let id = 1; id <= 3; id++) {
           nc.publish(subject, echoText(20 + id), { reply: prefix + id });
         }
@@ -205,7 +175,7 @@ Deno.test({
           link.conn.sent.length = 0;
           const prefix = "gatehouse.r.9.2.";
           const { got, settle } = await replies(prefix);
-          await announceGate(9, 1);
+          await announceGate(nc, { gate: 9, batches: 1 });
           const body = new TextDecoder().decode(
             encodeBatch([{ id: 5, state: 0, text: echoText(31) }, {
               id: 6,
@@ -237,21 +207,10 @@ Deno.test({
           link.conn.sent.length = 0;
           // A gate 3 that says it serves echo but never subscribed: its batches get no-responders.
           const announce = () =>
-            nc.publish(
-              ANNOUNCE_SUBJECT,
-              JSON.stringify({
-                gate: 3,
-                gateId: "3",
-                epoch: 1,
-                firstId: 3 * CLIENTS_PER_GATE + 1,
-                serves: { echo: 50 },
-                types: ["test"],
-              }),
-            );
-          announce();
-          await nc.flush();
+            announceGate(nc, { gate: 3, serves: { echo: 50 }, types: ["test"] });
+          await announce();
           await delay(100);
-          announce();
+          await announce();
           const client = gate.open();
           for (let msgId = 1; msgId <= 20; msgId++) {
             router.route(client, { cmd: "echo", is_req: true, msgId, time: 0, data: {} });

@@ -233,30 +233,12 @@ export async function startLocalPostgres(
     throw new Error(`PostgreSQL did not start on port ${port}: ${lastLine(last)}`);
   }
   const pid = Number((await Deno.readTextFile(`${pgData}/postmaster.pid`)).split("\n")[0]);
-  const psql = (sql: string) =>
-    as("psql", [
-      "-h",
-      home,
-      "-p",
-      String(port),
-      "-U",
-      POSTGRES_DATABASE,
-      "-d",
-      "postgres",
-      "-tAc",
-      sql,
-    ]);
+  // Where psql and createdb reach it: its socket folder, its port, as the database's owner.
+  const reach = ["-h", home, "-p", String(port), "-U", POSTGRES_DATABASE];
+  const psql = (sql: string) => as("psql", [...reach, "-d", "postgres", "-tAc", sql]);
   const exists = await psql(`SELECT 1 FROM pg_database WHERE datname = '${POSTGRES_DATABASE}'`);
   if (exists.ok && exists.out !== "1") {
-    const made = await as("createdb", [
-      "-h",
-      home,
-      "-p",
-      String(port),
-      "-U",
-      POSTGRES_DATABASE,
-      POSTGRES_DATABASE,
-    ]);
+    const made = await as("createdb", [...reach, POSTGRES_DATABASE]);
     if (!made.ok) log.warn("postgres database not created", { reason: lastLine(made.out) });
   }
   const safeUrl = `postgres://${POSTGRES_DATABASE}@127.0.0.1:${port}/${POSTGRES_DATABASE}`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { ServiceRequest } from "../../client/mod.ts";
 import { GroupCmd } from "../../shared/mod.ts";
-import type { Logger } from "../../server/log.ts";
+import { eventLog } from "../helpers/event_log.ts";
 import { GroupRegistry } from "../../server/group/group_registry.ts";
 import { GroupService } from "../../server/group/group_service.ts";
 
@@ -14,13 +14,7 @@ interface Push {
 /** A group service with a grace period over a fake gate that records every push. */
 function setup(reconnectGraceMs: number) {
   const pushes: Push[] = [];
-  const lines: string[] = [];
-  const log: Logger = {
-    debug() {},
-    info: (event) => lines.push(event),
-    warn: (event) => lines.push(event),
-    error: (event) => lines.push(event),
-  };
+  const { log, lines } = eventLog();
   const registry = new GroupRegistry({ limits: { maxMembers: 100, maxGroupsPerUser: 10 } });
   const service = new GroupService({
     registry,

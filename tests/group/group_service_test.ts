@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ServiceError, type ServiceRequest } from "../../client/mod.ts";
 import { GroupCmd, State } from "../../shared/mod.ts";
-import type { Logger } from "../../server/log.ts";
+import { eventLog } from "../helpers/event_log.ts";
 import { GroupRegistry } from "../../server/group/group_registry.ts";
 import { type GroupGate, GroupService } from "../../server/group/group_service.ts";
 
@@ -14,13 +14,7 @@ interface Push {
 /** A service over a fake gate that records every push. */
 function setup(options: { maxDataBytes?: number; failPush?: boolean } = {}) {
   const pushes: Push[] = [];
-  const lines: string[] = [];
-  const log: Logger = {
-    debug() {},
-    info: (event) => lines.push(event),
-    warn: (event) => lines.push(event),
-    error: (event) => lines.push(event),
-  };
+  const { log, lines } = eventLog();
   const gate: GroupGate = {
     push(clientIds, cmd, data) {
       if (options.failPush) return Promise.reject(new Error("connection lost"));

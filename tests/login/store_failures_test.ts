@@ -1,18 +1,12 @@
 import assert from "node:assert/strict";
 import { ServiceError } from "../../client/mod.ts";
 import { State } from "../../shared/mod.ts";
-import type { Logger } from "../../server/log.ts";
+import { eventLog } from "../helpers/event_log.ts";
 import { WriterClosedError } from "../../server/login/group_commit.ts";
 import { DATABASE_UNREACHABLE, StoreFailures } from "../../server/login/store_failures.ts";
 
 function setup() {
-  const lines: string[] = [];
-  const log: Logger = {
-    debug() {},
-    info: (event) => lines.push(event),
-    warn: (event) => lines.push(event),
-    error: (event) => lines.push(event),
-  };
+  const { log, lines } = eventLog();
   return { lines, failures: new StoreFailures({ log }) };
 }
 

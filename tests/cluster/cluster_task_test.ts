@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { GateClient, State } from "../../client/mod.ts";
 import { LoginCmd } from "../../shared/mod.ts";
 import { serviceFlags } from "../../server/supervisor/cluster_plan.ts";
-import { findPostgres } from "../../server/supervisor/local_postgres.ts";
 import { readPidFile } from "../../server/supervisor/pid_file.ts";
 import { natsServerTool } from "../helpers/nats.ts";
 import {
@@ -22,15 +21,10 @@ import {
 } from "../helpers/cluster_task.ts";
 import { processAlive, ROOT_DIR } from "../helpers/process.ts";
 import { INTEGRATION, waitFor } from "../helpers/suite.ts";
-import { requireTool } from "../helpers/tool.ts";
+import { localPostgresTool } from "../helpers/postgres.ts";
 
 const natsServer = natsServerTool();
-const postgresBin = await findPostgres();
-const postgres = requireTool({
-  name: "PostgreSQL",
-  found: postgresBin !== undefined,
-  install: "apt-get install postgresql",
-});
+const { tool: postgres } = await localPostgresTool();
 
 /** The pid of the child `name` in the data dir's pid file. */
 async function childPid(dataDir: string, name: string): Promise<number> {

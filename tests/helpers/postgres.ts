@@ -14,6 +14,7 @@
  * @module
  */
 
+import { findPostgres } from "../../server/supervisor/local_postgres.ts";
 import { freePorts } from "./suite.ts";
 import { type RequiredTool, requireTool } from "./tool.ts";
 
@@ -214,4 +215,19 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/**
+ * PostgreSQL as the supervisor finds it (`findPostgres` of server/supervisor/local_postgres.ts,
+ * which starts it itself): the folder of its programs, and the tests' `ignore` and the check
+ * that fails them in CI when it is missing.
+ */
+export async function localPostgresTool(): Promise<{ binDir?: string; tool: RequiredTool }> {
+  const binDir = await findPostgres();
+  const tool = requireTool({
+    name: "PostgreSQL",
+    found: binDir !== undefined,
+    install: "apt-get install postgresql",
+  });
+  return { binDir, tool };
 }

@@ -8,17 +8,12 @@
 
 import assert from "node:assert/strict";
 import { formatLogLine, type Logger, type LogLevel } from "../../server/log.ts";
-import { findPostgres, startLocalPostgres } from "../../server/supervisor/local_postgres.ts";
+import { startLocalPostgres } from "../../server/supervisor/local_postgres.ts";
 import { INTEGRATION } from "../helpers/suite.ts";
-import { requireTool } from "../helpers/tool.ts";
+import { localPostgresTool } from "../helpers/postgres.ts";
 import { processAlive } from "../helpers/process.ts";
 
-const binDir = await findPostgres();
-const postgres = requireTool({
-  name: "PostgreSQL",
-  found: binDir !== undefined,
-  install: "apt-get install postgresql",
-});
+const { binDir, tool: postgres } = await localPostgresTool();
 
 /** psql's answer to `sql` at `url`, and whether it succeeded. */
 async function psql(url: string, sql: string): Promise<{ ok: boolean; out: string }> {

@@ -11,8 +11,8 @@ import { GateClient, State } from "../../client/mod.ts";
 import { readPidFile } from "../../server/supervisor/pid_file.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
 import { createLogger } from "../../server/log.ts";
-import { findPostgres, startLocalPostgres } from "../../server/supervisor/local_postgres.ts";
-import { requireTool } from "../helpers/tool.ts";
+import { startLocalPostgres } from "../../server/supervisor/local_postgres.ts";
+import { localPostgresTool } from "../helpers/postgres.ts";
 import {
   ROOT_DIR,
   type RunningProcess,
@@ -23,12 +23,7 @@ import {
 import { freePorts, INTEGRATION, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
-const postgresBin = await findPostgres();
-const postgresNeeded = requireTool({
-  name: "PostgreSQL",
-  found: postgresBin !== undefined,
-  install: "apt-get install postgresql",
-});
+const { binDir: postgresBin, tool: postgresNeeded } = await localPostgresTool();
 
 /** The names in a pid file (after the supervisor's own line). */
 async function childNames(dataDir: string): Promise<string[]> {

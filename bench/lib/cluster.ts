@@ -112,6 +112,41 @@ export async function startClusterPair(
 }
 
 /**
+ * Starts gate A (`--cluster`, no service) and the played gate B of `bench/played_gate.ts`, which
+ * answers `echo` itself (the hop without gate B's work and its service: bench/FINDINGS.md, finding
+ * 21); resolves once a request entering gate A is answered OK.
+ */
+export async function startPlayedPair(
+  context: BenchContext,
+  options: { natsUrl: string },
+): Promise<Peer & { a: OursPeer }> {
+  const a = await startOurs(context, {
+    echo: false,
+    gateFlags: [...UNLIMITED_RATE, "--cluster", options.natsUrl, "--gate-id", "a"],
+  });
+  const played = spawnTool(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    "--config",
+    "deno.json",
+    "bench/played_gate.ts",
+    options.natsUrl,
+  ], { name: "played_gate" });
+  const stop = async () => {
+    await a.stop();
+    await played.stop();
+  };
+  try {
+    await played.waitForLine(/played gate \d+ on/, 30_000);
+    await untilRouted(a.tcpUrl, "echo", 15_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { a, pids: { gateA: a.pids.gate, played: played.pid }, stop };
+}
+
+/**
  * Sends `cmd` requests to a gate's framed-TCP port, one every 100 ms, until one is answered OK;
  * rejects after `timeoutMs`. (Gates learn each other's commands from announcements.)
  */

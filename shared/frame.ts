@@ -15,6 +15,7 @@
  */
 
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from "./limits.ts";
+import { decodeStrictUtf8 } from "./utf8.ts";
 
 /** The four bytes every frame starts with. */
 export const SYNC_BYTES: readonly number[] = [0x09, 0x6f, 0x01, 0x01];
@@ -80,7 +81,6 @@ export class FrameError extends Error {
 }
 
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function checkU32(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 0 || value > MAX_U32) {
@@ -416,5 +416,5 @@ export function decodeFrame(
  * The string body of a frame as text. Throws `TypeError` when it is not valid UTF-8.
  */
 export function frameText(frame: Frame): string {
-  return strictDecoder.decode(frame.body);
+  return decodeStrictUtf8(frame.body, { ignoreBOM: true });
 }

@@ -25,6 +25,7 @@
 
 import type { MessageTypeName } from "./message_types.ts";
 import { State } from "./state_codes.ts";
+import { decodeStrictUtf8 } from "./utf8.ts";
 
 /** Commands of the envelopes the license port speaks besides its frame types. */
 export const LicenseCmd = {
@@ -159,12 +160,10 @@ export type LicenseBodyResult =
   | { ok: true; value: Record<string, unknown> }
   | { ok: false; error: string };
 
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
-
 /** A body's text, or `undefined` when it is not valid UTF-8. */
 function bodyText(bytes: Uint8Array): string | undefined {
   try {
-    return strictDecoder.decode(bytes);
+    return decodeStrictUtf8(bytes);
   } catch {
     return undefined;
   }

@@ -13,6 +13,7 @@
 export * from "./state_codes.ts";
 export * from "./envelope.ts";
 export * from "./frame.ts";
+export * from "./utf8.ts";
 export * from "./message_types.ts";
 export * from "./commands.ts";
 export * from "./limits.ts";

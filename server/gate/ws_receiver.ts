@@ -27,6 +27,8 @@
  * @module
  */
 
+import { decodeStrictUtf8 } from "../../shared/mod.ts";
+
 /** WebSocket opcodes. */
 export const WsOpcode = {
   CONTINUATION: 0x0,
@@ -92,8 +94,6 @@ const enum Step {
   /** Failed or closed: every further byte is ignored. */
   DONE,
 }
-
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Close codes a peer may send (RFC 6455 7.4; 1004–1006 and 1015 are never sent). */
 function validCloseCode(code: number): boolean {
@@ -342,7 +342,7 @@ export class WsReceiver {
     }
     let text: string;
     try {
-      text = utf8.decode(message);
+      text = decodeStrictUtf8(message, { ignoreBOM: true });
     } catch {
       return fault("INVALID_UTF8");
     }
@@ -358,7 +358,7 @@ export class WsReceiver {
       code = (payload[0] << 8) | payload[1];
       if (!validCloseCode(code)) return fault("INVALID_CLOSE_CODE", code);
       try {
-        reason = utf8.decode(payload.subarray(2));
+        reason = decodeStrictUtf8(payload.subarray(2), { ignoreBOM: true });
       } catch {
         return fault("INVALID_UTF8");
       }

@@ -21,12 +21,11 @@ import {
   State,
 } from "../../shared/mod.ts";
 import { acceptLoop } from "../accept_loop.ts";
-import { connectionBudget, PROBE_CAP, socketCeiling } from "../fd_budget.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { METRICS_CONTENT_TYPE } from "../metrics.ts";
 import { loadOrCreateServiceKey } from "../service_key.ts";
-import { clientSource } from "./client_source.ts";
 import { CloseCode, type Connection, type ConnectionEvents } from "./connection.ts";
+import { ConnectionIntake } from "./connection_intake.ts";
 import { Connections } from "./connections.ts";
 import {
   GATE_COMMANDS,
@@ -40,13 +39,11 @@ import { GateMetrics } from "./metrics.ts";
 import type { GateOptions } from "./options.ts";
 import type { Router } from "./router.ts";
 import { Session } from "./session.ts";
-import { type Admission, type HttpAnswer, HttpPort } from "./http_port.ts";
+import { type HttpAnswer, HttpPort } from "./http_port.ts";
 import type { RequestHead } from "./http_request.ts";
 import { serveStatic } from "./static_files.ts";
-import { TcpConnection } from "./tcp_connection.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { CLOSE_GRACE_MS, WebSocketConnection } from "./ws_connection.ts";
-import { websocketHandshake } from "./ws_handshake.ts";
+import { CLOSE_GRACE_MS } from "./ws_connection.ts";
 
 /** Where a started gate listens. */
 export interface GateAddresses {
@@ -71,11 +68,7 @@ export class Gate implements ConnectionEvents {
   #http?: HttpPort;
   #listener?: Deno.Listener;
   #tcpAccepting?: Promise<void>;
-  /** Open sockets on both ports, finished or not: the budget `--max-connections` caps. */
-  #sockets = 0;
-  #maxConnections = 0;
-  /** Past this many sockets a new one is closed at once (fd_budget.ts socketCeiling). */
-  #ceiling = 0;
+  #intake!: ConnectionIntake;
   #sweeper?: ReturnType<typeof setInterval>;
   #stopping = false;
   #stopProcessMetrics?: () => void;
@@ -147,29 +140,20 @@ export class Gate implements ConnectionEvents {
       read: () => this.#connections.size,
     });
 
+    this.#intake = new ConnectionIntake({
+      options: o,
+      metrics: this.#metrics,
+      log: this.#log,
+      types: this.#types,
+      events: this,
+      nextId: () => this.#connections.nextId(),
+      opened: (connection) => this.#opened(connection),
+      stopping: () => this.#stopping,
+    });
     this.#metrics.gauge("sockets", {
       help: "Open sockets on both ports, finished or not",
-      read: () => this.#sockets,
+      read: () => this.#intake.sockets,
     });
-    const budget = connectionBudget();
-    this.#maxConnections = o.maxConnections ?? budget.maxConnections;
-    this.#ceiling = socketCeiling({
-      maxConnections: this.#maxConnections,
-      fdLimit: budget.fdLimit,
-    });
-    this.#log.info("max connections", {
-      max: this.#maxConnections,
-      fdLimit: budget.fdLimit ?? (budget.source === "probe capped" ? `>=${PROBE_CAP}` : "unknown"),
-      fdLimitFrom: budget.source,
-      from: o.maxConnections === undefined ? "fd limit" : "flag",
-    });
-    if (budget.fdLimit !== undefined && this.#maxConnections > budget.maxConnections) {
-      this.#log.warn("max connections above the fd budget", {
-        max: this.#maxConnections,
-        budget: budget.maxConnections,
-        fdLimit: budget.fdLimit,
-      });
-    }
 
     const tls = o.cert && o.key
       ? { cert: await Deno.readTextFile(o.cert), key: await Deno.readTextFile(o.key) }
@@ -190,8 +174,8 @@ export class Gate implements ConnectionEvents {
       listener: httpListener,
       log: this.#log,
       headerTimeoutMs: o.headerTimeoutMs,
-      admit: (remote) => this.#admit(remote, "http"),
-      release: () => this.#sockets--,
+      admit: (remote) => this.#intake.admit(remote, "http"),
+      release: () => this.#intake.release(),
       handle: (head, info) => this.#handleHttp(head, info),
     });
     this.#http.start();
@@ -199,7 +183,7 @@ export class Gate implements ConnectionEvents {
       listener: this.#listener,
       name: "tcp",
       log: this.#log,
-      onConn: (conn) => this.#acceptOne(conn),
+      onConn: (conn) => this.#intake.acceptTcp(conn),
     });
     this.#sweeper = setInterval(() => this.#sweepIdle(), Math.min(o.heartbeatMs, 1000));
 
@@ -236,7 +220,7 @@ export class Gate implements ConnectionEvents {
     await this.#tcpAccepting;
     // Let the closes leave: each connection ends when its peer answers, or after its grace.
     const deadline = performance.now() + CLOSE_GRACE_MS + 200;
-    while (this.#sockets > 0 && performance.now() < deadline) {
+    while ((this.#intake?.sockets ?? 0) > 0 && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     this.#log.info("stopped");
@@ -355,30 +339,6 @@ export class Gate implements ConnectionEvents {
     );
   }
 
-  /**
-   * At accept, on either port: serve the socket, refuse what it asks (past `--max-connections`,
-   * told why), or close it at once (past the ceiling, so that refusing cannot exhaust the fds).
-   */
-  #admit(peer: Deno.NetAddr, port: "http" | "tcp"): Admission {
-    if (this.#stopping || this.#sockets >= this.#ceiling) {
-      if (!this.#stopping) {
-        this.#metrics.inc("connections_refused_total");
-        this.#log.warn("connection dropped", {
-          remote: clientSource({ peer: peer, trustProxy: [] }),
-          port,
-          reason: `${this.#ceiling} sockets open, the most the fd limit allows`,
-        });
-      }
-      return "drop";
-    }
-    this.#sockets++;
-    return this.#sockets <= this.#maxConnections ? "serve" : "refuse";
-  }
-
-  #limitReason(): string {
-    return `The gate is at its limit of ${this.#maxConnections} connections`;
-  }
-
   async #handleHttp(
     head: RequestHead,
     info: { remote: Deno.NetAddr; refused: boolean },
@@ -389,7 +349,7 @@ export class Gate implements ConnectionEvents {
     } catch {
       return new Response("The request target is not a valid URL\n", { status: 400 });
     }
-    if (url.pathname === "/ws") return this.#upgrade(head, info);
+    if (url.pathname === "/ws") return this.#intake.upgrade(head, info);
     if (head.method !== "GET" && head.method !== "HEAD") {
       return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
     }
@@ -429,120 +389,6 @@ export class Gate implements ConnectionEvents {
       missing,
       reason: `No link of ${missing.join(", ")}`,
     }, { status: 503 });
-  }
-
-  #upgrade(head: RequestHead, info: { remote: Deno.NetAddr; refused: boolean }): HttpAnswer {
-    // The client's address: the peer, or X-Forwarded-For when the peer is a trusted proxy.
-    const remote = clientSource({
-      peer: info.remote,
-      headers: head.headers,
-      trustProxy: this.#options.trustProxy,
-    });
-    const handshake = websocketHandshake(head);
-    if (!handshake.ok && handshake.status === 426 && !head.headers.has("upgrade")) {
-      return new Response(`${handshake.message}\n`, { status: 426 });
-    }
-    const origin = head.headers.get("origin");
-    const allowed = this.#options.allowOrigins;
-    if (origin !== undefined && allowed.length > 0 && !allowed.includes(origin)) {
-      this.#log.warn("origin refused", { origin, remote });
-      return new Response(`Origin ${origin} is not allowed\n`, { status: 403 });
-    }
-    if (!handshake.ok) {
-      return new Response(`${handshake.message}\n`, {
-        status: handshake.status,
-        headers: handshake.headers,
-      });
-    }
-    if (this.#stopping) return new Response("The gate is shutting down\n", { status: 503 });
-    const o = this.#options;
-    return {
-      takeOver: (conn, rest, onEnd) => {
-        if (info.refused) {
-          // Closed at once with the reason; what the peer sends meanwhile is read and dropped
-          // until it answers the close, so that no reset destroys the close frame.
-          this.#metrics.inc("connections_refused_total");
-          this.#log.warn("connection refused", {
-            remote,
-            transport: "ws",
-            reason: this.#limitReason(),
-          });
-          const refused = new WebSocketConnection({
-            id: 0,
-            conn,
-            rest,
-            handshake: handshake.response,
-            remote,
-            events: { onText() {}, onClose() {} },
-            types: this.#types,
-            maxMessageBytes: o.maxMessageBytes,
-            onEnd,
-          });
-          refused.close(this.#limitReason(), CloseCode.TRY_AGAIN_LATER);
-          return;
-        }
-        const connection = new WebSocketConnection({
-          id: this.#connections.nextId(),
-          conn,
-          rest,
-          handshake: handshake.response,
-          remote,
-          events: this,
-          types: this.#types,
-          maxMessageBytes: o.maxMessageBytes,
-          onOversized: () => this.#metrics.inc("oversized_total"),
-          onHandlerError: (error) => this.#log.error("message handling failed", { error }),
-          onEnd,
-        });
-        this.#opened(connection);
-      },
-    };
-  }
-
-  #acceptOne(conn: Deno.Conn): void {
-    const peer = conn.remoteAddr as Deno.NetAddr;
-    const admission = this.#admit(peer, "tcp");
-    if (admission === "drop") {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-      return;
-    }
-    let released = false;
-    const onEnd = () => {
-      if (released) return;
-      released = true;
-      this.#sockets--;
-    };
-    if (admission === "refuse") {
-      this.#metrics.inc("connections_refused_total");
-      this.#log.warn("connection refused", {
-        remote: clientSource({ peer, trustProxy: [] }),
-        transport: "tcp",
-        reason: this.#limitReason(),
-      });
-      const refused = new TcpConnection({
-        id: 0,
-        conn,
-        events: { onText() {}, onClose() {} },
-        types: this.#types,
-        maxMessageBytes: this.#options.maxMessageBytes,
-        onEnd,
-      });
-      refused.sendError(this.#limitReason(), State.SERVER_BUSY);
-      refused.close("Connection limit");
-      return;
-    }
-    const connection = new TcpConnection({
-      id: this.#connections.nextId(),
-      conn,
-      events: this,
-      types: this.#types,
-      maxMessageBytes: this.#options.maxMessageBytes,
-      onOversized: () => this.#metrics.inc("oversized_total"),
-      onEnd,
-    });
-    this.#opened(connection);
   }
 
   #opened(connection: Connection): void {

@@ -155,8 +155,9 @@ class ServiceClient {
   /// ss_msg_key_claim: claims `key` (1 to 256 characters) in this service's key space (its
   /// type) for this instance, so that requests routed by that key come here until it is released
   /// or this link goes away. Resolves true when claimed (or already held here), false when
-  /// another instance holds it; throws ResponseError for any other answer. `notify` is pushed
-  /// when the key is lost with this instance.
+  /// another instance holds it (or this link holds the most keys allowed); throws ResponseError
+  /// for any other answer (BAD_REQUEST, SERVER_OFF, a timeout). `notify` is pushed when the key
+  /// is lost with this instance.
   std::future<bool> claimKey(const std::string& key, std::optional<KeyNotify> notify = std::nullopt);
   /// ss_msg_key_notify: adds and removes clientIds told when a claimed key is lost.
   std::future<void> notifyKey(const std::string& key, const std::vector<std::int64_t>& add,

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "channel.hpp"
+#include "service_events.hpp"
 
 namespace gatehouse {
 
@@ -34,7 +35,10 @@ struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
   std::shared_ptr<detail::Channel> channel;
   std::mutex mutex;
   std::map<std::string, AsyncHandler> handlers;
+  std::map<std::string, Route> routes;
   std::vector<std::function<void(std::int64_t, std::int64_t)>> leaveHandlers;
+  std::vector<std::function<void(std::int64_t, std::int64_t)>> bindHandlers;
+  std::vector<std::function<void(const GateDown&)>> gateDownHandlers;
   std::atomic<std::int64_t> linkId{0};
   std::atomic<int> registrations{0};
   std::atomic<bool> started{false};
@@ -48,7 +52,30 @@ struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
     json apis = json::array();
     for (const auto& [cmd, h] : handlers) apis.push_back(cmd);
     if (!leaveHandlers.empty()) apis.push_back("ss_msg_client_leave");
-    return json{{"type", options.type}, {"name", options.name}, {"sskey", options.sskey}, {"apis", apis}};
+    if (!bindHandlers.empty()) apis.push_back("ss_msg_user_bind");
+    json data{{"type", options.type}, {"name", options.name}, {"sskey", options.sskey}, {"apis", apis}};
+    if (!routes.empty()) {
+      json byCmd = json::object();
+      for (const auto& [cmd, route] : routes) byCmd[cmd] = route.toJson();
+      data["routes"] = std::move(byCmd);
+    }
+    return data;
+  }
+
+  /// Registers again when a change of apis or routes comes after start().
+  void registerAgain() {
+    if (started && channel->state() == ConnectionState::Connected) registerApis(nullptr, false);
+  }
+
+  /// Runs a copy of `list` (taken under the lock) with `args`.
+  template <class List, class... Args>
+  void emit(const List& list, const Args&... args) {
+    List copy;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      copy = list;
+    }
+    for (auto& h : copy) h(args...);
   }
 
   void registerApis(std::function<void()> ready, bool early) {
@@ -79,8 +106,9 @@ struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
     };
     req.clientId = readInt("clientId");
     req.userId = readInt("userId");
-    req.isServiceLink = envelope.value("is_ss_link", false);
+    req.isServiceLink = detail::isTrue(envelope, "is_ss_link");
     if (envelope.contains("clientAddr") && envelope["clientAddr"].is_string()) req.clientAddr = envelope["clientAddr"];
+    if (envelope.contains("userName") && envelope["userName"].is_string()) req.userName = envelope["userName"];
     Responder responder;
     responder.state_ = std::make_shared<Responder::State>();
     responder.state_->channel = channel;
@@ -114,34 +142,43 @@ ServiceClient::ServiceClient(ServiceClientOptions options) : impl_(std::make_sha
   impl_->channel->setRequestHandler([weak](json envelope) {
     if (auto impl = weak.lock()) impl->onRequest(std::move(envelope));
   });
+  // A malformed event is ignored: the gate never sends one.
   impl_->channel->onPush("ss_msg_client_leave", [weak](const json& data, const json&) {
     auto impl = weak.lock();
-    if (!impl || !data.is_object()) return;
-    const auto clientId = data.value("clientId", json(0));
-    const auto userId = data.value("userId", json(0));
-    if (!clientId.is_number_integer() || !userId.is_number_integer()) return;
-    std::vector<std::function<void(std::int64_t, std::int64_t)>> handlers;
-    {
-      std::lock_guard<std::mutex> lock(impl->mutex);
-      handlers = impl->leaveHandlers;
-    }
-    for (auto& h : handlers) h(clientId.get<std::int64_t>(), userId.get<std::int64_t>());
+    const auto leave = detail::parseClientLeave(data);
+    if (impl && leave) impl->emit(impl->leaveHandlers, leave->clientId, leave->userId);
+  });
+  impl_->channel->onPush("ss_msg_user_bind", [weak](const json& data, const json&) {
+    auto impl = weak.lock();
+    const auto bind = detail::parseUserBind(data);
+    if (impl && bind) impl->emit(impl->bindHandlers, bind->clientId, bind->userId);
+  });
+  impl_->channel->onPush("ss_msg_gate_down", [weak](const json& data, const json&) {
+    auto impl = weak.lock();
+    const auto down = detail::parseGateDown(data);
+    if (impl && down) impl->emit(impl->gateDownHandlers, *down);
   });
 }
 
 ServiceClient::~ServiceClient() { close(); }
 
-ServiceClient& ServiceClient::handle(const std::string& cmd, Handler handler) {
-  return handleAsync(cmd, [handler](const ServiceRequest& req, Responder responder) { responder.ok(handler(req)); });
+ServiceClient& ServiceClient::handle(const std::string& cmd, Handler handler, std::optional<Route> route) {
+  return handleAsync(
+      cmd, [handler](const ServiceRequest& req, Responder responder) { responder.ok(handler(req)); }, std::move(route));
 }
 
-ServiceClient& ServiceClient::handleAsync(const std::string& cmd, AsyncHandler handler) {
+ServiceClient& ServiceClient::handleAsync(const std::string& cmd, AsyncHandler handler, std::optional<Route> route) {
   if (!isCommandName(cmd)) throw std::invalid_argument("Command " + cmd + " is not a command name");
+  if (route) {
+    if (const auto error = detail::routeError(cmd, *route)) throw std::invalid_argument(*error);
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->handlers[cmd] = std::move(handler);
+    if (route) impl_->routes[cmd] = std::move(*route);
+    else impl_->routes.erase(cmd);
   }
-  if (impl_->started && impl_->channel->state() == ConnectionState::Connected) impl_->registerApis(nullptr, false);
+  impl_->registerAgain();
   return *this;
 }
 
@@ -152,9 +189,24 @@ ServiceClient& ServiceClient::onClientLeave(std::function<void(std::int64_t, std
     first = impl_->leaveHandlers.empty();
     impl_->leaveHandlers.push_back(std::move(handler));
   }
-  if (first && impl_->started && impl_->channel->state() == ConnectionState::Connected) {
-    impl_->registerApis(nullptr, false);
+  if (first) impl_->registerAgain();
+  return *this;
+}
+
+ServiceClient& ServiceClient::onUserBind(std::function<void(std::int64_t, std::int64_t)> handler) {
+  bool first;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    first = impl_->bindHandlers.empty();
+    impl_->bindHandlers.push_back(std::move(handler));
   }
+  if (first) impl_->registerAgain();
+  return *this;
+}
+
+ServiceClient& ServiceClient::onGateDown(std::function<void(const GateDown&)> handler) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->gateDownHandlers.push_back(std::move(handler));
   return *this;
 }
 
@@ -195,15 +247,57 @@ std::future<void> ServiceClient::kick(std::int64_t clientId, const std::string& 
                     [](const json&) {});
 }
 
-std::future<void> ServiceClient::bindUser(std::int64_t clientId, std::int64_t userId, const std::string& token) {
+std::future<void> ServiceClient::bindUser(std::int64_t clientId, std::int64_t userId, const std::string& token,
+                                          const std::string& username) {
   json data{{"clientId", clientId}, {"userId", userId}};
   if (!token.empty()) data["token"] = token;
+  if (!username.empty()) data["username"] = username;
   return then<void>(okData(*impl_->channel, "ss_msg_user_login", std::move(data)), [](const json&) {});
 }
 
 std::future<void> ServiceClient::unbindUser(std::int64_t clientId, std::int64_t userId) {
   return then<void>(okData(*impl_->channel, "ss_msg_user_logout", json{{"clientId", clientId}, {"userId", userId}}),
                     [](const json&) {});
+}
+
+std::future<bool> ServiceClient::claimKey(const std::string& key, std::optional<KeyNotify> notify) {
+  json data{{"key", key}};
+  if (notify) {
+    json n{{"cmd", notify->cmd}, {"data", notify->data}};
+    if (notify->clientIds) n["clientIds"] = *notify->clientIds;
+    data["notify"] = std::move(n);
+  }
+  auto promise = std::make_shared<std::promise<bool>>();
+  auto future = promise->get_future();
+  impl_->channel->request("ss_msg_key_claim", std::move(data), 0, [promise](Response r) {
+    // OK: claimed, or held here already; FAIL: another instance holds it (or this link holds
+    // the most keys allowed); anything else is an error.
+    if (r.ok()) promise->set_value(true);
+    else if (r.outcome == Outcome::Answered && r.state == State::FAIL) promise->set_value(false);
+    else promise->set_exception(std::make_exception_ptr(ResponseError(r)));
+  });
+  return future;
+}
+
+std::future<void> ServiceClient::notifyKey(const std::string& key, const std::vector<std::int64_t>& add,
+                                           const std::vector<std::int64_t>& remove) {
+  json data{{"key", key}};
+  if (!add.empty()) data["add"] = add;
+  if (!remove.empty()) data["remove"] = remove;
+  return then<void>(okData(*impl_->channel, "ss_msg_key_notify", std::move(data)), [](const json&) {});
+}
+
+std::future<bool> ServiceClient::releaseKey(const std::string& key) {
+  return then<bool>(okData(*impl_->channel, "ss_msg_key_release", json{{"key", key}}), [](const json& d) {
+    const auto it = d.find("released");
+    if (it == d.end() || !it->is_boolean()) {
+      Response r;
+      r.cmd = "ss_msg_key_release";
+      r.msg = "The gate answered ss_msg_key_release without a boolean released";
+      throw ResponseError(r);
+    }
+    return it->get<bool>();
+  });
 }
 
 std::future<Response> ServiceClient::request(const std::string& cmd, json data, int timeoutMs) {

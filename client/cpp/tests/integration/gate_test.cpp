@@ -1,4 +1,5 @@
 // GateClient and ServiceClient against the real Deno gate and services, on loopback.
+#include <algorithm>
 #include <atomic>
 #include <future>
 
@@ -21,18 +22,47 @@ GateClientOptions clientOptions(const std::string& url) {
   return o;
 }
 
+// A deferred future (the typed helpers') runs its request's own timeout in get().
 template <class T>
 T get(std::future<T> f, int ms = 15000) {
-  if (f.wait_for(std::chrono::milliseconds(ms)) != std::future_status::ready) throw std::runtime_error("future timed out");
+  if (f.wait_for(std::chrono::milliseconds(ms)) == std::future_status::timeout) throw std::runtime_error("future timed out");
   return f.get();
 }
 
 void getVoid(std::future<void> f, int ms = 15000) {
-  if (f.wait_for(std::chrono::milliseconds(ms)) != std::future_status::ready) throw std::runtime_error("future timed out");
+  if (f.wait_for(std::chrono::milliseconds(ms)) == std::future_status::timeout) throw std::runtime_error("future timed out");
   f.get();
 }
 
 const std::string kPassword = "secret123";
+
+ServiceClientOptions serviceOptions(const harness::Gate& gate, const std::string& name, const std::string& type = "") {
+  ServiceClientOptions o;
+  o.addresses = {gate.tcpUrl};
+  o.sskey = harness::kServiceKey;
+  o.name = name;
+  o.type = type;
+  o.requestTimeoutMs = 30000;
+  return o;
+}
+
+/// One instance of a keyed C++ service: cpp_room routed by roomId, cpp_rooms gathered.
+struct RoomInstance {
+  explicit RoomInstance(const harness::Gate& gate, const std::string& name)
+      : service(serviceOptions(gate, name, "cpp-rooms")) {
+    service
+        .handle(
+            "cpp_room",
+            [name](const ServiceRequest& req) {
+              return json{{"instance", name}, {"roomId", req.data.value("roomId", json())}, {"clientId", req.clientId}};
+            },
+            Route::by("roomId"))
+        .handle(
+            "cpp_rooms", [name](const ServiceRequest&) { return json{{"rooms", {name}}}; }, Route::gather("rooms"));
+    service.start();
+  }
+  ServiceClient service;
+};
 
 }  // namespace
 
@@ -286,7 +316,8 @@ TEST(GateIntegration, GateRestartedUnderConnectedClients) {
   serviceOptions.name = "cpp-restart";
   serviceOptions.backoffMaxMs = 500;
   ServiceClient service(serviceOptions);
-  service.handle("cpp_where", [](const ServiceRequest& req) { return json{{"userId", req.userId}}; });
+  service.handle("cpp_where", [](const ServiceRequest& req) { return json{{"userId", req.userId}}; })
+      .handle("cpp_keyed", [](const ServiceRequest&) { return json::object(); }, Route::by("roomId"));
   service.start();
 
   GateClientOptions options;
@@ -329,6 +360,24 @@ TEST(GateIntegration, GateRestartedUnderConnectedClients) {
   const auto where = get(client.request("cpp_where"));
   ASSERT_TRUE(where.ok()) << where.msg;
   EXPECT_EQ(where.data["userId"], info.userId);
+  // It declared its route again: another instance must declare the same one to join it.
+  auto unrouted = serviceOptions;
+  unrouted.name = "cpp-restart-2";
+  unrouted.type = "cpp-restart";
+  ServiceClient conflicting(unrouted);
+  conflicting.handle("cpp_keyed", [](const ServiceRequest&) { return json::object(); });
+  try {
+    conflicting.start();
+    ADD_FAILURE() << "an instance without the route joined one with it";
+  } catch (const ConnectError& e) {
+    EXPECT_NE(std::string(e.what()).find("Command cpp_keyed is routed by field roomId in key space cpp-restart by the "
+                                         "links that serve it: every instance must declare the same route"),
+              std::string::npos)
+        << e.what();
+  }
+  ServiceClient second(unrouted);
+  second.handle("cpp_keyed", [](const ServiceRequest&) { return json::object(); }, Route::by("roomId"));
+  EXPECT_NO_THROW(second.start());
 }
 
 #ifdef GATEHOUSE_CHAT
@@ -381,4 +430,178 @@ TEST(GateIntegration, HeartbeatKeepsAnIdleClientConnected) {
   auto why = lost.get_future();
   ASSERT_EQ(why.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_EQ(why.get(), "Nothing received for 900 ms (3 heartbeat intervals)");
+}
+
+TEST(GateIntegration, CppInstancesServeTheKeysTheyClaim) {
+  auto gate = harness::startGate();
+  RoomInstance a(gate, "cpp-rooms-a");
+  RoomInstance b(gate, "cpp-rooms-b");
+  GateClient client(clientOptions(gate.tcpUrl));
+  client.connect();
+  std::promise<json> gone;
+  client.on("sc_msg_room_gone", [&](const json& data, const json&) { gone.set_value(data); });
+
+  // One claim of a key succeeds: the other instance's answers false; the owner's again true.
+  KeyNotify notify;
+  notify.cmd = "sc_msg_room_gone";
+  notify.data = {{"roomId", "room-a"}};
+  EXPECT_TRUE(get(a.service.claimKey("room-a", notify)));
+  EXPECT_TRUE(get(b.service.claimKey("room-b")));
+  EXPECT_FALSE(get(b.service.claimKey("room-a")));
+  EXPECT_TRUE(get(a.service.claimKey("room-a")));
+  try {
+    get(a.service.claimKey(""));
+    ADD_FAILURE() << "an empty key was claimed";
+  } catch (const ResponseError& e) {
+    EXPECT_EQ(e.state(), State::BAD_REQUEST);
+    EXPECT_STREQ(e.what(), "Field key must be a string of 1 to 256 characters");
+  }
+
+  // Requests with each key reach the instance that claimed it, every time.
+  auto room = [&](const std::string& roomId) {
+    const auto r = get(client.request("cpp_room", {{"roomId", roomId}}));
+    if (!r.ok()) throw std::runtime_error("cpp_room " + roomId + " answered " + r.msg);
+    EXPECT_EQ(r.data["roomId"], roomId);
+    return r.data;
+  };
+  for (int i = 0; i < 6; i++) {
+    EXPECT_EQ(room("room-a")["instance"], "cpp-rooms-a");
+    EXPECT_EQ(room("room-b")["instance"], "cpp-rooms-b");
+  }
+  // A key no instance claimed goes to either, as an unrouted request does.
+  const auto unclaimed = room("room-z")["instance"].get<std::string>();
+  EXPECT_TRUE(unclaimed == "cpp-rooms-a" || unclaimed == "cpp-rooms-b") << unclaimed;
+
+  // A gathered command: both instances answer, their arrays joined.
+  const auto all = get(client.request("cpp_rooms"));
+  ASSERT_TRUE(all.ok()) << all.msg;
+  auto rooms = all.data["rooms"].get<std::vector<std::string>>();
+  std::sort(rooms.begin(), rooms.end());
+  EXPECT_EQ(rooms, (std::vector<std::string>{"cpp-rooms-a", "cpp-rooms-b"}));
+
+  // Who hears that room-a is lost: its owner may add the client, the other instance may not.
+  const auto clientId = room("room-a")["clientId"].get<std::int64_t>();
+  getVoid(a.service.notifyKey("room-a", {clientId}));
+  try {
+    getVoid(b.service.notifyKey("room-a", {clientId}));
+    ADD_FAILURE() << "an instance changed who hears of a key it does not hold";
+  } catch (const ResponseError& e) {
+    EXPECT_EQ(e.state(), State::FAIL);
+    EXPECT_STREQ(e.what(), "This link does not hold key room-a");
+  }
+
+  // A released key is free for the other instance, and its requests follow it.
+  EXPECT_TRUE(get(b.service.releaseKey("room-b")));
+  EXPECT_FALSE(get(b.service.releaseKey("room-b")));
+  EXPECT_TRUE(get(a.service.claimKey("room-b")));
+  for (int i = 0; i < 4; i++) EXPECT_EQ(room("room-b")["instance"], "cpp-rooms-a");
+
+  // Instance a goes away holding room-a and room-b: the gate tells the client, and the keys are
+  // free for b.
+  a.service.close();
+  auto goneData = gone.get_future();
+  ASSERT_EQ(goneData.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(goneData.get(), json({{"roomId", "room-a"}}));
+  EXPECT_TRUE(eventually([&] { return get(b.service.claimKey("room-a")); }));
+  for (int i = 0; i < 4; i++) EXPECT_EQ(room("room-a")["instance"], "cpp-rooms-b");
+}
+
+TEST(GateIntegration, CppServiceHearsBindsAndStampedUserNames) {
+  auto gate = harness::startGate();
+  ServiceClient service(serviceOptions(gate, "cpp-who"));
+  std::mutex mutex;
+  std::vector<std::pair<std::int64_t, std::int64_t>> binds;
+  service
+      .handle("cpp_who",
+              [](const ServiceRequest& req) {
+                return json{{"clientId", req.clientId},
+                            {"userId", req.userId},
+                            {"userName", req.userName.empty() ? json() : json(req.userName)}};
+              })
+      .onUserBind([&](std::int64_t clientId, std::int64_t userId) {
+        std::lock_guard<std::mutex> lock(mutex);
+        binds.emplace_back(clientId, userId);
+      });
+  service.start();
+  // Another link binds users, as the login service does.
+  ServiceClient binder(serviceOptions(gate, "cpp-binder"));
+  binder.handle("cpp_binder_idle", [](const ServiceRequest&) { return json::object(); });
+  binder.start();
+
+  GateClient client(clientOptions(gate.tcpUrl));
+  client.connect();
+  const auto before = get(client.requestOk("cpp_who"));
+  const auto clientId = before["clientId"].get<std::int64_t>();
+  EXPECT_EQ(before["userId"], 0);
+  EXPECT_TRUE(before["userName"].is_null());
+
+  getVoid(binder.bindUser(clientId, 4242, "", "Alice123"));
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return binds == std::vector<std::pair<std::int64_t, std::int64_t>>{{clientId, 4242}};
+  })) << binds.size() << " binds heard";
+  const auto after = get(client.requestOk("cpp_who"));
+  EXPECT_EQ(after["userId"], 4242);
+  EXPECT_EQ(after["userName"], "Alice123");
+
+  // A binding without a username: the gate stamps none.
+  getVoid(binder.unbindUser(clientId, 4242));
+  getVoid(binder.bindUser(clientId, 4343));
+  const auto unnamed = get(client.requestOk("cpp_who"));
+  EXPECT_EQ(unnamed["userId"], 4343);
+  EXPECT_TRUE(unnamed["userName"].is_null()) << unnamed.dump();
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return binds.size() == 2 && binds[1] == std::make_pair(clientId, std::int64_t(4343));
+  }));
+}
+
+TEST(GateIntegration, CppServiceHearsAGateOfItsClusterGoDown) {
+  if (!harness::run("command -v nats-server >/dev/null 2>&1")) {
+    GTEST_SKIP() << "nats-server is not installed (apt-get install nats-server), so no cluster can be made";
+  }
+  const auto natsPort = std::to_string(harness::freePort());
+  harness::Process nats("nats-server", {"nats-server", "-a", "127.0.0.1", "-p", natsPort, "-js", "-sd",
+                                        harness::tempDir("gatehouse_cpp_nats_")});
+  nats.waitForLine("Server is ready");
+  const std::string natsUrl = "nats://127.0.0.1:" + natsPort;
+  auto gateA = harness::startGate({"--cluster", natsUrl, "--gate-id", "cpp-a"});
+  auto gateB = harness::startGate({"--cluster", natsUrl, "--gate-id", "cpp-b"});
+
+  ServiceClient service(serviceOptions(gateA, "cpp-downs"));
+  std::mutex mutex;
+  std::vector<GateDown> downs;
+  service.handle("cpp_where", [](const ServiceRequest& req) { return json{{"clientId", req.clientId}}; })
+      .onClientLeave([](std::int64_t, std::int64_t) {})
+      .onGateDown([&](const GateDown& down) {
+        std::lock_guard<std::mutex> lock(mutex);
+        downs.push_back(down);
+      });
+  service.start();
+
+  // A client of gate B reaches the service on gate A across the cluster.
+  GateClient client(clientOptions(gateB.tcpUrl));
+  client.connect();
+  std::int64_t clientId = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto r = client.request("cpp_where").get();
+        if (r.ok()) clientId = r.data["clientId"].get<std::int64_t>();
+        return r.ok();
+      },
+      30000));
+
+  // Gate B stops: the service hears that its range of clientIds, the client's among them, left.
+  EXPECT_EQ(gateB.process->stop(), 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(mutex);
+        for (const auto& d : downs) {
+          if (d.fromClientId <= clientId && clientId < d.toClientId) return true;
+        }
+        return false;
+      },
+      30000))
+      << "client " << clientId << ", " << downs.size() << " gate downs heard\n"
+      << gateA.process->output();
 }

@@ -383,6 +383,8 @@ export class GroupService {
         left: outcome.departures.length,
       });
     }
+    // The connection stays open: it is not told if a group it is away from is lost.
+    for (const mark of outcome.away) this.#keys?.left(mark.groupId, mark.member.clientId);
     tellGraceOutcome(this.#pushes.graceTeller(this.#grace.graceMs), outcome);
   }
 

@@ -23,8 +23,8 @@
  *   {@linkcode GroupRegistry.moveClient} puts it back on its user's new connection, and
  *   {@linkcode GroupRegistry.clientLeft} ends it. A connection still open whose user was unbound
  *   (a logout) may hold away memberships too: for it they are no memberships (not listed, not
- *   its to leave) until its user is bound to it again. When an owner leaves, the earliest member that
- *   is not away becomes the owner (the earliest away one when all are away).
+ *   its to leave) until its user is bound to it again. When an owner leaves, the earliest member
+ *   that is not away becomes the owner (the earliest away one when all are away).
  *
  * @example
  * ```ts

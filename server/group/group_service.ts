@@ -141,8 +141,8 @@ export class GroupService {
 
   /**
    * Registers the commands, the client-leave and user-unbind handlers and (with a grace period)
-   * the user-bind handler on a service client, and drops every group when the connection to the gate is lost
-   * (see {@linkcode gateLost}).
+   * the user-bind handler on a service client, and drops every group when the connection to the
+   * gate is lost (see {@linkcode gateLost}).
    */
   install(service: ServiceClient): void {
     // With keys, the gate routes each group's commands to the instance holding it.

@@ -343,12 +343,16 @@ export class GroupRegistry {
   }
 
   /**
-   * The groups the caller's connection is a member of, in the order it joined them (also those
-   * it joined as another user, so that it can leave them; not those where it is away).
+   * The groups the caller's connection is a member of as the caller's user, in the order it
+   * joined them: not those where it is away, nor those it joined as another user (a connection
+   * whose user changed before the group service heard of the unbind must not see the earlier
+   * user's groups).
    */
   list(caller: Caller): GroupListEntry[] {
-    const ids = [...this.#index.groupsOf(caller.clientId)]
-      .filter((id) => !this.#groups.get(id)!.members.get(caller.clientId)!.away);
+    const ids = [...this.#index.groupsOf(caller.clientId)].filter((id) => {
+      const member = this.#groups.get(id)!.members.get(caller.clientId)!;
+      return !member.away && member.userId === caller.userId;
+    });
     return ids.map((id) => {
       const group = this.#groups.get(id)!;
       return {

@@ -125,44 +125,41 @@ Deno.test({
         assert.equal(await page.getByRole("alert").isVisible(), false, "no notice after a logout");
       });
 
-      await step(
-        "logged in elsewhere: the first page shows the notice, the second takes its group",
-        async (open) => {
-          const first = await open("first");
-          await gotoPage(first, url);
-          const username = uniqueName("kick");
-          await registerOnPage(first, username);
-          await first.getByRole("button", { name: "Create group" }).click();
-          await first.getByRole("heading", { name: /^In group \S+$/ }).waitFor();
-          const groupId = await first.getByLabel("This group's id").inputValue();
+      await step("logged in elsewhere: the first page shows the notice", async (open) => {
+        const first = await open("first");
+        await gotoPage(first, url);
+        const username = uniqueName("kick");
+        await registerOnPage(first, username);
+        await first.getByRole("button", { name: "Create group" }).click();
+        await first.getByRole("heading", { name: /^In group \S+$/ }).waitFor();
+        const groupId = await first.getByLabel("This group's id").inputValue();
 
-          const second = await open("second");
-          await gotoPage(second, url);
-          await submitLogin(second, username);
-          await loggedInHeading(second, username).waitFor();
+        const second = await open("second");
+        await gotoPage(second, url);
+        await submitLogin(second, username);
+        await loggedInHeading(second, username).waitFor();
 
-          await waitForText(first.getByRole("alert"), "Your account was logged in elsewhere");
-          await loginForm(first).waitFor();
-          assert.equal(await storedToken(first), null, "the kicked page forgets its token");
-          assert.equal(
-            await loginForm(first).getByLabel("Username", { exact: true }).inputValue(),
-            username,
-            "the log-in form is filled in with the account's name",
-          );
+        await waitForText(first.getByRole("alert"), "Your account was logged in elsewhere");
+        await loginForm(first).waitFor();
+        assert.equal(await storedToken(first), null, "the kicked page forgets its token");
+        assert.equal(
+          await loginForm(first).getByLabel("Username", { exact: true }).inputValue(),
+          username,
+          "the log-in form is filled in with the account's name",
+        );
 
-          // The login elsewhere took the first page's place in its group with it (the gate's
-          // ss_msg_user_unbind, then ss_msg_user_bind): the second page is in the group now.
-          await second.getByRole("heading", { name: `In group ${groupId}` }).waitFor();
-          const members = second.getByRole("list", { name: "Members" }).getByRole("listitem");
-          await waitForText(members, "(you");
-          assert.equal(await members.count(), 1);
+        // The login elsewhere took the first page's place in its group with it (the gate's
+        // ss_msg_user_unbind, then ss_msg_user_bind): the second page is in the group now.
+        await second.getByRole("heading", { name: `In group ${groupId}` }).waitFor();
+        const members = second.getByRole("list", { name: "Members" }).getByRole("listitem");
+        await waitForText(members, "(you");
+        assert.equal(await members.count(), 1);
 
-          await first.reload();
-          await waitForConnected(first);
-          await loginForm(first).waitFor();
-          await loggedInHeading(second, username).waitFor();
-        },
-      );
+        await first.reload();
+        await waitForConnected(first);
+        await loginForm(first).waitFor();
+        await loggedInHeading(second, username).waitFor();
+      });
 
       await step("two pages chat through a group", async (open) => {
         const a = await open("a");

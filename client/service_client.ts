@@ -25,6 +25,7 @@ import {
   type ResponseEnvelope,
   State,
   type UserBind,
+  type UserUnbind,
 } from "../shared/mod.ts";
 import { ResponseError, ServiceError } from "./errors.ts";
 import { type ChannelState, GateChannel, type GateChannelOptions } from "./gate_channel.ts";
@@ -85,6 +86,7 @@ export class ServiceClient {
   #leaveHandlers = new Set<(leave: ClientLeave) => void>();
   #gateDownHandlers = new Set<(down: GateDown) => void>();
   #bindHandlers = new Set<(bind: UserBind) => void>();
+  #unbindHandlers = new Set<(unbind: UserUnbind) => void>();
   #registered = false;
   #registeredHandlers = new Set<() => void>();
   #starting?: { resolve(): void; reject(error: Error): void };
@@ -105,6 +107,9 @@ export class ServiceClient {
     });
     this.#channel.on(GateCmd.USER_BIND, (data) => {
       for (const handler of this.#bindHandlers) handler(data as UserBind);
+    });
+    this.#channel.on(GateCmd.USER_UNBIND, (data) => {
+      for (const handler of this.#unbindHandlers) handler(data as UserUnbind);
     });
   }
 
@@ -149,6 +154,17 @@ export class ServiceClient {
   onUserBind(handler: (bind: UserBind) => void): this {
     this.#bindHandlers.add(handler);
     if (this.#registered && this.#bindHandlers.size === 1) this.#register().catch(() => {});
+    return this;
+  }
+
+  /**
+   * Hears `ss_msg_user_unbind`: a user's binding to a client ended while the client stays open
+   * (`ss_msg_user_logout`, or a login of another user on it; on any gate of a cluster). A client
+   * that closes is {@linkcode onClientLeave} instead.
+   */
+  onUserUnbind(handler: (unbind: UserUnbind) => void): this {
+    this.#unbindHandlers.add(handler);
+    if (this.#registered && this.#unbindHandlers.size === 1) this.#register().catch(() => {});
     return this;
   }
 
@@ -257,6 +273,7 @@ export class ServiceClient {
     const apis = [...this.#handlers.keys()];
     if (this.#leaveHandlers.size > 0) apis.push(GateCmd.CLIENT_LEAVE);
     if (this.#bindHandlers.size > 0) apis.push(GateCmd.USER_BIND);
+    if (this.#unbindHandlers.size > 0) apis.push(GateCmd.USER_UNBIND);
     const response = await this.#channel.send(GateCmd.REG_API, {
       type: this.#options.type ?? this.#options.name,
       name: this.#options.name,

@@ -39,6 +39,13 @@ export const GateCmd = {
    * {@linkcode UserBind}.
    */
   USER_BIND: "ss_msg_user_bind",
+  /**
+   * Event pushed to the service links that listed it when a user's binding to a client ended
+   * while the connection stays open (`ss_msg_user_logout`, or a bind of another user replacing
+   * it), whichever gate the client and the link are on; a close is `ss_msg_client_leave`. Data
+   * {@linkcode UserUnbind}.
+   */
+  USER_UNBIND: "ss_msg_user_unbind",
   /** Push a kicked client receives before its connection closes. */
   KICKED: "sc_msg_kicked",
   /** Push that reports a protocol fault to a WebSocket text client: data {code, msg}. */
@@ -63,6 +70,17 @@ export interface UserBind {
   /** The client's id. */
   clientId: number;
   /** The user now bound to it (positive). */
+  userId: number;
+}
+
+/**
+ * The data of `ss_msg_user_unbind`: user `userId` is no longer bound to client `clientId`,
+ * which stays open.
+ */
+export interface UserUnbind {
+  /** The client's id. */
+  clientId: number;
+  /** The user that was bound to it (positive). */
   userId: number;
 }
 

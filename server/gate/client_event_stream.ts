@@ -1,13 +1,15 @@
 /**
  * Client events between gates — a client left (`ss_msg_client_leave`), a user was bound to a
- * client (`ss_msg_user_bind`) — on a JetStream stream (`gatehouse_client_events`, subjects
- * `gatehouse.ev.<gate>.<kind>`, file storage) rather than plain publishes, so that none is lost
- * while NATS is away. The same stream carries "gate G (epoch E) was declared down"
- * (`gatehouse.ev.<G>.down`), which gate G reads when it is back (cluster_router.ts):
+ * client (`ss_msg_user_bind`) or unbound from it (`ss_msg_user_unbind`) — on a JetStream stream
+ * (`gatehouse_client_events`, subjects `gatehouse.ev.<gate>.<kind>`, file storage) rather than
+ * plain publishes, so that none is lost while NATS is away. The same stream carries "gate G
+ * (epoch E) was declared down" (`gatehouse.ev.<G>.down`), which gate G reads when it is back
+ * (cluster_router.ts):
  *
  * - The sending gate keeps each event in a local queue until JetStream acknowledged it, retrying
  *   after a failure (a NATS restart); a message id (`<gate>-<clientId>` for a leave,
- *   `<gate>-<clientId>-b<n>` for a bind) lets the stream drop a retry's duplicate.
+ *   `<gate>-<clientId>-b<n>` for a bind, `-u<n>` for an unbind) lets the stream drop a retry's
+ *   duplicate.
  * - Each gate reads the stream with an ordered consumer, which resumes after the last message it
  *   saw when the connection comes back; so a gate that reconnects later than the sender still
  *   hears every event, in the order each gate sent them. (A plain publish queued on the sender
@@ -44,7 +46,7 @@ const RETRY_MS = 500;
 /** Most events queued while NATS is away; past it the oldest are dropped, logged. */
 const MAX_QUEUED = 100_000;
 
-/** What happened to a client: it left, or a user was bound to it. */
+/** What happened to a client: it left, or a user was bound to it or unbound from it. */
 export type ClientEventKind = (typeof CLIENT_EVENT_KINDS)[number];
 
 /** One client event, as the gates send it to their services. */
@@ -85,7 +87,7 @@ export class ClientEventStream {
   #pumping = false;
   #messages?: ConsumerMessages;
   #closed = false;
-  #binds = 0;
+  #bindings = 0;
   #lastSeq = 0;
 
   constructor(options: ClientEventStreamOptions) {
@@ -167,7 +169,7 @@ export class ClientEventStream {
     this.#enqueue({
       subject: clientEventSubject(this.#options.gate, event.kind),
       text: JSON.stringify({ clientId: event.clientId, userId: event.userId }),
-      msgId: event.kind === "leave" ? id : `${id}-b${++this.#binds}`,
+      msgId: event.kind === "leave" ? id : `${id}-${event.kind[0]}${++this.#bindings}`,
     });
   }
 

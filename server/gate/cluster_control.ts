@@ -63,8 +63,6 @@ export interface GateControlOptions {
   log: Logger;
   /** How long a bind, unbind or kick waits for the other gate (at most 2 s). */
   requestTimeoutMs: number;
-  /** A user was bound to a client of this gate (for the other gates' services). */
-  onBound?(binding: Binding): void;
 }
 
 /** Push, bind, unbind and kick for a client of any gate. */
@@ -146,9 +144,7 @@ export class GateControl {
 
   /** Runs a control message on this gate's sessions (see {@linkcode runControl}). */
   #runHere(message: ControlMessage): boolean | undefined {
-    const result = runControl(this.#options.local, message);
-    if (result && message.op === "bind") this.#options.onBound?.(message);
-    return result;
+    return runControl(this.#options.local, message);
   }
 
   async #ask(gate: number, message: ControlMessage): Promise<boolean> {

@@ -55,6 +55,7 @@ import {
   tellClientLeft,
   tellGateDown,
   tellUserBound,
+  tellUserUnbound,
 } from "./local_router.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
@@ -111,7 +112,11 @@ export class ClusterRouter implements Router {
 
   constructor(options: ClusterRouterOptions) {
     this.#options = options;
-    this.#local = options.local;
+    // This gate's binding changes go to the other gates too, on the client event stream.
+    this.#local = {
+      ...options.local,
+      onBindingChange: (change) => this.#events?.publish(change),
+    };
     this.#dispatcher = options.local.dispatcher;
     this.#metrics = options.local.metrics;
     this.#log = options.log;
@@ -137,8 +142,6 @@ export class ClusterRouter implements Router {
       local: this.#local,
       log: this.#log,
       requestTimeoutMs: options.requestTimeoutMs,
-      onBound: (binding) =>
-        this.#events?.publish({ kind: "bind", clientId: binding.clientId, userId: binding.userId }),
     });
     this.#keys = new ClusterKeys({ log: this.#log });
     this.#keyRoutes = new ClusterKeyRoutes({
@@ -396,11 +399,12 @@ export class ClusterRouter implements Router {
     this.#announcements.announce();
   }
 
-  /** Another gate's client left or was bound: this gate's links that asked hear it. */
+  /** Another gate's client left, was bound or unbound: this gate's links that asked hear it. */
   #onClientEvent(event: ClientEvent): void {
     if (event.kind === "leave") {
       tellClientLeft(this.#local, { id: event.clientId, userId: event.userId });
-    } else tellUserBound(this.#local, event);
+    } else if (event.kind === "bind") tellUserBound(this.#local, event);
+    else tellUserUnbound(this.#local, event);
   }
 
   #joined(nc: NatsConnection): void {

@@ -42,10 +42,16 @@ export function replyPrefix(gate: number, epoch: number): string {
 export const ANNOUNCE_SUBJECT = `${SUBJECT_PREFIX}.announce`;
 
 /** The kinds of client events between gates: a client left, a user was bound to a client. */
-export const CLIENT_EVENT_KINDS = ["leave", "bind"] as const;
+export const CLIENT_EVENT_KINDS = ["leave", "bind", "unbind"] as const;
 
-/** Where a gate says that one of its clients left or was bound (`gatehouse.ev.<gate>.<kind>`). */
-export function clientEventSubject(gate: number, kind: "leave" | "bind"): string {
+/**
+ * Where a gate says that one of its clients left, was bound or unbound
+ * (`gatehouse.ev.<gate>.<kind>`).
+ */
+export function clientEventSubject(
+  gate: number,
+  kind: (typeof CLIENT_EVENT_KINDS)[number],
+): string {
   return `${SUBJECT_PREFIX}.ev.${gate}.${kind}`;
 }
 

@@ -39,6 +39,7 @@ export const GATE_EVENTS: ReadonlySet<string> = new Set([
   GateCmd.CLIENT_LEAVE,
   GateCmd.GATE_DOWN,
   GateCmd.USER_BIND,
+  GateCmd.USER_UNBIND,
 ]);
 
 /** Most clientIds in one `ss_msg_push`. */

@@ -15,6 +15,7 @@ import {
   type RequestEnvelope,
   type ResponseEnvelope,
   type UserBind,
+  type UserUnbind,
 } from "../../shared/mod.ts";
 import type { ClaimOutcome, HeldKey } from "./key_directory.ts";
 import { CloseCode } from "./connection.ts";
@@ -38,11 +39,23 @@ export function stampSender(request: RequestEnvelope, from: Session): void {
   request.is_ss_link = from.service !== undefined;
 }
 
+/** A user was bound to a client of this gate, or its binding ended with the client open. */
+export interface BindingChange {
+  kind: "bind" | "unbind";
+  clientId: number;
+  userId: number;
+}
+
 /** What the session-level operations of one gate need. */
 export interface LocalSessions {
   connections: Connections;
   dispatcher: LinkDispatcher;
   metrics: GateMetrics;
+  /**
+   * Hears each binding change of this gate's clients once this gate's links were told, in the
+   * order they happened (the cluster router sends them on to the other gates).
+   */
+  onBindingChange?(change: BindingChange): void;
 }
 
 /** Pushes one text to those of `clientIds` connected to this gate; returns how many. */
@@ -58,27 +71,43 @@ export function pushLocal(local: LocalSessions, clientIds: number[], text: strin
   return reached;
 }
 
-/** Binds a user to a client of this gate; false when it is not connected. */
+/**
+ * Binds a user to a client of this gate; false when it is not connected. A binding of another
+ * user that it replaces ends: that is told first (`ss_msg_user_unbind`), then the new one.
+ */
 export function bindLocal(local: LocalSessions, binding: Binding): boolean {
   const client = local.connections.get(binding.clientId);
   if (!client || client.conn.closed) return false;
+  const replaced = client.userId;
   client.userId = binding.userId;
   client.token = binding.token;
   client.userName = binding.username;
+  if (replaced !== 0 && replaced !== binding.userId) {
+    tellUserUnbound(local, { clientId: binding.clientId, userId: replaced });
+    local.onBindingChange?.({ kind: "unbind", clientId: binding.clientId, userId: replaced });
+  }
   tellUserBound(local, binding);
+  local.onBindingChange?.({ kind: "bind", clientId: binding.clientId, userId: binding.userId });
   return true;
 }
 
-/** Unbinds a user from a client of this gate when it is bound to that user. */
+/**
+ * Unbinds a user from a client of this gate when it is bound to that user, and tells it
+ * (`ss_msg_user_unbind`; the connection stays open). User 0 of an unbound client: true, nothing
+ * to tell.
+ */
 export function unbindLocal(
   local: LocalSessions,
   binding: { clientId: number; userId: number },
 ): boolean {
   const client = local.connections.get(binding.clientId);
   if (!client || client.userId !== binding.userId) return false;
+  if (binding.userId === 0) return true;
   client.userId = 0;
   client.token = undefined;
   client.userName = undefined;
+  tellUserUnbound(local, binding);
+  local.onBindingChange?.({ kind: "unbind", clientId: binding.clientId, userId: binding.userId });
   return true;
 }
 
@@ -128,6 +157,16 @@ export function tellUserBound(local: LocalSessions, bind: UserBind): void {
     GateCmd.USER_BIND,
     JSON.stringify(
       makePush(GateCmd.USER_BIND, { clientId: bind.clientId, userId: bind.userId }),
+    ),
+  );
+}
+
+/** Tells this gate's links that asked that a user's binding to a client (of any gate) ended. */
+export function tellUserUnbound(local: LocalSessions, unbind: UserUnbind): void {
+  local.dispatcher.tell(
+    GateCmd.USER_UNBIND,
+    JSON.stringify(
+      makePush(GateCmd.USER_UNBIND, { clientId: unbind.clientId, userId: unbind.userId }),
     ),
   );
 }

@@ -21,8 +21,10 @@
  *   memberships may be marked away instead of ending. An away member keeps its place (its order,
  *   its ownership, the count) but gets no pushes and is not an `others`/`remaining`/recipient;
  *   {@linkcode GroupRegistry.moveClient} puts it back on its user's new connection, and
- *   {@linkcode GroupRegistry.clientLeft} ends it. When an owner leaves, the earliest member that
- *   is not away becomes the owner (the earliest away one when all are away).
+ *   {@linkcode GroupRegistry.clientLeft} ends it. A connection still open whose user was unbound
+ *   (a logout) may hold away memberships too: for it they are no memberships (not listed, not
+ *   its to leave) until its user is bound to it again. When an owner leaves, the earliest member
+ *   that is not away becomes the owner (the earliest away one when all are away).
  *
  * @example
  * ```ts
@@ -198,9 +200,10 @@ export class GroupRegistry {
     return this.#remove(group, options.caller.clientId);
   }
 
-  /** Whether a connection is a member of a group (false for an unknown group). */
+  /** Whether a connection is a member of a group, not away (false for an unknown group). */
   hasMember(options: { groupId: string; clientId: number }): boolean {
-    return this.#groups.get(options.groupId)?.members.has(options.clientId) ?? false;
+    const member = this.#groups.get(options.groupId)?.members.get(options.clientId);
+    return member !== undefined && !member.away;
   }
 
   /** A member of a group by its connection, or `undefined` (also for an unknown group). */
@@ -211,12 +214,16 @@ export class GroupRegistry {
 
   /**
    * Takes a connection that left the gate out of all its groups; with `keepAway`, out of those
-   * where it is not away.
+   * where it is not away; with `userId`, out of those it joined as that user only.
    */
-  clientLeft(clientId: number, options: { keepAway?: boolean } = {}): Departure[] {
+  clientLeft(clientId: number, options: { keepAway?: boolean; userId?: number } = {}): Departure[] {
     const ids = [...this.#index.groupsOf(clientId)];
     return ids
-      .filter((id) => !(options.keepAway && this.#groups.get(id)!.members.get(clientId)!.away))
+      .filter((id) => {
+        const member = this.#groups.get(id)!.members.get(clientId)!;
+        if (options.userId !== undefined && member.userId !== options.userId) return false;
+        return !(options.keepAway && member.away);
+      })
       .map((id) => this.#remove(this.#groups.get(id)!, clientId));
   }
 
@@ -258,7 +265,9 @@ export class GroupRegistry {
   /**
    * Moves the memberships connection `from` holds as `userId` to connection `to`, each in the
    * same place of its group (its order, its ownership, `joinedAt`), no longer away. Where `to`
-   * is already a member, the one of `from` leaves instead (a departure).
+   * is already a member, the one of `from` leaves instead (a departure). With `from` equal to
+   * `to` (its user bound again to the connection it was unbound from), they stay where they
+   * are, no longer away.
    */
   moveClient(
     options: { from: number; to: number; userId: number },
@@ -270,18 +279,20 @@ export class GroupRegistry {
       const group = this.#groups.get(id)!;
       const member = group.members.get(from)!;
       if (member.userId !== options.userId) continue;
-      if (group.members.has(to)) {
+      if (from !== to && group.members.has(to)) {
         departures.push(this.#remove(group, from));
         continue;
       }
-      // A Map keeps insertion order: rebuild it with the new key in the old place.
-      group.members = new Map(
-        [...group.members].map(([key, m]) => [key === from ? to : key, m]),
-      );
-      member.clientId = to;
+      if (from !== to) {
+        // A Map keeps insertion order: rebuild it with the new key in the old place.
+        group.members = new Map(
+          [...group.members].map(([key, m]) => [key === from ? to : key, m]),
+        );
+        member.clientId = to;
+        if (group.ownerClientId === from) group.ownerClientId = to;
+        this.#index.moved(id, { from, to });
+      }
       delete member.away;
-      if (group.ownerClientId === from) group.ownerClientId = to;
-      this.#index.moved(id, { from, to });
       back.push({
         groupId: id,
         member: { ...member },
@@ -332,11 +343,17 @@ export class GroupRegistry {
   }
 
   /**
-   * The groups the caller's connection is a member of, in the order it joined them (also those
-   * it joined as another user, so that it can leave them).
+   * The groups the caller's connection is a member of as the caller's user, in the order it
+   * joined them: not those where it is away, nor those it joined as another user (a connection
+   * whose user changed before the group service heard of the unbind must not see the earlier
+   * user's groups).
    */
   list(caller: Caller): GroupListEntry[] {
-    return [...this.#index.groupsOf(caller.clientId)].map((id) => {
+    const ids = [...this.#index.groupsOf(caller.clientId)].filter((id) => {
+      const member = this.#groups.get(id)!.members.get(caller.clientId)!;
+      return !member.away && member.userId === caller.userId;
+    });
+    return ids.map((id) => {
       const group = this.#groups.get(id)!;
       return {
         groupId: id,

@@ -46,7 +46,13 @@ import {
   ServiceError,
   type ServiceRequest,
 } from "../../client/mod.ts";
-import { type GateDown, GroupCmd, State, type UserBind } from "../../shared/mod.ts";
+import {
+  type GateDown,
+  GroupCmd,
+  State,
+  type UserBind,
+  type UserUnbind,
+} from "../../shared/mod.ts";
 import type {
   GroupCreated,
   GroupDismissPush,
@@ -134,9 +140,9 @@ export class GroupService {
   }
 
   /**
-   * Registers the commands, the client-leave handler and (with a grace period) the user-bind
-   * handler on a service client, and drops every group when the connection to the gate is lost
-   * (see {@linkcode gateLost}).
+   * Registers the commands, the client-leave and user-unbind handlers and (with a grace period)
+   * the user-bind handler on a service client, and drops every group when the connection to the
+   * gate is lost (see {@linkcode gateLost}).
    */
   install(service: ServiceClient): void {
     // With keys, the gate routes each group's commands to the instance holding it.
@@ -153,6 +159,7 @@ export class GroupService {
       .handle(GroupCmd.DISMISS, (request) => this.dismiss(request), routed(GroupCmd.DISMISS))
       .handle(GroupCmd.LIST, (request) => this.list(request), routed(GroupCmd.LIST))
       .onClientLeave((leave) => this.clientLeft(leave))
+      .onUserUnbind((unbind) => this.clientUnbound(unbind))
       .onGateDown((down) => this.gateDown(down));
     if (this.#grace.graceMs > 0) service.onUserBind((bind) => this.clientBound(bind));
     service.onState((state) => {
@@ -268,7 +275,7 @@ export class GroupService {
   /** `cs_msg_group_leave` {groupId} → {groupId, ended}. */
   leave(request: ServiceRequest): { groupId: string; ended: boolean } {
     const groupId = groupIdField(objectData(request.data));
-    // A member connection may always leave, even once it was logged out or kicked.
+    // A member connection may always leave, also a group it joined as another user.
     const caller = this.#registry.hasMember({ groupId, clientId: request.clientId })
       ? { clientId: request.clientId, userId: request.userId }
       : callerOf(request);
@@ -356,6 +363,28 @@ export class GroupService {
    */
   clientLeft(leave: ClientLeave, options: { grace?: boolean } = {}): void {
     const outcome = this.#grace.left({ ...leave, grace: options.grace });
+    tellGraceOutcome(this.#pushes.graceTeller(this.#grace.graceMs), outcome);
+  }
+
+  /**
+   * A user's binding to a connection that stays open ended (a logout, a login elsewhere): the
+   * memberships it holds there as that user go as if it had dropped (reconnect_grace.ts), and
+   * the connection is no member of them any more.
+   */
+  clientUnbound(unbind: UserUnbind): void {
+    const outcome = this.#grace.unbound(unbind);
+    const changed = outcome.away.length + outcome.back.length + outcome.departures.length;
+    if (changed > 0) {
+      this.#log.info("group user unbound", {
+        clientId: unbind.clientId,
+        userId: unbind.userId,
+        away: outcome.away.length,
+        moved: outcome.back.length,
+        left: outcome.departures.length,
+      });
+    }
+    // The connection stays open: it is not told if a group it is away from is lost.
+    for (const mark of outcome.away) this.#keys?.left(mark.groupId, mark.member.clientId);
     tellGraceOutcome(this.#pushes.graceTeller(this.#grace.graceMs), outcome);
   }
 

@@ -52,7 +52,9 @@ ${SERVICE_FLAGS_HELP}
 A member whose connection drops while logged in is away (sc_msg_group_away): when its user logs
 in again on a new connection (by token, after a reload) within --reconnect-grace-ms, it is back
 in its groups in the same place (sc_msg_group_back); otherwise it leaves (sc_msg_group_leave).
-A logout, or a deleted account, leaves at once. Messages sent meanwhile are not kept for it.
+A logout, a deleted account or a login elsewhere (the gate's ss_msg_user_unbind) counts as a
+drop: the connection, which stays open, is no longer a member and hears nothing of the groups.
+Messages sent meanwhile are not kept for it.
 
 Commands (logged-in users and services): cs_msg_group_create {groupId?, key?, name?},
 cs_msg_group_join {groupId, key, name?}, cs_msg_group_leave {groupId}, cs_msg_group_send

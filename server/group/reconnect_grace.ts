@@ -9,17 +9,26 @@
  * The rules, for a connection that leaves the gate:
  * - Memberships it holds as the user still bound at the leave (`userId` of `ss_msg_client_leave`)
  *   are marked away, with one timer for the connection; all its other memberships end at once.
- *   A connection whose user logged out or deleted its account before closing is no longer bound:
- *   its memberships end at once. So do a service link's (user 0), and all of them when `graceMs`
- *   is 0.
+ *   So do a service link's (user 0), and all of them when `graceMs` is 0.
  * - If the member's user was meanwhile bound to another connection that is still open (the new
  *   login overtook the old connection's leave: a network drop the gate noticed only at the
  *   heartbeat, or a reconnect through another gate of a cluster), its memberships move there at
  *   once.
  *
- * And when a user is bound to a connection, its away memberships (of any dropped connection)
- * move to it. Only the same user can take a place back: another account logging in changes
- * nothing. A message sent to a group while a member is away is not kept for it.
+ * A user unbound from a connection that stays open (`ss_msg_user_unbind`: a logout, a deleted
+ * account, a login elsewhere or of another user there) is treated as if that connection had
+ * dropped, for the memberships it holds as that user: moved at once to the user's other open
+ * connection, else away (the grace period runs as for a dropped connection), else (`graceMs`
+ * 0) ended at once. From then on the connection is no member of them; its later leave changes
+ * nothing more. A connection holds memberships as nobody (user 0) only as a service link, which
+ * is never unbound: those end when it leaves, as before.
+ *
+ * And when a user is bound to a connection, its away memberships (of any dropped or unbound
+ * connection) move to it. Only the same user can take a place back: another account logging in
+ * changes nothing, but where it logs in on the very connection an earlier user was unbound from,
+ * that user's memberships away on it end then (the connection is no longer theirs to come back
+ * to, and one connection is one member of a group). A message sent to a group while a member is
+ * away is not kept for it.
  *
  * The module changes the registry and returns what happened; the service sends the pushes. No
  * I/O but its timers.
@@ -162,8 +171,32 @@ export class ReconnectGrace {
   }
 
   /**
+   * A user's binding to a connection that stays open ended (a logout): its memberships there
+   * as that user move to the user's other open connection, else are marked away for the grace
+   * period, else (`graceMs` 0) end. See the module text.
+   */
+  unbound(options: { clientId: number; userId: number }): GraceOutcome {
+    const { clientId, userId } = options;
+    const out = emptyOutcome();
+    if (!(userId > 0)) return out;
+    if (this.#boundUser.get(clientId) === userId) this.#forgetBinding(clientId);
+    const to = this.#boundTo.get(userId);
+    if (to !== undefined && to !== clientId) {
+      merge(out, this.#registry.moveClient({ from: clientId, to, userId }));
+      return out;
+    }
+    const waiting = this.#away.get(clientId);
+    if (this.#graceMs > 0 && (waiting === undefined || waiting.userId === userId)) {
+      out.away = this.#registry.markAway({ clientId, userId });
+      if (out.away.length > 0 && waiting === undefined) this.#startWaiting(clientId, userId);
+    } else out.departures.push(...this.#registry.clientLeft(clientId, { userId }));
+    return out;
+  }
+
+  /**
    * A user was bound to a connection (a login): its away memberships move to it, and while it
-   * is a member anywhere the binding is remembered until the connection leaves.
+   * is a member anywhere the binding is remembered until the connection leaves. Memberships of
+   * an earlier user away on this very connection end.
    */
   bound(options: { clientId: number; userId: number }): GraceOutcome {
     const { clientId, userId } = options;
@@ -172,12 +205,17 @@ export class ReconnectGrace {
     // A new binding of the connection replaces the one remembered for it.
     this.#forgetBinding(clientId);
     if (!(userId > 0)) return out;
+    const earlier = this.#away.get(clientId);
+    if (earlier && earlier.userId !== userId) {
+      this.#stopWaiting(clientId);
+      out.departures.push(...this.#registry.clientLeft(clientId));
+    }
     const waiting = this.#awayOf.get(userId);
     for (const from of [...waiting ?? []]) {
       this.#stopWaiting(from);
       merge(out, this.#registry.moveClient({ from, to: clientId, userId }));
       // Memberships it held as another user (none normally) end with it.
-      out.departures.push(...this.#registry.clientLeft(from));
+      if (from !== clientId) out.departures.push(...this.#registry.clientLeft(from));
     }
     if (this.#registry.hasUser(userId)) this.#remember(clientId, userId);
     return out;

@@ -89,3 +89,44 @@ Deno.test("local router: a user binding is told to the links that listed ss_msg_
   assert.equal(deaf.conn.sent.length, 0);
   await router.close();
 });
+
+Deno.test("local router: a binding that ends on an open client is told to the links that listed ss_msg_user_unbind, in order with its binds", async () => {
+  const gate = testGate();
+  const router = new LocalRouter(gate);
+  const listening = gate.link(["a"], [GateCmd.USER_BIND, GateCmd.USER_UNBIND]);
+  const deaf = gate.link(["b"], [GateCmd.USER_BIND, GateCmd.CLIENT_LEAVE]);
+  router.addLink(listening);
+  router.addLink(deaf);
+  const client = gate.open();
+  assert.equal(await router.bindUser({ clientId: client.id, userId: 7 }), true);
+  assert.equal(await router.unbindUser({ clientId: client.id, userId: 7 }), true);
+  assert.equal(await router.bindUser({ clientId: client.id, userId: 8 }), true);
+  assert.equal(await router.bindUser({ clientId: client.id, userId: 8 }), true);
+  assert.equal(await router.bindUser({ clientId: client.id, userId: 9 }), true);
+  router.clientLeft(client);
+  assert.deepEqual(listening.conn.sent.map((m) => [m.cmd, m.data]), [
+    [GateCmd.USER_BIND, { clientId: client.id, userId: 7 }],
+    [GateCmd.USER_UNBIND, { clientId: client.id, userId: 7 }],
+    [GateCmd.USER_BIND, { clientId: client.id, userId: 8 }],
+    [GateCmd.USER_BIND, { clientId: client.id, userId: 8 }],
+    [GateCmd.USER_UNBIND, { clientId: client.id, userId: 8 }],
+    [GateCmd.USER_BIND, { clientId: client.id, userId: 9 }],
+  ], "a logout and a bind of another user end a binding; binding the same user again does not");
+  assert.equal(deaf.conn.sent.some((m) => m.cmd === GateCmd.USER_UNBIND), false);
+  await router.close();
+});
+
+Deno.test("local router: an unbind the gate refuses, or of no user, tells no one", async () => {
+  const gate = testGate();
+  const router = new LocalRouter(gate);
+  const listening = gate.link(["a"], [GateCmd.USER_UNBIND]);
+  router.addLink(listening);
+  const client = gate.open();
+  assert.equal(await router.unbindUser({ clientId: client.id, userId: 0 }), true);
+  assert.equal(await router.bindUser({ clientId: client.id, userId: 7 }), true);
+  assert.equal(await router.unbindUser({ clientId: client.id, userId: 8 }), false);
+  assert.equal(await router.unbindUser({ clientId: 12345, userId: 7 }), false);
+  assert.deepEqual(listening.conn.sent, []);
+  assert.equal(client.userId, 7);
+  await router.close();
+});

@@ -3,7 +3,8 @@
  * whose socket drops logs in again by token on gate B of the same cluster, within the grace
  * period, and is back in its group. The group service hears the login on gate B through the
  * cluster's client-event stream (`ss_msg_user_bind`). A login that comes before the old
- * connection is seen to drop takes the place when it closes. Needs nats-server: without it the test is
+ * connection is seen to drop unbinds it (`ss_msg_user_unbind`, on the same stream) and takes the
+ * place at once. Needs nats-server: without it the test is
  * ignored with a line saying so, unless CI is set, when it fails.
  *
  * @module
@@ -113,21 +114,26 @@ Deno.test({
       assert.equal(pushes.filter((p) => p.cmd === GroupCmd.LEFT).length, 0, "no one left");
 
       // A login on gate A while the connection on gate B is still open (its drop not seen yet):
-      // the login logs B's connection out, and when that one closes its place moves at once.
+      // the login logs B's connection out (the unbind travels to gate A's group service on the
+      // client event stream: away), then binds the new one (back there, in its place).
       const third = new GateClient({ url: a.tcpUrl, reconnect: false, token });
       clients.push(third);
       const kicked: unknown[] = [];
       again.on("sc_msg_kicked", (data) => kicked.push(data));
       await third.connect();
       await waitFor(() => kicked.length === 1, { what: "the kick of the connection on gate B" });
-      again.close();
       await waitFor(() => pushes.filter((p) => p.cmd === GroupCmd.BACK).length === 2, {
         what: "the second back push",
       });
       const moved = pushes.filter((p) => p.cmd === GroupCmd.BACK)[1].data;
       assert.equal(moved.previousClientId, back.clientId);
       assert.equal((moved.owner as { clientId: number }).clientId, moved.clientId);
-      assert.equal(pushes.filter((p) => p.cmd === GroupCmd.AWAY).length, 1, "never away");
+      assert.deepEqual(
+        pushes.filter((p) => p.cmd === GroupCmd.AWAY).map((p) => p.data.clientId),
+        [owner.clientId, back.clientId],
+        "away at the drop, then at the unbind of the connection on gate B",
+      );
+      again.close();
       const mine = await third.request<{ groups: GroupListEntry[] }>(GroupCmd.LIST);
       assert.deepEqual(mine.data.groups.map((g) => [g.groupId, g.isOwner]), [[groupId, true]]);
     } finally {

@@ -4,7 +4,8 @@
  * again by token on a new connection within the grace period is back in its group (the next
  * message reaches it, it is among the members, it still owns the group); a stranger logging in
  * meanwhile cannot take the place; after the grace period it is gone; a member that logged out
- * (or deleted its account) before its connection closed leaves at once.
+ * (or deleted its account) is away from then on, as if its connection had dropped (the gate's
+ * `ss_msg_user_unbind`), and the close of its connection changes nothing more.
  *
  * The dropped member speaks the framed TCP protocol on a raw socket, so that dropping it is a bare
  * close of the socket, with nothing said before.
@@ -229,31 +230,38 @@ Deno.test({
         assert.equal(bob.of(GroupCmd.BACK).length, 2, "no back push after the grace");
       });
 
-      await t.step("a member that logged out or deleted its account leaves at once", async () => {
-        // Alice, logged in by token again, joins; logs out; her socket closes.
-        await alice.ok(GroupCmd.JOIN, { groupId, key });
-        await alice.ok(LoginCmd.LOGOUT);
-        const awayBefore = bob.of(GroupCmd.AWAY).length;
-        alice.close();
-        const left = await bob.waitFor(GroupCmd.LEFT, 2);
-        assert.equal(left.userId, aliceId);
-        assert.equal(left.reason, "disconnected");
-        assert.equal(bob.of(GroupCmd.AWAY).length, awayBefore, "never away");
-        alice = await RawClient.open(gate.tcpUrl);
-        raws.push(alice);
-        await alice.ok(LoginCmd.LOGIN, { username: aliceName, password: TEST_PASSWORD });
-        assert.deepEqual((await alice.ok(GroupCmd.LIST)).groups, []);
+      await t.step(
+        "a member that logged out or deleted its account is away at once, its close changes nothing",
+        async () => {
+          // Alice, logged in by token again, joins; logs out; her socket closes.
+          await alice.ok(GroupCmd.JOIN, { groupId, key });
+          const awayBefore = bob.of(GroupCmd.AWAY).length;
+          await alice.ok(LoginCmd.LOGOUT);
+          const away = await bob.waitFor(GroupCmd.AWAY, awayBefore + 1);
+          assert.equal(away.userId, aliceId);
+          alice.close();
+          const left = await bob.waitFor(GroupCmd.LEFT, 2);
+          assert.equal(left.userId, aliceId);
+          assert.equal(left.reason, "disconnected");
+          assert.equal(bob.of(GroupCmd.AWAY).length, awayBefore + 1, "away once, at the logout");
+          alice = await RawClient.open(gate.tcpUrl);
+          raws.push(alice);
+          await alice.ok(LoginCmd.LOGIN, { username: aliceName, password: TEST_PASSWORD });
+          assert.deepEqual((await alice.ok(GroupCmd.LIST)).groups, []);
 
-        // Alice joins again, deletes her account, and her socket closes.
-        await alice.ok(GroupCmd.JOIN, { groupId, key });
-        await alice.ok(LoginCmd.DELETE_ACCOUNT, { password: TEST_PASSWORD });
-        alice.close();
-        const gone = await bob.waitFor(GroupCmd.LEFT, 3);
-        assert.equal(gone.userId, aliceId);
-        assert.equal(bob.of(GroupCmd.AWAY).length, awayBefore, "never away");
-        const members = await bob.ok<GroupInfo>(GroupCmd.MEMBERS, { groupId });
-        assert.deepEqual(members.members.map((m) => m.userId), [bobMember.userId]);
-      });
+          // Alice joins again, deletes her account, and her socket closes.
+          await alice.ok(GroupCmd.JOIN, { groupId, key });
+          await alice.ok(LoginCmd.DELETE_ACCOUNT, { password: TEST_PASSWORD });
+          await bob.waitFor(GroupCmd.AWAY, awayBefore + 2);
+          alice.close();
+          const gone = await bob.waitFor(GroupCmd.LEFT, 3);
+          assert.equal(gone.userId, aliceId);
+          assert.equal(bob.of(GroupCmd.AWAY).length, awayBefore + 2);
+          assert.equal(bob.of(GroupCmd.BACK).length, 2, "never back");
+          const members = await bob.ok<GroupInfo>(GroupCmd.MEMBERS, { groupId });
+          assert.deepEqual(members.members.map((m) => m.userId), [bobMember.userId]);
+        },
+      );
     } finally {
       for (const raw of raws) raw.close();
       for (const client of clients) client.close();

@@ -7,7 +7,7 @@ import { GroupRegistry } from "../../server/group/group_registry.ts";
 import { GroupService } from "../../server/group/group_service.ts";
 
 /** A group service whose key gate records every call; `held` ids are another instance's. */
-function setup(options: { held?: string[]; unreachable?: boolean } = {}) {
+function setup(options: { held?: string[]; unreachable?: boolean; graceMs?: number } = {}) {
   const calls: string[] = [];
   const held = new Set(options.held ?? []);
   const claims: { key: string; notify?: KeyNotify }[] = [];
@@ -43,6 +43,7 @@ function setup(options: { held?: string[]; unreachable?: boolean } = {}) {
     log,
     maxDataBytes: 64,
     keys: new GroupKeys({ gate, log }),
+    reconnectGraceMs: options.graceMs,
   });
   return { service, calls, claims, registry };
 }
@@ -95,6 +96,19 @@ Deno.test("group keys: joins and leaves keep the notify list, the end releases t
   const again = await service.createClaimed(req(1, 10, GroupCmd.CREATE, { groupId }));
   service.dismiss(req(1, 10, GroupCmd.DISMISS, { groupId: again.groupId }));
   assert.equal(calls.at(-1), `release ${groupId}`);
+});
+
+Deno.test("group keys: a connection unbound is no longer told of a lost group, until its user is back on it", async () => {
+  const { service, calls } = setup({ graceMs: 30_000 });
+  const { groupId, key } = await service.createClaimed(req(1, 10, GroupCmd.CREATE, {}));
+  service.join(req(2, 20, GroupCmd.JOIN, { groupId, key }));
+  calls.length = 0;
+  service.clientUnbound({ clientId: 2, userId: 20 });
+  assert.deepEqual(calls, [`notify ${groupId} + -2`], "away on an open connection");
+  service.clientBound({ clientId: 2, userId: 20 });
+  assert.deepEqual(calls.slice(1), [`notify ${groupId} + -2`, `notify ${groupId} +2 -`]);
+  service.clientLeft({ clientId: 2, userId: 20 });
+  service.gateLost();
 });
 
 Deno.test("group keys: a create the registry refuses gives its claim back", async () => {

@@ -232,3 +232,79 @@ Deno.test("reconnect grace: a binding is forgotten when its connection is reboun
   assert.deepEqual(grace.left({ clientId: 3, userId: 0 }).back, []);
   assert.deepEqual(registry.peek("room")!.members.map((m) => m.clientId), [1]);
 });
+
+Deno.test("reconnect grace: an unbound member is away on its open connection, which is no member any more; its close changes nothing", () => {
+  const { registry, grace, clock, expired } = setup();
+  const unbound = grace.unbound({ clientId: 1, userId: 10 });
+  assert.deepEqual(unbound.departures, []);
+  assert.deepEqual(unbound.away.map((a) => [a.groupId, a.member.clientId, a.others]), [
+    ["room", 1, [2, 3]],
+  ]);
+  assert.deepEqual(clock.pending(), [30_000]);
+  assert.deepEqual(registry.recipients({ caller: bob, groupId: "room" }), [3]);
+  assert.deepEqual(registry.list({ clientId: 1, userId: 0 }), [], "the connection lists none");
+  assert.equal(registry.hasMember({ groupId: "room", clientId: 1 }), false);
+  assert.deepEqual(grace.left({ clientId: 1, userId: 0 }), { departures: [], away: [], back: [] });
+  assert.deepEqual(clock.pending(), [30_000], "the close leaves the grace running");
+  clock.fire();
+  assert.deepEqual(expired.map((e) => [e.clientId, e.departures.map((d) => d.groupId)]), [
+    [1, ["room"]],
+  ]);
+});
+
+Deno.test("reconnect grace: an unbound member comes back on its user's next login, there or on the same connection", () => {
+  const { registry, grace, clock } = setup();
+  grace.bound({ clientId: 1, userId: 10 });
+  grace.unbound({ clientId: 1, userId: 10 });
+  const elsewhere = grace.bound({ clientId: 7, userId: 10 });
+  assert.deepEqual(elsewhere.back.map((b) => [b.groupId, b.member.clientId, b.previousClientId]), [
+    ["room", 7, 1],
+  ]);
+  assert.deepEqual(elsewhere.departures, []);
+  assert.deepEqual(clock.pending(), []);
+  grace.unbound({ clientId: 7, userId: 10 });
+  const again = grace.bound({ clientId: 7, userId: 10 });
+  assert.deepEqual(again.back.map((b) => [b.groupId, b.member.clientId, b.previousClientId]), [
+    ["room", 7, 7],
+  ]);
+  assert.deepEqual(again.departures, []);
+  assert.deepEqual(registry.list({ clientId: 7, userId: 10 }).map((g) => [g.groupId, g.isOwner]), [
+    ["room", true],
+  ]);
+  assert.deepEqual(registry.recipients({ caller: bob, groupId: "room" }), [7, 3]);
+});
+
+Deno.test("reconnect grace: another user logging in on an unbound connection ends the memberships away there", () => {
+  const { registry, grace, clock } = setup();
+  grace.unbound({ clientId: 1, userId: 10 });
+  const stranger = grace.bound({ clientId: 1, userId: 99 });
+  assert.deepEqual(stranger.departures.map((d) => [d.groupId, d.member.userId, d.remaining]), [
+    ["room", 10, [2, 3]],
+  ]);
+  assert.deepEqual(clock.pending(), []);
+  assert.deepEqual(registry.list({ clientId: 1, userId: 99 }), []);
+});
+
+Deno.test("reconnect grace: an unbind moves the memberships to the user's other open connection, or ends them without a grace", () => {
+  const { registry, grace } = setup();
+  grace.bound({ clientId: 8, userId: 10 });
+  const moved = grace.unbound({ clientId: 1, userId: 10 });
+  assert.deepEqual(moved.back.map((b) => [b.groupId, b.member.clientId, b.previousClientId]), [
+    ["room", 8, 1],
+  ]);
+  assert.deepEqual(moved.away, []);
+  assert.equal(grace.waiting, 0);
+
+  const off = setup({ graceMs: 0 });
+  const ended = off.grace.unbound({ clientId: 1, userId: 10 });
+  assert.deepEqual(ended.departures.map((d) => [d.groupId, d.member.clientId, d.remaining]), [
+    ["room", 1, [2, 3]],
+  ]);
+  assert.deepEqual(off.grace.unbound({ clientId: 2, userId: 99 }), {
+    departures: [],
+    away: [],
+    back: [],
+  }, "an unbind of a user the connection did not join as changes nothing");
+  assert.equal(off.registry.peek("room")!.members.length, 2);
+  assert.deepEqual(registry.peek("room")!.members.map((m) => m.clientId), [8, 2, 3]);
+});

@@ -328,11 +328,8 @@ export class GroupPanel {
       byId("join-id", HTMLInputElement).value = room.groupId;
       byId("join-key", HTMLInputElement).value = room.key;
     } else if (room && !this.#session.loggedIn) {
+      // Logged out or kicked: the gate unbound the connection, which is no member any more.
       this.#exit(`You are no longer in group ${room.groupId}.`);
-      // After a kick the connection is still a member: leave, so that its messages stop.
-      if (event.change === "kicked") {
-        call(this.#client, GroupCmd.LEAVE, { groupId: room.groupId }).catch(() => {});
-      }
     }
     this.render();
     if (!this.#session.loggedIn || this.#client.state !== "connected") return;

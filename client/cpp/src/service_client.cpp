@@ -38,6 +38,7 @@ struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
   std::map<std::string, Route> routes;
   std::vector<std::function<void(std::int64_t, std::int64_t)>> leaveHandlers;
   std::vector<std::function<void(std::int64_t, std::int64_t)>> bindHandlers;
+  std::vector<std::function<void(std::int64_t, std::int64_t)>> unbindHandlers;
   std::vector<std::function<void(const GateDown&)>> gateDownHandlers;
   std::atomic<std::int64_t> linkId{0};
   std::atomic<int> registrations{0};
@@ -53,6 +54,7 @@ struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
     for (const auto& [cmd, h] : handlers) apis.push_back(cmd);
     if (!leaveHandlers.empty()) apis.push_back("ss_msg_client_leave");
     if (!bindHandlers.empty()) apis.push_back("ss_msg_user_bind");
+    if (!unbindHandlers.empty()) apis.push_back("ss_msg_user_unbind");
     json data{{"type", options.type}, {"name", options.name}, {"sskey", options.sskey}, {"apis", apis}};
     if (!routes.empty()) {
       json byCmd = json::object();
@@ -153,6 +155,11 @@ ServiceClient::ServiceClient(ServiceClientOptions options) : impl_(std::make_sha
     const auto bind = detail::parseUserBind(data);
     if (impl && bind) impl->emit(impl->bindHandlers, bind->clientId, bind->userId);
   });
+  impl_->channel->onPush("ss_msg_user_unbind", [weak](const json& data, const json&) {
+    auto impl = weak.lock();
+    const auto unbind = detail::parseUserBind(data);
+    if (impl && unbind) impl->emit(impl->unbindHandlers, unbind->clientId, unbind->userId);
+  });
   impl_->channel->onPush("ss_msg_gate_down", [weak](const json& data, const json&) {
     auto impl = weak.lock();
     const auto down = detail::parseGateDown(data);
@@ -199,6 +206,17 @@ ServiceClient& ServiceClient::onUserBind(std::function<void(std::int64_t, std::i
     std::lock_guard<std::mutex> lock(impl_->mutex);
     first = impl_->bindHandlers.empty();
     impl_->bindHandlers.push_back(std::move(handler));
+  }
+  if (first) impl_->registerAgain();
+  return *this;
+}
+
+ServiceClient& ServiceClient::onUserUnbind(std::function<void(std::int64_t, std::int64_t)> handler) {
+  bool first;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    first = impl_->unbindHandlers.empty();
+    impl_->unbindHandlers.push_back(std::move(handler));
   }
   if (first) impl_->registerAgain();
   return *this;

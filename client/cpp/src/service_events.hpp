@@ -47,7 +47,7 @@ inline std::optional<ClientEvent> parseClientLeave(const json& data) {
   return ClientEvent{*clientId, *userId};
 }
 
-/// ss_msg_user_bind {clientId, userId} (a user is always positive).
+/// ss_msg_user_bind and ss_msg_user_unbind {clientId, userId} (a user is always positive).
 inline std::optional<ClientEvent> parseUserBind(const json& data) {
   if (!data.is_object()) return std::nullopt;
   const auto clientId = safeInteger(data, "clientId", 1);

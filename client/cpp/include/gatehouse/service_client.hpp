@@ -3,7 +3,8 @@
 // It registers its commands (and their routes) with ss_reg_api and the service key at every
 // connect (so after a reconnect too), answers the requests the gate forwards, pushes to clients,
 // kicks and binds users, claims the keys of the commands routed by key (one of N instances), and
-// hears the gate's events: ss_msg_client_leave, ss_msg_user_bind and ss_msg_gate_down.
+// hears the gate's events: ss_msg_client_leave, ss_msg_user_bind, ss_msg_user_unbind and
+// ss_msg_gate_down.
 //
 // Thread model: as GateClient: one io thread per ServiceClient, started by start() and joined by
 // close() or the destructor. Handlers run on the io thread, one at a time; a Responder may be
@@ -132,6 +133,9 @@ class ServiceClient {
   /// Hears ss_msg_user_bind: a user was bound to a client (by ss_msg_user_login, on any gate of a
   /// cluster).
   ServiceClient& onUserBind(std::function<void(std::int64_t clientId, std::int64_t userId)> handler);
+  /// Hears ss_msg_user_unbind: a user's binding to a client ended while the client stays open (a
+  /// logout, a login elsewhere, a bind of another user), on any gate of a cluster.
+  ServiceClient& onUserUnbind(std::function<void(std::int64_t clientId, std::int64_t userId)> handler);
   /// Hears ss_msg_gate_down (cluster mode): a gate went down and its clients left. The gate sends
   /// it to services that listen for client leaves: set onClientLeave too.
   ServiceClient& onGateDown(std::function<void(const GateDown&)> handler);

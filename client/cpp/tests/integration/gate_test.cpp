@@ -511,6 +511,7 @@ TEST(GateIntegration, CppServiceHearsBindsAndStampedUserNames) {
   ServiceClient service(serviceOptions(gate, "cpp-who"));
   std::mutex mutex;
   std::vector<std::pair<std::int64_t, std::int64_t>> binds;
+  std::vector<std::pair<std::int64_t, std::int64_t>> unbinds;
   service
       .handle("cpp_who",
               [](const ServiceRequest& req) {
@@ -521,6 +522,10 @@ TEST(GateIntegration, CppServiceHearsBindsAndStampedUserNames) {
       .onUserBind([&](std::int64_t clientId, std::int64_t userId) {
         std::lock_guard<std::mutex> lock(mutex);
         binds.emplace_back(clientId, userId);
+      })
+      .onUserUnbind([&](std::int64_t clientId, std::int64_t userId) {
+        std::lock_guard<std::mutex> lock(mutex);
+        unbinds.emplace_back(clientId, userId);
       });
   service.start();
   // Another link binds users, as the login service does.
@@ -546,6 +551,10 @@ TEST(GateIntegration, CppServiceHearsBindsAndStampedUserNames) {
 
   // A binding without a username: the gate stamps none.
   getVoid(binder.unbindUser(clientId, 4242));
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return unbinds == std::vector<std::pair<std::int64_t, std::int64_t>>{{clientId, 4242}};
+  })) << unbinds.size() << " unbinds heard";
   getVoid(binder.bindUser(clientId, 4343));
   const auto unnamed = get(client.requestOk("cpp_who"));
   EXPECT_EQ(unnamed["userId"], 4343);
@@ -554,6 +563,13 @@ TEST(GateIntegration, CppServiceHearsBindsAndStampedUserNames) {
     std::lock_guard<std::mutex> lock(mutex);
     return binds.size() == 2 && binds[1] == std::make_pair(clientId, std::int64_t(4343));
   }));
+  // A bind of another user on the same client ends the first binding: its unbind is heard first.
+  getVoid(binder.bindUser(clientId, 4444));
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return unbinds.size() == 2 && unbinds[1] == std::make_pair(clientId, std::int64_t(4343)) &&
+           binds.size() == 3 && binds[2] == std::make_pair(clientId, std::int64_t(4444));
+  })) << unbinds.size() << " unbinds, " << binds.size() << " binds heard";
 }
 
 TEST(GateIntegration, CppServiceHearsAGateOfItsClusterGoDown) {

@@ -6,14 +6,21 @@
  */
 
 import assert from "node:assert/strict";
-import { GateClient, State } from "../../client/mod.ts";
+import { type GateClient, State } from "../../client/mod.ts";
 import { GroupCmd, LoginCmd } from "../../shared/mod.ts";
 import { type CreatedGroup, groupsOnEach, startGroup } from "../helpers/group.ts";
 import { loggedInClient, startLogin } from "../helpers/login.ts";
 import { type NatsServer, natsServerTool, startNats } from "../helpers/nats.ts";
 import { startTcpProxy } from "../helpers/tcp_proxy.ts";
 import type { RunningProcess } from "../helpers/process.ts";
-import { delay, type GateProcess, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
+import {
+  delay,
+  type GateProcess,
+  INTEGRATION,
+  startGate,
+  waitFor,
+  waitServed,
+} from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
 
@@ -24,20 +31,6 @@ interface Cluster {
   instances: RunningProcess[];
   /** A logged-in client on gate `i`. */
   client(i: number, prefix: string): Promise<GateClient>;
-}
-
-/** Waits until a client on `gate` reaches `cmd` (served on some gate) with a non-routing answer. */
-async function waitServed(gate: GateProcess, cmd: string): Promise<void> {
-  const probe = new GateClient({ url: gate.wsUrl, reconnect: false });
-  await probe.connect();
-  try {
-    await waitFor(async () => {
-      const state = (await probe.request(cmd, {})).state;
-      return state !== State.UNDEFINED_CMD && state !== State.SERVER_OFF;
-    }, { what: `${cmd} reachable from ${gate.wsUrl}` });
-  } finally {
-    probe.close();
-  }
 }
 
 /** Two gates over one NATS, a login instance and a group instance on each. */

@@ -5,7 +5,14 @@ import { startGroup } from "../helpers/group.ts";
 import { loggedInClient, startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
 import type { RunningProcess } from "../helpers/process.ts";
-import { delay, type GateProcess, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
+import {
+  delay,
+  type GateProcess,
+  INTEGRATION,
+  startGate,
+  waitFor,
+  waitServed,
+} from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
 
@@ -18,20 +25,6 @@ async function startCluster(ids: string[], nats: string): Promise<GateProcess[]>
       flags: ["--cluster", nats, "--gate-id", id, "--request-timeout-ms", "3000"],
     })
   ));
-}
-
-/** Waits until a client on `gate` reaches `cmd` (served on some gate) with a non-routing answer. */
-async function waitServed(gate: GateProcess, cmd: string): Promise<void> {
-  const probe = new GateClient({ url: gate.wsUrl, reconnect: false });
-  await probe.connect();
-  try {
-    await waitFor(async () => {
-      const state = (await probe.request(cmd, {})).state;
-      return state !== State.UNDEFINED_CMD && state !== State.SERVER_OFF;
-    }, { what: `${cmd} reachable from ${gate.wsUrl}` });
-  } finally {
-    probe.close();
-  }
 }
 
 Deno.test({

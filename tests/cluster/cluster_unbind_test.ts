@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { GateClient, ServiceClient, type ServiceRequest } from "../../client/mod.ts";
+import { ServiceClient, type ServiceRequest } from "../../client/mod.ts";
 import { GroupCmd, LoginCmd, State } from "../../shared/mod.ts";
 import type { GroupCreated, GroupInfo } from "../../shared/group_messages.ts";
 import { readServiceKey } from "../../server/service_key.ts";
@@ -17,7 +17,7 @@ import { startGroup } from "../helpers/group.ts";
 import { startLogin, TEST_PASSWORD, uniqueName } from "../helpers/login.ts";
 import { natsServerTool } from "../helpers/nats.ts";
 import { RawClient } from "../helpers/raw.ts";
-import { type GateProcess, INTEGRATION, waitFor } from "../helpers/suite.ts";
+import { type GateProcess, INTEGRATION, waitFor, waitServed } from "../helpers/suite.ts";
 import { withTwoGates } from "./two_gates.ts";
 
 const natsServer = natsServerTool();
@@ -36,20 +36,6 @@ async function listener(gate: GateProcess, sskey: string, name: string) {
   await service.start();
   const of = (clientId: number) => heard.filter((event) => event[1] === clientId);
   return { service, heard, of };
-}
-
-/** Waits until a client on `gate` reaches `cmd` (served on some gate) with a served answer. */
-async function waitServed(gate: GateProcess, cmd: string): Promise<void> {
-  const probe = new GateClient({ url: gate.wsUrl, reconnect: false });
-  await probe.connect();
-  try {
-    await waitFor(async () => {
-      const state = (await probe.request(cmd, {})).state;
-      return state !== State.UNDEFINED_CMD && state !== State.SERVER_OFF;
-    }, { what: `${cmd} reachable from ${gate.wsUrl}` });
-  } finally {
-    probe.close();
-  }
 }
 
 Deno.test({

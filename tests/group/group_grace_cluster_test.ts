@@ -23,23 +23,9 @@ import { startGroup } from "../helpers/group.ts";
 import { loggedInClient, startLogin } from "../helpers/login.ts";
 import { natsServerTool, startNats } from "../helpers/nats.ts";
 import type { RunningProcess } from "../helpers/process.ts";
-import { type GateProcess, INTEGRATION, startGate, waitFor } from "../helpers/suite.ts";
+import { INTEGRATION, startGate, waitFor, waitServed } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
-
-/** Waits until a client on `gate` reaches `cmd` with an answer from its service. */
-async function waitServed(gate: GateProcess, cmd: string): Promise<void> {
-  const probe = new GateClient({ url: gate.wsUrl, reconnect: false });
-  await probe.connect();
-  try {
-    await waitFor(async () => {
-      const state = (await probe.request(cmd, {})).state;
-      return state !== State.UNDEFINED_CMD && state !== State.SERVER_OFF;
-    }, { what: `${cmd} reachable from ${gate.wsUrl}` });
-  } finally {
-    probe.close();
-  }
-}
 
 Deno.test({
   name: "group grace: a member dropped on gate A is back in its group after a login on gate B",

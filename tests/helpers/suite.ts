@@ -5,6 +5,7 @@
  */
 
 import { GateClient, type GateClientOptions } from "../../client/mod.ts";
+import { State } from "../../shared/mod.ts";
 import { type RunningProcess, startProcess, tempDataDir } from "./process.ts";
 
 /** A running gate process. */
@@ -125,6 +126,23 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`Timed out waiting for ${options.what ?? "a condition"}`);
+}
+
+/**
+ * Waits until a client on `gate` reaches `cmd` (served on this gate or another of its cluster): an
+ * answer that is neither `UNDEFINED_CMD` nor `SERVER_OFF`.
+ */
+export async function waitServed(gate: GateProcess, cmd: string): Promise<void> {
+  const probe = new GateClient({ url: gate.wsUrl, reconnect: false });
+  await probe.connect();
+  try {
+    await waitFor(async () => {
+      const state = (await probe.request(cmd, {})).state;
+      return state !== State.UNDEFINED_CMD && state !== State.SERVER_OFF;
+    }, { what: `${cmd} reachable from ${gate.wsUrl}` });
+  } finally {
+    probe.close();
+  }
 }
 
 /** Sleeps. */

@@ -12,8 +12,12 @@
  *   duplicate.
  * - Each gate reads the stream with an ordered consumer, which resumes after the last message it
  *   saw when the connection comes back; so a gate that reconnects later than the sender still
- *   hears every event, in the order each gate sent them. (A plain publish queued on the sender
+ *   hears every event, each client's in the order its gate sent them. (A plain publish queued on the sender
  *   and flushed on reconnect would reach only the gates connected at that moment.)
+ * - The events of one client keep their order even when one publish fails among acknowledged
+ *   ones: at most one event of a client is in flight ({@linkcode nextBatch}). When the gate's NATS
+ *   connection is replaced, the new stream object takes over what the old one had not got
+ *   acknowledged, and its message-id counter (`resume`).
  *
  * @module
  */
@@ -66,24 +70,51 @@ export interface ClientEventStreamOptions {
   /** Another gate declared this one down while its run was `epoch`. */
   onDeclaredDown?(epoch: number): void;
   /**
-   * The stream sequence to read from (one past the last message an earlier stream object of
-   * this gate saw, when its NATS connection was replaced); else from now on.
+   * The stream object of this gate's previous NATS connection, when it was replaced: the new one
+   * reads on from one past the last message that one saw, sends what it had not got acknowledged
+   * (in order, before anything newer) and goes on counting its message ids; else it reads from
+   * now on.
    */
-  startSeq?: number;
+  resume?: ClientEventStream;
 }
 
-/** A queued message with its subject and message id. */
-interface Queued {
+/** A queued message with its subject, message id and the client (or gate) it is about. */
+export interface QueuedEvent {
   subject: string;
   text: string;
   msgId: string;
+  /** Events with the same key keep their order: at most one of them is in flight at a time. */
+  key: string;
+}
+
+/**
+ * The indexes of the queued events the next batch publishes, in queue order: at most `most`, and
+ * only the first queued event of each key, so that a key's later events wait until the earlier is
+ * acknowledged — a publish that fails while a later one of the same client succeeds would store
+ * them out of order (a retry lands after). Scans at most `4 × most` entries.
+ *
+ * @example
+ * ```ts ignore
+ * nextBatch([{ key: "7", … }, { key: "8", … }, { key: "7", … }], 256); // [0, 1]
+ * ```
+ */
+export function nextBatch(queue: readonly { key: string }[], most: number): number[] {
+  const picked: number[] = [];
+  const keys = new Set<string>();
+  for (let i = 0; i < queue.length && picked.length < most && i < 4 * most; i++) {
+    const key = queue[i].key;
+    if (keys.has(key)) continue;
+    keys.add(key);
+    picked.push(i);
+  }
+  return picked;
 }
 
 /** Sends this gate's client events to the stream and hears the others'. */
 export class ClientEventStream {
   #options: ClientEventStreamOptions;
   #js: JetStreamClient;
-  #queue: Queued[] = [];
+  #queue: QueuedEvent[] = [];
   #pumping = false;
   #messages?: ConsumerMessages;
   #closed = false;
@@ -93,6 +124,12 @@ export class ClientEventStream {
   constructor(options: ClientEventStreamOptions) {
     this.#options = options;
     this.#js = jetstream(options.nc);
+    const previous = options.resume;
+    if (previous) {
+      this.#lastSeq = previous.#lastSeq;
+      this.#bindings = previous.#bindings;
+      this.#queue = previous.#queue.splice(0);
+    }
   }
 
   /** How many events wait for JetStream's acknowledgement. */
@@ -126,7 +163,7 @@ export class ClientEventStream {
         });
       });
     }
-    const startSeq = this.#options.startSeq;
+    const startSeq = this.#lastSeq > 0 ? this.#lastSeq + 1 : undefined;
     const consumer = await this.#js.consumers.get(
       CLIENT_EVENTS_STREAM,
       startSeq
@@ -161,6 +198,8 @@ export class ClientEventStream {
         }
       },
     });
+    // What the previous connection's stream had not got acknowledged goes out first.
+    if (this.#queue.length > 0) void this.#pump();
   }
 
   /** Queues an event of this gate's client; it is sent until acknowledged. */
@@ -170,6 +209,7 @@ export class ClientEventStream {
       subject: clientEventSubject(this.#options.gate, event.kind),
       text: JSON.stringify({ clientId: event.clientId, userId: event.userId }),
       msgId: event.kind === "leave" ? id : `${id}-${event.kind[0]}${++this.#bindings}`,
+      key: String(event.clientId),
     });
   }
 
@@ -182,10 +222,11 @@ export class ClientEventStream {
       subject: declaredDownSubject(down.gate),
       text: JSON.stringify({ epoch: down.epoch }),
       msgId: `down-${down.gate}-${down.epoch}`,
+      key: `down-${down.gate}`,
     });
   }
 
-  #enqueue(message: Queued): void {
+  #enqueue(message: QueuedEvent): void {
     if (this.#queue.length >= MAX_QUEUED) {
       this.#queue.shift();
       this.#options.log.warn("client event dropped", { reason: "queue full", max: MAX_QUEUED });
@@ -194,7 +235,10 @@ export class ClientEventStream {
     this.#pump();
   }
 
-  /** Stops reading; events still queued are dropped. */
+  /**
+   * Stops reading and sending; events still queued stay for the stream object that `resume`s
+   * this one (else they are dropped).
+   */
   close(): void {
     this.#closed = true;
     this.#messages?.stop();
@@ -205,17 +249,20 @@ export class ClientEventStream {
     this.#pumping = true;
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        const batch = this.#queue.slice(0, BATCH);
+        const batch = nextBatch(this.#queue, BATCH).map((i) => this.#queue[i]);
         const results = await Promise.allSettled(
           batch.map(({ subject, text, msgId }) =>
             this.#js.publish(subject, text, { msgID: msgId })
           ),
         );
-        const failed = batch.filter((_, i) => results[i].status === "rejected");
-        this.#queue.splice(0, batch.length, ...failed);
-        if (failed.length > 0) {
+        // The acknowledged leave the queue; a failed one keeps its place, before its key's later
+        // events (none of which was sent meanwhile). A resumed object took the queue over.
+        const sent = new Set(batch.filter((_, i) => results[i].status === "fulfilled"));
+        if (sent.size > 0) this.#queue = this.#queue.filter((event) => !sent.has(event));
+        const failed = batch.length - sent.size;
+        if (failed > 0) {
           this.#options.log.warn("client events not acknowledged, retrying", {
-            failed: failed.length,
+            failed,
             queued: this.#queue.length,
           });
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));

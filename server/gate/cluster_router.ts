@@ -351,17 +351,17 @@ export class ClusterRouter implements Router {
 
   /**
    * Starts the client event stream on a (new) connection, reading on from where the previous
-   * one stopped (so that nothing sent while the connection was replaced is missed).
+   * one stopped (so that nothing sent while the connection was replaced is missed) and sending
+   * what the previous one had not got acknowledged.
    */
   async #startEvents(nc: NatsConnection): Promise<void> {
-    const lastSeq = this.#events?.lastSeq ?? 0;
     this.#events = new ClientEventStream({
       nc,
       gate: this.#gate,
       log: this.#log,
       onEvent: (event) => this.#onClientEvent(event),
       onDeclaredDown: (epoch) => this.#declaredDown(epoch),
-      startSeq: lastSeq > 0 ? lastSeq + 1 : undefined,
+      resume: this.#events,
     });
     await this.#events.start();
   }

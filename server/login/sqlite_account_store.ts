@@ -32,6 +32,7 @@ import { GroupCommit, type GroupCommitStats } from "./group_commit.ts";
 import { SqliteAccountInserts } from "./sqlite_account_inserts.ts";
 import { ACCOUNT_COLUMNS, type AccountRow, returnArrays, toAccount } from "./sqlite_rows.ts";
 import { migrateSchema, userVersion } from "./sqlite_schema.ts";
+import { openWhileLocked } from "./sqlite_open.ts";
 
 // The schema is part of the store's face: tools and benches import it from here.
 export { MIGRATIONS, SCHEMA_VERSION } from "./sqlite_schema.ts";
@@ -139,11 +140,18 @@ export class SqliteAccountStore implements AccountStore {
 
   /**
    * Opens (creating when missing) the database: WAL, `synchronous=FULL`, foreign keys on, and the
-   * schema migrated to {@linkcode SCHEMA_VERSION} under the write lock. Throws when the database
+   * schema migrated to {@linkcode SCHEMA_VERSION} under the write lock (tried again for up to 5 s
+   * while another instance holds the file where SQLite does not wait). Throws when the database
    * is newer than that.
    */
   static async open(options: SqliteAccountStoreOptions): Promise<SqliteAccountStore> {
     await createPrivateFile(options.path);
+    // Another instance starting on the same file may hold it in a step where SQLite answers
+    // "database is locked" at once: tried again for a while (sqlite_open.ts).
+    return await openWhileLocked(() => SqliteAccountStore.#openOnce(options));
+  }
+
+  static #openOnce(options: SqliteAccountStoreOptions): SqliteAccountStore {
     let created: boolean;
     const db = new DatabaseSync(options.path);
     try {

@@ -20,6 +20,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { DEFAULT_THROTTLE_POLICY, type ThrottlePolicy } from "./login_throttle.ts";
 import type { ThrottleRecord, ThrottleStore } from "./throttle_store.ts";
+import { openWhileLocked } from "./sqlite_open.ts";
 
 /** How often forgettable records are deleted. */
 export const PRUNE_EVERY_MS = 60_000;
@@ -31,9 +32,6 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS throttle (
   locked_until INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS throttle_last ON throttle (last_failure_at);`;
-
-/** How long an open is tried again while another instance holds the new file's lock, ms. */
-const OPEN_RETRY_MS = 5000;
 
 /** Throttle records in SQLite. */
 export class SqliteThrottleStore implements ThrottleStore {
@@ -64,23 +62,13 @@ export class SqliteThrottleStore implements ThrottleStore {
 
   /**
    * Opens (creating when absent) the file. Throws a sentence naming it when it cannot. Instances
-   * starting together on one data dir may find the file locked while another one creates it
-   * (SQLite answers "database is locked" at once in some of those steps, without waiting for its
-   * busy timeout): the open is tried again for up to 5 s.
+   * starting together on one data dir may find the file locked while another one creates it: the
+   * open is tried again for up to 5 s (sqlite_open.ts).
    */
-  static async open(
+  static open(
     options: { path: string; policy?: Partial<ThrottlePolicy>; now?: () => number },
   ): Promise<SqliteThrottleStore> {
-    const deadline = Date.now() + OPEN_RETRY_MS;
-    for (let wait = 5;; wait = Math.min(wait * 2, 200)) {
-      try {
-        return SqliteThrottleStore.#openOnce(options);
-      } catch (error) {
-        const locked = /database is locked|SQLITE_BUSY/i.test((error as Error).message);
-        if (!locked || Date.now() + wait > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
+    return openWhileLocked(() => SqliteThrottleStore.#openOnce(options));
   }
 
   static #openOnce(

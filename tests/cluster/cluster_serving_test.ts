@@ -28,9 +28,13 @@ Deno.test({
     const link = gate.link(["echo"]);
     router.addLink(link);
     const subject = commandSubject(2, "echo");
-    /** Sends a text to gate 2's echo subject; resolves with the answer's text and state. */
+    /**
+     * Sends a text to gate 2's echo subject; resolves with the answer's text and state. The wait
+     * outlasts `waitFor`'s (10 s), so that a request that never reaches the link fails there,
+     * saying so, and a loaded machine (the suite runs in parallel on 2 cores in CI) is no fault.
+     */
     const ask = async (text: string) => {
-      const answer = await nc.request(subject, text, { timeout: 3000 });
+      const answer = await nc.request(subject, text, { timeout: 15_000 });
       return { text: answer.string(), state: answer.headers?.get(STATE_HEADER) };
     };
     /** Answers a request the link was sent, as the echo service: OK with `{}` unless told. */

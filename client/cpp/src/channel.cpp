@@ -364,11 +364,13 @@ void Channel::flushQueue() {
   for (auto& [id, text] : queue) writeRequest(id, text);
 }
 
-void Channel::sendEnvelope(json envelope) {
+void Channel::sendEnvelope(json envelope) { sendEnvelopeText(dumpEnvelope(envelope)); }
+
+void Channel::sendEnvelopeText(std::string text) {
   auto self = shared_from_this();
-  auto work = [this, self, envelope = std::move(envelope)] {
+  auto work = [this, self, text = std::move(text)] {
     if (!conn_ || closed_) return;
-    conn_->send(conn_->nextSeq(), types_.number("Envelope"), dumpEnvelope(envelope));
+    conn_->send(conn_->nextSeq(), types_.number("Envelope"), text);
   };
   if (onIoThread()) work();
   else post(std::move(work));

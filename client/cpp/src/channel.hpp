@@ -46,6 +46,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   void request(const std::string& cmd, json data, int timeoutMs, ResponseHandler handler, bool early = false);
   /// Sends any envelope now if connected (responses of a service); dropped when not.
   void sendEnvelope(json envelope);
+  /// The same for an envelope already encoded as JSON text.
+  void sendEnvelopeText(std::string text);
   void onPush(const std::string& cmd, PushHandler handler);
   void onState(StateHandler handler);
   /// Runs `fn` on the io thread.

@@ -13,6 +13,8 @@ struct Responder::State {
   std::string cmd;
   std::uint64_t msgId = 0;
   json clientId;
+  /// The most bytes an answer's text may have: the gate's limit less a frame header.
+  std::size_t maxTextBytes = kDefaultMaxFrameBytes - kFrameHeaderBytes;
   std::atomic<bool> answered{false};
 
   void answer(int state, const std::string& msg, json data) {
@@ -21,7 +23,17 @@ struct Responder::State {
     if (!ch) return;
     auto rsp = makeResponse(cmd, msgId, state, msg, std::move(data), detail::nowMs());
     rsp["clientId"] = clientId;
-    ch->sendEnvelope(std::move(rsp));
+    auto text = dumpEnvelope(rsp);
+    if (text.size() > maxTextBytes) {
+      // The gate would refuse the frame and drop the link: the requester hears why instead.
+      auto tooLarge = makeResponse(cmd, msgId, gatehouse::State::FAIL,
+                                   "The answer to " + cmd + " is over the gate's limit of " +
+                                       std::to_string(maxTextBytes) + " bytes",
+                                   json::object(), detail::nowMs());
+      tooLarge["clientId"] = clientId;
+      text = dumpEnvelope(tooLarge);
+    }
+    ch->sendEnvelopeText(std::move(text));
   }
 };
 
@@ -117,6 +129,9 @@ struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
     responder.state_->cmd = req.cmd;
     responder.state_->msgId = envelope["msgId"].get<std::uint64_t>();
     responder.state_->clientId = envelope.contains("clientId") ? envelope["clientId"] : json(0);
+    responder.state_->maxTextBytes = options.maxMessageBytes > kFrameHeaderBytes
+                                         ? options.maxMessageBytes - kFrameHeaderBytes
+                                         : 0;
     req.envelope = std::move(envelope);
     AsyncHandler handler;
     {

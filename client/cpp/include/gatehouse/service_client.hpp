@@ -32,6 +32,10 @@ struct ServiceClientOptions : ChannelOptions {
   std::string name;
   /// The service's kind; `name` when empty.
   std::string type;
+  /// The gate's message limit (its --max-message-bytes, 1 MiB by default). An answer whose frame
+  /// would be larger is replaced by a FAIL response saying so: the gate would refuse the frame and
+  /// drop the link, and every request in flight on it with it.
+  std::uint32_t maxMessageBytes = kDefaultMaxFrameBytes;
 };
 
 /// A request the gate forwarded, with the sender fields the gate stamped (a service may trust

@@ -506,6 +506,32 @@ TEST(GateIntegration, CppInstancesServeTheKeysTheyClaim) {
   for (int i = 0; i < 4; i++) EXPECT_EQ(room("room-a")["instance"], "cpp-rooms-b");
 }
 
+TEST(GateIntegration, CppServiceAnswerOverTheGatesLimitIsRefusedNotTheLink) {
+  auto gate = harness::startGate({"--max-message-bytes", "65536"});
+  auto options = serviceOptions(gate, "cpp-big");
+  options.maxMessageBytes = 65536;
+  ServiceClient service(options);
+  std::atomic<int> drops{0};
+  service.onState([&](ConnectionState state, const std::string&) {
+    if (state == ConnectionState::Disconnected) drops++;
+  });
+  service.handle("cpp_big", [](const ServiceRequest& req) {
+    return json{{"blob", std::string(req.data.value("bytes", 0), 'x')}};
+  });
+  service.start();
+  GateClient client(clientOptions(gate.tcpUrl));
+  client.connect();
+
+  const auto big = get(client.request("cpp_big", json{{"bytes", 100000}}));
+  EXPECT_EQ(big.state, State::FAIL) << big.msg;
+  EXPECT_EQ(big.msg, "The answer to cpp_big is over the gate's limit of 65504 bytes");
+  // The link was not dropped: the next answer comes on it.
+  const auto small = get(client.request("cpp_big", json{{"bytes", 1000}}));
+  EXPECT_TRUE(small.ok()) << small.msg;
+  EXPECT_EQ(small.data["blob"].get<std::string>().size(), 1000u);
+  EXPECT_EQ(drops.load(), 0) << "the gate dropped the service's link";
+}
+
 TEST(GateIntegration, CppServiceHearsBindsAndStampedUserNames) {
   auto gate = harness::startGate();
   ServiceClient service(serviceOptions(gate, "cpp-who"));

@@ -52,10 +52,9 @@ import {
   linkedTypes,
   type LocalSessions,
   stampSender,
+  tellBindingChange,
   tellClientLeft,
   tellGateDown,
-  tellUserBound,
-  tellUserUnbound,
 } from "./local_router.ts";
 import type { GateMetrics } from "./metrics.ts";
 import type { Binding, Router, RouterHealth } from "./router.ts";
@@ -403,8 +402,13 @@ export class ClusterRouter implements Router {
   #onClientEvent(event: ClientEvent): void {
     if (event.kind === "leave") {
       tellClientLeft(this.#local, { id: event.clientId, userId: event.userId });
-    } else if (event.kind === "bind") tellUserBound(this.#local, event);
-    else tellUserUnbound(this.#local, event);
+    } else {
+      tellBindingChange(this.#local, {
+        kind: event.kind,
+        clientId: event.clientId,
+        userId: event.userId,
+      });
+    }
   }
 
   #joined(nc: NatsConnection): void {

@@ -14,8 +14,6 @@ import {
   makePush,
   type RequestEnvelope,
   type ResponseEnvelope,
-  type UserBind,
-  type UserUnbind,
 } from "../../shared/mod.ts";
 import type { ClaimOutcome, HeldKey } from "./key_directory.ts";
 import { CloseCode } from "./connection.ts";
@@ -83,11 +81,9 @@ export function bindLocal(local: LocalSessions, binding: Binding): boolean {
   client.token = binding.token;
   client.userName = binding.username;
   if (replaced !== 0 && replaced !== binding.userId) {
-    tellUserUnbound(local, { clientId: binding.clientId, userId: replaced });
-    local.onBindingChange?.({ kind: "unbind", clientId: binding.clientId, userId: replaced });
+    bindingChanged(local, { kind: "unbind", clientId: binding.clientId, userId: replaced });
   }
-  tellUserBound(local, binding);
-  local.onBindingChange?.({ kind: "bind", clientId: binding.clientId, userId: binding.userId });
+  bindingChanged(local, { kind: "bind", clientId: binding.clientId, userId: binding.userId });
   return true;
 }
 
@@ -106,8 +102,7 @@ export function unbindLocal(
   client.userId = 0;
   client.token = undefined;
   client.userName = undefined;
-  tellUserUnbound(local, binding);
-  local.onBindingChange?.({ kind: "unbind", clientId: binding.clientId, userId: binding.userId });
+  bindingChanged(local, { kind: "unbind", clientId: binding.clientId, userId: binding.userId });
   return true;
 }
 
@@ -151,24 +146,25 @@ export function tellClientLeft(
   );
 }
 
-/** Tells this gate's links that asked that a user was bound to a client (of any gate). */
-export function tellUserBound(local: LocalSessions, bind: UserBind): void {
+/** The gate event that tells of each kind of binding change. */
+const BINDING_EVENTS = { bind: GateCmd.USER_BIND, unbind: GateCmd.USER_UNBIND } as const;
+
+/**
+ * Tells this gate's links that asked that a user was bound to a client (of any gate), or that the
+ * binding ended (`ss_msg_user_bind`, `ss_msg_user_unbind`).
+ */
+export function tellBindingChange(local: LocalSessions, change: BindingChange): void {
+  const cmd = BINDING_EVENTS[change.kind];
   local.dispatcher.tell(
-    GateCmd.USER_BIND,
-    JSON.stringify(
-      makePush(GateCmd.USER_BIND, { clientId: bind.clientId, userId: bind.userId }),
-    ),
+    cmd,
+    JSON.stringify(makePush(cmd, { clientId: change.clientId, userId: change.userId })),
   );
 }
 
-/** Tells this gate's links that asked that a user's binding to a client (of any gate) ended. */
-export function tellUserUnbound(local: LocalSessions, unbind: UserUnbind): void {
-  local.dispatcher.tell(
-    GateCmd.USER_UNBIND,
-    JSON.stringify(
-      makePush(GateCmd.USER_UNBIND, { clientId: unbind.clientId, userId: unbind.userId }),
-    ),
-  );
+/** A binding of this gate's client changed: its links that asked hear it, then the hook. */
+function bindingChanged(local: LocalSessions, change: BindingChange): void {
+  tellBindingChange(local, change);
+  local.onBindingChange?.(change);
 }
 
 /**

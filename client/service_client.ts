@@ -83,10 +83,14 @@ export class ServiceClient {
   #options: ServiceClientOptions;
   #handlers = new Map<string, ServiceHandler>();
   #routes = new Map<string, CommandRoute>();
-  #leaveHandlers = new Set<(leave: ClientLeave) => void>();
+  /**
+   * The gate events about one client ({clientId, userId}) → their handlers; an event with any is
+   * listed in `apis` when registering, in this order.
+   */
+  #clientEvents = new Map<string, Set<(event: ClientLeave) => void>>(
+    [GateCmd.CLIENT_LEAVE, GateCmd.USER_BIND, GateCmd.USER_UNBIND].map((cmd) => [cmd, new Set()]),
+  );
   #gateDownHandlers = new Set<(down: GateDown) => void>();
-  #bindHandlers = new Set<(bind: UserBind) => void>();
-  #unbindHandlers = new Set<(unbind: UserUnbind) => void>();
   #registered = false;
   #registeredHandlers = new Set<() => void>();
   #starting?: { resolve(): void; reject(error: Error): void };
@@ -99,17 +103,13 @@ export class ServiceClient {
       if (state !== "connected") this.#registered = false;
     });
     this.#channel.onRequest = (request) => this.#serve(request);
-    this.#channel.on(GateCmd.CLIENT_LEAVE, (data) => {
-      for (const handler of this.#leaveHandlers) handler(data as ClientLeave);
-    });
+    for (const [cmd, handlers] of this.#clientEvents) {
+      this.#channel.on(cmd, (data) => {
+        for (const handler of handlers) handler(data as ClientLeave);
+      });
+    }
     this.#channel.on(GateCmd.GATE_DOWN, (data) => {
       for (const handler of this.#gateDownHandlers) handler(data as GateDown);
-    });
-    this.#channel.on(GateCmd.USER_BIND, (data) => {
-      for (const handler of this.#bindHandlers) handler(data as UserBind);
-    });
-    this.#channel.on(GateCmd.USER_UNBIND, (data) => {
-      for (const handler of this.#unbindHandlers) handler(data as UserUnbind);
     });
   }
 
@@ -133,9 +133,7 @@ export class ServiceClient {
 
   /** Hears `ss_msg_client_leave` for every client that leaves the gate. */
   onClientLeave(handler: (leave: ClientLeave) => void): this {
-    this.#leaveHandlers.add(handler);
-    if (this.#registered && this.#leaveHandlers.size === 1) this.#register().catch(() => {});
-    return this;
+    return this.#hear(GateCmd.CLIENT_LEAVE, handler);
   }
 
   /**
@@ -152,9 +150,7 @@ export class ServiceClient {
    * of a cluster).
    */
   onUserBind(handler: (bind: UserBind) => void): this {
-    this.#bindHandlers.add(handler);
-    if (this.#registered && this.#bindHandlers.size === 1) this.#register().catch(() => {});
-    return this;
+    return this.#hear(GateCmd.USER_BIND, handler);
   }
 
   /**
@@ -163,8 +159,14 @@ export class ServiceClient {
    * that closes is {@linkcode onClientLeave} instead.
    */
   onUserUnbind(handler: (unbind: UserUnbind) => void): this {
-    this.#unbindHandlers.add(handler);
-    if (this.#registered && this.#unbindHandlers.size === 1) this.#register().catch(() => {});
+    return this.#hear(GateCmd.USER_UNBIND, handler);
+  }
+
+  /** Adds a handler of a client event; the first one of an event registers it with the gate. */
+  #hear(cmd: string, handler: (event: ClientLeave) => void): this {
+    const handlers = this.#clientEvents.get(cmd)!;
+    handlers.add(handler);
+    if (this.#registered && handlers.size === 1) this.#register().catch(() => {});
     return this;
   }
 
@@ -271,9 +273,7 @@ export class ServiceClient {
 
   async #register(): Promise<void> {
     const apis = [...this.#handlers.keys()];
-    if (this.#leaveHandlers.size > 0) apis.push(GateCmd.CLIENT_LEAVE);
-    if (this.#bindHandlers.size > 0) apis.push(GateCmd.USER_BIND);
-    if (this.#unbindHandlers.size > 0) apis.push(GateCmd.USER_UNBIND);
+    for (const [cmd, handlers] of this.#clientEvents) if (handlers.size > 0) apis.push(cmd);
     const response = await this.#channel.send(GateCmd.REG_API, {
       type: this.#options.type ?? this.#options.name,
       name: this.#options.name,

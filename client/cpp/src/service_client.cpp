@@ -42,15 +42,19 @@ void Responder::fail(int state, const std::string& msg) const {
   state_->answer(state == gatehouse::State::OK ? gatehouse::State::FAIL : state, msg, json::object());
 }
 
+/// Reads one client event's data; nothing for a malformed one.
+using ClientEventParser = std::optional<detail::ClientEvent> (*)(const json&);
+
 struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
   ServiceClientOptions options;
   std::shared_ptr<detail::Channel> channel;
   std::mutex mutex;
   std::map<std::string, AsyncHandler> handlers;
   std::map<std::string, Route> routes;
-  std::vector<std::function<void(std::int64_t, std::int64_t)>> leaveHandlers;
-  std::vector<std::function<void(std::int64_t, std::int64_t)>> bindHandlers;
-  std::vector<std::function<void(std::int64_t, std::int64_t)>> unbindHandlers;
+  using ClientHandler = std::function<void(std::int64_t, std::int64_t)>;
+  /// The gate events about one client ({clientId, userId}) → their handlers; an event with any is
+  /// listed in apis when registering.
+  std::map<std::string, std::vector<ClientHandler>> clientEvents;
   std::vector<std::function<void(const GateDown&)>> gateDownHandlers;
   std::atomic<std::int64_t> linkId{0};
   std::atomic<int> registrations{0};
@@ -64,9 +68,9 @@ struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
     std::lock_guard<std::mutex> lock(mutex);
     json apis = json::array();
     for (const auto& [cmd, h] : handlers) apis.push_back(cmd);
-    if (!leaveHandlers.empty()) apis.push_back("ss_msg_client_leave");
-    if (!bindHandlers.empty()) apis.push_back("ss_msg_user_bind");
-    if (!unbindHandlers.empty()) apis.push_back("ss_msg_user_unbind");
+    for (const auto& [event, list] : clientEvents) {
+      if (!list.empty()) apis.push_back(event);
+    }
     json data{{"type", options.type}, {"name", options.name}, {"sskey", options.sskey}, {"apis", apis}};
     if (!routes.empty()) {
       json byCmd = json::object();
@@ -79,6 +83,30 @@ struct ServiceClient::Impl : std::enable_shared_from_this<ServiceClient::Impl> {
   /// Registers again when a change of apis or routes comes after start().
   void registerAgain() {
     if (started && channel->state() == ConnectionState::Connected) registerApis(nullptr, false);
+  }
+
+  /// Adds a handler of a client event; the first one of an event registers it with the gate.
+  void hear(const std::string& event, ClientHandler handler) {
+    bool first;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto& list = clientEvents[event];
+      first = list.empty();
+      list.push_back(std::move(handler));
+    }
+    if (first) registerAgain();
+  }
+
+  /// Runs the handlers of a client event (a copy taken under the lock).
+  void emitClientEvent(const std::string& event, const detail::ClientEvent& about) {
+    std::vector<ClientHandler> copy;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      const auto it = clientEvents.find(event);
+      if (it == clientEvents.end()) return;
+      copy = it->second;
+    }
+    for (auto& h : copy) h(about.clientId, about.userId);
   }
 
   /// Runs a copy of `list` (taken under the lock) with `args`.
@@ -160,21 +188,16 @@ ServiceClient::ServiceClient(ServiceClientOptions options) : impl_(std::make_sha
     if (auto impl = weak.lock()) impl->onRequest(std::move(envelope));
   });
   // A malformed event is ignored: the gate never sends one.
-  impl_->channel->onPush("ss_msg_client_leave", [weak](const json& data, const json&) {
-    auto impl = weak.lock();
-    const auto leave = detail::parseClientLeave(data);
-    if (impl && leave) impl->emit(impl->leaveHandlers, leave->clientId, leave->userId);
-  });
-  impl_->channel->onPush("ss_msg_user_bind", [weak](const json& data, const json&) {
-    auto impl = weak.lock();
-    const auto bind = detail::parseUserBind(data);
-    if (impl && bind) impl->emit(impl->bindHandlers, bind->clientId, bind->userId);
-  });
-  impl_->channel->onPush("ss_msg_user_unbind", [weak](const json& data, const json&) {
-    auto impl = weak.lock();
-    const auto unbind = detail::parseUserBind(data);
-    if (impl && unbind) impl->emit(impl->unbindHandlers, unbind->clientId, unbind->userId);
-  });
+  const auto hearClientEvent = [&](const std::string& event, ClientEventParser parse) {
+    impl_->channel->onPush(event, [weak, event, parse](const json& data, const json&) {
+      auto impl = weak.lock();
+      const auto about = parse(data);
+      if (impl && about) impl->emitClientEvent(event, *about);
+    });
+  };
+  hearClientEvent("ss_msg_client_leave", detail::parseClientLeave);
+  hearClientEvent("ss_msg_user_bind", detail::parseUserBind);
+  hearClientEvent("ss_msg_user_unbind", detail::parseUserBind);
   impl_->channel->onPush("ss_msg_gate_down", [weak](const json& data, const json&) {
     auto impl = weak.lock();
     const auto down = detail::parseGateDown(data);
@@ -205,35 +228,17 @@ ServiceClient& ServiceClient::handleAsync(const std::string& cmd, AsyncHandler h
 }
 
 ServiceClient& ServiceClient::onClientLeave(std::function<void(std::int64_t, std::int64_t)> handler) {
-  bool first;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    first = impl_->leaveHandlers.empty();
-    impl_->leaveHandlers.push_back(std::move(handler));
-  }
-  if (first) impl_->registerAgain();
+  impl_->hear("ss_msg_client_leave", std::move(handler));
   return *this;
 }
 
 ServiceClient& ServiceClient::onUserBind(std::function<void(std::int64_t, std::int64_t)> handler) {
-  bool first;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    first = impl_->bindHandlers.empty();
-    impl_->bindHandlers.push_back(std::move(handler));
-  }
-  if (first) impl_->registerAgain();
+  impl_->hear("ss_msg_user_bind", std::move(handler));
   return *this;
 }
 
 ServiceClient& ServiceClient::onUserUnbind(std::function<void(std::int64_t, std::int64_t)> handler) {
-  bool first;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    first = impl_->unbindHandlers.empty();
-    impl_->unbindHandlers.push_back(std::move(handler));
-  }
-  if (first) impl_->registerAgain();
+  impl_->hear("ss_msg_user_unbind", std::move(handler));
   return *this;
 }
 

@@ -38,23 +38,20 @@ struct ClientEvent {
   std::int64_t userId = 0;
 };
 
-/// ss_msg_client_leave {clientId, userId} (userId 0 when none was bound).
-inline std::optional<ClientEvent> parseClientLeave(const json& data) {
+/// {clientId, userId} of a client event, the user at least `minUserId`.
+inline std::optional<ClientEvent> readClientEvent(const json& data, std::int64_t minUserId) {
   if (!data.is_object()) return std::nullopt;
   const auto clientId = safeInteger(data, "clientId", 1);
-  const auto userId = safeInteger(data, "userId", 0);
+  const auto userId = safeInteger(data, "userId", minUserId);
   if (!clientId || !userId) return std::nullopt;
   return ClientEvent{*clientId, *userId};
 }
 
+/// ss_msg_client_leave {clientId, userId} (userId 0 when none was bound).
+inline std::optional<ClientEvent> parseClientLeave(const json& data) { return readClientEvent(data, 0); }
+
 /// ss_msg_user_bind and ss_msg_user_unbind {clientId, userId} (a user is always positive).
-inline std::optional<ClientEvent> parseUserBind(const json& data) {
-  if (!data.is_object()) return std::nullopt;
-  const auto clientId = safeInteger(data, "clientId", 1);
-  const auto userId = safeInteger(data, "userId", 1);
-  if (!clientId || !userId) return std::nullopt;
-  return ClientEvent{*clientId, *userId};
-}
+inline std::optional<ClientEvent> parseUserBind(const json& data) { return readClientEvent(data, 1); }
 
 /// ss_msg_gate_down {gate, fromClientId, toClientId}, the range not reversed.
 inline std::optional<GateDown> parseGateDown(const json& data) {

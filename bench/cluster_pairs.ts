@@ -27,7 +27,7 @@
 
 import { parseArgs } from "node:util";
 import { startClusterPair, startNatsServer, startPlayedPair } from "./lib/cluster.ts";
-import { runLoad } from "./lib/load.ts";
+import { runEnvelopeLoad } from "./lib/load.ts";
 import { type Peer, startOurs, UNLIMITED_RATE } from "./lib/servers.ts";
 import type { BenchContext } from "./lib/types.ts";
 
@@ -99,23 +99,13 @@ try {
     for (const variant of variants) {
       const peer = await start(variant, nats.url);
       try {
-        const report = await runLoad(
-          "ws",
-          [
-            "--url",
-            peer.url,
-            "--mode",
-            "envelope",
-            "--connections",
-            String(connections),
-            "--warmup",
-            String(warmupS),
-            "--duration",
-            String(durationS),
-          ],
-          { ...peer.pids, ...nats.pids },
-          (warmupS + durationS) * 1000 + 60_000,
-        );
+        const report = await runEnvelopeLoad({
+          url: peer.url,
+          connections,
+          warmupS,
+          durationS,
+          pids: { ...peer.pids, ...nats.pids },
+        });
         const rate = report.result.throughput;
         const micros = (role: string) => ((report.cpuCores[role] ?? 0) / rate) * 1e6;
         const servers = Object.keys(report.cpuCores)

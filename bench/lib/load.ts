@@ -150,6 +150,38 @@ export async function runLoad(
   }
 }
 
+/**
+ * A closed-loop envelope load over WebSocket (`bench/load/ws_load.ts --mode envelope`) on `url`,
+ * with `connections` connections, watching the servers' `pids`; the run may take two minutes past
+ * its warmup and duration before it is given up.
+ */
+export function runEnvelopeLoad(options: {
+  url: string;
+  connections: number;
+  warmupS: number;
+  durationS: number;
+  pids: Record<string, number>;
+}): Promise<LoadReport> {
+  const { url, connections, warmupS, durationS, pids } = options;
+  return runLoad(
+    "ws",
+    [
+      "--url",
+      url,
+      "--mode",
+      "envelope",
+      "--connections",
+      String(connections),
+      "--warmup",
+      String(warmupS),
+      "--duration",
+      String(durationS),
+    ],
+    pids,
+    (warmupS + durationS) * 1000 + 120_000,
+  );
+}
+
 /** Formats CPU use as `gate 0.95, echo 0.52, load 0.71`. */
 export function cpuText(cpuCores: Record<string, number>): string {
   return Object.entries(cpuCores).map(([role, cores]) => `${role} ${cores.toFixed(2)}`).join(", ");

@@ -14,7 +14,7 @@
  */
 
 import { hasNatsServer, startClusterPair, startNatsServer } from "../lib/cluster.ts";
-import { cpuText, disturbed, type LoadReport, medianReport, runLoad } from "../lib/load.ts";
+import { cpuText, disturbed, type LoadReport, medianReport, runEnvelopeLoad } from "../lib/load.ts";
 import { type Peer, startOurs, UNLIMITED_RATE } from "../lib/servers.ts";
 import {
   type BenchContext,
@@ -78,24 +78,14 @@ async function measure(
   const reports = new Map<number, LoadReport>();
   try {
     for (const connections of CONNECTION_COUNTS) {
-      const report = await runLoad(
-        "ws",
-        [
-          "--url",
-          peer.url,
-          "--mode",
-          "envelope",
-          "--connections",
-          String(connections),
-          "--warmup",
-          String(context.warmupS),
-          "--duration",
-          String(context.durationS),
-        ],
-        // nats-server runs in both variants (idle in the single-gate one): watch it in both.
-        { ...peer.pids, ...nats.pids },
-        (context.warmupS + context.durationS) * 1000 + 120_000,
-      );
+      // nats-server runs in both variants (idle in the single-gate one): watch it in both.
+      const report = await runEnvelopeLoad({
+        url: peer.url,
+        connections,
+        warmupS: context.warmupS,
+        durationS: context.durationS,
+        pids: { ...peer.pids, ...nats.pids },
+      });
       const r = report.result;
       context.detail(
         `${connections} conn${connections > 1 ? "s" : ""}: ` +

@@ -31,7 +31,9 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import type { ConsumerMessages } from "@nats-io/jetstream";
+import { jserrors } from "@nats-io/jetstream/internal";
 import type { Logger } from "../log.ts";
+import { createShared } from "../shared_streams.ts";
 import {
   CLIENT_EVENT_KINDS,
   clientEventSubject,
@@ -153,16 +155,14 @@ export class ClientEventStream {
       max_msgs: 1_000_000,
       duplicate_window: 120 * 1e9,
     };
-    try {
-      await jsm.streams.info(CLIENT_EVENTS_STREAM);
-    } catch {
-      await jsm.streams.add(config).catch(async (error) => {
-        // Another gate made it meanwhile.
-        await jsm.streams.info(CLIENT_EVENTS_STREAM).catch(() => {
-          throw error;
-        });
-      });
-    }
+    await createShared(async () => {
+      try {
+        await jsm.streams.info(CLIENT_EVENTS_STREAM);
+      } catch (error) {
+        if (!(error instanceof jserrors.StreamNotFoundError)) throw error;
+        await jsm.streams.add(config);
+      }
+    });
     const startSeq = this.#lastSeq > 0 ? this.#lastSeq + 1 : undefined;
     const consumer = await this.#js.consumers.get(
       CLIENT_EVENTS_STREAM,

@@ -22,6 +22,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
 import type { Logger } from "../log.ts";
+import { createShared } from "../shared_streams.ts";
 
 /** The bucket's name. */
 export const KEYS_BUCKET = "gatehouse_keys";
@@ -112,7 +113,7 @@ export class ClusterKeys {
   /** Opens the bucket on a (new) connection and watches it from scratch. */
   async open(nc: NatsConnection): Promise<void> {
     this.#stopWatch?.();
-    const kv = await new Kvm(nc).create(KEYS_BUCKET, { history: 1 });
+    const kv = await createShared(() => new Kvm(nc).create(KEYS_BUCKET, { history: 1 }));
     this.#kv = kv;
     const watch = await kv.watch();
     this.#stopWatch = () => watch.stop();

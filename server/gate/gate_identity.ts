@@ -21,6 +21,7 @@ import { jserrors } from "@nats-io/jetstream/internal";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Logger } from "../log.ts";
 import { CLIENTS_PER_GATE } from "./cluster_ids.ts";
+import { createShared } from "../shared_streams.ts";
 
 /** The bucket of gate claims. */
 export const GATES_BUCKET = "gatehouse_gates";
@@ -131,8 +132,10 @@ export class GateIdentity {
   async #claim(): Promise<void> {
     const { nc, gate, gateId } = this.#options;
     const kvm = new Kvm(nc);
-    this.#gates = await kvm.create(GATES_BUCKET, { ttl: CLAIM_TTL_MS, history: 1 });
-    this.#ids = await kvm.create(IDS_BUCKET, { history: 1 });
+    this.#gates = await createShared(() =>
+      kvm.create(GATES_BUCKET, { ttl: CLAIM_TTL_MS, history: 1 })
+    );
+    this.#ids = await createShared(() => kvm.create(IDS_BUCKET, { history: 1 }));
     const key = String(gate);
     const value = (): string =>
       JSON.stringify({ gateId, epoch: this.#epoch, pid: Deno.pid } satisfies ClaimValue);

@@ -9,6 +9,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Logger } from "../log.ts";
+import { createShared } from "../shared_streams.ts";
 
 /** The bucket's name. */
 export const COMMANDS_BUCKET = "gatehouse_commands";
@@ -39,7 +40,7 @@ export class KnownCommands {
 
   /** Opens the bucket and returns every command recorded so far. */
   async open(nc: NatsConnection): Promise<string[]> {
-    this.#kv = await new Kvm(nc).create(COMMANDS_BUCKET, { history: 1 });
+    this.#kv = await createShared(() => new Kvm(nc).create(COMMANDS_BUCKET, { history: 1 }));
     const known: string[] = [];
     for await (const k of await this.#kv.keys()) {
       const cmd = command(k);

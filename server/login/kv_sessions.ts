@@ -49,6 +49,7 @@ import {
   type SessionGate,
   type SessionRegistry,
 } from "./sessions.ts";
+import { createShared } from "../shared_streams.ts";
 
 /** The bucket of the session registry. */
 export const SESSIONS_BUCKET = "gatehouse_sessions";
@@ -115,7 +116,9 @@ export class KvSessions implements SessionRegistry {
 
   /** Opens (creating when absent) the registry's bucket. */
   static async open(options: KvSessionsOptions): Promise<KvSessions> {
-    const kv = await kvBuckets(options.nc).create(SESSIONS_BUCKET, { history: 1 });
+    const kv = await createShared(() =>
+      kvBuckets(options.nc).create(SESSIONS_BUCKET, { history: 1 })
+    );
     return new KvSessions(kv, options);
   }
 

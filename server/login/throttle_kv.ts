@@ -18,6 +18,7 @@ import type { KV } from "@nats-io/kv";
 import { isWrongRevision, keyPart, kvBuckets } from "./cluster_kv.ts";
 import { DEFAULT_THROTTLE_POLICY, type ThrottlePolicy } from "./login_throttle.ts";
 import type { ThrottleRecord, ThrottleStore } from "./throttle_store.ts";
+import { createShared } from "../shared_streams.ts";
 
 /** The bucket of throttle records. */
 export const THROTTLE_BUCKET = "gatehouse_throttle";
@@ -37,10 +38,12 @@ export class KvThrottleStore implements ThrottleStore {
     options: { nc: NatsConnection; policy?: Partial<ThrottlePolicy> },
   ): Promise<KvThrottleStore> {
     const policy = { ...DEFAULT_THROTTLE_POLICY, ...options.policy };
-    const kv = await kvBuckets(options.nc).create(THROTTLE_BUCKET, {
-      history: 1,
-      ttl: Math.max(policy.forgetMs, policy.maxLockMs),
-    });
+    const kv = await createShared(() =>
+      kvBuckets(options.nc).create(THROTTLE_BUCKET, {
+        history: 1,
+        ttl: Math.max(policy.forgetMs, policy.maxLockMs),
+      })
+    );
     return new KvThrottleStore(kv);
   }
 

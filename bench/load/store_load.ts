@@ -37,7 +37,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { AccountStore } from "../../server/login/account_store.ts";
 import { PostgresAccountStore } from "../../server/login/postgres_account_store.ts";
 import { MIGRATIONS, SqliteAccountStore } from "../../server/login/sqlite_account_store.ts";
-import { DEFAULT_MAX_BATCH } from "../../server/login/group_commit.ts";
+import { DEFAULT_MAX_BATCH } from "../../server/login/commit_batches.ts";
 import {
   formatPasswordHash,
   HASH_COSTS,

@@ -24,7 +24,7 @@
  * @module
  */
 
-import type { CommitReport, GroupCommitStats } from "./group_commit.ts";
+import type { CommitReport, GroupCommitStats } from "./commit_batches.ts";
 
 /** An account as stored. */
 export interface Account {

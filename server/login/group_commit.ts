@@ -58,12 +58,19 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import {
+  type BulkOutcome,
+  checkedMaxBatch,
+  type CommitReport,
+  DEFAULT_MAX_BATCH,
+  emptyCommitStats,
+  type GroupCommitStats,
+  settleCommitted,
+  WriterClosedError,
+} from "./commit_batches.ts";
 
 /** A write: runs synchronously inside the batch's transaction; its return value is the result. */
 export type WriteOp<T> = () => T;
-
-/** The default cap on writes in one transaction. */
-export const DEFAULT_MAX_BATCH = 1000;
 
 /** Longest async delay between two tries to take a write lock another connection holds, ms. */
 export const MAX_LOCK_RETRY_MS = 8;
@@ -81,14 +88,6 @@ export interface GroupCommitOptions {
   onCommit?: (commit: CommitReport) => void;
 }
 
-/** One committed transaction, as {@linkcode GroupCommitOptions.onCommit} hears it. */
-export interface CommitReport {
-  /** Writes in the transaction (those that failed alone included). */
-  writes: number;
-  /** From BEGIN to the end of COMMIT (its fsync included), in ms. */
-  ms: number;
-}
-
 /** Options of {@linkcode GroupCommit.write}. */
 export interface WriteOptions {
   /**
@@ -99,9 +98,6 @@ export interface WriteOptions {
   oneStatement?: boolean;
 }
 
-/** What a {@linkcode BulkWrite} says of one of its writes. */
-export type BulkOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
 /**
  * A kind of write that may run many at once in one statement (see the module text). `run` runs
  * synchronously inside the open transaction and returns one outcome per item, in order; it throws
@@ -109,57 +105,6 @@ export type BulkOutcome<T> = { ok: true; value: T } | { ok: false; error: unknow
  */
 export interface BulkWrite<I, T> {
   run(items: I[]): BulkOutcome<T>[];
-}
-
-/** Counters, for logs and tests. */
-export interface GroupCommitStats {
-  /** Transactions committed. */
-  commits: number;
-  /** Writes that committed. */
-  writes: number;
-  /** Writes that failed alone (rolled back to their savepoint, or their one statement undone). */
-  failedWrites: number;
-  /** Transactions that failed as a whole. */
-  failedCommits: number;
-  /** The most writes one committed transaction held. */
-  largestBatch: number;
-  /** Tries to take the write lock that found it held by another connection (then retried). */
-  lockBusy: number;
-  /** Time batches waited for another connection's write lock, ms (the event loop running). */
-  lockWaitMs: number;
-}
-
-/** Counters at zero, for a new writer. */
-export function emptyCommitStats(): GroupCommitStats {
-  return {
-    commits: 0,
-    writes: 0,
-    failedWrites: 0,
-    failedCommits: 0,
-    largestBatch: 0,
-    lockBusy: 0,
-    lockWaitMs: 0,
-  };
-}
-
-/**
- * A writer's `maxBatch` option: {@linkcode DEFAULT_MAX_BATCH} when absent; throws a `RangeError`
- * when it is not a positive integer.
- */
-export function checkedMaxBatch(maxBatch: number | undefined): number {
-  const value = maxBatch ?? DEFAULT_MAX_BATCH;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`maxBatch must be a positive integer, not ${value}`);
-  }
-  return value;
-}
-
-/** The writer was closed: no more writes are taken. */
-export class WriterClosedError extends Error {
-  constructor() {
-    super("The database writer is closed");
-    this.name = "WriterClosedError";
-  }
 }
 
 interface Entry {
@@ -380,21 +325,7 @@ export class GroupCommit {
       for (const entry of batch) entry.reject(fatal);
       return;
     }
-    this.#stats.commits++;
-    this.#stats.largestBatch = Math.max(this.#stats.largestBatch, batch.length);
-    try {
-      this.#onCommit?.({ writes: batch.length, ms: performance.now() - started });
-    } catch { /* a listener's fault must not undo a commit */ }
-    batch.forEach((entry, i) => {
-      const outcome = outcomes[i];
-      if (outcome.ok) {
-        this.#stats.writes++;
-        entry.resolve(outcome.value);
-      } else {
-        this.#stats.failedWrites++;
-        entry.reject(outcome.error);
-      }
-    });
+    settleCommitted(batch, { outcomes, started, stats: this.#stats, onCommit: this.#onCommit });
   }
 
   /** Writes of one bulk kind together; on a failure of the whole statement, each alone. */

@@ -18,7 +18,7 @@
 
 import type { LockoutEvents } from "./password_checks.ts";
 import type { MetricsRegistry } from "../metrics.ts";
-import type { CommitReport } from "./group_commit.ts";
+import type { CommitReport } from "./commit_batches.ts";
 
 /** Buckets of writes per commit: 1 to the largest batch allowed. */
 export const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];

@@ -15,7 +15,7 @@ import { flagsOrExitCode, serveUntilStopped, stopSignal } from "../service_runne
 import { readServiceKey } from "../service_key.ts";
 import { integerFlag, parseServiceArgs, SERVICE_FLAGS_HELP } from "../service_flags.ts";
 import type { AccountStore } from "./account_store.ts";
-import { DEFAULT_MAX_BATCH } from "./group_commit.ts";
+import { DEFAULT_MAX_BATCH } from "./commit_batches.ts";
 import { loginMetrics } from "./login_metrics.ts";
 import { LoginService } from "./login_service.ts";
 import { LoginThrottle } from "./login_throttle.ts";

@@ -43,7 +43,7 @@ import {
   usernameKey,
   UsernameTakenError,
 } from "./account_store.ts";
-import type { BulkOutcome, GroupCommitStats } from "./group_commit.ts";
+import type { BulkOutcome, GroupCommitStats } from "./commit_batches.ts";
 import { type PgBulkWrite, PgGroupCommit, type Tx } from "./postgres_group_commit.ts";
 
 /** The schema steps; step `i` takes the version from `i` to `i + 1`. Append, never edit. */

@@ -29,8 +29,9 @@ import {
   type CommitReport,
   emptyCommitStats,
   type GroupCommitStats,
+  settleCommitted,
   WriterClosedError,
-} from "./group_commit.ts";
+} from "./commit_batches.ts";
 
 /** A transaction's connection, as postgres.js hands it to `sql.begin`. */
 export type Tx = postgres.TransactionSql<Record<string, never>>;
@@ -148,21 +149,7 @@ export class PgGroupCommit {
   }
 
   #committed(batch: Entry[], outcomes: BulkOutcome<unknown>[], started: number): void {
-    this.#stats.commits++;
-    this.#stats.largestBatch = Math.max(this.#stats.largestBatch, batch.length);
-    try {
-      this.#onCommit?.({ writes: batch.length, ms: performance.now() - started });
-    } catch { /* a listener's fault must not undo a commit */ }
-    batch.forEach((entry, i) => {
-      const outcome = outcomes[i];
-      if (outcome.ok) {
-        this.#stats.writes++;
-        entry.resolve(outcome.value);
-      } else {
-        this.#stats.failedWrites++;
-        entry.reject(outcome.error);
-      }
-    });
+    settleCommitted(batch, { outcomes, started, stats: this.#stats, onCommit: this.#onCommit });
   }
 
   /** Runs a batch inside one transaction; throws (aborting it) on an error not the write's own. */

@@ -14,7 +14,8 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { type NewAccount, UsernameTakenError } from "./account_store.ts";
-import type { BulkOutcome, BulkWrite } from "./group_commit.ts";
+import type { BulkOutcome } from "./commit_batches.ts";
+import type { BulkWrite } from "./group_commit.ts";
 import { returnArrays } from "./sqlite_rows.ts";
 
 /** Rows per multi-row INSERT, largest first; a batch is cut into these (each prepared once). */

@@ -28,7 +28,8 @@ import {
   type StoreWriteOptions,
   type TokenOwner,
 } from "./account_store.ts";
-import { GroupCommit, type GroupCommitStats } from "./group_commit.ts";
+import type { GroupCommitStats } from "./commit_batches.ts";
+import { GroupCommit } from "./group_commit.ts";
 import { SqliteAccountInserts } from "./sqlite_account_inserts.ts";
 import { ACCOUNT_COLUMNS, type AccountRow, returnArrays, toAccount } from "./sqlite_rows.ts";
 import { migrateSchema, userVersion } from "./sqlite_schema.ts";

@@ -16,7 +16,7 @@ import { ServiceError } from "../../client/mod.ts";
 import { State } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { isStoreUnreachable } from "./account_store.ts";
-import { WriterClosedError } from "./group_commit.ts";
+import { WriterClosedError } from "./commit_batches.ts";
 
 /** The answer (`SERVER_BUSY`) while the accounts database (PostgreSQL) cannot be reached. */
 export const DATABASE_UNREACHABLE = "The accounts database cannot be reached: try again";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { GroupCommit, WriterClosedError } from "../../server/login/group_commit.ts";
+import { WriterClosedError } from "../../server/login/commit_batches.ts";
+import { GroupCommit } from "../../server/login/group_commit.ts";
 
 async function openDb(): Promise<{ db: DatabaseSync; path: string; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "gatehouse_gc_" });

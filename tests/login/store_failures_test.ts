@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ServiceError } from "../../client/mod.ts";
 import { State } from "../../shared/mod.ts";
 import { eventLog } from "../helpers/event_log.ts";
-import { WriterClosedError } from "../../server/login/group_commit.ts";
+import { WriterClosedError } from "../../server/login/commit_batches.ts";
 import { DATABASE_UNREACHABLE, StoreFailures } from "../../server/login/store_failures.ts";
 
 function setup() {

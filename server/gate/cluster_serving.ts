@@ -98,19 +98,17 @@ export class ServedCommands {
   }
 
   /**
-   * A message from another gate on a command subject: one request, or (its reply subject ending
-   * in `q<id>-<id>…`) a batch of them (cluster_answers.ts), each answered on its own id.
+   * A message from another gate on a command subject: one request, or (its reply subject a
+   * gate's `gatehouse.r.<gate>.<epoch>.q<id>-<id>…`) a batch of them (cluster_answers.ts), each
+   * answered on its own id. Any other reply subject is one request's, a NATS inbox's too, whose
+   * last token may well start with `q`.
    */
   #onMessage(served: { cmd: string; field: string }, msg: Msg): void {
     const to = msg.reply;
     if (!to) return;
     const dot = to.lastIndexOf(".");
-    if (to.charCodeAt(dot + 1) !== 0x71) { // not `q`: one request
+    if (to.charCodeAt(dot + 1) !== 0x71 || !BATCH_REPLY.test(to)) { // not `q<id>…`: one request
       this.#serve(served, { text: msg.string(), to });
-      return;
-    }
-    if (!BATCH_REPLY.test(to)) {
-      this.#options.log.warn("cluster request batch with a bad reply subject", { cmd: served.cmd });
       return;
     }
     const prefix = to.slice(0, dot + 1);

@@ -10,6 +10,13 @@ import { delay, INTEGRATION, waitFor } from "../helpers/suite.ts";
 
 const natsServer = natsServerTool();
 
+/** The data of the marker request that shows gate 2 handled what was published before it. */
+const MARKER = { marker: true };
+
+function isMarker(data: unknown): boolean {
+  return typeof data === "object" && data !== null && "marker" in data;
+}
+
 /** An `echo` request as a NATS text, msgId first. */
 function echoText(msgId: number): string {
   return `{"msgId":${msgId},"cmd":"echo","is_req":true,"data":{}}`;
@@ -52,6 +59,22 @@ Deno.test({
         data: answer.data ?? {},
       });
     /**
+     * Sends a marker request after what was published before it and waits until it reaches the
+     * link: gate 2 has then handled all of those (NATS keeps one publisher's order to one
+     * subscription), without a guess at how long that takes.
+     */
+    const throughMarker = async () => {
+      nc.publish(
+        subject,
+        JSON.stringify({ msgId: 2, cmd: "echo", is_req: true, data: MARKER }),
+        { reply: "test.ignored" },
+      );
+      await waitFor(
+        () => link.conn.sent.some((forwarded) => isMarker(forwarded.data)),
+        { what: "the marker at the link" },
+      );
+    };
+    /**
      * Collects what reaches the reply subjects under `prefix`; `settle()` waits for the first,
      * gives any more 100 ms to come, and unsubscribes.
      */
@@ -77,9 +100,9 @@ Deno.test({
         nc.publish(subject, echoText(1), { reply: "test.ignored" });
         return link.conn.sent.length > 0;
       }, { what: "gate 2 subscribed to echo" });
-      // The tries still on their way arrive too: answered and set aside.
-      await nc.flush();
-      await delay(200);
+      // The tries still on their way arrive too, before a marker sent after them (one publisher,
+      // one subscription: in order), however slow the machine: answered and set aside.
+      await throughMarker();
       for (const forwarded of link.conn.sent.splice(0)) answerEcho(forwarded);
       assert.equal(gate.dispatcher.pendingCount, 0);
 
@@ -96,9 +119,14 @@ Deno.test({
           '{"msgId":01,"cmd":"echo"}',
         ];
         for (const text of malformed) nc.publish(subject, text, { reply: "test.reply" });
-        await nc.flush();
-        await delay(200);
-        assert.deepEqual(link.conn.sent, [], "no malformed request reached the link");
+        await throughMarker();
+        const reached = link.conn.sent.splice(0);
+        for (const forwarded of reached) answerEcho(forwarded);
+        assert.deepEqual(
+          reached.map((forwarded) => forwarded.data),
+          [MARKER],
+          "no malformed request reached the link, only the marker sent after them",
+        );
       });
 
       await t.step("the text (msgId first) reaches the link with only msgId replaced", async () => {
@@ -141,6 +169,25 @@ Deno.test({
         assert.equal(response.msgId, 13);
         assert.deepEqual(response.data, { b: 2 });
       });
+
+      await t.step(
+        "a reply subject ending in q… that is not a gate's batch is one request's (a NATS inbox)",
+        async () => {
+          link.conn.sent.length = 0;
+          const inboxes = [["_INBOX.test.", "qZ3x"], ["gatehouse.r.9.4.", "q5x"]];
+          for (const [i, [prefix, token]] of inboxes.entries()) {
+            const to = prefix + token;
+            const { got, settle } = await replies(prefix);
+            nc.publish(subject, echoText(40 + i), { reply: to });
+            await waitFor(() => link.conn.sent.length === 1, { what: `the request for ${to}` });
+            answerEcho(link.conn.sent.splice(0)[0], { data: { to } });
+            await settle();
+            assert.deepEqual(got.map((m) => m.subject), [to]);
+            const response = JSON.parse(new TextDecoder().decode(got[0].data));
+            assert.deepEqual([response.msgId, response.data], [40 + i, { to }]);
+          }
+        },
+      );
 
       await t.step("the answers of one turn to one gate leave as one batch", async () => {
         link.conn.sent.length = 0;
@@ -189,7 +236,7 @@ Deno.test({
           );
           nc.publish(subject, body + "7 0 999\n{}", { reply: `${prefix}q5-6-7` });
           nc.publish(subject, encodeBatch([{ id: 8, state: 0, text: echoText(33) }]), {
-            reply: "gatehouse.r.9.2.x8", // not a batch reply subject: refused whole
+            reply: "gatehouse.r.9.2.x8", // not a batch reply subject: one request, unreadable
           });
           await waitFor(() => link.conn.sent.length === 2, { what: "the requests at the link" });
           assert.deepEqual(link.conn.sent.map((m) => m.data), [{}, {}]);

@@ -62,7 +62,6 @@ import {
   type BulkOutcome,
   checkedMaxBatch,
   type CommitReport,
-  DEFAULT_MAX_BATCH,
   emptyCommitStats,
   type GroupCommitStats,
   settleCommitted,
@@ -79,7 +78,7 @@ export const MAX_LOCK_RETRY_MS = 8;
 export interface GroupCommitOptions {
   db: DatabaseSync;
   /**
-   * Most writes in one transaction: a positive integer, default {@linkcode DEFAULT_MAX_BATCH}.
+   * Most writes in one transaction: a positive integer, default `DEFAULT_MAX_BATCH` (1000).
    * `1` commits each write in a transaction of its own (no group commit), which is what the
    * benchmark's baseline runs.
    */

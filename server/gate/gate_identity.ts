@@ -20,8 +20,8 @@ import { JetStreamApiError } from "@nats-io/jetstream";
 import { jserrors } from "@nats-io/jetstream/internal";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Logger } from "../log.ts";
-import { CLIENTS_PER_GATE } from "./cluster_ids.ts";
 import { createShared } from "../shared_streams.ts";
+import { CLIENTS_PER_GATE } from "./cluster_ids.ts";
 
 /** The bucket of gate claims. */
 export const GATES_BUCKET = "gatehouse_gates";

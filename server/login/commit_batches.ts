@@ -30,7 +30,10 @@ export interface CommitReport {
   ms: number;
 }
 
-/** What a bulk write (`BulkWrite` in group_commit.ts, `PgBulkWrite` in postgres_group_commit.ts) says of one of its writes. */
+/**
+ * What a bulk write (`BulkWrite` in group_commit.ts, `PgBulkWrite` in postgres_group_commit.ts)
+ * says of one of its writes.
+ */
 export type BulkOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /** Counters, for logs and tests. */
